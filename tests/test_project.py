@@ -1,0 +1,70 @@
+"""The project's own files agree with each other: pins, notebooks, profiles."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import papermill
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _pins(lines):
+    pins = {}
+    for line in lines:
+        match = re.match(r"^\s*([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)", line)
+        if match:
+            pins[re.sub(r"\[.*\]", "", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def test_environment_yml_carries_the_same_pins_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject_pins = _pins(project["dependencies"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert _pins(pip_section) == pyproject_pins
+    assert all("==" in dep for dep in project["dependencies"]), "every dependency is pinned"
+
+
+def test_lock_file_agrees_with_pyproject_pins():
+    lock = _pins((ROOT / "requirements.lock").read_text().splitlines())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for name, version in _pins(project["dependencies"]).items():
+        assert lock.get(name, "").split("+")[0] == version, name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_source_notebook_is_stripped_with_one_parameters_cell(notebook):
+    nb = json.loads(notebook.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    first_markdown = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "".join(first_markdown["source"]).startswith("# "), "a top-level title for the toc"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_defaults_are_the_teaching_profile(notebook):
+    """A notebook run on its own (Jupyter, plain papermill) reproduces the default book."""
+    teaching = yaml.safe_load((ROOT / "profiles" / "teaching.yaml").read_text())
+    declared = papermill.inspect_notebook(str(notebook))
+    for name, info in declared.items():
+        if name in teaching:
+            default = eval(info["default"], {}, {})  # literals written by us
+            assert default == teaching[name], f"{notebook.name}: {name}"
+        assert info["help"], f"{notebook.name}: parameter {name} needs a short comment"
+
+
+def test_every_profile_parameter_is_declared_by_a_notebook():
+    declared = set()
+    for notebook in NOTEBOOKS:
+        declared |= set(papermill.inspect_notebook(str(notebook)))
+    for path in (ROOT / "profiles").glob("*.yaml"):
+        keys = set(yaml.safe_load(path.read_text())) - {"description"}
+        assert keys <= declared, f"{path.name}: {sorted(keys - declared)}"
