@@ -24,7 +24,7 @@ def length_distribution(pairs: pd.DataFrame) -> plt.Figure:
         pairs.assign(role="positive", chars=pairs["positive"].str.len()),
     ])
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.histplot(long, x="chars", hue="role", col=None, element="step", stat="count",
+    sns.histplot(long, x="chars", hue="role", element="step", stat="count",
                  log_scale=True, bins=40, ax=ax)
     ax.set_xlabel("characters per text (log scale)")
     ax.set_ylabel("texts")

@@ -181,7 +181,8 @@ def build_book(root: Path | None = None, strict: bool = True) -> Path:
             f"no executed notebooks in {executed}; run `cardioembed run` (or `make book`) first"
         )
     jb = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jb) if jb.exists() else "jupyter-book", "build", str(root)]
+    # --all: an incremental build would hide warnings of pages that did not change.
+    command = [str(jb) if jb.exists() else "jupyter-book", "build", "--all", str(root)]
     if strict:
         command += ["-W", "--keep-going"]
     completed = subprocess.run(command, cwd=root)

