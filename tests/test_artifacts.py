@@ -17,6 +17,12 @@ def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
 
+def test_atomic_path_gives_the_usual_permissions(tmp_path):
+    with atomic_path(tmp_path / "a.json") as tmp:
+        tmp.write_text("{}")
+    assert (tmp_path / "a.json").stat().st_mode & 0o044 == 0o044  # readable by others
+
+
 def test_atomic_dir_replaces_the_whole_folder_only_on_success(tmp_path):
     target = tmp_path / "corpus"
     with atomic_dir(target) as tmp:

