@@ -247,10 +247,10 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
         )
     pairs = pd.concat(pair_tables, ignore_index=True)
     before = len(pairs)
-    key = pairs["anchor"].map(dedup.normalise_for_dedup) + "\x1f" + \
-        pairs["positive"].map(dedup.normalise_for_dedup)
-    same = pairs["anchor"].map(dedup.normalise_for_dedup) == \
-        pairs["positive"].map(dedup.normalise_for_dedup)
+    anchors = pairs["anchor"].map(dedup.normalise_for_dedup)
+    positives = pairs["positive"].map(dedup.normalise_for_dedup)
+    key = anchors + "\x1f" + positives
+    same = anchors == positives
     pairs = pairs[~key.duplicated() & ~same].reset_index(drop=True)
     counts["pairs_exact_duplicates_removed"] = before - len(pairs)
     step("pairs")
