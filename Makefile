@@ -31,6 +31,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/curation.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/evaluation.py
 
 clean-runs:
 	rm -rf runs/$(PROFILE) book/executed

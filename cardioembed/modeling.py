@@ -90,6 +90,9 @@ class LoraSpec:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: tuple[str, ...] | str = "auto"
+    # Adapt only the last `top_layers` transformer layers (0: all). Backpropagation then
+    # stops at the lowest adapted layer, which makes a step much cheaper on a CPU.
+    top_layers: int = 0
 
     def __post_init__(self):
         if not isinstance(self.rank, int) or self.rank < 1:
@@ -98,6 +101,9 @@ class LoraSpec:
             raise ParameterError("lora_alpha", self.alpha, "a positive number")
         if not 0 <= self.dropout < 1:
             raise ParameterError("lora_dropout", self.dropout, "a number in [0, 1)")
+        if not isinstance(self.top_layers, int) or self.top_layers < 0:
+            raise ParameterError("lora_top_layers", self.top_layers,
+                                 "0 (every layer) or the number of last layers to adapt")
         if isinstance(self.target_modules, (list, tuple)):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         elif self.target_modules != "auto":
@@ -248,7 +254,7 @@ def _hub_unreachable(base: str, error: BaseException) -> InputError:
         f"{str(error).splitlines()[0] if str(error) else 'no detail'}). The hub is out of reach "
         f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). Point at a local copy "
         f"instead: -p base_model=/path/to/{name} (a folder made on a machine with access by "
-        f"`huggingface-cli download {base} --local-dir /path/to/{name}`), or set "
+        f"`hf download {base} --local-dir /path/to/{name}`), or set "
         "HF_HUB_OFFLINE=0 where the hub is reachable."
     )
 
@@ -335,6 +341,13 @@ def peft_config_for(model, spec: LoraSpec):
         lora_targets(model_type(model)) if spec.target_modules == "auto" else spec.target_modules
     )
     has_pooler = any("pooler" in name for name, _ in model.transformers_model.named_modules())
+    layers = None
+    if spec.top_layers:
+        n_layers = int(model.transformers_model.config.num_hidden_layers)
+        if spec.top_layers > n_layers:
+            raise ParameterError("lora_top_layers", spec.top_layers,
+                                 f"at most {n_layers}, the number of layers of this model")
+        layers = list(range(n_layers - spec.top_layers, n_layers))
     return LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
         r=spec.rank,
@@ -344,6 +357,7 @@ def peft_config_for(model, spec: LoraSpec):
         # BERT's pooler.dense matches "dense" but no pooling here uses it: LoRA on it would
         # be dead weight (and trips DistributedDataParallel's unused-parameter check).
         exclude_modules=r".*pooler.*" if has_pooler else None,
+        layers_to_transform=layers,
         bias="none",
     )
 

@@ -26,6 +26,8 @@ from .paths import project_root, run_dir
 from .profiles import Profile
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+# Written beside the executed notebooks from the run records; book/teaching.md includes it.
+TIMES_TABLE = "notebook_times.md"
 
 
 @dataclass(frozen=True)
@@ -153,21 +155,55 @@ def run_profile(
 
 
 def _append_run_log(profile: Profile, results: list[NotebookResult], output_dir: Path) -> None:
-    """Keep the latest time of each notebook in `runs/<profile>/notebook_times.json`; the
-    teaching guide reads it."""
+    """Keep the latest time of each notebook in `runs/<profile>/notebook_times.json`, and
+    render those records as `notebook_times.md` beside the executed notebooks, for the
+    teaching guide to include."""
     if not results:
         return
     runs_root = profile.params.get("runs_root", "")
     path = run_dir(profile.name, runs_root) / "notebook_times.json"
     log = json.loads(path.read_text()) if path.is_file() else {}
+    machine = environment_record()
     for result in results:
         log[result.name] = {
             "seconds": round(result.seconds, 2),
             "executed": str(result.output),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "cpu_count": os.cpu_count(),
+            "platform": machine["platform"],
         }
     write_json(path, log)
+    with atomic_path(Path(output_dir) / TIMES_TABLE) as tmp:
+        tmp.write_text(times_table(profile.name, log, machine))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def times_table(profile_name: str, log: Mapping[str, dict], machine: Mapping[str, Any]) -> str:
+    """A MyST table of the run records: the latest time of each notebook, and the machine."""
+    rows = [
+        f"| `{name}` | {_duration(entry['seconds'])} "
+        f"| {entry['finished_at'][:16].replace('T', ' ')} | {entry.get('cpu_count', '?')} |"
+        for name, entry in sorted(log.items())
+    ]
+    total = sum(entry["seconds"] for entry in log.values())
+    return "\n".join([
+        f"Profile `{profile_name}`; the latest run of each notebook, as recorded by "
+        "`cardioembed run`. The machine of the latest run: "
+        f"{machine.get('cpu_count')} CPU cores, {machine.get('platform')}, "
+        f"device {machine.get('device')}, {machine.get('torch_threads')} torch threads.",
+        "",
+        "| notebook | time | finished | CPU cores |",
+        "| --- | ---: | --- | ---: |",
+        *rows,
+        f"| total | {_duration(total)} | | |",
+        "",
+    ])
 
 
 def build_book(root: Path | None = None, strict: bool = True) -> Path:
@@ -179,6 +215,11 @@ def build_book(root: Path | None = None, strict: bool = True) -> Path:
     if not any(executed.glob("*.ipynb")):
         raise InputError(
             f"no executed notebooks in {executed}; run `cardioembed run` (or `make book`) first"
+        )
+    if not (executed / TIMES_TABLE).is_file():
+        raise InputError(
+            f"no {TIMES_TABLE} in {executed} (the teaching guide includes it); run "
+            "`cardioembed run` again, which writes it from the run records"
         )
     jb = Path(sys.executable).with_name("jupyter-book")
     # --all: an incremental build would hide warnings of pages that did not change.

@@ -181,6 +181,55 @@ def run_name(
 
 
 # ----------------------------------------------------------------------------- data
+def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
+    """The pairs of the given kinds (all splits, so validation matches training). An
+    empty or unknown kind is an error that lists the kinds the corpus has."""
+    _check_pairs(pairs)
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    kinds = list(kinds or [])
+    available = sorted(pairs["kind"].dropna().unique()) if "kind" in pairs.columns else []
+    unknown = [k for k in kinds if k not in available]
+    if not kinds or unknown:
+        raise ParameterError("train_kinds", kinds, f"a non-empty list of kinds from the corpus: "
+                             f"{', '.join(available) or '(the pairs have no kind column)'}")
+    chosen = pairs[pairs["kind"].isin(kinds)].reset_index(drop=True)
+    if not (chosen["split"] == "train").any():
+        raise ParameterError("train_kinds", kinds, "kinds that have train pairs in the corpus")
+    return chosen
+
+
+MAIN_RUN_FILE = "main.json"
+
+
+def record_main_run(models_dir: str | os.PathLike, name: str) -> Path:
+    """Mark run `name` as the study's main model (notebook 02's), which the evaluation
+    chapter compares with the base model."""
+    from .artifacts import write_json
+
+    return write_json(Path(models_dir) / MAIN_RUN_FILE, {"run_name": name})
+
+
+def main_run(models_dir: str | os.PathLike) -> Path:
+    """The folder of the main model recorded by notebook 02."""
+    models_dir = Path(models_dir)
+    pointer = models_dir / MAIN_RUN_FILE
+    if not pointer.is_file():
+        raise InputError(f"no main model recorded in {models_dir}; run notebook 02_train_lora "
+                         "first (cardioembed run --only 02)")
+    folder = models_dir / json.loads(pointer.read_text())["run_name"]
+    if not (folder / MODEL_FILE).is_file():
+        raise InputError(f"the main model {folder} is missing or unfinished; run notebook "
+                         "02_train_lora again")
+    return folder
+
+
+def adapter_megabytes(output_dir: str | os.PathLike) -> float:
+    """Size on disk of a finished run's adapter, in MB."""
+    folder = Path(output_dir) / ADAPTER_DIR
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
 def _check_pairs(pairs: pd.DataFrame) -> None:
     if not isinstance(pairs, pd.DataFrame):
         raise InputError("pairs must be a pandas DataFrame with columns anchor, positive, split")
@@ -416,6 +465,7 @@ def train(
         report_to="none",
         disable_tqdm=not progress,
         dataloader_drop_last=_world_size() > 1,
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns and helps nothing on CPU
         **_distributed_kwargs(),
         **({"gradient_checkpointing": True} if train_config.gradient_checkpointing else {}),
     )
@@ -575,6 +625,10 @@ __all__ = [
     "run_params",
     "data_fingerprint",
     "build_evaluator",
+    "select_pairs",
+    "record_main_run",
+    "main_run",
+    "adapter_megabytes",
     "train",
     "train_or_load",
     "load_trained",

@@ -362,3 +362,38 @@ def test_custom_mteb_tasks_match_our_metrics(minilm):
     assert through_mteb["r"] == pytest.approx(ours_r, abs=1e-5)
     assert through_mteb["s"] == pytest.approx(E.spearman(ours_s["cosine"], ours_s["gold"]),
                                               abs=1e-5)
+
+
+def test_limit_corpus_keeps_every_relevant_document_and_the_queries():
+    suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2"}), "name", terms=fake_terms())
+    small = suite.limit_corpus(4, seed=1)
+    assert small.queries == suite.queries
+    assert len(small.corpus) == 4
+    assert {d for q in small.queries for d in small.relevant[q]} <= set(small.corpus)
+    assert small.limit_corpus(0) is small and suite.limit_corpus(100) is suite
+    assert small.corpus == suite.limit_corpus(4, seed=1).corpus  # seeded
+
+
+def test_top_k_examples_prefers_changed_queries_and_marks_relevant():
+    from cardioembed.findings import examples_markdown, top_k_examples
+
+    suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:3"}), "name", terms=fake_terms())
+    n_q, n_d = len(suite.queries), len(suite.corpus)
+    docs = np.eye(n_d, dtype=np.float32)
+    col = {d: i for i, d in enumerate(suite.corpus)}
+    right = np.stack([docs[col[next(iter(suite.relevant[q]))]] for q in suite.queries])
+    wrong = np.roll(right, 1, axis=1)
+    wrong[0] = right[0]  # the first query is answered alike before and after
+    examples = top_k_examples(suite, {"before": (wrong, docs), "after": (right, docs)},
+                              n_queries=2, k=2, changed_first=("before", "after"))
+    assert len(examples) == 2 * 2 * 2
+    first = examples[examples["rank"] == 1]
+    assert first[first.model == "after"]["relevant"].all()
+    assert not first[first.model == "before"]["relevant"].any()  # changed queries come first
+    assert "✔" in examples_markdown(examples)
+
+
+def test_a_source_the_corpus_never_used_is_held_out_whole():
+    textbook_only = pd.DataFrame({"source": ["textbooks"], "group": ["book1#p1"], "split": ["test"]})
+    suite = S.hpo_cardio_suite(textbook_only, "name", terms=fake_terms())
+    assert set(suite.queries) == set(fake_terms()["term_id"])

@@ -158,7 +158,7 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
         build_model(ModelSpec("Qwen/Qwen3-Embedding-0.6B-not-cached", pooling="eos"))
     message = str(info.value)
     assert "base_model=/path/to/" in message
-    assert "huggingface-cli download" in message
+    assert "hf download" in message
 
 
 @pytest.mark.slow
@@ -172,3 +172,18 @@ def test_smollm2_decoder_eos_left_padding(tmp_path_factory):
     alone = model.encode([SHORT])[0]
     batch = model.encode([LONG, SHORT])[1]
     np.testing.assert_allclose(alone, batch, atol=1e-4)
+
+
+def test_lora_on_top_layers_only_adapts_the_last_layers():
+    import re
+
+    model = build_model(ModelSpec("minilm", pooling="mean", max_seq_length=32))
+    add_lora(model, LoraSpec(rank=4, alpha=8, top_layers=2))
+    layers = {int(m.group(1)) for n, p in model.named_parameters() if p.requires_grad
+              for m in [re.search(r"\.layer\.(\d+)\.", n)] if m}
+    n_layers = model.transformers_model.config.num_hidden_layers
+    assert layers == {n_layers - 2, n_layers - 1}
+    with pytest.raises(ParameterError, match="lora_top_layers"):
+        add_lora(build_model(ModelSpec("minilm", max_seq_length=32)), LoraSpec(top_layers=99))
+    with pytest.raises(ParameterError, match="lora_top_layers"):
+        LoraSpec(top_layers=-1)

@@ -69,3 +69,14 @@ def test_every_profile_parameter_is_declared_by_a_notebook():
     for path in (ROOT / "profiles").glob("*.yaml"):
         keys = set(yaml.safe_load(path.read_text())) - {"description"}
         assert keys <= declared, f"{path.name}: {sorted(keys - declared)}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_line_of_the_parameters_cell(notebook):
+    # papermill silently skips a line it cannot parse (e.g. '=' inside a comment), and the
+    # parameter then cannot be overridden from a profile.
+    nb = json.loads(notebook.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    assigned = [line.split(":")[0].split("=")[0].strip() for line in "".join(cell["source"]).splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert sorted(papermill.inspect_notebook(str(notebook))) == sorted(assigned)

@@ -223,3 +223,32 @@ def test_two_processes_torchrun(tmp_path):
     assert record["world_size"] == 2
     assert record["global_step"] == 64 // (2 * 8)  # half the steps of one process
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
+    from cardioembed.errors import ParameterError
+    from cardioembed.training import select_pairs
+
+    pairs = pd.DataFrame({"anchor": list("abcd"), "positive": list("efgh"),
+                          "split": ["train", "train", "validation", "test"],
+                          "kind": ["name-definition", "adjacent", "name-definition", "adjacent"]})
+    chosen = select_pairs(pairs, ["name-definition"])
+    assert list(chosen["anchor"]) == ["a", "c"]
+    with pytest.raises(ParameterError, match="adjacent, name-definition"):
+        select_pairs(pairs, ["paraphrase"])
+    with pytest.raises(ParameterError, match="train_kinds"):
+        select_pairs(pairs, [])
+
+
+def test_main_run_pointer_names_a_finished_run(tmp_path):
+    from cardioembed.errors import InputError
+    from cardioembed.training import MODEL_FILE, main_run, record_main_run
+
+    with pytest.raises(InputError, match="run notebook 02"):
+        main_run(tmp_path)
+    record_main_run(tmp_path, "run-a")
+    with pytest.raises(InputError, match="missing or unfinished"):
+        main_run(tmp_path)
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-a" / MODEL_FILE).write_text("{}")
+    assert main_run(tmp_path) == tmp_path / "run-a"

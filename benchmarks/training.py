@@ -1,0 +1,154 @@
+"""Benchmark of the teaching profile's main training run (notebook 02), and of the same
+training written as a plain sentence-transformers script.
+
+    python benchmarks/training.py [--steps N]
+
+1. `ours`: `cardioembed.training.train` with the teaching profile's recipe (read from
+   profiles/teaching.yaml) on the teaching corpus, a whole run as notebook 02 does it:
+   model building, LoRA, validation every `eval_steps`, saving. Target: under 120 s on
+   2 cores.
+2. `plain`: SentenceTransformer + peft LoraConfig + MultipleNegativesRankingLoss +
+   SentenceTransformerTrainer, written directly, with identical settings and no
+   evaluator, for `--steps` steps; `ours` is then run for the same steps without
+   validation. The ratio of seconds per step (ours / plain, from the trainers' own
+   `train_runtime`) shows what the study's wrapper costs. Target: at most 1.1.
+
+The teaching corpus is read from runs/teaching/corpus (notebook 01), or curated into a
+temporary folder if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TQDM_DISABLE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_SECONDS = 120.0
+TARGET_RATIO = 1.1
+
+
+def teaching_recipe():
+    from cardioembed.modeling import LoraSpec, ModelSpec
+    from cardioembed.profiles import load_profile
+    from cardioembed.training import TrainConfig
+
+    p = dict(load_profile("teaching").params)
+    model_spec = ModelSpec(base=p["base_model"], pooling=p["pooling"],
+                           max_seq_length=p["max_seq_length"],
+                           query_instruction=p["query_instruction"] or None)
+    lora_spec = LoraSpec(rank=p["lora_rank"], alpha=p["lora_alpha"], dropout=p["lora_dropout"],
+                         target_modules=p["lora_target_modules"], top_layers=p["lora_top_layers"])
+    config = TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"],
+                         learning_rate=p["learning_rate"], warmup_ratio=p["warmup_ratio"],
+                         seed=p["train_seed"], temperature=p["temperature"],
+                         mini_batch_size=p["mini_batch_size"] or None,
+                         use_hard_negatives=p["use_hard_negatives"], eval_steps=p["eval_steps"],
+                         save_steps=max(p["eval_steps"], 50), max_steps=p["max_steps"])
+    return p, model_spec, lora_spec, config
+
+
+def teaching_pairs(p):
+    from cardioembed.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.training import select_pairs
+
+    folder = ROOT / "runs" / "teaching" / "corpus"
+    if not (folder / "manifest.json").is_file():
+        folder = Path(tempfile.mkdtemp()) / "corpus"
+        config = CorpusConfig.from_dict({k: v for k, v in p.items()})
+        curate_to_folder(config, folder)
+    return select_pairs(load_corpus(folder)["pairs"], p["train_kinds"])
+
+
+def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
+    """The same training, written as a user of sentence-transformers would."""
+    from datasets import Dataset
+    from peft import LoraConfig, TaskType
+    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
+                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer import losses, modules
+    from transformers import set_seed
+
+    from cardioembed.modeling import POOLINGS, lora_targets, minilm_dir
+
+    set_seed(p["train_seed"])
+    transformer = modules.Transformer(str(minilm_dir()), max_seq_length=p["max_seq_length"])
+    model = SentenceTransformer(modules=[transformer,
+                                         modules.Pooling(transformer.get_embedding_dimension(),
+                                                         pooling_mode=POOLINGS[p["pooling"]]),
+                                         modules.Normalize()], device="cpu")
+    n_layers = model.transformers_model.config.num_hidden_layers
+    top = p["lora_top_layers"]
+    model.add_adapter(LoraConfig(
+        task_type=TaskType.FEATURE_EXTRACTION, r=p["lora_rank"], lora_alpha=p["lora_alpha"],
+        lora_dropout=p["lora_dropout"], target_modules=list(lora_targets("bert")),
+        exclude_modules=r".*pooler.*",
+        layers_to_transform=list(range(n_layers - top, n_layers)) if top else None))
+    train = pairs[pairs["split"] == "train"][["anchor", "positive"]].reset_index(drop=True)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=output_dir, max_steps=steps, per_device_train_batch_size=p["batch_size"],
+        learning_rate=p["learning_rate"], warmup_steps=p["warmup_ratio"],
+        lr_scheduler_type="cosine", seed=p["train_seed"], data_seed=p["train_seed"],
+        batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", logging_steps=1,
+        report_to="none", disable_tqdm=True)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=Dataset.from_pandas(train, preserve_index=False),
+        loss=losses.MultipleNegativesRankingLoss(model, scale=1 / p["temperature"]))
+    output = trainer.train()
+    return output.metrics["train_runtime"] / steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20,
+                        help="steps of the ours-vs-plain comparison (default 20)")
+    parser.add_argument("--skip-full-run", action="store_true",
+                        help="only the ours-vs-plain comparison")
+    args = parser.parse_args()
+
+    import dataclasses
+
+    import torch
+
+    from cardioembed.training import train
+
+    p, model_spec, lora_spec, config = teaching_recipe()
+    pairs = teaching_pairs(p)
+    n_train = int((pairs["split"] == "train").sum())
+    print(f"teaching recipe: {n_train} train pairs, batch {config.batch_size}, "
+          f"{config.epochs:g} epoch(s), max length {model_spec.max_seq_length}, "
+          f"LoRA r{lora_spec.rank} on the last {lora_spec.top_layers or 'all'} layers; "
+          f"{torch.get_num_threads()} threads")
+    work = Path(tempfile.mkdtemp(prefix="cardioembed-bench-train-"))
+
+    if not args.skip_full_run:
+        clock = time.perf_counter()
+        result = train(pairs, model_spec, lora_spec, config, work / "full", resume=False,
+                       progress=False)
+        seconds = time.perf_counter() - clock
+        print(f"ours, whole run as notebook 02: {seconds:.1f} s for {result.global_step} steps "
+              f"(target < {TARGET_SECONDS:.0f} s: {'met' if seconds < TARGET_SECONDS else 'NOT met'})")
+
+    plain = plain_seconds_per_step(pairs, p, args.steps, str(work / "plain"))
+    timed = dataclasses.replace(config, max_steps=args.steps, eval_steps=10**6, save_steps=10**6)
+    result = train(pairs, model_spec, lora_spec, timed, work / "ours", resume=False,
+                   progress=False)
+    runtime = result.history["train_runtime"].dropna().iloc[-1]
+    ours = float(runtime) / args.steps
+    ratio = ours / plain
+    print(f"seconds per step over {args.steps} steps: ours {ours:.3f}, plain {plain:.3f}, "
+          f"ratio {ratio:.3f} (target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""Sphinx extension for the book: launch buttons open the source notebook.
+
+The book renders notebooks that `cardioembed run` executed into `book/executed/`, a
+git-ignored folder, so a Binder or Colab link to that path would find no file in the
+repository. Each executed notebook has a source of the same name in `notebooks/`
+(outputs stripped, the teaching profile's defaults): that is what a reader should run.
+The download button still serves the executed notebook, as rendered.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXECUTED_PATH = re.compile(r"(?:\./)?book/executed/(?=[^/?#&]+\.ipynb)")
+
+
+def source_notebook_url(url: str) -> str:
+    """`url` with the repository path of an executed notebook replaced by its source's."""
+    return EXECUTED_PATH.sub("notebooks/", url)
+
+
+def _point_launch_buttons_at_sources(app, pagename, templatename, context, doctree) -> None:
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group.get("buttons", []):
+            if "url" in button:
+                button["url"] = source_notebook_url(button["url"])
+
+
+def setup(app):
+    # sphinx-book-theme adds the launch buttons at priority 501; run after it.
+    app.connect("html-page-context", _point_launch_buttons_at_sources, priority=502)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,29 @@
+"""Set-up shared by the notebooks' first cell."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+
+def quiet_progress_bars() -> None:
+    """Keep library progress bars and chatter out of the rendered notebooks; the runner
+    reports each notebook's progress and time instead."""
+    os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when each bar is created
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="mteb")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is pinned
+        pass
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
