@@ -37,35 +37,24 @@ TARGET_RATIO = 1.1
 
 
 def teaching_recipe():
-    from cardioembed.modeling import LoraSpec, ModelSpec
+    """The teaching profile's recipe, built as notebook 02 builds it."""
+    from cardioembed.ablations import Recipe
     from cardioembed.profiles import load_profile
-    from cardioembed.training import TrainConfig
 
     p = dict(load_profile("teaching").params)
-    model_spec = ModelSpec(base=p["base_model"], pooling=p["pooling"],
-                           max_seq_length=p["max_seq_length"],
-                           query_instruction=p["query_instruction"] or None)
-    lora_spec = LoraSpec(rank=p["lora_rank"], alpha=p["lora_alpha"], dropout=p["lora_dropout"],
-                         target_modules=p["lora_target_modules"], top_layers=p["lora_top_layers"])
-    config = TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"],
-                         learning_rate=p["learning_rate"], warmup_ratio=p["warmup_ratio"],
-                         seed=p["train_seed"], temperature=p["temperature"],
-                         mini_batch_size=p["mini_batch_size"] or None,
-                         use_hard_negatives=p["use_hard_negatives"], eval_steps=p["eval_steps"],
-                         save_steps=max(p["eval_steps"], 50), max_steps=p["max_steps"])
-    return p, model_spec, lora_spec, config
+    recipe = Recipe.from_parameters(p)
+    return p, recipe, *recipe.specs()
 
 
-def teaching_pairs(p):
+def teaching_pairs(p, recipe):
     from cardioembed.corpus import CorpusConfig, curate_to_folder, load_corpus
-    from cardioembed.training import select_pairs
 
     folder = ROOT / "runs" / "teaching" / "corpus"
     if not (folder / "manifest.json").is_file():
         folder = Path(tempfile.mkdtemp()) / "corpus"
         config = CorpusConfig.from_dict({k: v for k, v in p.items()})
         curate_to_folder(config, folder)
-    return select_pairs(load_corpus(folder)["pairs"], p["train_kinds"])
+    return recipe.training_pairs(load_corpus(folder)["pairs"])
 
 
 def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
@@ -122,8 +111,8 @@ def main() -> int:
 
     from cardioembed.training import train
 
-    p, model_spec, lora_spec, config = teaching_recipe()
-    pairs = teaching_pairs(p)
+    p, recipe, model_spec, lora_spec, config = teaching_recipe()
+    pairs = teaching_pairs(p, recipe)
     n_train = int((pairs["split"] == "train").sum())
     print(f"teaching recipe: {n_train} train pairs, batch {config.batch_size}, "
           f"{config.epochs:g} epoch(s), max length {model_spec.max_seq_length}, "

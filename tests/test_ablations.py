@@ -105,7 +105,7 @@ def test_recipe_builds_what_notebook_02_builds():
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     params_cell = next("".join(c["source"]) for c in nb["cells"]
                        if "parameters" in c.get("metadata", {}).get("tags", []))
-    spec_cell = next(src for src in code if "TrainConfig(" in src and "run_name(" in src)
+    spec_cell = next(src for src in code if "specs()" in src and "run_name(" in src)
     namespace: dict = {}
     exec(params_cell, namespace)
     params = {k: v for k, v in namespace.items() if not k.startswith("__")}
@@ -116,6 +116,7 @@ def test_recipe_builds_what_notebook_02_builds():
     corpus_pairs = make_pairs()
     corpus_pairs.loc[:3, "kind"] = "synonym-definition"
     namespace["load_corpus"] = lambda folder: {"pairs": corpus_pairs}
+    namespace["Recipe"] = Recipe
     namespace["train_kinds"] = params["train_kinds"] = ["name-definition", "synonym-definition"]
     exec(spec_cell, namespace)
     recipe = Recipe.from_parameters(params)
