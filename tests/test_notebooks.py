@@ -1,6 +1,7 @@
 """Every notebook, executed through the runner with the smoke profile, as a user would."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -82,3 +83,16 @@ def test_the_point_shared_by_both_sweeps_is_trained_once(smoke_run):
     points = pd.read_csv(smoke_run / "runs" / "smoke" / "ablations" / "temperature" / "points.csv")
     shared = points[points["setting"].astype(float) == 0.05]
     assert len(shared) and (shared["status"] == "loaded").all()
+
+
+def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run):
+    """What the book renders: a progress bar or a hub retry log in a cell's output is noise
+    (and a retry means minutes lost waiting on a network that is not there)."""
+    noise = re.compile(r"it/s\]|\d+%\|.*\||Retrying in \d+s")
+    for path in sorted((smoke_run / "executed").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        for index, cell in enumerate(cells):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream":
+                    text = "".join(output.get("text", ""))
+                    assert not noise.search(text), f"{path.name} cell {index}: {text[:200]!r}"

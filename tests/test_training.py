@@ -158,6 +158,12 @@ def test_reload_gives_same_embeddings(trained):
     assert np.abs(before - after).max() < 1e-6
     base = build_model(SPEC).encode(TEXTS, prompt_name="query")
     assert np.abs(base - after).max() > 1e-4  # the adapter is really applied
+    merged = load_trained(out, merge=True)
+    assert np.abs(merged.encode(TEXTS, prompt_name="query") - after).max() < 1e-5
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in merged.transformers_model.modules() if isinstance(m, BaseTunerLayer)]
+    assert layers and all(m.merged for m in layers)
 
 
 def test_train_or_load_reuses_finished_run(trained, monkeypatch):
