@@ -82,11 +82,10 @@ def main() -> int:
     print(S.suites_table(suites)[["suite", "kind", "items", "corpus"]].to_string(index=False))
 
     clock = time.perf_counter()
-    import json
-
+    from cardioembed.ablations import Recipe
     from cardioembed.errors import InputError
-    from cardioembed.modeling import ModelSpec, build_model
-    from cardioembed.training import MODEL_FILE, load_trained, main_run
+    from cardioembed.modeling import build_model
+    from cardioembed.training import load_trained, main_run, trained_model_spec
 
     main_dir = None
     if not args.no_trained:
@@ -94,12 +93,8 @@ def main() -> int:
             main_dir = main_run(profile / "models")
         except InputError as err:
             print(f"{err}: timing BM25 and the base model only")
-    if main_dir is not None:
-        record = json.loads((main_dir / MODEL_FILE).read_text())
-        base_spec = ModelSpec.from_dict({**record["model_spec"], "base": record["base"]})
-    else:
-        base_spec = ModelSpec(base=settings["base_model"], pooling=settings["pooling"],
-                              max_seq_length=settings["max_seq_length"])
+    base_spec = (trained_model_spec(main_dir) if main_dir is not None
+                 else Recipe.from_parameters(settings).specs()[0])
     models = {"bm25": "bm25", "base": build_model(base_spec, device="cpu")}
     if main_dir is not None:
         print(f"main trained model: {main_dir.name}")

@@ -87,7 +87,7 @@ class Recipe:
                                     "inclusion-description")
     lora_rank: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
     lora_target_modules: str = "auto"
     lora_top_layers: int = 2
     temperature: float = 0.05

@@ -487,9 +487,10 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple
     return sorted(chosen)
 
 
-def _similarity_pool(in_cardio: bool, cache_dir: str | os.PathLike | None) -> pd.DataFrame:
+def _similarity_pool(in_cardio: bool, cache_dir: str | os.PathLike | None,
+                     annotated_only: bool = True) -> pd.DataFrame:
     terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
-    return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+    return terms[terms["term_id"].isin(annotated_terms(cache_dir))] if annotated_only else terms
 
 
 def similarity_terms(in_cardio: bool = True, n: int = 1000, *, seed: int = 42,
@@ -518,8 +519,7 @@ def hpo_similarity_suite(
     included, as the similarity check is a test of forgetting, not of held-out cardiology."""
     name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
     if terms is None:
-        terms = (_similarity_pool(in_cardio, cache_dir) if gold_fn is None
-                 else _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms())
+        terms = _similarity_pool(in_cardio, cache_dir, annotated_only=gold_fn is None)
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     cache_file = None

@@ -544,6 +544,16 @@ def train(
 
 
 # ----------------------------------------------------------------------------- load
+def trained_model_spec(output_dir: str | os.PathLike) -> ModelSpec:
+    """The ModelSpec a finished run was trained with, its base by its portable name: the
+    untrained model to compare it with is `build_model(trained_model_spec(folder))`."""
+    path = Path(output_dir) / MODEL_FILE
+    if not path.is_file():
+        raise InputError(f"{output_dir} holds no trained model ({MODEL_FILE} is missing)")
+    record = json.loads(path.read_text())
+    return ModelSpec.from_dict({**record["model_spec"], "base": record["base"]})
+
+
 def load_trained(
     output_dir: str | os.PathLike, device: str | None = None, cache: str | os.PathLike | None = None,
     merge: bool = False,
@@ -560,11 +570,8 @@ def load_trained(
     from safetensors.torch import load_file
 
     output_dir = Path(output_dir)
-    path = output_dir / MODEL_FILE
-    if not path.is_file():
-        raise InputError(f"{output_dir} holds no trained model ({MODEL_FILE} is missing)")
-    record = json.loads(path.read_text())
-    spec = ModelSpec.from_dict({**record["model_spec"], "base": record["base"]})
+    spec = trained_model_spec(output_dir)
+    record = json.loads((output_dir / MODEL_FILE).read_text())
     model = build_model(spec, device=device, cache=cache)
     adapter_dir = output_dir / record.get("adapter", ADAPTER_DIR)
     model.load_adapter(str(adapter_dir))
@@ -644,5 +651,6 @@ __all__ = [
     "train",
     "train_or_load",
     "load_trained",
+    "trained_model_spec",
     "load_history",
 ]

@@ -80,3 +80,15 @@ def test_papermill_reads_every_line_of_the_parameters_cell(notebook):
     assigned = [line.split(":")[0].split("=")[0].strip() for line in "".join(cell["source"]).splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
     assert sorted(papermill.inspect_notebook(str(notebook))) == sorted(assigned)
+
+
+def test_recipe_defaults_are_the_teaching_profile():
+    """`Recipe()` is the recipe of the default book, as notebook 02's defaults are."""
+    import dataclasses
+
+    from cardioembed.ablations import Recipe
+
+    teaching = yaml.safe_load((ROOT / "profiles" / "teaching.yaml").read_text())
+    recipe = Recipe().to_dict()
+    for field in dataclasses.fields(Recipe):
+        assert recipe[field.name] == teaching[field.name], field.name

@@ -20,6 +20,7 @@ from cardioembed.training import (
     data_fingerprint,
     load_history,
     load_trained,
+    trained_model_spec,
     run_name,
     scale_from_temperature,
     train,
@@ -154,6 +155,7 @@ def test_reload_gives_same_embeddings(trained):
     _, out, _, second = trained
     before = second.model.encode(TEXTS, prompt_name="query")
     reloaded = load_trained(out)
+    assert trained_model_spec(out) == SPEC  # what the untrained comparison is built from
     after = reloaded.encode(TEXTS, prompt_name="query")
     assert np.abs(before - after).max() < 1e-6
     base = build_model(SPEC).encode(TEXTS, prompt_name="query")
