@@ -48,8 +48,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="teaching")
     parser.add_argument("--runs-root", default="", help="folder of the run folders")
-    parser.add_argument("--suite-cache",
-                        default=str(Path(tempfile.gettempdir()) / "cardioembed-bench" / "suites"))
+    parser.add_argument(
+        "--suite-cache", default=str(Path(tempfile.gettempdir()) / "cardioembed-bench" / "suites")
+    )
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--no-trained", action="store_true", help="skip the trained model")
     args = parser.parse_args()
@@ -67,17 +68,21 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="cardioembed-bench-")
     if not (corpus_dir / "manifest.json").is_file():
         print(f"no finished corpus in {corpus_dir}: curating the teaching corpus into {tmp.name}")
-        corpus_dir, _ = curate_to_folder(CorpusConfig(), Path(tmp.name) / "corpus",
-                                         echo=lambda s: None)
+        corpus_dir, _ = curate_to_folder(
+            CorpusConfig(), Path(tmp.name) / "corpus", echo=lambda s: None
+        )
     corpus = load_corpus(corpus_dir)
     times["corpus"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    suites = S.build_suites(corpus, settings["eval_suites"],
-                            sample_size=settings["eval_sample_size"],
-                            ood_documents=settings["eval_ood_documents"],
-                            max_documents=settings["eval_max_documents"],
-                            cache_dir=args.suite_cache)
+    suites = S.build_suites(
+        corpus,
+        settings["eval_suites"],
+        sample_size=settings["eval_sample_size"],
+        ood_documents=settings["eval_ood_documents"],
+        max_documents=settings["eval_max_documents"],
+        cache_dir=args.suite_cache,
+    )
     times["suites"] = time.perf_counter() - clock
     print(S.suites_table(suites)[["suite", "kind", "items", "corpus"]].to_string(index=False))
 
@@ -93,8 +98,11 @@ def main() -> int:
             main_dir = main_run(profile / "models")
         except InputError as err:
             print(f"{err}: timing BM25 and the base model only")
-    base_spec = (trained_model_spec(main_dir) if main_dir is not None
-                 else Recipe.from_parameters(settings).specs()[0])
+    base_spec = (
+        trained_model_spec(main_dir)
+        if main_dir is not None
+        else Recipe.from_parameters(settings).specs()[0]
+    )
     models = {"bm25": "bm25", "base": build_model(base_spec, device="cpu")}
     if main_dir is not None:
         print(f"main trained model: {main_dir.name}")
@@ -106,16 +114,19 @@ def main() -> int:
     result = E.evaluate_models(models, suites, out, n_resamples=args.n_resamples)
     times["evaluate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    rerun = E.evaluate_models(models, suites, out, n_resamples=args.n_resamples,
-                              echo=lambda s: None)
+    rerun = E.evaluate_models(
+        models, suites, out, n_resamples=args.n_resamples, echo=lambda s: None
+    )
     times["evaluate (warm cache)"] = time.perf_counter() - clock
 
     m = result.metrics.set_index(["suite", "model", "metric"])["value"]
     print("\nhpo-cardio-name (held-out cardiovascular terms):")
     for model in models:
-        print(f"  {model:>24}: acc@1 {m[('hpo-cardio-name', model, 'acc@1')]:.3f}  "
-              f"acc@10 {m[('hpo-cardio-name', model, 'acc@10')]:.3f}  "
-              f"mrr@10 {m[('hpo-cardio-name', model, 'mrr@10')]:.3f}")
+        print(
+            f"  {model:>24}: acc@1 {m[('hpo-cardio-name', model, 'acc@1')]:.3f}  "
+            f"acc@10 {m[('hpo-cardio-name', model, 'acc@10')]:.3f}  "
+            f"mrr@10 {m[('hpo-cardio-name', model, 'mrr@10')]:.3f}"
+        )
     print("  FACTS.md (another 20% split): base 0.436 / 0.832 / 0.566, BM25 0.34 / 0.67 / 0.45")
     print("\nall suites, acc@1 or spearman:")
     main_rows = result.metrics[result.metrics["metric"].isin(["acc@1", "spearman"])]
@@ -124,8 +135,10 @@ def main() -> int:
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     print(f"evaluate by step: {result.seconds}")
     ok = times["evaluate"] < TARGET_SECONDS
-    print(f"evaluate with a cold cache: {times['evaluate']:.1f} s "
-          f"({'within' if ok else 'OVER'} the {TARGET_SECONDS:.0f} s target)")
+    print(
+        f"evaluate with a cold cache: {times['evaluate']:.1f} s "
+        f"({'within' if ok else 'OVER'} the {TARGET_SECONDS:.0f} s target)"
+    )
     tmp.cleanup()
     return 0 if ok else 1
 

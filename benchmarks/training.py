@@ -61,8 +61,11 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
     """The same training, written as a user of sentence-transformers would."""
     from datasets import Dataset
     from peft import LoraConfig, TaskType
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer import losses, modules
     from transformers import set_seed
@@ -71,37 +74,63 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
 
     set_seed(p["train_seed"])
     transformer = modules.Transformer(str(minilm_dir()), max_seq_length=p["max_seq_length"])
-    model = SentenceTransformer(modules=[transformer,
-                                         modules.Pooling(transformer.get_embedding_dimension(),
-                                                         pooling_mode=POOLINGS[p["pooling"]]),
-                                         modules.Normalize()], device="cpu")
+    model = SentenceTransformer(
+        modules=[
+            transformer,
+            modules.Pooling(
+                transformer.get_embedding_dimension(), pooling_mode=POOLINGS[p["pooling"]]
+            ),
+            modules.Normalize(),
+        ],
+        device="cpu",
+    )
     n_layers = model.transformers_model.config.num_hidden_layers
     top = p["lora_top_layers"]
-    model.add_adapter(LoraConfig(
-        task_type=TaskType.FEATURE_EXTRACTION, r=p["lora_rank"], lora_alpha=p["lora_alpha"],
-        lora_dropout=p["lora_dropout"], target_modules=list(lora_targets("bert")),
-        exclude_modules=r".*pooler.*",
-        layers_to_transform=list(range(n_layers - top, n_layers)) if top else None))
+    model.add_adapter(
+        LoraConfig(
+            task_type=TaskType.FEATURE_EXTRACTION,
+            r=p["lora_rank"],
+            lora_alpha=p["lora_alpha"],
+            lora_dropout=p["lora_dropout"],
+            target_modules=list(lora_targets("bert")),
+            exclude_modules=r".*pooler.*",
+            layers_to_transform=list(range(n_layers - top, n_layers)) if top else None,
+        )
+    )
     train = pairs[pairs["split"] == "train"][["anchor", "positive"]].reset_index(drop=True)
     args = SentenceTransformerTrainingArguments(
-        output_dir=output_dir, max_steps=steps, per_device_train_batch_size=p["batch_size"],
-        learning_rate=p["learning_rate"], warmup_steps=p["warmup_ratio"],
-        lr_scheduler_type="cosine", seed=p["train_seed"], data_seed=p["train_seed"],
-        batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", logging_steps=1,
-        report_to="none", disable_tqdm=True)
+        output_dir=output_dir,
+        max_steps=steps,
+        per_device_train_batch_size=p["batch_size"],
+        learning_rate=p["learning_rate"],
+        warmup_steps=p["warmup_ratio"],
+        lr_scheduler_type="cosine",
+        seed=p["train_seed"],
+        data_seed=p["train_seed"],
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        save_strategy="no",
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,
+    )
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=Dataset.from_pandas(train, preserve_index=False),
-        loss=losses.MultipleNegativesRankingLoss(model, scale=1 / p["temperature"]))
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_pandas(train, preserve_index=False),
+        loss=losses.MultipleNegativesRankingLoss(model, scale=1 / p["temperature"]),
+    )
     output = trainer.train()
     return output.metrics["train_runtime"] / steps
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=20,
-                        help="steps of the ours-vs-plain comparison (default 20)")
-    parser.add_argument("--skip-full-run", action="store_true",
-                        help="only the ours-vs-plain comparison")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="steps of the ours-vs-plain comparison (default 20)"
+    )
+    parser.add_argument(
+        "--skip-full-run", action="store_true", help="only the ours-vs-plain comparison"
+    )
     args = parser.parse_args()
 
     import dataclasses
@@ -114,32 +143,39 @@ def main() -> int:
     p, recipe, model_spec, lora_spec, config = teaching_recipe()
     pairs = teaching_pairs(p, recipe)
     n_train = int((pairs["split"] == "train").sum())
-    print(f"teaching recipe: {n_train} train pairs, batch {config.batch_size}, "
-          f"{config.epochs:g} epoch(s), max length {model_spec.max_seq_length}, "
-          f"LoRA r{lora_spec.rank} on the last {lora_spec.top_layers or 'all'} layers; "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"teaching recipe: {n_train} train pairs, batch {config.batch_size}, "
+        f"{config.epochs:g} epoch(s), max length {model_spec.max_seq_length}, "
+        f"LoRA r{lora_spec.rank} on the last {lora_spec.top_layers or 'all'} layers; "
+        f"{torch.get_num_threads()} threads"
+    )
     work = Path(tempfile.mkdtemp(prefix="cardioembed-bench-train-"))
 
     if not args.skip_full_run:
         clock = time.perf_counter()
-        result = train(pairs, model_spec, lora_spec, config, work / "full", resume=False,
-                       progress=False)
+        result = train(
+            pairs, model_spec, lora_spec, config, work / "full", resume=False, progress=False
+        )
         seconds = time.perf_counter() - clock
-        print(f"ours, whole run as notebook 02: {seconds:.1f} s for {result.global_step} steps "
-              f"(target < {TARGET_SECONDS:.0f} s: {'met' if seconds < TARGET_SECONDS else 'NOT met'})")
+        print(
+            f"ours, whole run as notebook 02: {seconds:.1f} s for {result.global_step} steps "
+            f"(target < {TARGET_SECONDS:.0f} s: {'met' if seconds < TARGET_SECONDS else 'NOT met'})"
+        )
 
     plain = plain_seconds_per_step(pairs, p, args.steps, str(work / "plain"))
     timed = dataclasses.replace(config, max_steps=args.steps, eval_steps=10**6, save_steps=10**6)
-    result = train(pairs, model_spec, lora_spec, timed, work / "ours", resume=False,
-                   progress=False)
+    result = train(pairs, model_spec, lora_spec, timed, work / "ours", resume=False, progress=False)
     runtime = float(result.history["train_runtime"].dropna().iloc[-1])
     # The trainer validates once at the last step even with eval_steps beyond max_steps;
     # that pass is not a training step, so it is left out of the comparison.
     validation = float(result.history.get("eval_runtime", pd.Series(dtype=float)).fillna(0).sum())
     ours = (runtime - validation) / args.steps
     ratio = ours / plain
-    print(f"seconds per step over {args.steps} steps: ours {ours:.3f}, plain {plain:.3f}, "
-          f"ratio {ratio:.3f} (target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    print(
+        f"seconds per step over {args.steps} steps: ours {ours:.3f}, plain {plain:.3f}, "
+        f"ratio {ratio:.3f} (target <= {TARGET_RATIO}: "
+        f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})"
+    )
     return 0
 
 

@@ -83,8 +83,11 @@ class Recipe:
     pooling: str = "mean"
     max_seq_length: int = 32
     query_instruction: str = ""
-    train_kinds: tuple[str, ...] = ("name-definition", "synonym-definition",
-                                    "inclusion-description")
+    train_kinds: tuple[str, ...] = (
+        "name-definition",
+        "synonym-definition",
+        "inclusion-description",
+    )
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -120,21 +123,37 @@ class Recipe:
 
     def specs(self) -> tuple[ModelSpec, LoraSpec, TrainConfig]:
         """ModelSpec, LoraSpec and TrainConfig exactly as notebook 02 builds them."""
-        targets = "auto" if self.lora_target_modules == "auto" else tuple(
-            t.strip() for t in str(self.lora_target_modules).split(",") if t.strip())
-        model_spec = ModelSpec(base=self.base_model, pooling=self.pooling,
-                               max_seq_length=self.max_seq_length,
-                               query_instruction=self.query_instruction or None)
-        lora_spec = LoraSpec(rank=self.lora_rank, alpha=self.lora_alpha,
-                             dropout=self.lora_dropout, target_modules=targets,
-                             top_layers=self.lora_top_layers)
+        targets = (
+            "auto"
+            if self.lora_target_modules == "auto"
+            else tuple(t.strip() for t in str(self.lora_target_modules).split(",") if t.strip())
+        )
+        model_spec = ModelSpec(
+            base=self.base_model,
+            pooling=self.pooling,
+            max_seq_length=self.max_seq_length,
+            query_instruction=self.query_instruction or None,
+        )
+        lora_spec = LoraSpec(
+            rank=self.lora_rank,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            target_modules=targets,
+            top_layers=self.lora_top_layers,
+        )
         train_config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio, seed=self.train_seed, temperature=self.temperature,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup_ratio=self.warmup_ratio,
+            seed=self.train_seed,
+            temperature=self.temperature,
             mini_batch_size=self.mini_batch_size or None,
-            use_hard_negatives=self.use_hard_negatives, eval_steps=self.eval_steps,
+            use_hard_negatives=self.use_hard_negatives,
+            eval_steps=self.eval_steps,
             # notebook 02's rule: checkpoints no more often than every 50 steps
-            save_steps=max(self.eval_steps, 50), max_steps=self.max_steps,
+            save_steps=max(self.eval_steps, 50),
+            max_steps=self.max_steps,
             gradient_checkpointing=self.gradient_checkpointing,
         )
         return model_spec, lora_spec, train_config
@@ -180,8 +199,7 @@ class SweepConfig:
     settings: tuple
     seeds: tuple[int, ...] = (42, 43)
     max_steps: int = -1
-    suites: tuple[str, ...] = ("hpo-cardio-name", "hpo-noncardio-name",
-                               "hpo-noncardio-similarity")
+    suites: tuple[str, ...] = ("hpo-cardio-name", "hpo-noncardio-name", "hpo-noncardio-similarity")
     max_queries: int = 0
     sample_size: int = 1000
     max_documents: int = 0
@@ -199,8 +217,9 @@ class SweepConfig:
         if self.axis == "pooling":
             unknown = [s for s in settings if s not in POOLINGS]
             if unknown:
-                raise ParameterError(name, self.settings,
-                                     f"pooling names from {', '.join(sorted(POOLINGS))}")
+                raise ParameterError(
+                    name, self.settings, f"pooling names from {', '.join(sorted(POOLINGS))}"
+                )
         else:
             try:
                 settings = [float(s) for s in settings]
@@ -213,23 +232,30 @@ class SweepConfig:
         object.__setattr__(self, "settings", tuple(settings))
 
         seeds = _as_list(self.seeds)
-        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) \
-                or len(set(seeds)) != len(seeds):
+        if (
+            not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            or len(set(seeds)) != len(seeds)
+        ):
             raise ParameterError("sweep_seeds", self.seeds, "a non-empty list of distinct integers")
         object.__setattr__(self, "seeds", tuple(seeds))
 
         if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
-            raise ParameterError("sweep_max_steps", self.max_steps,
-                                 "-1 (the recipe's own length) or an integer >= 1")
+            raise ParameterError(
+                "sweep_max_steps", self.max_steps, "-1 (the recipe's own length) or an integer >= 1"
+            )
         suites = _as_list(self.suites)
         unknown = [s for s in suites if s not in SUITE_NAMES]
         if not suites or unknown:
-            raise ParameterError("sweep_suites", self.suites,
-                                 f"a non-empty list from {', '.join(SUITE_NAMES)}")
+            raise ParameterError(
+                "sweep_suites", self.suites, f"a non-empty list from {', '.join(SUITE_NAMES)}"
+            )
         object.__setattr__(self, "suites", tuple(suites))
-        for pname, field_name in (("sweep_max_queries", "max_queries"),
-                                  ("sweep_sample_size", "sample_size"),
-                                  ("sweep_max_documents", "max_documents")):
+        for pname, field_name in (
+            ("sweep_max_queries", "max_queries"),
+            ("sweep_sample_size", "sample_size"),
+            ("sweep_max_documents", "max_documents"),
+        ):
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ParameterError(pname, value, "a whole number, 0 meaning no limit")
@@ -256,8 +282,11 @@ class SweepConfig:
         return dataclasses.replace(recipe, **changes)
 
     def points(self, recipe: Recipe) -> list[SweepPoint]:
-        return [SweepPoint(setting, seed, self.point_recipe(recipe, setting, seed))
-                for setting in self.settings for seed in self.seeds]
+        return [
+            SweepPoint(setting, seed, self.point_recipe(recipe, setting, seed))
+            for setting in self.settings
+            for seed in self.seeds
+        ]
 
 
 @dataclass(frozen=True)
@@ -287,27 +316,41 @@ class SweepResult:
 
 
 # ============================================================================ suites
-def build_sweep_suites(corpus: Mapping[str, Any] | str | os.PathLike, sweep: SweepConfig,
-                       cache_dir: str | os.PathLike | None = None) -> dict[str, Suite]:
+def build_sweep_suites(
+    corpus: Mapping[str, Any] | str | os.PathLike,
+    sweep: SweepConfig,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict[str, Suite]:
     """The sweep's evaluation suites from a corpus artifact (suites.build_suites with the
     sweep's limits on queries, samples and documents)."""
-    return build_suites(corpus, sweep.suites, max_queries=sweep.max_queries,
-                        sample_size=sweep.sample_size, max_documents=sweep.max_documents,
-                        seed=sweep.scoring_seed, cache_dir=cache_dir)
+    return build_suites(
+        corpus,
+        sweep.suites,
+        max_queries=sweep.max_queries,
+        sample_size=sweep.sample_size,
+        max_documents=sweep.max_documents,
+        seed=sweep.scoring_seed,
+        cache_dir=cache_dir,
+    )
 
 
 def _geometry_suite(suites: Mapping[str, Suite], sweep: SweepConfig) -> str | None:
     if sweep.geometry_suite:
         if sweep.geometry_suite not in suites or suites[sweep.geometry_suite].kind != "retrieval":
-            raise ParameterError("geometry_suite", sweep.geometry_suite,
-                                 "one of the sweep's retrieval suites")
+            raise ParameterError(
+                "geometry_suite", sweep.geometry_suite, "one of the sweep's retrieval suites"
+            )
         return sweep.geometry_suite
     return next((n for n, s in suites.items() if s.kind == "retrieval"), None)
 
 
-def cosine_geometry(queries: np.ndarray, documents: np.ndarray,
-                    relevant: Sequence[Sequence[int]], n_negatives: int = 20,
-                    seed: int = 42) -> pd.DataFrame:
+def cosine_geometry(
+    queries: np.ndarray,
+    documents: np.ndarray,
+    relevant: Sequence[Sequence[int]],
+    n_negatives: int = 20,
+    seed: int = 42,
+) -> pd.DataFrame:
     """Cosines of each query with its own relevant document (the best one, if several:
     kind "positive") and with `n_negatives` seeded non-relevant documents ("negative").
     Embeddings are unit length, so a dot product is the cosine."""
@@ -325,8 +368,9 @@ def cosine_geometry(queries: np.ndarray, documents: np.ndarray,
     return pd.DataFrame({"kind": rows_kind, "cosine": rows_cos})
 
 
-def _score_point(model, suites: Mapping[str, Suite], sweep: SweepConfig
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _score_point(
+    model, suites: Mapping[str, Suite], sweep: SweepConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-item results on every suite, and the cosine geometry of the geometry suite."""
     encoder = Encoder(model)
     frames = []
@@ -351,10 +395,14 @@ def _score_point(model, suites: Mapping[str, Suite], sweep: SweepConfig
 
 def scoring_params(suites: Mapping[str, Suite], sweep: SweepConfig) -> dict[str, Any]:
     """What a point's scores depend on besides the trained model."""
-    return {"suites": {n: s.fingerprint() for n, s in suites.items()},
-            "geometry": {"suite": _geometry_suite(suites, sweep),
-                         "negatives": sweep.geometry_negatives},
-            "seed": sweep.scoring_seed}
+    return {
+        "suites": {n: s.fingerprint() for n, s in suites.items()},
+        "geometry": {
+            "suite": _geometry_suite(suites, sweep),
+            "negatives": sweep.geometry_negatives,
+        },
+        "seed": sweep.scoring_seed,
+    }
 
 
 def _score_params(run_folder: Path, scoring: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,8 +435,9 @@ def ablations_dir(runs_dir: str | os.PathLike) -> Path:
     return Path(runs_dir) / "ablations"
 
 
-def plan_sweep(pairs: pd.DataFrame, recipe: Recipe, sweep: SweepConfig,
-               runs_dir: str | os.PathLike) -> pd.DataFrame:
+def plan_sweep(
+    pairs: pd.DataFrame, recipe: Recipe, sweep: SweepConfig, runs_dir: str | os.PathLike
+) -> pd.DataFrame:
     """One row per point: setting, seed, run_name, finished (a finished run with the same
     parameters exists: it is loaded, not trained), steps (planned training steps)."""
     n_train = int((pairs["split"] == "train").sum())
@@ -396,8 +445,15 @@ def plan_sweep(pairs: pd.DataFrame, recipe: Recipe, sweep: SweepConfig,
     for point in sweep.points(recipe):
         name = point.recipe.run_name(pairs)
         finished = is_current(models_dir(runs_dir) / name, point.recipe.run_params(pairs))
-        rows.append({"setting": point.setting, "seed": point.seed, "run_name": name,
-                     "finished": finished, "steps": point.recipe.planned_steps(n_train)})
+        rows.append(
+            {
+                "setting": point.setting,
+                "seed": point.seed,
+                "run_name": name,
+                "finished": finished,
+                "steps": point.recipe.planned_steps(n_train),
+            }
+        )
     return pd.DataFrame(rows, columns=["setting", "seed", "run_name", "finished", "steps"])
 
 
@@ -418,8 +474,10 @@ def run_sweep(
     started = time.perf_counter()
     missing = [n for n in sweep.suites if n not in suites]
     if missing:
-        raise InputError(f"suites {missing} of the sweep were not built; "
-                         "build them with ablations.build_sweep_suites(corpus, sweep)")
+        raise InputError(
+            f"suites {missing} of the sweep were not built; "
+            "build them with ablations.build_sweep_suites(corpus, sweep)"
+        )
     suites = {n: suites[n] for n in sweep.suites}
     scoring = scoring_params(suites, sweep)
     points = sweep.points(recipe)
@@ -438,8 +496,13 @@ def run_sweep(
             score_seconds = float(manifest.get("score_seconds", 0.0))
         else:
             with _captured_output():
-                result = training.train_or_load(pairs, *point.recipe.specs(), run_folder,
-                                                progress=False, **dict(train_kwargs or {}))
+                result = training.train_or_load(
+                    pairs,
+                    *point.recipe.specs(),
+                    run_folder,
+                    progress=False,
+                    **dict(train_kwargs or {}),
+                )
             if not result.finished:
                 raise InputError(f"training of {name} stopped before its last step")
             status = "loaded" if result.loaded else "trained"
@@ -450,11 +513,19 @@ def run_sweep(
             with atomic_dir(score_folder) as tmp:
                 per_item.to_parquet(tmp / "per_query.parquet", index=False)
                 geometry.to_parquet(tmp / "geometry.parquet", index=False)
-                write_manifest(tmp, kind=POINT_KIND, params=_score_params(run_folder, scoring),
-                               inputs={"run": str(run_folder)}, seconds=score_seconds,
-                               extra={"train_seconds": train_seconds,
-                                      "score_seconds": score_seconds,
-                                      "setting": point.setting, "seed": point.seed})
+                write_manifest(
+                    tmp,
+                    kind=POINT_KIND,
+                    params=_score_params(run_folder, scoring),
+                    inputs={"run": str(run_folder)},
+                    seconds=score_seconds,
+                    extra={
+                        "train_seconds": train_seconds,
+                        "score_seconds": score_seconds,
+                        "setting": point.setting,
+                        "seed": point.seed,
+                    },
+                )
             scores_new = True
             del result
         per_item = pd.read_parquet(score_folder / "per_query.parquet")
@@ -464,29 +535,47 @@ def run_sweep(
             frame.insert(0, "setting", point.setting)
             bucket.append(frame)
         seconds = time.perf_counter() - clock
-        rows.append({"setting": point.setting, "seed": point.seed, "run_name": name,
-                     "status": status, "scored_now": scores_new,
-                     "train_seconds": train_seconds, "score_seconds": score_seconds,
-                     "seconds_now": seconds})
-        what = status if status == "trained" else ("loaded, scored now" if scores_new
-                                                   else "loaded with its scores")
-        echo(f"[{index}/{len(points)}] {sweep.axis}={point.setting} seed={point.seed}: "
-             f"{what} in {seconds:.1f} s")
+        rows.append(
+            {
+                "setting": point.setting,
+                "seed": point.seed,
+                "run_name": name,
+                "status": status,
+                "scored_now": scores_new,
+                "train_seconds": train_seconds,
+                "score_seconds": score_seconds,
+                "seconds_now": seconds,
+            }
+        )
+        what = (
+            status
+            if status == "trained"
+            else ("loaded, scored now" if scores_new else "loaded with its scores")
+        )
+        echo(
+            f"[{index}/{len(points)}] {sweep.axis}={point.setting} seed={point.seed}: "
+            f"{what} in {seconds:.1f} s"
+        )
     per_query = pd.concat(per_query_frames, ignore_index=True)
     geometry = pd.concat(geometry_frames, ignore_index=True)
     table = summary_table(per_query, suites, points, bootstrap)
-    return SweepResult(sweep, table, per_query, geometry, pd.DataFrame(rows),
-                       time.perf_counter() - started)
+    return SweepResult(
+        sweep, table, per_query, geometry, pd.DataFrame(rows), time.perf_counter() - started
+    )
 
 
-def summary_table(per_query: pd.DataFrame, suites: Mapping[str, Suite],
-                  points: Sequence[SweepPoint], bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP
-                  ) -> pd.DataFrame:
+def summary_table(
+    per_query: pd.DataFrame,
+    suites: Mapping[str, Suite],
+    points: Sequence[SweepPoint],
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
+) -> pd.DataFrame:
     """The contract table: every metric of every point on every suite, with the bootstrap
     interval over queries (or pairs) of evaluation.summarise."""
     by_label = {p.label: p for p in points}
-    labelled = per_query.assign(model=[f"{s}|{d}" for s, d in
-                                       zip(per_query["setting"], per_query["seed"], strict=True)])
+    labelled = per_query.assign(
+        model=[f"{s}|{d}" for s, d in zip(per_query["setting"], per_query["seed"], strict=True)]
+    )
     labelled = labelled.drop(columns=["setting", "seed"])
     metrics, _ = summarise(labelled, suites, base=None, config=bootstrap)
     metrics["setting"] = [by_label[m].setting for m in metrics["model"]]
@@ -497,12 +586,16 @@ def summary_table(per_query: pd.DataFrame, suites: Mapping[str, Suite],
 # ============================================================================ files
 def sweep_paths(folder: str | os.PathLike, name: str) -> dict[str, Path]:
     folder = Path(folder)
-    return {"table": folder / f"{name}.csv", "details": folder / name,
-            "manifest": folder / f"{name}.manifest.json"}
+    return {
+        "table": folder / f"{name}.csv",
+        "details": folder / name,
+        "manifest": folder / f"{name}.manifest.json",
+    }
 
 
-def write_sweep(result: SweepResult, folder: str | os.PathLike,
-                params: Mapping[str, Any] | None = None) -> Path:
+def write_sweep(
+    result: SweepResult, folder: str | os.PathLike, params: Mapping[str, Any] | None = None
+) -> Path:
     """Write `<folder>/<name>.csv` (the contract), `<folder>/<name>/` (points.csv,
     per_query.parquet, geometry.parquet) and, last, `<folder>/<name>.manifest.json`
     (its absence marks an unfinished write). Returns the table's path."""
@@ -524,11 +617,16 @@ def write_sweep(result: SweepResult, folder: str | os.PathLike,
         for file in paths["details"].iterdir():
             (staging / result.config.name).mkdir(exist_ok=True)
             os.link(file, staging / result.config.name / file.name)
-        write_manifest(staging, kind=SWEEP_KIND,
-                       params={"sweep": result.config.to_dict(), **dict(params or {})},
-                       seconds=result.seconds,
-                       extra={"points": int(len(result.points)),
-                              "trained_now": int((result.points["status"] == "trained").sum())})
+        write_manifest(
+            staging,
+            kind=SWEEP_KIND,
+            params={"sweep": result.config.to_dict(), **dict(params or {})},
+            seconds=result.seconds,
+            extra={
+                "points": int(len(result.points)),
+                "trained_now": int((result.points["status"] == "trained").sum()),
+            },
+        )
         os.replace(staging / MANIFEST, paths["manifest"])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -541,10 +639,12 @@ def load_sweep(folder: str | os.PathLike, name: str) -> dict[str, pd.DataFrame]:
     if not paths["manifest"].is_file():
         notebook = "03_ablate_pooling" if name == "pooling" else "04_ablate_temperature"
         raise InputError(f"no finished {name} sweep in {folder}; run notebook {notebook} first")
-    return {"table": pd.read_csv(paths["table"]),
-            "points": pd.read_csv(paths["details"] / "points.csv"),
-            "per_query": pd.read_parquet(paths["details"] / "per_query.parquet"),
-            "geometry": pd.read_parquet(paths["details"] / "geometry.parquet")}
+    return {
+        "table": pd.read_csv(paths["table"]),
+        "points": pd.read_csv(paths["details"] / "points.csv"),
+        "per_query": pd.read_parquet(paths["details"] / "per_query.parquet"),
+        "geometry": pd.read_parquet(paths["details"] / "geometry.parquet"),
+    }
 
 
 # ============================================================================ reading
@@ -561,8 +661,14 @@ def seed_summary(table: pd.DataFrame, suite: str, metric: str) -> pd.DataFrame:
     """Per setting: the mean over seeds, and the seed-to-seed range (max - min) and std."""
     rows = table[(table["suite"] == suite) & (table["metric"] == metric)]
     grouped = rows.groupby("setting", sort=False)["value"]
-    out = pd.DataFrame({"mean": grouped.mean(), "seed_range": grouped.max() - grouped.min(),
-                        "seed_std": grouped.std(ddof=1), "seeds": grouped.size()})
+    out = pd.DataFrame(
+        {
+            "mean": grouped.mean(),
+            "seed_range": grouped.max() - grouped.min(),
+            "seed_std": grouped.std(ddof=1),
+            "seeds": grouped.size(),
+        }
+    )
     return out.reset_index()
 
 
@@ -604,9 +710,14 @@ def _tables(result: Mapping[str, pd.DataFrame] | SweepResult) -> tuple[pd.DataFr
     return result["table"], result["per_query"]
 
 
-def paired_difference(result: Mapping[str, pd.DataFrame] | SweepResult, first, second,
-                      suite: str, metric: str = "acc@1",
-                      bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP) -> tuple[float, float, float]:
+def paired_difference(
+    result: Mapping[str, pd.DataFrame] | SweepResult,
+    first,
+    second,
+    suite: str,
+    metric: str = "acc@1",
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
+) -> tuple[float, float, float]:
     """(metric of `first` - metric of `second`, low, high) on `suite`: each setting's
     per-item values averaged over its seeds, then a paired bootstrap over the items
     (queries; pairs for spearman, both correlations recomputed)."""
@@ -623,10 +734,14 @@ def paired_difference(result: Mapping[str, pd.DataFrame] | SweepResult, first, s
     return paired_mean_diff_ci(a.to_numpy(), b.to_numpy(), bootstrap)
 
 
-def compare_to_default(result: Mapping[str, pd.DataFrame] | SweepResult, default,
-                       suite: str, metric: str = "acc@1",
-                       bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
-                       parameter: str = "default") -> Comparison:
+def compare_to_default(
+    result: Mapping[str, pd.DataFrame] | SweepResult,
+    default,
+    suite: str,
+    metric: str = "acc@1",
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
+    parameter: str = "default",
+) -> Comparison:
     """Best setting (highest mean over seeds) against `default` (see Comparison).
     `parameter`: the name an error gives when `default` is not among the settings."""
     table, _ = _tables(result)
@@ -635,9 +750,12 @@ def compare_to_default(result: Mapping[str, pd.DataFrame] | SweepResult, default
         raise InputError(f"no {metric} results on suite {suite!r} in the sweep")
     settings = list(seeds["setting"])
     if default not in settings:
-        raise ParameterError(parameter, settings,
-                             f"a list that includes the paper's setting {default!r}, the "
-                             "reference every other setting is compared with")
+        raise ParameterError(
+            parameter,
+            settings,
+            f"a list that includes the paper's setting {default!r}, the "
+            "reference every other setting is compared with",
+        )
     ranked = seeds.sort_values("mean", ascending=False, kind="stable")
     best = ranked["setting"].iloc[0]
     runner_up = ranked["setting"].iloc[1] if len(ranked) > 1 else best
@@ -645,8 +763,9 @@ def compare_to_default(result: Mapping[str, pd.DataFrame] | SweepResult, default
     margin, low, high = paired_difference(result, first, second, suite, metric, bootstrap)
     spread = float(seeds.set_index("setting").loc[[first, second], "seed_range"].max())
     within = bool(low <= 0 <= high or abs(margin) <= spread)
-    return Comparison(suite, metric, best, default, second, float(margin), float(low),
-                      float(high), spread, within)
+    return Comparison(
+        suite, metric, best, default, second, float(margin), float(low), float(high), spread, within
+    )
 
 
 # ============================================================================ cost
@@ -687,8 +806,13 @@ class CostEstimate:
         return self.seconds / 3600
 
 
-def estimate_cost(plan: pd.DataFrame, recipe: Recipe, pairs: pd.DataFrame,
-                  runs_dir: str | os.PathLike, use_paper_time: bool) -> CostEstimate:
+def estimate_cost(
+    plan: pd.DataFrame,
+    recipe: Recipe,
+    pairs: pd.DataFrame,
+    runs_dir: str | os.PathLike,
+    use_paper_time: bool,
+) -> CostEstimate:
     """Training time of the points still to train: their steps x batch x seconds per pair.
     Seconds per pair: the paper's reported time (`use_paper_time`, for the paper's
     recipe), else the measured time of notebook 02's run of `recipe`, if it is finished."""
@@ -696,14 +820,21 @@ def estimate_cost(plan: pd.DataFrame, recipe: Recipe, pairs: pd.DataFrame,
     if use_paper_time:
         basis, per_pair = "paper", paper_seconds_per_pair()
     else:
-        measured = measured_seconds_per_pair(models_dir(runs_dir) / recipe.run_name(pairs),
-                                             recipe.batch_size)
+        measured = measured_seconds_per_pair(
+            models_dir(runs_dir) / recipe.run_name(pairs), recipe.batch_size
+        )
         if measured is not None:
             basis, per_pair = "measured", measured
     todo = plan[~plan["finished"]]
-    return CostEstimate(points=len(plan), finished=int(plan["finished"].sum()),
-                        to_train=len(todo), steps_to_train=int(todo["steps"].sum()),
-                        batch_size=recipe.batch_size, seconds_per_pair=per_pair, basis=basis)
+    return CostEstimate(
+        points=len(plan),
+        finished=int(plan["finished"].sum()),
+        to_train=len(todo),
+        steps_to_train=int(todo["steps"].sum()),
+        batch_size=recipe.batch_size,
+        seconds_per_pair=per_pair,
+        basis=basis,
+    )
 
 
 # ============================================================================ chapters
@@ -715,11 +846,18 @@ def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
 
     names = list(suites)
     main = next((n for n in names if suites[n].kind == "retrieval"), names[0])
-    partner = next((out for inside, out in SPECIFIC_PAIRS.values()
-                    if inside == main and out in suites), None)
+    partner = next(
+        (out for inside, out in SPECIFIC_PAIRS.values() if inside == main and out in suites), None
+    )
     if partner is None:  # e.g. the paper's own task: compare with any out-of-domain retrieval
-        partner = next((n for n in ("hpo-noncardio-name", "icd10cm-other-inclusion")
-                        if n in suites and n != main), None)
+        partner = next(
+            (
+                n
+                for n in ("hpo-noncardio-name", "icd10cm-other-inclusion")
+                if n in suites and n != main
+            ),
+            None,
+        )
     return main, partner
 
 
@@ -739,47 +877,68 @@ def geometry_summary(geometry: pd.DataFrame, order: Sequence | None = None) -> p
     return out.rename_axis("setting").reset_index()
 
 
-def describe_reduction(plan: pd.DataFrame, recipe: Recipe, n_train_pairs: int,
-                       sweep: SweepConfig, suites: Mapping[str, Suite]) -> str:
+def describe_reduction(
+    plan: pd.DataFrame,
+    recipe: Recipe,
+    n_train_pairs: int,
+    sweep: SweepConfig,
+    suites: Mapping[str, Suite],
+) -> str:
     """One sentence: how this sweep is smaller than the full recipe, if it is."""
     steps = int(plan["steps"].max())
     full = recipe.planned_steps(n_train_pairs)
     queries = max(s.n_items for s in suites.values())
     documents = max((len(s.corpus) for s in suites.values() if s.kind == "retrieval"), default=0)
     if steps >= full and not sweep.max_queries and not sweep.max_documents:
-        return ("This profile trains every point with the full recipe "
-                f"({full} steps) and scores it on every query of every suite.")
-    return (f"This profile shortens the sweep: each point trains for {steps} of the "
-            f"recipe's {full} steps, and is scored on at most {queries} queries (or pairs) "
-            f"per suite and {documents} documents per retrieval corpus.")
+        return (
+            "This profile trains every point with the full recipe "
+            f"({full} steps) and scores it on every query of every suite."
+        )
+    return (
+        f"This profile shortens the sweep: each point trains for {steps} of the "
+        f"recipe's {full} steps, and is scored on at most {queries} queries (or pairs) "
+        f"per suite and {documents} documents per retrieval corpus."
+    )
 
 
 def describe_cost(cost: CostEstimate, device: str) -> str:
     """One sentence: how much training the sweep still needs, and on what basis."""
     if cost.to_train == 0:
-        return (f"All {cost.points} points are finished already: they are loaded, "
-                "nothing is trained.")
-    head = (f"{cost.to_train} of the {cost.points} points are trained "
-            f"({cost.finished} finished already are loaded)")
+        return (
+            f"All {cost.points} points are finished already: they are loaded, nothing is trained."
+        )
+    head = (
+        f"{cost.to_train} of the {cost.points} points are trained "
+        f"({cost.finished} finished already are loaded)"
+    )
     if cost.basis == "none":
-        return (f"{head}; there is no estimate of their time until notebook 02 has trained "
-                "this recipe once (its measured time is the basis).")
+        return (
+            f"{head}; there is no estimate of their time until notebook 02 has trained "
+            "this recipe once (its measured time is the basis)."
+        )
     if cost.basis == "paper":
         from . import paper
 
-        basis = (f"the paper's reported {paper.RECIPE['training_minutes']:g} minutes on "
-                 f"{paper.RECIPE['gpu']} for 2 epochs of {paper.CORPUS['train_triplets']:,} "
-                 "triplets, scaled to the pairs each point sees")
+        basis = (
+            f"the paper's reported {paper.RECIPE['training_minutes']:g} minutes on "
+            f"{paper.RECIPE['gpu']} for 2 epochs of {paper.CORPUS['train_triplets']:,} "
+            "triplets, scaled to the pairs each point sees"
+        )
     else:
-        basis = ("the measured time of notebook 02's run of this recipe on this machine, "
-                 "scaled to the pairs each point sees")
+        basis = (
+            "the measured time of notebook 02's run of this recipe on this machine, "
+            "scaled to the pairs each point sees"
+        )
     hours = f"{cost.hours:,.1f}" if cost.hours >= 1 else f"{cost.hours:.2f}"
-    return (f"{head}: about {hours} {device} hours ({cost.seconds / 60:,.0f} minutes) of "
-            f"training, from {basis}.")
+    return (
+        f"{head}: about {hours} {device} hours ({cost.seconds / 60:,.0f} minutes) of "
+        f"training, from {basis}."
+    )
 
 
-def wide_results(table: pd.DataFrame, suites: Mapping[str, Suite],
-                 order: Sequence | None = None) -> pd.DataFrame:
+def wide_results(
+    table: pd.DataFrame, suites: Mapping[str, Suite], order: Sequence | None = None
+) -> pd.DataFrame:
     """The headline metric per setting (rows) and suite (columns): the mean over seeds,
     then each seed's value in seed order (the intervals are in the figures)."""
     rows = headline(table, suites)
@@ -788,14 +947,20 @@ def wide_results(table: pd.DataFrame, suites: Mapping[str, Suite],
         seeds = ", ".join(f"{value:.3f}" for value in group.sort_values("seed")["value"])
         cells[(setting, suite)] = f"{group['value'].mean():.3f} ({seeds})"
     settings = list(order) if order is not None else list(dict.fromkeys(rows["setting"]))
-    frame = pd.DataFrame({suite: [cells.get((s, suite), "") for s in settings]
-                          for suite in suites if suite in set(rows["suite"])},
-                         index=pd.Index([setting_text(s) for s in settings], name="setting"))
+    frame = pd.DataFrame(
+        {
+            suite: [cells.get((s, suite), "") for s in settings]
+            for suite in suites
+            if suite in set(rows["suite"])
+        },
+        index=pd.Index([setting_text(s) for s in settings], name="setting"),
+    )
     return frame
 
 
-def plan_numbers(sweep: SweepConfig, cost: CostEstimate, cost_text: str,
-                 reduction: str) -> dict[str, Any]:
+def plan_numbers(
+    sweep: SweepConfig, cost: CostEstimate, cost_text: str, reduction: str
+) -> dict[str, Any]:
     """What the chapters say before the sweep starts (glue keys, the same in 03 and 04)."""
     return {
         "n_settings": len(sweep.settings),
@@ -808,8 +973,12 @@ def plan_numbers(sweep: SweepConfig, cost: CostEstimate, cost_text: str,
     }
 
 
-def chapter_numbers(result: SweepResult, comparison: Comparison, suites: Mapping[str, Suite],
-                    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP) -> dict[str, Any]:
+def chapter_numbers(
+    result: SweepResult,
+    comparison: Comparison,
+    suites: Mapping[str, Suite],
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
+) -> dict[str, Any]:
     """The results the chapters quote through glue (the same keys in notebooks 03 and
     04)."""
     main, ood = headline_suites(suites)
@@ -820,8 +989,10 @@ def chapter_numbers(result: SweepResult, comparison: Comparison, suites: Mapping
         ood_metric = HEADLINE_METRIC[suites[ood].kind]
         ood_margin = paired_difference(result, first, second, ood, ood_metric, bootstrap)
         ood_seeds = seed_summary(result.table, ood, ood_metric).set_index("setting")
-        ood_best, ood_default = (float(ood_seeds.loc[comparison.best, "mean"]),
-                                 float(ood_seeds.loc[comparison.default, "mean"]))
+        ood_best, ood_default = (
+            float(ood_seeds.loc[comparison.best, "mean"]),
+            float(ood_seeds.loc[comparison.default, "mean"]),
+        )
     else:
         ood_margin = (float("nan"),) * 3
         ood_best = ood_default = float("nan")
@@ -833,11 +1004,15 @@ def chapter_numbers(result: SweepResult, comparison: Comparison, suites: Mapping
     if not reasons:
         reasons.append("the interval excludes 0 and the margin exceeds the seed-to-seed range")
     if comparison.default_is_best:
-        compared = (f"the paper's default ({setting_text(comparison.default)}) minus the "
-                    f"runner-up ({setting_text(comparison.other)})")
+        compared = (
+            f"the paper's default ({setting_text(comparison.default)}) minus the "
+            f"runner-up ({setting_text(comparison.other)})"
+        )
     else:
-        compared = (f"the best ({setting_text(comparison.best)}) minus the paper's default "
-                    f"({setting_text(comparison.default)})")
+        compared = (
+            f"the best ({setting_text(comparison.best)}) minus the paper's default "
+            f"({setting_text(comparison.default)})"
+        )
     geometry = geometry_summary(result.geometry, list(result.config.settings)).set_index("setting")
     points = result.points
     return {
@@ -880,11 +1055,36 @@ def chapter_numbers(result: SweepResult, comparison: Comparison, suites: Mapping
 
 
 __all__ = [
-    "AXES", "TABLE_COLUMNS", "Recipe", "SweepConfig", "SweepPoint", "SweepResult",
-    "Comparison", "CostEstimate", "build_sweep_suites", "cosine_geometry",
-    "plan_sweep", "run_sweep", "summary_table", "write_sweep", "load_sweep", "headline",
-    "seed_summary", "compare_to_default", "estimate_cost", "paper_seconds_per_pair",
-    "measured_seconds_per_pair", "models_dir", "ablations_dir", "paired_difference",
-    "headline_suites", "setting_text", "geometry_summary", "describe_reduction",
-    "describe_cost", "wide_results", "plan_numbers", "chapter_numbers",
+    "AXES",
+    "TABLE_COLUMNS",
+    "Recipe",
+    "SweepConfig",
+    "SweepPoint",
+    "SweepResult",
+    "Comparison",
+    "CostEstimate",
+    "build_sweep_suites",
+    "cosine_geometry",
+    "plan_sweep",
+    "run_sweep",
+    "summary_table",
+    "write_sweep",
+    "load_sweep",
+    "headline",
+    "seed_summary",
+    "compare_to_default",
+    "estimate_cost",
+    "paper_seconds_per_pair",
+    "measured_seconds_per_pair",
+    "models_dir",
+    "ablations_dir",
+    "paired_difference",
+    "headline_suites",
+    "setting_text",
+    "geometry_summary",
+    "describe_reduction",
+    "describe_cost",
+    "wide_results",
+    "plan_numbers",
+    "chapter_numbers",
 ]

@@ -188,9 +188,7 @@ def _looks_like_references(block: list[str]) -> bool:
     lines = [line for line in block if line.strip()]
     if not lines:
         return True
-    hits = sum(
-        1 for line in lines if _is_citation_line(line) or _CITATION_SIGNAL.search(line)
-    )
+    hits = sum(1 for line in lines if _is_citation_line(line) or _CITATION_SIGNAL.search(line))
     return hits >= 0.4 * len(lines)
 
 

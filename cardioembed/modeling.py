@@ -55,7 +55,9 @@ class ModelSpec:
 
     def __post_init__(self):
         if not isinstance(self.base, str) or not self.base.strip():
-            raise ParameterError("base_model", self.base, "give 'minilm', 'smollm2', a hub id or a folder")
+            raise ParameterError(
+                "base_model", self.base, "give 'minilm', 'smollm2', a hub id or a folder"
+            )
         if self.pooling not in POOLINGS:
             raise ParameterError("pooling", self.pooling, f"one of {sorted(POOLINGS)}")
         if not isinstance(self.max_seq_length, int) or self.max_seq_length < 2:
@@ -102,8 +104,11 @@ class LoraSpec:
         if not 0 <= self.dropout < 1:
             raise ParameterError("lora_dropout", self.dropout, "a number in [0, 1)")
         if not isinstance(self.top_layers, int) or self.top_layers < 0:
-            raise ParameterError("lora_top_layers", self.top_layers,
-                                 "0 (every layer) or the number of last layers to adapt")
+            raise ParameterError(
+                "lora_top_layers",
+                self.top_layers,
+                "0 (every layer) or the number of last layers to adapt",
+            )
         if isinstance(self.target_modules, (list, tuple)):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         elif self.target_modules != "auto":
@@ -284,7 +289,9 @@ def build_model(spec: ModelSpec, device: str | None = None, cache: str | os.Path
     except OSError as error:  # includes requests/httpx connection errors wrapped by HF
         if is_hub:
             raise _hub_unreachable(spec.base, error) from error
-        raise InputError(f"cannot load base model {spec.base!r} from {location}: {error}") from error
+        raise InputError(
+            f"cannot load base model {spec.base!r} from {location}: {error}"
+        ) from error
     except Exception as error:
         if is_hub and type(error).__name__ in {"ConnectionError", "ConnectError", "Timeout"}:
             raise _hub_unreachable(spec.base, error) from error
@@ -345,8 +352,11 @@ def peft_config_for(model, spec: LoraSpec):
     if spec.top_layers:
         n_layers = int(model.transformers_model.config.num_hidden_layers)
         if spec.top_layers > n_layers:
-            raise ParameterError("lora_top_layers", spec.top_layers,
-                                 f"at most {n_layers}, the number of layers of this model")
+            raise ParameterError(
+                "lora_top_layers",
+                spec.top_layers,
+                f"at most {n_layers}, the number of layers of this model",
+            )
         layers = list(range(n_layers - spec.top_layers, n_layers))
     return LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,

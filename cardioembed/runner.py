@@ -48,8 +48,14 @@ def source_notebooks(root: Path | None = None, only: Iterable[str] = ()) -> list
     wanted = [w.strip() for w in only if w.strip()]
     if not wanted:
         return notebooks
-    chosen = [p for p in notebooks if any(p.stem == w or p.stem.startswith(w + "_") or
-                                          p.stem.split("_")[0] == w.zfill(2) for w in wanted)]
+    chosen = [
+        p
+        for p in notebooks
+        if any(
+            p.stem == w or p.stem.startswith(w + "_") or p.stem.split("_")[0] == w.zfill(2)
+            for w in wanted
+        )
+    ]
     if not chosen:
         names = ", ".join(p.stem for p in notebooks)
         raise InputError(f"--only {' '.join(wanted)} matches no notebook; choose from {names}")
@@ -95,9 +101,7 @@ def _record_environment(output: Path, profile: Profile, params: dict, seconds: f
         tmp.write_text(json.dumps(nb, indent=1) + "\n")
 
 
-def execute_notebook(
-    source: Path, output: Path, params: Mapping[str, Any], cwd: Path
-) -> float:
+def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd: Path) -> float:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -105,8 +109,13 @@ def execute_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
-            str(source), str(output), parameters=dict(params), cwd=str(cwd),
-            kernel_name="python3", progress_bar=False, log_output=False,
+            str(source),
+            str(output),
+            parameters=dict(params),
+            cwd=str(cwd),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
         )
     except PapermillExecutionError as exc:
         first_line = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
@@ -192,18 +201,20 @@ def times_table(profile_name: str, log: Mapping[str, dict], machine: Mapping[str
         for name, entry in sorted(log.items())
     ]
     total = sum(entry["seconds"] for entry in log.values())
-    return "\n".join([
-        f"Profile `{profile_name}`; the latest run of each notebook, as recorded by "
-        "`cardioembed run`. The machine of the latest run: "
-        f"{machine.get('cpu_count')} CPU cores, {machine.get('platform')}, "
-        f"device {machine.get('device')}, {machine.get('torch_threads')} torch threads.",
-        "",
-        "| notebook | time | finished | CPU cores |",
-        "| --- | ---: | --- | ---: |",
-        *rows,
-        f"| total | {_duration(total)} | | |",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"Profile `{profile_name}`; the latest run of each notebook, as recorded by "
+            "`cardioembed run`. The machine of the latest run: "
+            f"{machine.get('cpu_count')} CPU cores, {machine.get('platform')}, "
+            f"device {machine.get('device')}, {machine.get('torch_threads')} torch threads.",
+            "",
+            "| notebook | time | finished | CPU cores |",
+            "| --- | ---: | --- | ---: |",
+            *rows,
+            f"| total | {_duration(total)} | | |",
+            "",
+        ]
+    )
 
 
 def build_book(root: Path | None = None, strict: bool = True) -> Path:

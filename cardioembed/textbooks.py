@@ -108,7 +108,7 @@ def _read_pdf(path: Path, pages_per_chunk: int) -> tuple[str, list[str]]:
     if len(starts) < 2:
         starts = list(range(0, len(pages), pages_per_chunk))
     bounds = sorted({0, *starts[1:]}) + [len(pages)]
-    chapters = ["\f".join(pages[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
+    chapters = ["\f".join(pages[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
     title = ""
     try:
         title = (reader.metadata.title or "") if reader.metadata else ""
@@ -206,9 +206,7 @@ def _read_epub(path: Path) -> tuple[str, list[str]]:
 
 # ------------------------------------------------------------------- text, Markdown
 
-_CHAPTER_LINE = re.compile(
-    r"^(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b.*$", re.MULTILINE
-)
+_CHAPTER_LINE = re.compile(r"^(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b.*$", re.MULTILINE)
 
 
 def _decode_text(path: Path, data: bytes) -> str:
@@ -288,7 +286,7 @@ def _split_on(text: str, pattern: re.Pattern[str]) -> list[str]:
     if not starts:
         return [text]
     bounds = [0, *starts, len(text)] if starts[0] > 0 else [*starts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _read_text(path: Path) -> tuple[str, list[str]]:
@@ -322,8 +320,10 @@ def read_book(path: str | Path, pages_per_chunk: int = PAGES_PER_CHUNK) -> Book:
     and Markdown files are split at "Chapter N" lines or top-level headings. Raises
     InputError, naming the file, when it cannot be read or holds no text."""
     path = Path(path)
-    if isinstance(pages_per_chunk, bool) or not isinstance(pages_per_chunk, int) or (
-        pages_per_chunk < 1
+    if (
+        isinstance(pages_per_chunk, bool)
+        or not isinstance(pages_per_chunk, int)
+        or (pages_per_chunk < 1)
     ):
         raise ParameterError("pages_per_chunk", pages_per_chunk, "give a whole number >= 1")
     if not path.is_file():
@@ -386,8 +386,11 @@ def read_folder(
     files = list(_list_files(folder))
     usable = [p for p in files if p.suffix.lower() in wanted]
     problems = [
-        Problem(p, f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
-                   f"{', '.join(wanted)}")
+        Problem(
+            p,
+            f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
+            f"{', '.join(wanted)}",
+        )
         for p in files
         if p.suffix.lower() not in wanted
     ]
@@ -398,8 +401,9 @@ def read_folder(
         )
     books: list[Book] = []
     # an explicit disable=False would override TQDM_DISABLE (set by the notebooks)
-    bar = tqdm(usable, desc="reading textbooks", unit="file",
-               **({} if progress else {"disable": True}))
+    bar = tqdm(
+        usable, desc="reading textbooks", unit="file", **({} if progress else {"disable": True})
+    )
     for path in bar:
         bar.set_postfix_str(path.name[:40])
         try:
@@ -407,9 +411,7 @@ def read_folder(
         except InputError as exc:
             problems.append(Problem(path, str(exc)))
         except Exception as exc:  # one unexpected failure must not lose the others
-            problems.append(
-                Problem(path, f"{path.name}: unexpected {type(exc).__name__}: {exc}")
-            )
+            problems.append(Problem(path, f"{path.name}: unexpected {type(exc).__name__}: {exc}"))
     if not books:
         listing = "\n".join(f"  - {p.message}" for p in problems)
         raise InputError(f"no usable textbook in {folder}:\n{listing}")

@@ -21,8 +21,11 @@ def _targets(text: str):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m cardioembed.train_cli", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m cardioembed.train_cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--pairs", required=True, help="parquet (or csv) of pairs")
     p.add_argument("--output", required=True, help="run folder to write")
     p.add_argument("--base", default="minilm")
@@ -33,8 +36,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-alpha", type=int, default=32)
     p.add_argument("--lora-dropout", type=float, default=0.05)
-    p.add_argument("--lora-targets", type=_targets, default="auto",
-                   help="'auto' or comma-separated module names")
+    p.add_argument(
+        "--lora-targets",
+        type=_targets,
+        default="auto",
+        help="'auto' or comma-separated module names",
+    )
     p.add_argument("--epochs", type=float, default=1)
     p.add_argument("--batch-size", type=int, default=64, help="per process")
     p.add_argument("--learning-rate", type=float, default=2e-4)
@@ -69,21 +76,36 @@ def main(argv=None) -> int:
         if not path.is_file():
             raise InputError(f"pairs file {path} does not exist")
         pairs = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-        model_spec = ModelSpec(args.base, args.pooling, args.max_seq_length,
-                               args.query_instruction, args.dtype)
+        model_spec = ModelSpec(
+            args.base, args.pooling, args.max_seq_length, args.query_instruction, args.dtype
+        )
         lora_spec = LoraSpec(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
         config = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            warmup_ratio=args.warmup_ratio, seed=args.seed, temperature=args.temperature,
-            mini_batch_size=args.mini_batch_size, use_hard_negatives=args.hard_negatives,
-            eval_steps=args.eval_steps, save_steps=args.save_steps, max_steps=args.max_steps,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_ratio=args.warmup_ratio,
+            seed=args.seed,
+            temperature=args.temperature,
+            mini_batch_size=args.mini_batch_size,
+            use_hard_negatives=args.hard_negatives,
+            eval_steps=args.eval_steps,
+            save_steps=args.save_steps,
+            max_steps=args.max_steps,
             gradient_checkpointing=args.gradient_checkpointing,
             gather_across_devices=args.gather_across_devices,
         )
         result = train(
-            pairs, model_spec, lora_spec, config, args.output, resume=not args.no_resume,
-            progress=not args.no_progress, cache=args.cache_dir,
-            stop_after_steps=args.stop_after_steps, keep_checkpoints=args.keep_checkpoints,
+            pairs,
+            model_spec,
+            lora_spec,
+            config,
+            args.output,
+            resume=not args.no_resume,
+            progress=not args.no_progress,
+            cache=args.cache_dir,
+            stop_after_steps=args.stop_after_steps,
+            keep_checkpoints=args.keep_checkpoints,
             record_anchors_to=args.record_anchors,
         )
     except InputError as error:
@@ -93,7 +115,9 @@ def main(argv=None) -> int:
 
     if os.environ.get("RANK", "0") == "0":
         state = "finished" if result.finished else "stopped"
-        print(f"{state} at step {result.global_step} in {result.seconds:.1f} s: {result.output_dir}")
+        print(
+            f"{state} at step {result.global_step} in {result.seconds:.1f} s: {result.output_dir}"
+        )
     return 0
 
 

@@ -171,7 +171,9 @@ def run_name(
     """A readable, unique folder name, e.g. `minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-1a2b3c`;
     the hash covers every parameter and the data."""
     tag = params_hash(run_params(model_spec, lora_spec, train_config, data_hash), length=6)
-    steps = f"m{train_config.max_steps}" if train_config.max_steps > 0 else f"e{train_config.epochs:g}"
+    steps = (
+        f"m{train_config.max_steps}" if train_config.max_steps > 0 else f"e{train_config.epochs:g}"
+    )
     return (
         f"{_short_base(portable_base(model_spec.base))}-{model_spec.pooling}"
         f"-r{lora_spec.rank}-tau{train_config.temperature:g}-{steps}"
@@ -191,8 +193,12 @@ def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
     available = sorted(pairs["kind"].dropna().unique()) if "kind" in pairs.columns else []
     unknown = [k for k in kinds if k not in available]
     if not kinds or unknown:
-        raise ParameterError("train_kinds", kinds, f"a non-empty list of kinds from the corpus: "
-                             f"{', '.join(available) or '(the pairs have no kind column)'}")
+        raise ParameterError(
+            "train_kinds",
+            kinds,
+            f"a non-empty list of kinds from the corpus: "
+            f"{', '.join(available) or '(the pairs have no kind column)'}",
+        )
     chosen = pairs[pairs["kind"].isin(kinds)].reset_index(drop=True)
     if not (chosen["split"] == "train").any():
         raise ParameterError("train_kinds", kinds, "kinds that have train pairs in the corpus")
@@ -215,12 +221,15 @@ def main_run(models_dir: str | os.PathLike) -> Path:
     models_dir = Path(models_dir)
     pointer = models_dir / MAIN_RUN_FILE
     if not pointer.is_file():
-        raise InputError(f"no main model recorded in {models_dir}; run notebook 02_train_lora "
-                         "first (cardioembed run --only 02)")
+        raise InputError(
+            f"no main model recorded in {models_dir}; run notebook 02_train_lora "
+            "first (cardioembed run --only 02)"
+        )
     folder = models_dir / json.loads(pointer.read_text())["run_name"]
     if not (folder / MODEL_FILE).is_file():
-        raise InputError(f"the main model {folder} is missing or unfinished; run notebook "
-                         "02_train_lora again")
+        raise InputError(
+            f"the main model {folder} is missing or unfinished; run notebook 02_train_lora again"
+        )
     return folder
 
 
@@ -235,11 +244,15 @@ def _check_pairs(pairs: pd.DataFrame) -> None:
         raise InputError("pairs must be a pandas DataFrame with columns anchor, positive, split")
     missing = {"anchor", "positive", "split"} - set(pairs.columns)
     if missing:
-        raise InputError(f"pairs lack the column(s) {sorted(missing)}; expected anchor, positive, "
-                         "negative (optional), split, group, source, kind")
+        raise InputError(
+            f"pairs lack the column(s) {sorted(missing)}; expected anchor, positive, "
+            "negative (optional), split, group, source, kind"
+        )
     bad = set(pairs["split"].dropna().unique()) - {"train", "validation", "test"}
     if bad:
-        raise InputError(f"pairs have unknown split values {sorted(bad)}; use train/validation/test")
+        raise InputError(
+            f"pairs have unknown split values {sorted(bad)}; use train/validation/test"
+        )
 
 
 def _train_dataset(pairs: pd.DataFrame, config: TrainConfig):
@@ -251,7 +264,11 @@ def _train_dataset(pairs: pd.DataFrame, config: TrainConfig):
     columns = ["anchor", "positive"]
     if config.use_hard_negatives:
         if "negative" not in train.columns or train["negative"].isna().any():
-            n = len(train) if "negative" not in train.columns else int(train["negative"].isna().sum())
+            n = (
+                len(train)
+                if "negative" not in train.columns
+                else int(train["negative"].isna().sum())
+            )
             raise ParameterError(
                 "use_hard_negatives",
                 True,
@@ -402,7 +419,10 @@ def train(
     once that global step is reached, without writing the final artifact: the run is left
     to be resumed, as after an interruption or in a time-boxed session."""
     import torch
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
     from transformers import TrainerCallback, set_seed
 
@@ -428,8 +448,11 @@ def train(
         if not resume and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"params_hash": params_hash(params), "params": params},
-                                     indent=2, default=str))
+        marker.write_text(
+            json.dumps(
+                {"params_hash": params_hash(params), "params": params}, indent=2, default=str
+            )
+        )
     _barrier()
 
     set_seed(train_config.seed)
@@ -555,7 +578,9 @@ def trained_model_spec(output_dir: str | os.PathLike) -> ModelSpec:
 
 
 def load_trained(
-    output_dir: str | os.PathLike, device: str | None = None, cache: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike,
+    device: str | None = None,
+    cache: str | os.PathLike | None = None,
     merge: bool = False,
 ):
     """The trained model of a finished run: the base rebuilt from its portable reference,

@@ -29,7 +29,16 @@ def smoke_run(tmp_path_factory) -> Path:
     from cardioembed import cli
 
     out = tmp_path_factory.mktemp("smoke")
-    code = cli.main(["run", "--profile", "smoke", "-p", f"runs_root={out / 'runs'}",
-                     "--output-dir", str(out / "executed")])
+    code = cli.main(
+        [
+            "run",
+            "--profile",
+            "smoke",
+            "-p",
+            f"runs_root={out / 'runs'}",
+            "--output-dir",
+            str(out / "executed"),
+        ]
+    )
     assert code == 0
     return out

@@ -31,54 +31,87 @@ from cardioembed.suites import RetrievalSuite, SimilaritySuite
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_02 = ROOT / "notebooks" / "02_train_lora.ipynb"
-SWEEP_NOTEBOOKS = [ROOT / "notebooks" / "03_ablate_pooling.ipynb",
-                   ROOT / "notebooks" / "04_ablate_temperature.ipynb"]
+SWEEP_NOTEBOOKS = [
+    ROOT / "notebooks" / "03_ablate_pooling.ipynb",
+    ROOT / "notebooks" / "04_ablate_temperature.ipynb",
+]
 
 
 def make_pairs(n_train: int = 16, n_val: int = 4) -> pd.DataFrame:
-    rows = [{"anchor": f"cardiac term {i}", "split": "train" if i < n_train else "validation",
-             "positive": f"definition {i}: an abnormality of heart structure number {i * 7}",
-             "negative": None, "group": f"g{i}", "source": "test", "kind": "name-definition"}
-            for i in range(n_train + n_val)]
+    rows = [
+        {
+            "anchor": f"cardiac term {i}",
+            "split": "train" if i < n_train else "validation",
+            "positive": f"definition {i}: an abnormality of heart structure number {i * 7}",
+            "negative": None,
+            "group": f"g{i}",
+            "source": "test",
+            "kind": "name-definition",
+        }
+        for i in range(n_train + n_val)
+    ]
     return pd.DataFrame(rows)
 
 
 def tiny_suites() -> dict:
     parts = ["valve", "septum", "atrium", "ventricle", "aorta", "rhythm"]
-    corpus = {f"d{i}": f"an abnormality of the {part} of the heart"
-              for i, part in enumerate(parts)}
-    queries = {f"q{i}": name for i, name in enumerate(
-        ["valve defect", "septal defect", "atrial anomaly", "ventricular anomaly", "aortic anomaly",
-         "arrhythmia"])}
-    retrieval = RetrievalSuite("hpo-cardio-name", queries, corpus,
-                               {f"q{i}": {f"d{i}"} for i in range(6)})
+    corpus = {f"d{i}": f"an abnormality of the {part} of the heart" for i, part in enumerate(parts)}
+    queries = {
+        f"q{i}": name
+        for i, name in enumerate(
+            [
+                "valve defect",
+                "septal defect",
+                "atrial anomaly",
+                "ventricular anomaly",
+                "aortic anomaly",
+                "arrhythmia",
+            ]
+        )
+    }
+    retrieval = RetrievalSuite(
+        "hpo-cardio-name", queries, corpus, {f"q{i}": {f"d{i}"} for i in range(6)}
+    )
     texts = list(corpus.values())
-    similarity = SimilaritySuite("hpo-noncardio-similarity",
-                                 [(texts[i], texts[(i + 1) % 6]) for i in range(6)],
-                                 [0.1, 0.5, 0.3, 0.9, 0.2, 0.4])
+    similarity = SimilaritySuite(
+        "hpo-noncardio-similarity",
+        [(texts[i], texts[(i + 1) % 6]) for i in range(6)],
+        [0.1, 0.5, 0.3, 0.9, 0.2, 0.4],
+    )
     return {"hpo-cardio-name": retrieval, "hpo-noncardio-similarity": similarity}
 
 
 # The recipe of notebook 02, shrunk to one training step on tiny pairs.
-RECIPE = Recipe(train_kinds=("name-definition",), lora_rank=4, lora_alpha=8, lora_dropout=0.0,
-                lora_top_layers=1, batch_size=8, max_steps=1, eval_steps=100)
+RECIPE = Recipe(
+    train_kinds=("name-definition",),
+    lora_rank=4,
+    lora_alpha=8,
+    lora_dropout=0.0,
+    lora_top_layers=1,
+    batch_size=8,
+    max_steps=1,
+    eval_steps=100,
+)
 SUITE_NAMES = ("hpo-cardio-name", "hpo-noncardio-similarity")
 
 
 # ----------------------------------------------------------------------------- config
-@pytest.mark.parametrize("kwargs, parameter", [
-    ({"axis": "pooling", "settings": ["eos", "max-pool"]}, "sweep_poolings"),
-    ({"axis": "pooling", "settings": []}, "sweep_poolings"),
-    ({"axis": "temperature", "settings": [0.05, 0]}, "sweep_temperatures"),
-    ({"axis": "temperature", "settings": [-0.1]}, "sweep_temperatures"),
-    ({"axis": "temperature", "settings": ["warm"]}, "sweep_temperatures"),
-    ({"axis": "temperature", "settings": [0.05, 0.05]}, "sweep_temperatures"),
-    ({"axis": "temperature", "settings": [0.05], "seeds": []}, "sweep_seeds"),
-    ({"axis": "temperature", "settings": [0.05], "seeds": [1.5]}, "sweep_seeds"),
-    ({"axis": "temperature", "settings": [0.05], "max_steps": 0}, "sweep_max_steps"),
-    ({"axis": "temperature", "settings": [0.05], "suites": ["mteb"]}, "sweep_suites"),
-    ({"axis": "temperature", "settings": [0.05], "max_queries": -1}, "sweep_max_queries"),
-])
+@pytest.mark.parametrize(
+    "kwargs, parameter",
+    [
+        ({"axis": "pooling", "settings": ["eos", "max-pool"]}, "sweep_poolings"),
+        ({"axis": "pooling", "settings": []}, "sweep_poolings"),
+        ({"axis": "temperature", "settings": [0.05, 0]}, "sweep_temperatures"),
+        ({"axis": "temperature", "settings": [-0.1]}, "sweep_temperatures"),
+        ({"axis": "temperature", "settings": ["warm"]}, "sweep_temperatures"),
+        ({"axis": "temperature", "settings": [0.05, 0.05]}, "sweep_temperatures"),
+        ({"axis": "temperature", "settings": [0.05], "seeds": []}, "sweep_seeds"),
+        ({"axis": "temperature", "settings": [0.05], "seeds": [1.5]}, "sweep_seeds"),
+        ({"axis": "temperature", "settings": [0.05], "max_steps": 0}, "sweep_max_steps"),
+        ({"axis": "temperature", "settings": [0.05], "suites": ["mteb"]}, "sweep_suites"),
+        ({"axis": "temperature", "settings": [0.05], "max_queries": -1}, "sweep_max_queries"),
+    ],
+)
 def test_bad_sweep_parameters_name_the_parameter(kwargs, parameter):
     with pytest.raises(ParameterError) as info:
         SweepConfig(**kwargs)
@@ -103,14 +136,18 @@ def test_recipe_builds_what_notebook_02_builds():
     execute notebook 02's parameters and spec cells on tiny pairs and compare."""
     nb = json.loads(NOTEBOOK_02.read_text())
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    params_cell = next("".join(c["source"]) for c in nb["cells"]
-                       if "parameters" in c.get("metadata", {}).get("tags", []))
+    params_cell = next(
+        "".join(c["source"])
+        for c in nb["cells"]
+        if "parameters" in c.get("metadata", {}).get("tags", [])
+    )
     spec_cell = next(src for src in code if "specs()" in src and "run_name(" in src)
     namespace: dict = {}
     exec(params_cell, namespace)
     params = {k: v for k, v in namespace.items() if not k.startswith("__")}
     namespace.update(training.__dict__)
     from cardioembed import modeling, paths
+
     namespace.update(modeling.__dict__)
     namespace.update(paths.__dict__)
     corpus_pairs = make_pairs()
@@ -121,8 +158,11 @@ def test_recipe_builds_what_notebook_02_builds():
     exec(spec_cell, namespace)
     recipe = Recipe.from_parameters(params)
     pairs = recipe.training_pairs(corpus_pairs)
-    assert recipe.specs() == (namespace["model_spec"], namespace["lora_spec"],
-                              namespace["train_config"])
+    assert recipe.specs() == (
+        namespace["model_spec"],
+        namespace["lora_spec"],
+        namespace["train_config"],
+    )
     assert recipe.run_name(pairs) == namespace["name"]
 
 
@@ -156,11 +196,18 @@ def _synthetic_result(gap: float, noise: float) -> dict:
     for setting, rate in (("a", 0.5), ("b", 0.5 + gap)):
         for seed in (1, 2):
             hits = (rng.random(400) < rate + rng.normal(0, noise)).astype(float)
-            rows += [{"setting": setting, "seed": seed, "suite": "s", "item": f"q{i}",
-                      "acc@1": h} for i, h in enumerate(hits)]
+            rows += [
+                {"setting": setting, "seed": seed, "suite": "s", "item": f"q{i}", "acc@1": h}
+                for i, h in enumerate(hits)
+            ]
     per_query = pd.DataFrame(rows)
-    table = (per_query.groupby(["setting", "seed", "suite"])["acc@1"].mean()
-             .rename("value").reset_index().assign(metric="acc@1", ci_low=0.0, ci_high=1.0))
+    table = (
+        per_query.groupby(["setting", "seed", "suite"])["acc@1"]
+        .mean()
+        .rename("value")
+        .reset_index()
+        .assign(metric="acc@1", ci_low=0.0, ci_high=1.0)
+    )
     return {"table": table[TABLE_COLUMNS], "per_query": per_query}
 
 
@@ -177,8 +224,15 @@ def test_compare_to_default_finds_a_real_difference_and_noise():
 
 
 def test_cost_estimate_from_the_paper():
-    plan = pd.DataFrame({"setting": ["eos", "mean"], "seed": [42, 42], "run_name": ["x", "y"],
-                         "finished": [True, False], "steps": [1664, 1664]})
+    plan = pd.DataFrame(
+        {
+            "setting": ["eos", "mean"],
+            "seed": [42, 42],
+            "run_name": ["x", "y"],
+            "finished": [True, False],
+            "steps": [1664, 1664],
+        }
+    )
     recipe = Recipe(batch_size=128, epochs=2)
     cost = estimate_cost(plan, recipe, make_pairs(), "/nonexistent", use_paper_time=True)
     assert (cost.points, cost.finished, cost.to_train) == (2, 1, 1)
@@ -207,10 +261,12 @@ def swept(tmp_path_factory):
     """Notebook 02's run of RECIPE, then a 2 x 2 temperature sweep that includes it."""
     runs = tmp_path_factory.mktemp("runs") / "tiny"
     pairs = make_pairs()
-    training.train_or_load(pairs, *RECIPE.specs(), runs / "models" / RECIPE.run_name(pairs),
-                           progress=False)
-    sweep = SweepConfig("temperature", [0.05, 0.1], seeds=[42, 43], suites=SUITE_NAMES,
-                        geometry_negatives=3)
+    training.train_or_load(
+        pairs, *RECIPE.specs(), runs / "models" / RECIPE.run_name(pairs), progress=False
+    )
+    sweep = SweepConfig(
+        "temperature", [0.05, 0.1], seeds=[42, 43], suites=SUITE_NAMES, geometry_negatives=3
+    )
     suites = tiny_suites()
     lines: list[str] = []
     calls: list = []
@@ -297,7 +353,9 @@ def test_chapter_numbers_and_figures(swept):
     comparison = compare_to_default(result, 0.05, "hpo-cardio-name")
     numbers = chapter_numbers(result, comparison, suites)
     assert numbers["default_setting"] == "0.05" and numbers["verdict"] in (
-        "within noise", "larger than the noise")
+        "within noise",
+        "larger than the noise",
+    )
     assert numbers["margin_low"] <= numbers["margin"] <= numbers["margin_high"]
     plan = plan_sweep(pairs, RECIPE, sweep, runs)
     cost = estimate_cost(plan, RECIPE, pairs, runs, use_paper_time=False)
@@ -310,7 +368,9 @@ def test_chapter_numbers_and_figures(swept):
     rows = headline(result.table, suites)
     assert set(rows["metric"]) == {"acc@1", "spearman"}
     assert wide_results(result.table, suites).shape == (2, 2)
-    for figure in (plots.sweep_bars(rows, [0.05, 0.1], default=0.05),
-                   plots.sweep_curve(rows, default=0.05),
-                   plots.cosine_distributions(result.geometry, [0.05, 0.1])):
+    for figure in (
+        plots.sweep_bars(rows, [0.05, 0.1], default=0.05),
+        plots.sweep_curve(rows, default=0.05),
+        plots.cosine_distributions(result.geometry, [0.05, 0.1]),
+    ):
         assert figure.axes

@@ -3,7 +3,12 @@ import json
 import pytest
 
 from cardioembed.artifacts import (
-    atomic_dir, atomic_path, is_current, load_manifest, params_hash, write_manifest,
+    atomic_dir,
+    atomic_path,
+    is_current,
+    load_manifest,
+    params_hash,
+    write_manifest,
 )
 
 

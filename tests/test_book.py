@@ -37,13 +37,24 @@ def _exists(docname: str) -> bool:
 def test_toc_has_the_books_parts_in_order():
     assert TOC["root"] == "book/intro"
     assert [part["caption"] for part in TOC["parts"]] == [
-        "Background", "The study", "Using the study", "Back matter"]
+        "Background",
+        "The study",
+        "Using the study",
+        "Back matter",
+    ]
     files = _toc_files()
     assert files[:3] == ["book/intro", "book/paper", "book/method"]
-    assert files[-5:] == ["book/full_scale", "book/teaching", "book/data",
-                          "book/limitations", "book/references"]
+    assert files[-5:] == [
+        "book/full_scale",
+        "book/teaching",
+        "book/data",
+        "book/limitations",
+        "book/references",
+    ]
     study = [c["file"] for c in TOC["parts"][1]["chapters"]]
-    notebooks = sorted(f"book/executed/{p.stem}" for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(
+        f"book/executed/{p.stem}" for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    )
     assert study == notebooks + ["book/findings"]  # every notebook, in order, then the findings
 
 
@@ -84,8 +95,11 @@ def test_paper_chapter_quotes_the_papers_numbers():
 
 def test_data_chapter_carries_the_attribution_of_the_installed_sources():
     text = (BOOK / "data.md").read_text()
-    quoted = " ".join(line.strip().removeprefix(">").strip()
-                      for line in text.splitlines() if line.strip().startswith(">"))
+    quoted = " ".join(
+        line.strip().removeprefix(">").strip()
+        for line in text.splitlines()
+        if line.strip().startswith(">")
+    )
     assert sources.HPO_ATTRIBUTION in re.sub(r"<(https?://[^>]+)>", r"\1", quoted)
     assert sources.hpo_header()["data-version"][0] in text
     icd_file = re.search(r"file (\S+\.xml)", sources.ICD10CM_ATTRIBUTION).group(1)
@@ -104,8 +118,11 @@ def test_intro_and_limitations_say_not_for_clinical_use():
 
 
 def test_launch_buttons_are_configured_for_the_source_notebooks():
-    assert CONFIG["repository"] == {"url": "https://github.com/cardioembed/cardioembed",
-                                    "path_to_book": ".", "branch": "main"}
+    assert CONFIG["repository"] == {
+        "url": "https://github.com/cardioembed/cardioembed",
+        "path_to_book": ".",
+        "branch": "main",
+    }
     assert CONFIG["launch_buttons"]["binderhub_url"] and CONFIG["launch_buttons"]["colab_url"]
     assert "cardioembed.book_launch" in CONFIG["sphinx"]["extra_extensions"]
     # Binder installs the package from the checkout after creating environment.yml's env.
@@ -113,8 +130,10 @@ def test_launch_buttons_are_configured_for_the_source_notebooks():
 
 
 def test_launch_urls_of_executed_notebooks_point_at_their_sources():
-    binder = ("https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/"
-              "./book/executed/01_curate_corpus.ipynb")
+    binder = (
+        "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/"
+        "./book/executed/01_curate_corpus.ipynb"
+    )
     colab = "https://colab.research.google.com/github/o/r/blob/main/book/executed/05_x.ipynb"
     assert source_notebook_url(binder).endswith("lab/tree/notebooks/01_curate_corpus.ipynb")
     assert source_notebook_url(colab).endswith("/blob/main/notebooks/05_x.ipynb")
@@ -130,17 +149,15 @@ def test_source_notebook_runs_without_a_profile(notebook):
     """The launch buttons, Jupyter and plain papermill run a source notebook with no
     profile: every default must be a literal, and the defaults name the teaching profile
     and the repository's own run folder."""
-    import ast
-
-    import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
     for name, info in declared.items():
         try:
             ast.literal_eval(info["default"])
         except (ValueError, SyntaxError):
-            pytest.fail(f"{notebook.name}: the default of {name} is not a literal: "
-                        f"{info['default']}")
+            pytest.fail(
+                f"{notebook.name}: the default of {name} is not a literal: {info['default']}"
+            )
     assert ast.literal_eval(declared["profile"]["default"]) == "teaching"
     assert ast.literal_eval(declared["runs_root"]["default"]) == ""
 

@@ -24,8 +24,14 @@ from cardioembed.runner import build_book
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # Offline and deterministic: every host but the local server fails at once, instead
     # of holding the page's load event until a network timeout.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
@@ -116,8 +122,11 @@ class Book:
 
 def page_paths(html_dir: Path) -> list[str]:
     """Every HTML page of the book (not the theme's static files or page sources)."""
-    return sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
-                  if not p.relative_to(html_dir).parts[0].startswith("_"))
+    return sorted(
+        p.relative_to(html_dir).as_posix()
+        for p in html_dir.rglob("*.html")
+        if not p.relative_to(html_dir).parts[0].startswith("_")
+    )
 
 
 def redirect_page(html_dir: Path, path: str, url: str) -> Page | None:
@@ -198,15 +207,19 @@ def error_outputs(book: Book) -> list[str]:
         if ERROR_TEXT in "".join(page.text) or ERROR_TEXT in "".join(page.code):
             problems.append(f"{path}: a traceback")
         text = "".join(page.text) + "".join(page.code)
-        problems += [f"{path}: a figure rendered as text ({m.group(0)})"
-                     for m in FIGURE_AS_TEXT.finditer(text)]
+        problems += [
+            f"{path}: a figure rendered as text ({m.group(0)})"
+            for m in FIGURE_AS_TEXT.finditer(text)
+        ]
     return problems
 
 
 def unresolved_references(book: Book) -> list[str]:
-    return [f"{path}: {match.group(0)!r} left as text"
-            for path, page in book.pages.items()
-            for match in UNRESOLVED.finditer("".join(page.text))]
+    return [
+        f"{path}: {match.group(0)!r} left as text"
+        for path, page in book.pages.items()
+        for match in UNRESOLVED.finditer("".join(page.text))
+    ]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -221,8 +234,10 @@ def find_chromium() -> str | None:
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip(f"no Chromium found (looked for {', '.join(BROWSERS)}); install it, "
-                    "e.g. `apt-get install chromium` on Debian")
+        pytest.skip(
+            f"no Chromium found (looked for {', '.join(BROWSERS)}); install it, "
+            "e.g. `apt-get install chromium` on Debian"
+        )
     return path
 
 
@@ -295,13 +310,22 @@ def book(chromium, built_book, served_book, screenshots, tmp_path_factory) -> Bo
             pages[path] = page
             continue
         completed = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profiles / str(index)}",
-             f"--screenshot={screenshots / screenshot_name(path)}", "--dump-dom", url],
-            capture_output=True, text=True, timeout=PAGE_TIMEOUT_S,
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profiles / str(index)}",
+                f"--screenshot={screenshots / screenshot_name(path)}",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=PAGE_TIMEOUT_S,
         )
         assert completed.returncode == 0 and "<html" in completed.stdout, (
             f"Chromium could not render {url} (exit {completed.returncode}):\n"
-            f"{completed.stderr[-2000:]}")
+            f"{completed.stderr[-2000:]}"
+        )
         pages[path] = parse_page(url, completed.stdout)
     return Book(built_book, served_book, pages)
 
@@ -309,8 +333,13 @@ def book(chromium, built_book, served_book, screenshots, tmp_path_factory) -> Bo
 # ------------------------------------------------------------------ the book
 @pytest.mark.slow
 def test_every_page_was_rendered_with_a_screenshot(book, screenshots):
-    assert {"book/intro.html", "book/paper.html", "book/method.html",
-            "book/executed/01_curate_corpus.html", "book/teaching.html"} <= set(book.pages)
+    assert {
+        "book/intro.html",
+        "book/paper.html",
+        "book/method.html",
+        "book/executed/01_curate_corpus.html",
+        "book/teaching.html",
+    } <= set(book.pages)
     for path in book.pages:
         if REDIRECT.search((book.html_dir / path).read_text(errors="replace")) is None:
             shot = screenshots / screenshot_name(path)
@@ -355,25 +384,38 @@ def test_launch_buttons_open_the_source_notebooks(book):
 def test_the_checks_find_planted_problems(tmp_path):
     """Each check, on a two-page site with one problem of its kind, and none without."""
     (tmp_path / "ok.png").write_bytes(b"\x89PNG")
-    good = ('<html><body><h1 id="top">Fine</h1><img src="ok.png">'
-            '<img src="data:image/png;base64,iVBORw0K"><a href="b.html#there">b</a>'
-            '<a href="https://example.org/">away</a><pre>{glue:text}`in code`</pre></body></html>')
-    bad = ('<html><body><p id="there">{glue:text}`n_pairs` and {doc}`nowhere`</p>'
-           '<img src="gone.png"><img src="data:image/png;base64,">'
-           '<a href="a.html#nope">x</a><a href="missing.html">y</a>'
-           '<div class="cell_output docutils container"><div class="output traceback">'
-           '<pre>Traceback (most recent call last)</pre></div></div></body></html>')
+    good = (
+        '<html><body><h1 id="top">Fine</h1><img src="ok.png">'
+        '<img src="data:image/png;base64,iVBORw0K"><a href="b.html#there">b</a>'
+        '<a href="https://example.org/">away</a><pre>{glue:text}`in code`</pre></body></html>'
+    )
+    bad = (
+        '<html><body><p id="there">{glue:text}`n_pairs` and {doc}`nowhere`</p>'
+        '<img src="gone.png"><img src="data:image/png;base64,">'
+        '<a href="a.html#nope">x</a><a href="missing.html">y</a>'
+        '<div class="cell_output docutils container"><div class="output traceback">'
+        "<pre>Traceback (most recent call last)</pre></div></div></body></html>"
+    )
     (tmp_path / "a.html").write_text(good)
     (tmp_path / "b.html").write_text(bad)
     base = "http://127.0.0.1:1/"
-    book = Book(tmp_path, base, {"a.html": parse_page(base + "a.html", good),
-                                 "b.html": parse_page(base + "b.html", bad)})
-    assert missing_images(book) == ["b.html: image 'gone.png' is missing or empty",
-                                    "b.html: empty data URI (data:image/png;base64)"]
-    assert broken_links(book) == ["b.html: 'a.html#nope' points to a missing anchor",
-                                  "b.html: 'missing.html' points to a missing file"]
+    book = Book(
+        tmp_path,
+        base,
+        {"a.html": parse_page(base + "a.html", good), "b.html": parse_page(base + "b.html", bad)},
+    )
+    assert missing_images(book) == [
+        "b.html: image 'gone.png' is missing or empty",
+        "b.html: empty data URI (data:image/png;base64)",
+    ]
+    assert broken_links(book) == [
+        "b.html: 'a.html#nope' points to a missing anchor",
+        "b.html: 'missing.html' points to a missing file",
+    ]
     assert error_outputs(book) == ["b.html: an element of class 'traceback'", "b.html: a traceback"]
-    assert unresolved_references(book) == ["b.html: '{glue:text}' left as text",
-                                           "b.html: '{doc}`' left as text"]
+    assert unresolved_references(book) == [
+        "b.html: '{glue:text}' left as text",
+        "b.html: '{doc}`' left as text",
+    ]
     (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=a.html" />')
     assert redirect_page(tmp_path, "index.html", base).links == ["a.html"]

@@ -17,6 +17,7 @@ from cardioembed.cleaning import (
 )
 from cardioembed.errors import InputError
 
+
 def test_normalize_unicode_folds_ligatures_spaces_and_soft_hyphens():
     text = "The ﬁrst ﬂow\u00a0rate was 5\u202fmL, an\u00adtico\u00adagu\u00adlation\u200b."
     assert normalize_unicode(text) == "The first flow rate was 5 mL, anticoagulation."

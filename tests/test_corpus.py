@@ -26,14 +26,17 @@ most patients.
 """
 
 
-@pytest.mark.parametrize(("field", "value", "needle"), [
-    ("split_fractions", {"train": 1.2, "validation": 0.1, "test": 0.1}, "split_fractions"),
-    ("sources", ["hpo", "wikipedia"], "sources"),
-    ("pair_kinds", ["name-definition", "quotes"], "pair_kinds"),
-    ("negatives", "hardest", "negatives"),
-    ("near_duplicate_threshold", 1.5, "near_duplicate_threshold"),
-    ("min_sentence_chars", -1, "min_sentence_chars"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("split_fractions", {"train": 1.2, "validation": 0.1, "test": 0.1}, "split_fractions"),
+        ("sources", ["hpo", "wikipedia"], "sources"),
+        ("pair_kinds", ["name-definition", "quotes"], "pair_kinds"),
+        ("negatives", "hardest", "negatives"),
+        ("near_duplicate_threshold", 1.5, "near_duplicate_threshold"),
+        ("min_sentence_chars", -1, "min_sentence_chars"),
+    ],
+)
 def test_bad_parameters_are_named(field, value, needle):
     with pytest.raises(ParameterError, match=needle):
         CorpusConfig(**{field: value})
@@ -56,9 +59,12 @@ def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
     books.mkdir()
     (books / "cardiology.md").write_text(BOOK)
     (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    config = CorpusConfig(sources=["textbooks"], textbook_dir=str(books),
-                          pair_kinds=["adjacent"], split_fractions={
-                              "train": 0.5, "validation": 0.0, "test": 0.5})
+    config = CorpusConfig(
+        sources=["textbooks"],
+        textbook_dir=str(books),
+        pair_kinds=["adjacent"],
+        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+    )
     result = curate(config, echo=lambda _: None)
     assert any("broken.pdf" in p for p in result.problems)
     texts = set(result.sentences["text"])
@@ -73,8 +79,12 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
     good.mkdir()
     (good / "book.txt").write_text(BOOK)
     out = tmp_path / "corpus"
-    config = CorpusConfig(sources=["textbooks"], textbook_dir=str(good), pair_kinds=["adjacent"],
-                          split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5})
+    config = CorpusConfig(
+        sources=["textbooks"],
+        textbook_dir=str(good),
+        pair_kinds=["adjacent"],
+        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+    )
     curate_to_folder(config, out, echo=lambda _: None)
     before = (out / "pairs.parquet").read_bytes()
 
@@ -82,8 +92,11 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
     bad.mkdir()
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 100)
     with pytest.raises(InputError, match="binary.txt"):
-        curate_to_folder(CorpusConfig(sources=["textbooks"], textbook_dir=str(bad),
-                                      pair_kinds=["adjacent"]), out, echo=lambda _: None)
+        curate_to_folder(
+            CorpusConfig(sources=["textbooks"], textbook_dir=str(bad), pair_kinds=["adjacent"]),
+            out,
+            echo=lambda _: None,
+        )
     assert (out / "pairs.parquet").read_bytes() == before
     assert load_corpus(out)["manifest"]["kind"] == "corpus"
 
@@ -91,8 +104,12 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
 def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty"):
-        curate(CorpusConfig(sources=["textbooks"], textbook_dir=str(tmp_path / "empty"),
-                            pair_kinds=["adjacent"]), echo=lambda _: None)
+        curate(
+            CorpusConfig(
+                sources=["textbooks"], textbook_dir=str(tmp_path / "empty"), pair_kinds=["adjacent"]
+            ),
+            echo=lambda _: None,
+        )
 
 
 def test_missing_corpus_says_which_notebook_makes_it(tmp_path):
@@ -105,14 +122,28 @@ def test_counts_file_is_plain_json(tmp_path):
     books.mkdir()
     (books / "a.txt").write_text(BOOK)
     out, reused = curate_to_folder(
-        CorpusConfig(sources=["textbooks"], textbook_dir=str(books), pair_kinds=["adjacent"],
-                     split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5}),
-        tmp_path / "corpus", echo=lambda _: None)
+        CorpusConfig(
+            sources=["textbooks"],
+            textbook_dir=str(books),
+            pair_kinds=["adjacent"],
+            split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+        ),
+        tmp_path / "corpus",
+        echo=lambda _: None,
+    )
     assert not reused
     counts = json.loads((out / "counts.json").read_text())
-    assert counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
+    assert (
+        counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
+    )
     _, reused = curate_to_folder(
-        CorpusConfig(sources=["textbooks"], textbook_dir=str(books), pair_kinds=["adjacent"],
-                     split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5}),
-        tmp_path / "corpus", echo=lambda _: None)
+        CorpusConfig(
+            sources=["textbooks"],
+            textbook_dir=str(books),
+            pair_kinds=["adjacent"],
+            split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+        ),
+        tmp_path / "corpus",
+        echo=lambda _: None,
+    )
     assert reused

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,7 +67,7 @@ def test_signatures_equal_datasketch_minhash_of_the_same_shingles():
     texts = [LONG, "AF", "", "Mitral regurgitation: severe!", *UNRELATED]
     sig = minhash_signatures(texts, num_perm=32, seed=7)
     assert sig.shape == (len(texts), 32) and sig.dtype == np.uint32
-    for text, row in zip(texts, sig):
+    for text, row in zip(texts, sig, strict=False):
         m = MinHash(num_perm=32, seed=7, scheme="affine32", hashfunc=shingle_hash32)
         m.update_batch(char_shingles(normalise_for_dedup(text)))
         np.testing.assert_array_equal(m.hashvalues, row)
@@ -137,7 +139,7 @@ def test_deduplicate_keeps_first_of_each_cluster_and_counts_why():
     assert result.n_exact_removed == 2
     assert result.n_near_removed == 1
     assert result.n_kept == 3 and result.n_removed == 3
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         result.n_near_removed = 0  # frozen
 
 

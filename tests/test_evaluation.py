@@ -37,12 +37,30 @@ class BagOfWords:
 
 def fake_terms() -> pd.DataFrame:
     rows = [
-        ("HP:1", "Heart murmur", "An extra sound heard over the heart", ["cardiac murmur"], ["HP:0"]),
+        (
+            "HP:1",
+            "Heart murmur",
+            "An extra sound heard over the heart",
+            ["cardiac murmur"],
+            ["HP:0"],
+        ),
         ("HP:2", "Tachycardia", "A fast heart rate above normal", ["fast heartbeat"], ["HP:0"]),
         ("HP:3", "Bradycardia", "A slow heart rate below normal", ["slow heartbeat"], ["HP:0"]),
-        ("HP:4", "Hypertension", "Raised arterial blood pressure", ["high blood pressure"], ["HP:9"]),
+        (
+            "HP:4",
+            "Hypertension",
+            "Raised arterial blood pressure",
+            ["high blood pressure"],
+            ["HP:9"],
+        ),
         ("HP:5", "Hypotension", "Lowered arterial blood pressure", ["tachycardia"], ["HP:9"]),
-        ("HP:6", "Syncope", "Brief loss of consciousness from low cerebral blood flow", [], ["HP:9"]),
+        (
+            "HP:6",
+            "Syncope",
+            "Brief loss of consciousness from low cerebral blood flow",
+            [],
+            ["HP:9"],
+        ),
         ("HP:7", "Aortic aneurysm", "A dilatation of the aorta", [], ["HP:8"]),
         ("HP:8", "Aortic disease", "Any abnormality of the aorta", [], ["HP:0"]),
     ]
@@ -51,8 +69,13 @@ def fake_terms() -> pd.DataFrame:
 
 def fake_groups(test_ids) -> pd.DataFrame:
     ids = fake_terms()["term_id"]
-    return pd.DataFrame({"source": "hpo", "group": ids,
-                         "split": ["test" if t in test_ids else "train" for t in ids]})
+    return pd.DataFrame(
+        {
+            "source": "hpo",
+            "group": ids,
+            "split": ["test" if t in test_ids else "train" for t in ids],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +88,13 @@ def minilm():
 
 # ----------------------------------------------------------------------------- metrics
 def test_rank_metrics_by_hand():
-    scores = np.array([
-        [0.1, 0.5, 0.9, 0.3],   # relevant doc 2 ranked 1st
-        [0.2, 0.9, 0.8, 0.7],   # relevant doc 0 ranked 4th
-        [0.9, 0.8, 0.7, 0.6],   # relevant docs 0 and 3 ranked 1st and 4th
-    ])
+    scores = np.array(
+        [
+            [0.1, 0.5, 0.9, 0.3],  # relevant doc 2 ranked 1st
+            [0.2, 0.9, 0.8, 0.7],  # relevant doc 0 ranked 4th
+            [0.9, 0.8, 0.7, 0.6],  # relevant docs 0 and 3 ranked 1st and 4th
+        ]
+    )
     frame = E.rank_metrics(scores, [[2], [0], [0, 3]], qids=["a", "b", "c"])
     assert list(frame.columns) == ["item", *E.RETRIEVAL_METRICS]
     a, b, c = (frame.iloc[i] for i in range(3))
@@ -140,10 +165,11 @@ def test_paired_difference_of_model_with_itself_is_zero():
 def test_difference_of_gains_independent_suites():
     rng = np.random.default_rng(3)
     base_in, base_out = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 500).astype(float)
-    model_in = np.maximum(base_in, rng.random(300) < 0.3)    # gains in domain
-    model_out = base_out.copy()                             # nothing out of domain
-    value, lo, hi = E.difference_of_gains_ci({"model": model_in, "base": base_in},
-                                             {"model": model_out, "base": base_out}, "retrieval")
+    model_in = np.maximum(base_in, rng.random(300) < 0.3)  # gains in domain
+    model_out = base_out.copy()  # nothing out of domain
+    value, lo, hi = E.difference_of_gains_ci(
+        {"model": model_in, "base": base_in}, {"model": model_out, "base": base_out}, "retrieval"
+    )
     assert value == pytest.approx((model_in - base_in).mean())
     assert 0 < lo <= value <= hi
 
@@ -157,8 +183,7 @@ def test_suites_never_query_a_training_term():
     assert set(name.corpus) == set(terms["term_id"])  # all definitions are candidates
     assert name.relevant["HP:4"] == {"HP:4"}
     # a synonym that is also a training text is dropped
-    synonym = S.hpo_cardio_suite(groups, "synonym", terms=terms,
-                                 exclude_texts={"Tachycardia"})
+    synonym = S.hpo_cardio_suite(groups, "synonym", terms=terms, exclude_texts={"Tachycardia"})
     assert set(synonym.queries.values()) == {"fast heartbeat", "high blood pressure"}
     train_ids = set(groups.loc[groups["split"] == "train", "group"])
     for suite in (name, synonym):
@@ -182,8 +207,13 @@ def test_hpo_cardio_corpus_holds_every_cardiovascular_definition():
     terms = sources.hpo_terms("HP:0001626")
     defined = terms[terms["definition"].fillna("").str.strip().str.len() > 0]
     held = defined["term_id"].iloc[::5]
-    groups = pd.DataFrame({"source": "hpo", "group": defined["term_id"],
-                           "split": np.where(defined["term_id"].isin(held), "test", "train")})
+    groups = pd.DataFrame(
+        {
+            "source": "hpo",
+            "group": defined["term_id"],
+            "split": np.where(defined["term_id"].isin(held), "test", "train"),
+        }
+    )
     suite = S.hpo_cardio_suite(groups, "name")
     assert set(suite.corpus) == set(defined["term_id"])
     assert len(suite.corpus) > 1300
@@ -191,30 +221,50 @@ def test_hpo_cardio_corpus_holds_every_cardiovascular_definition():
 
 
 def test_icd_and_pairs_suites():
-    codes = pd.DataFrame({
-        "code": ["I10", "I20.0", "I21.0", "I50.9"],
-        "description": ["Essential hypertension", "Unstable angina",
-                        "Acute transmural myocardial infarction", "Heart failure"],
-        "inclusion_terms": [["high blood pressure"], ["crescendo angina"], ["STEMI of anterior wall"],
-                            ["congestive heart failure"]],
-    })
-    groups = pd.DataFrame({"source": "icd10cm", "group": codes["code"],
-                           "split": ["test", "train", "test", "train"]})
+    codes = pd.DataFrame(
+        {
+            "code": ["I10", "I20.0", "I21.0", "I50.9"],
+            "description": [
+                "Essential hypertension",
+                "Unstable angina",
+                "Acute transmural myocardial infarction",
+                "Heart failure",
+            ],
+            "inclusion_terms": [
+                ["high blood pressure"],
+                ["crescendo angina"],
+                ["STEMI of anterior wall"],
+                ["congestive heart failure"],
+            ],
+        }
+    )
+    groups = pd.DataFrame(
+        {"source": "icd10cm", "group": codes["code"], "split": ["test", "train", "test", "train"]}
+    )
     suite = S.icd10cm_ch9_suite(groups, codes=codes)
     assert sorted(suite.queries.values()) == ["STEMI of anterior wall", "high blood pressure"]
     assert set(suite.corpus) == set(codes["code"])
-    pairs = pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "anchor": ["a1", "a2", "a3", "a4"],
-                          "positive": ["b1", "b2", "b2", "b4"],
-                          "split": ["test", "test", "test", "train"]})
+    pairs = pd.DataFrame(
+        {
+            "pair_id": ["p1", "p2", "p3", "p4"],
+            "anchor": ["a1", "a2", "a3", "a4"],
+            "positive": ["b1", "b2", "b2", "b4"],
+            "split": ["test", "test", "test", "train"],
+        }
+    )
     heldout = S.pairs_heldout_suite(pairs)
     assert set(heldout.queries) == {"p1", "p2", "p3"} and len(heldout.corpus) == 2
 
 
 def test_other_icd_suite_matches_corpus_size():
-    codes = pd.DataFrame({"code": [f"A{i:02d}" for i in range(40)],
-                          "description": [f"disease number {i}" for i in range(40)],
-                          "inclusion_terms": [[f"term {i}"] if i % 2 else [] for i in range(40)],
-                          "chapter": "1"})
+    codes = pd.DataFrame(
+        {
+            "code": [f"A{i:02d}" for i in range(40)],
+            "description": [f"disease number {i}" for i in range(40)],
+            "inclusion_terms": [[f"term {i}"] if i % 2 else [] for i in range(40)],
+            "chapter": "1",
+        }
+    )
     suite = S.icd10cm_other_suite(10, corpus_size=25, codes=codes, seed=1)
     assert len(suite.queries) == 10 and len(suite.corpus) == 25
     assert all(d in suite.corpus for docs in suite.relevant.values() for d in docs)
@@ -226,16 +276,27 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
 
     terms = fake_terms()
     monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
-    monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"})
+    monkeypatch.setattr(
+        S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"}
+    )
     monkeypatch.setattr(S, "lin_similarity", lambda a, b: 0.5)
-    codes = pd.DataFrame({"code": [f"A{i:02d}" for i in range(30)] + [f"I{i:02d}" for i in range(12)],
-                          "description": [f"disease number {i}" for i in range(42)],
-                          "inclusion_terms": [[f"term {i}"] for i in range(42)],
-                          "chapter": ["1"] * 30 + ["9"] * 12})
-    monkeypatch.setattr(sources, "icd10cm_codes",
-                        lambda chapter=None: codes if chapter is None else codes[codes.chapter == chapter])
-    corpus = {"groups": fake_groups([]),
-              "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]})}
+    codes = pd.DataFrame(
+        {
+            "code": [f"A{i:02d}" for i in range(30)] + [f"I{i:02d}" for i in range(12)],
+            "description": [f"disease number {i}" for i in range(42)],
+            "inclusion_terms": [[f"term {i}"] for i in range(42)],
+            "chapter": ["1"] * 30 + ["9"] * 12,
+        }
+    )
+    monkeypatch.setattr(
+        sources,
+        "icd10cm_codes",
+        lambda chapter=None: codes if chapter is None else codes[codes.chapter == chapter],
+    )
+    corpus = {
+        "groups": fake_groups([]),
+        "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]}),
+    }
     names = ["hpo-noncardio-name", "hpo-noncardio-similarity", "icd10cm-other-inclusion"]
 
     suites = S.build_suites(corpus, names, sample_size=4, ood_documents=20)
@@ -275,8 +336,10 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
     monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
     monkeypatch.setattr(S, "_hpo_with_definitions", lambda subtree: terms)
     monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
-    corpus = {"groups": fake_groups([]),
-              "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]})}
+    corpus = {
+        "groups": fake_groups([]),
+        "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]}),
+    }
 
     S.build_suites(corpus, ["hpo-noncardio-similarity"], sample_size=4, cache_dir=tmp_path)
     assert len(loads) == 1 and len(lin_calls) == 8  # 4 pairs of each suite
@@ -325,8 +388,10 @@ def test_embedding_cache_hit_on_second_call(tmp_path):
 
 
 def test_bm25_ranks_lexical_match_first():
-    scores = E.BM25().scores(["blood pressure high", "zzz"],
-                             ["slow heart rate", "raised arterial blood pressure", "aorta"])
+    scores = E.BM25().scores(
+        ["blood pressure high", "zzz"],
+        ["slow heart rate", "raised arterial blood pressure", "aorta"],
+    )
     assert scores.shape == (2, 3)
     assert scores[0].argmax() == 1 and not scores[1].any()
 
@@ -340,21 +405,34 @@ def _tiny_suites():
     return {
         "hpo-cardio-name": S.hpo_cardio_suite(groups, "name", terms=terms),
         "hpo-noncardio-name": S.hpo_noncardio_suite(0, terms=out_terms),
-        "hpo-cardio-similarity": S.hpo_similarity_suite(True, 12, terms=terms,
-                                                        gold_fn=lambda a, b: (hash(a + b) % 97) / 97),
+        "hpo-cardio-similarity": S.hpo_similarity_suite(
+            True, 12, terms=terms, gold_fn=lambda a, b: (hash(a + b) % 97) / 97
+        ),
     }
 
 
 def test_evaluate_models_writes_contract(tmp_path):
     suites = _tiny_suites()
     base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
-    result = E.evaluate_models({"bm25": "bm25", "base": base, "run-a": trained}, suites,
-                               tmp_path / "evaluation", n_resamples=200, echo=lambda s: None)
+    E.evaluate_models(
+        {"bm25": "bm25", "base": base, "run-a": trained},
+        suites,
+        tmp_path / "evaluation",
+        n_resamples=200,
+        echo=lambda s: None,
+    )
     folder = tmp_path / "evaluation"
     metrics = pd.read_csv(folder / "metrics.csv")
     gains = pd.read_csv(folder / "gains.csv")
-    assert list(metrics.columns) == ["suite", "model", "metric", "value", "ci_low", "ci_high",
-                                     "n_queries"]
+    assert list(metrics.columns) == [
+        "suite",
+        "model",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_queries",
+    ]
     assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
     assert (folder / "manifest.json").is_file() and (folder / "per_query.parquet").is_file()
     assert set(metrics["model"]) == {"bm25", "base", "run-a"}
@@ -367,18 +445,21 @@ def test_evaluate_models_writes_contract(tmp_path):
     # the specific gain is the difference of the two suites' gains
     g = gains.set_index(["suite", "model", "metric"])["gain"]
     assert g[("cardio-specific:hpo-name", "run-a", "acc@1")] == pytest.approx(
-        g[("hpo-cardio-name", "run-a", "acc@1")] - g[("hpo-noncardio-name", "run-a", "acc@1")])
+        g[("hpo-cardio-name", "run-a", "acc@1")] - g[("hpo-noncardio-name", "run-a", "acc@1")]
+    )
     n = metrics.set_index(["suite", "model", "metric"])["n_queries"]
     assert n[("hpo-cardio-name", "base", "acc@1")] == 5
     assert n[("hpo-cardio-similarity", "base", "spearman")] == 12
     # rerun: every embedding comes from the cache
     calls = (base.calls, trained.calls)
-    again = E.evaluate_models({"base": base, "run-a": trained}, suites, folder,
-                              n_resamples=200, echo=lambda s: None)
+    again = E.evaluate_models(
+        {"base": base, "run-a": trained}, suites, folder, n_resamples=200, echo=lambda s: None
+    )
     assert (base.calls, trained.calls) == calls and again.encoded_texts == {"base": 0, "run-a": 0}
     # a model with itself gains exactly nothing
-    selfish = E.evaluate_models({"base": base, "same": base}, suites, None, n_resamples=100,
-                                echo=lambda s: None)
+    selfish = E.evaluate_models(
+        {"base": base, "same": base}, suites, None, n_resamples=100, echo=lambda s: None
+    )
     assert (selfish.gains[["gain", "ci_low", "ci_high"]] == 0).all().all()
 
 
@@ -387,15 +468,27 @@ def test_evaluate_models_writes_contract(tmp_path):
 def test_metrics_agree_with_sentence_transformers(minilm):
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:4", "HP:6", "HP:7"}), "name",
-                               terms=fake_terms())
+    suite = S.hpo_cardio_suite(
+        fake_groups({"HP:1", "HP:2", "HP:4", "HP:6", "HP:7"}), "name", terms=fake_terms()
+    )
     ours = E.score_suite(minilm, suite)
-    ir = InformationRetrievalEvaluator(suite.queries, suite.corpus, suite.relevant,
-                                       show_progress_bar=False, write_csv=False,
-                                       accuracy_at_k=[1, 5, 10], mrr_at_k=[10], ndcg_at_k=[10])
+    ir = InformationRetrievalEvaluator(
+        suite.queries,
+        suite.corpus,
+        suite.relevant,
+        show_progress_bar=False,
+        write_csv=False,
+        accuracy_at_k=[1, 5, 10],
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+    )
     scores = ir(minilm)
-    for metric, key in (("acc@1", "accuracy@1"), ("acc@5", "accuracy@5"), ("mrr@10", "mrr@10"),
-                        ("ndcg@10", "ndcg@10")):
+    for metric, key in (
+        ("acc@1", "accuracy@1"),
+        ("acc@5", "accuracy@5"),
+        ("mrr@10", "mrr@10"),
+        ("ndcg@10", "ndcg@10"),
+    ):
         value = next(v for k, v in scores.items() if k.endswith(f"cosine_{key}"))
         assert ours[metric].mean() == pytest.approx(value, abs=1e-6), metric
 
@@ -438,7 +531,9 @@ def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypa
     (record,) = E.mteb_public(minilm, ["BIOSSES"])
     assert seen["offline"] == (True, True)
     assert record["status"] == "skipped" and record["value"] is None
-    assert "cannot be reached" in record["reason"] and "local Hugging Face cache" in record["reason"]
+    assert (
+        "cannot be reached" in record["reason"] and "local Hugging Face cache" in record["reason"]
+    )
     # the libraries' own flags are back as they were
     assert not huggingface_hub.constants.HF_HUB_OFFLINE and not datasets.config.HF_HUB_OFFLINE
 
@@ -454,15 +549,18 @@ def test_hub_reachable_is_false_for_a_closed_port(monkeypatch):
 def test_custom_mteb_tasks_match_our_metrics(minilm):
     terms = fake_terms()
     retrieval = S.hpo_cardio_suite(fake_groups(set(terms["term_id"])), "name", terms=terms)
-    similarity = S.hpo_similarity_suite(True, 12, terms=terms,
-                                        gold_fn=lambda a, b: (int(a[3:]) * int(b[3:])) % 7 / 7)
-    through_mteb = E.mteb_evaluate_suites(minilm, {"r": retrieval, "s": similarity}) \
-        .set_index("suite")["value"]
+    similarity = S.hpo_similarity_suite(
+        True, 12, terms=terms, gold_fn=lambda a, b: (int(a[3:]) * int(b[3:])) % 7 / 7
+    )
+    through_mteb = E.mteb_evaluate_suites(minilm, {"r": retrieval, "s": similarity}).set_index(
+        "suite"
+    )["value"]
     ours_r = E.score_suite(minilm, retrieval)["ndcg@10"].mean()
     ours_s = E.score_suite(minilm, similarity)
     assert through_mteb["r"] == pytest.approx(ours_r, abs=1e-5)
-    assert through_mteb["s"] == pytest.approx(E.spearman(ours_s["cosine"], ours_s["gold"]),
-                                              abs=1e-5)
+    assert through_mteb["s"] == pytest.approx(
+        E.spearman(ours_s["cosine"], ours_s["gold"]), abs=1e-5
+    )
 
 
 def test_limit_corpus_keeps_every_relevant_document_and_the_queries():
@@ -479,14 +577,19 @@ def test_top_k_examples_prefers_changed_queries_and_marks_relevant():
     from cardioembed.findings import examples_markdown, top_k_examples
 
     suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:3"}), "name", terms=fake_terms())
-    n_q, n_d = len(suite.queries), len(suite.corpus)
+    n_d = len(suite.corpus)
     docs = np.eye(n_d, dtype=np.float32)
     col = {d: i for i, d in enumerate(suite.corpus)}
     right = np.stack([docs[col[next(iter(suite.relevant[q]))]] for q in suite.queries])
     wrong = np.roll(right, 1, axis=1)
     wrong[0] = right[0]  # the first query is answered alike before and after
-    examples = top_k_examples(suite, {"before": (wrong, docs), "after": (right, docs)},
-                              n_queries=2, k=2, changed_first=("before", "after"))
+    examples = top_k_examples(
+        suite,
+        {"before": (wrong, docs), "after": (right, docs)},
+        n_queries=2,
+        k=2,
+        changed_first=("before", "after"),
+    )
     assert len(examples) == 2 * 2 * 2
     first = examples[examples["rank"] == 1]
     assert first[first.model == "after"]["relevant"].all()
@@ -495,6 +598,8 @@ def test_top_k_examples_prefers_changed_queries_and_marks_relevant():
 
 
 def test_a_source_the_corpus_never_used_is_held_out_whole():
-    textbook_only = pd.DataFrame({"source": ["textbooks"], "group": ["book1#p1"], "split": ["test"]})
+    textbook_only = pd.DataFrame(
+        {"source": ["textbooks"], "group": ["book1#p1"], "split": ["test"]}
+    )
     suite = S.hpo_cardio_suite(textbook_only, "name", terms=fake_terms())
     assert set(suite.queries) == set(fake_terms()["term_id"])

@@ -75,9 +75,17 @@ def test_eos_padding_rule_by_position_encoding():
 
     import cardioembed.modeling as modeling
 
-    tiny = LlamaModel(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
-                                  num_hidden_layers=1, num_attention_heads=2,
-                                  num_key_value_heads=2, max_position_embeddings=64))
+    tiny = LlamaModel(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+    )
     assert not modeling.has_absolute_positions(tiny)
     assert modeling.has_absolute_positions(_bert())
 
@@ -85,8 +93,15 @@ def test_eos_padding_rule_by_position_encoding():
 def _bert():
     from transformers import BertConfig, BertModel
 
-    return BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
-                                num_attention_heads=2, intermediate_size=32))
+    return BertModel(
+        BertConfig(
+            vocab_size=100,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
 
 
 def test_query_instruction_applies_to_queries_only(models):
@@ -179,8 +194,13 @@ def test_lora_on_top_layers_only_adapts_the_last_layers():
 
     model = build_model(ModelSpec("minilm", pooling="mean", max_seq_length=32))
     add_lora(model, LoraSpec(rank=4, alpha=8, top_layers=2))
-    layers = {int(m.group(1)) for n, p in model.named_parameters() if p.requires_grad
-              for m in [re.search(r"\.layer\.(\d+)\.", n)] if m}
+    layers = {
+        int(m.group(1))
+        for n, p in model.named_parameters()
+        if p.requires_grad
+        for m in [re.search(r"\.layer\.(\d+)\.", n)]
+        if m
+    }
     n_layers = model.transformers_model.config.num_hidden_layers
     assert layers == {n_layers - 2, n_layers - 1}
     with pytest.raises(ParameterError, match="lora_top_layers"):

@@ -49,28 +49,49 @@ def test_evaluation_notebook_writes_the_metrics_contract(smoke_run):
     out = smoke_run / "runs" / "smoke" / "evaluation"
     metrics = pd.read_csv(out / "metrics.csv")
     gains = pd.read_csv(out / "gains.csv")
-    assert list(metrics.columns) == ["suite", "model", "metric", "value", "ci_low", "ci_high",
-                                     "n_queries"]
+    assert list(metrics.columns) == [
+        "suite",
+        "model",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_queries",
+    ]
     assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
     trained = main_run(smoke_run / "runs" / "smoke" / "models").name
     assert {"bm25", "base", trained} <= set(metrics["model"])
     assert set(metrics["suite"]) == {
-        "hpo-cardio-name", "hpo-cardio-synonym", "icd10cm-ch9-inclusion", "pairs-heldout",
-        "hpo-noncardio-name", "icd10cm-other-inclusion", "hpo-cardio-similarity",
-        "hpo-noncardio-similarity"}
+        "hpo-cardio-name",
+        "hpo-cardio-synonym",
+        "icd10cm-ch9-inclusion",
+        "pairs-heldout",
+        "hpo-noncardio-name",
+        "icd10cm-other-inclusion",
+        "hpo-cardio-similarity",
+        "hpo-noncardio-similarity",
+    }
     ok = metrics.dropna(subset=["value"])
     assert ((ok["ci_low"] <= ok["value"] + 1e-9) & (ok["value"] <= ok["ci_high"] + 1e-9)).all()
     assert "cardio-specific:hpo-name" in set(gains["suite"])
     assert not (metrics["model"].eq("bm25") & metrics["metric"].eq("spearman")).any()
 
 
-@pytest.mark.parametrize("sweep, settings", [("pooling", {"eos", "mean"}),
-                                             ("temperature", {0.05, 0.1})])
+@pytest.mark.parametrize(
+    "sweep, settings", [("pooling", {"eos", "mean"}), ("temperature", {0.05, 0.1})]
+)
 def test_ablation_notebooks_write_the_sweep_contract(smoke_run, sweep, settings):
     folder = smoke_run / "runs" / "smoke" / "ablations"
     table = pd.read_csv(folder / f"{sweep}.csv")
-    assert list(table.columns) == ["setting", "seed", "suite", "metric", "value", "ci_low",
-                                   "ci_high"]
+    assert list(table.columns) == [
+        "setting",
+        "seed",
+        "suite",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+    ]
     found = set(table["setting"]) if sweep == "pooling" else set(table["setting"].astype(float))
     assert found == settings
     assert set(table["seed"]) == {42, 43}

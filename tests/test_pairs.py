@@ -11,28 +11,56 @@ from cardioembed.errors import InputError, ParameterError
 
 ROWS = [  # sentence_id, group (passage), chapter, position, text
     # passage A (chapter 0)
-    ("s1", "book#c0p0", "book#c0", 0,
-     "Heart failure is a clinical syndrome of breathlessness and fatigue."),
-    ("s2", "book#c0p0", "book#c0", 1,
-     "It results from a structural or functional cardiac abnormality."),
+    (
+        "s1",
+        "book#c0p0",
+        "book#c0",
+        0,
+        "Heart failure is a clinical syndrome of breathlessness and fatigue.",
+    ),
+    (
+        "s2",
+        "book#c0p0",
+        "book#c0",
+        1,
+        "It results from a structural or functional cardiac abnormality.",
+    ),
     ("s3", "book#c0p0", "book#c0", 2, "Loop diuretics relieve congestion in most patients."),
     # passage B (chapter 0), given out of order
-    ("s5", "book#c0p1", "book#c0", 1,
-     "Beta-blockers lower mortality in reduced ejection fraction."),
+    (
+        "s5",
+        "book#c0p1",
+        "book#c0",
+        1,
+        "Beta-blockers lower mortality in reduced ejection fraction.",
+    ),
     ("s4", "book#c0p1", "book#c0", 0, "Neurohormonal blockade is the basis of drug therapy."),
     # passage C (chapter 1)
-    ("s6", "book#c1p0", "book#c1", 0,
-     "Atrial fibrillation is the most common sustained arrhythmia."),
+    (
+        "s6",
+        "book#c1p0",
+        "book#c1",
+        0,
+        "Atrial fibrillation is the most common sustained arrhythmia.",
+    ),
     ("s7", "book#c1p0", "book#c1", 1, "It raises the risk of stroke about five-fold."),
     ("s8", "book#c1p0", "book#c1", 2, "Anticoagulation is guided by the CHA2DS2-VASc score."),
     # passage D (chapter 1): a single sentence gives no adjacent pair
-    ("s9", "book#c1p1", "book#c1", 0,
-     "Rate control uses beta-blockers or calcium channel blockers."),
+    (
+        "s9",
+        "book#c1p1",
+        "book#c1",
+        0,
+        "Rate control uses beta-blockers or calcium channel blockers.",
+    ),
 ]
 SENTENCES = pd.DataFrame(
-    [(sid, "textbook", group, chapter, position, text)
-     for sid, group, chapter, position, text in ROWS],
-    columns=["sentence_id", "source", "group", "chapter", "position", "text"])
+    [
+        (sid, "textbook", group, chapter, position, text)
+        for sid, group, chapter, position, text in ROWS
+    ],
+    columns=["sentence_id", "source", "group", "chapter", "position", "text"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +74,11 @@ def _assert_negatives_valid(frame):
     assert frame["negative"].notna().all()
     assert (frame["negative_group"].astype(str) != frame["group"].astype(str)).all()
     group_texts = {}
-    for g, a, p in zip(frame["group"], frame["anchor"], frame["positive"]):
+    for g, a, p in zip(frame["group"], frame["anchor"], frame["positive"], strict=False):
         group_texts.setdefault(g, set()).update({a.lower(), p.lower()})
-    for g, a, p, n in zip(frame["group"], frame["anchor"], frame["positive"], frame["negative"]):
+    for g, a, p, n in zip(
+        frame["group"], frame["anchor"], frame["positive"], frame["negative"], strict=False
+    ):
         assert n.strip()
         assert n != a and n != p
         assert n.lower() not in group_texts[g]
@@ -66,7 +96,8 @@ def test_hpo_pairs(term_pairs):
     # a synonym equal to the name is not a second pair
     assert (hpo.groupby("group")["anchor"].apply(lambda a: a.str.lower().is_unique)).all()
     assert set(P.hpo_pairs(sources.hpo_terms(), kinds=["name-definition"])["kind"]) == {
-        "name-definition"}
+        "name-definition"
+    }
     assert P.hpo_pairs(sources.hpo_terms(), kinds=[]).empty
 
 
@@ -82,8 +113,9 @@ def test_icd10cm_pairs(term_pairs):
     # notes about scope ("any condition classifiable to I70.21-") are no other names
     assert not icd["anchor"].str.contains(r"I\d\d", regex=True).any()
     assert not icd["anchor"].str.lower().str.startswith("any condition").any()
-    only_terms = P.icd10cm_pairs(sources.icd10cm_codes("9"), use_includes=False,
-                                 drop_scope_notes=False)
+    only_terms = P.icd10cm_pairs(
+        sources.icd10cm_codes("9"), use_includes=False, drop_scope_notes=False
+    )
     assert len(only_terms) == 597  # DESIGN.md: 597 inclusion terms in chapter 9
 
 
@@ -110,15 +142,16 @@ def test_adjacent_pairs_never_cross_passages():
     adj = P.adjacent_pairs(SENTENCES)
     assert len(adj) == 2 + 1 + 2
     assert set(adj["kind"]) == {"adjacent"} and set(adj["source"]) == {"textbook"}
-    text_group = dict(zip(SENTENCES["text"], SENTENCES["group"]))
-    text_position = dict(zip(SENTENCES["text"], SENTENCES["position"]))
-    for anchor, positive, group in zip(adj["anchor"], adj["positive"], adj["group"]):
+    text_group = dict(zip(SENTENCES["text"], SENTENCES["group"], strict=False))
+    text_position = dict(zip(SENTENCES["text"], SENTENCES["position"], strict=False))
+    for anchor, positive, group in zip(adj["anchor"], adj["positive"], adj["group"], strict=False):
         assert text_group[anchor] == text_group[positive] == group
         assert text_position[positive] == text_position[anchor] + 1
     # out-of-order rows are put back in order
-    assert ("Neurohormonal blockade is the basis of drug therapy.",
-            "Beta-blockers lower mortality in reduced ejection fraction.") in set(
-        zip(adj["anchor"], adj["positive"]))
+    assert (
+        "Neurohormonal blockade is the basis of drug therapy.",
+        "Beta-blockers lower mortality in reduced ejection fraction.",
+    ) in set(zip(adj["anchor"], adj["positive"], strict=False))
     with pytest.raises(InputError, match="position"):
         P.adjacent_pairs(SENTENCES.drop(columns="position"))
 
@@ -129,25 +162,32 @@ def test_random_distant_negatives(term_pairs):
     _assert_negatives_valid(out)
     assert out.attrs["negatives"]["missing"] == 0
     # distant: another HPO branch / ICD block, and the same source
-    region = dict(zip(term_pairs["group"], term_pairs["region"]))
-    source = dict(zip(term_pairs["group"], term_pairs["source"]))
-    assert all(region[g] != region[n] for g, n in zip(out["group"], out["negative_group"]))
-    assert all(source[g] == source[n] for g, n in zip(out["group"], out["negative_group"]))
+    region = dict(zip(term_pairs["group"], term_pairs["region"], strict=False))
+    source = dict(zip(term_pairs["group"], term_pairs["source"], strict=False))
+    assert all(
+        region[g] != region[n] for g, n in zip(out["group"], out["negative_group"], strict=False)
+    )
+    assert all(
+        source[g] == source[n] for g, n in zip(out["group"], out["negative_group"], strict=False)
+    )
     # deterministic whatever the row order; another seed gives other negatives
     shuffled = P.add_random_distant_negatives(sample.sample(frac=1, random_state=1), seed=7)
     assert shuffled.loc[out.index, "negative"].tolist() == out["negative"].tolist()
     other = P.add_random_distant_negatives(sample, seed=8)
     assert (other["negative"] != out["negative"]).any()
     assert out.drop(columns=["negative", "negative_group"]).equals(
-        sample.drop(columns=["negative", "negative_group"]))
+        sample.drop(columns=["negative", "negative_group"])
+    )
 
 
 def test_random_negatives_for_sentences_and_one_region():
     adj = P.adjacent_pairs(SENTENCES)
     out = P.add_random_distant_negatives(adj, seed=0)
     _assert_negatives_valid(out)
-    chapter = dict(zip(SENTENCES["group"], SENTENCES["chapter"]))
-    assert all(chapter[g] != chapter[n] for g, n in zip(out["group"], out["negative_group"]))
+    chapter = dict(zip(SENTENCES["group"], SENTENCES["chapter"], strict=False))
+    assert all(
+        chapter[g] != chapter[n] for g, n in zip(out["group"], out["negative_group"], strict=False)
+    )
     # one chapter only: falls back to another passage, and says so
     one = adj[adj["region"] == "book#c0"]
     out = P.add_random_distant_negatives(one, seed=0)
@@ -203,8 +243,10 @@ def test_smollm2_is_found():
 def test_clean_paraphrase():
     source = "Atrial fibrillation is common."
     assert P.clean_paraphrase('Paraphrase: "AF is frequent."', source) == "AF is frequent."
-    assert P.clean_paraphrase("Here is a paraphrase:\n\nAF is frequent.\nMore text", source) == \
-        "AF is frequent."
+    assert (
+        P.clean_paraphrase("Here is a paraphrase:\n\nAF is frequent.\nMore text", source)
+        == "AF is frequent."
+    )
     assert P.clean_paraphrase("AF is frequent. It is also old.", source) == "AF is frequent."
     assert P.clean_paraphrase("  \n ", source) == ""
 
@@ -218,7 +260,7 @@ def test_paraphrase_with_smollm2():
     assert report["requested"] == 2
     assert report["kept"] + report["empty"] + report["identical"] + report["too_long"] == 2
     assert len(out) == report["kept"] >= 1
-    for anchor, positive in zip(out["anchor"], out["positive"]):
+    for anchor, positive in zip(out["anchor"], out["positive"], strict=False):
         assert positive.strip() and positive.lower() != anchor.lower()
         assert "\n" not in positive and not positive.lower().startswith("paraphrase")
     assert set(out["kind"]) == {"paraphrase"}

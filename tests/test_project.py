@@ -2,11 +2,11 @@
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import papermill
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +77,11 @@ def test_papermill_reads_every_line_of_the_parameters_cell(notebook):
     # parameter then cannot be overridden from a profile.
     nb = json.loads(notebook.read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    assigned = [line.split(":")[0].split("=")[0].strip() for line in "".join(cell["source"]).splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    assigned = [
+        line.split(":")[0].split("=")[0].strip()
+        for line in "".join(cell["source"]).splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert sorted(papermill.inspect_notebook(str(notebook))) == sorted(assigned)
 
 
@@ -92,3 +95,19 @@ def test_recipe_defaults_are_the_teaching_profile():
     recipe = Recipe().to_dict()
     for field in dataclasses.fields(Recipe):
         assert recipe[field.name] == teaching[field.name], field.name
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_ruff_passes_on_the_code(command):
+    """The style rules of pyproject.toml hold in the package, tests and benchmarks."""
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).parent / "ruff"
+    done = subprocess.run(
+        [str(ruff), *command, "cardioembed", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -25,7 +25,11 @@ def _notebook(path, parameters_source, body_source):
         nbformat.v4.new_code_cell(parameters_source, metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(body_source),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -45,8 +49,11 @@ def tiny_project(tmp_path, monkeypatch):
         "import pathlib\npathlib.Path('../out.json').write_text("
         "__import__('json').dumps({'profile': profile, 'scale': scale, 'words': words}))",
     )
-    _notebook(notebooks / "02_second.ipynb", "scale = 1  # a factor",
-              "value = scale * 10\nassert value < 50, 'scale too large'")
+    _notebook(
+        notebooks / "02_second.ipynb",
+        "scale = 1  # a factor",
+        "value = scale * 10\nassert value < 50, 'scale too large'",
+    )
     monkeypatch.setenv("CARDIOEMBED_ROOT", str(tmp_path))
     return tmp_path
 
@@ -57,7 +64,10 @@ def test_profile_values_and_overrides_reach_the_notebooks(tiny_project):
     results = run_profile(profile, output_dir=tiny_project / "executed", echo=lines.append)
     assert [r.name for r in results] == ["01_first", "02_second"]
     assert json.loads((tiny_project / "out.json").read_text()) == {
-        "profile": "mini", "scale": 2, "words": ["c"]}
+        "profile": "mini",
+        "scale": 2,
+        "words": ["c"],
+    }
     assert sum("done in" in line for line in lines) == 2  # one progress line per notebook
     executed = json.loads((tiny_project / "executed" / "01_first.ipynb").read_text())
     record = executed["metadata"]["cardioembed"]
@@ -76,7 +86,7 @@ def test_run_writes_the_times_table_from_the_run_records(tiny_project):
     # Both notebooks, although the last run executed only one: the table is the records'.
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == ["01_first", "02_second"]
-    for row, name in zip(rows, ["01_first", "02_second"]):
+    for row, name in zip(rows, ["01_first", "02_second"], strict=False):
         assert f"{records[name]['seconds']:.1f} s" in row
     assert "Profile `mini`" in table and records["01_first"]["platform"] in table
     assert not [p for p in (tiny_project / "executed").iterdir() if p.name.startswith(".")]
@@ -102,7 +112,13 @@ def test_times_table_formats_durations_and_the_machine():
 
 def test_failure_names_the_notebook_and_the_cell(tiny_project):
     profile = Profile("mini", {"profile": "mini", "scale": 9})
-    with pytest.raises(NotebookFailed, match=r"02_second.ipynb failed in the cell with execution count 3 \(starting `value = scale \* 10`\): AssertionError: scale too large"):
+    with pytest.raises(
+        NotebookFailed,
+        match=(
+            r"02_second.ipynb failed in the cell with execution count 3 "
+            r"\(starting `value = scale \* 10`\): AssertionError: scale too large"
+        ),
+    ):
         run_profile(profile, output_dir=tiny_project / "executed", echo=lambda _: None)
 
 
@@ -121,7 +137,11 @@ def test_unknown_parameter_is_refused_by_name(tiny_project):
 
 def test_overrides_are_typed():
     assert parse_overrides(["temperature=0.02", "sources=[hpo]", "flag=true", "name=abc"]) == {
-        "temperature": 0.02, "sources": ["hpo"], "flag": True, "name": "abc"}
+        "temperature": 0.02,
+        "sources": ["hpo"],
+        "flag": True,
+        "name": "abc",
+    }
     with pytest.raises(InputError, match="key=value"):
         parse_overrides(["temperature"])
 
@@ -130,14 +150,30 @@ def test_cli_reports_errors_without_a_traceback(tiny_project, capsys):
     assert cli.main(["run", "--profile", "nosuch"]) == 2
     err = capsys.readouterr().err
     assert "no profile 'nosuch'" in err and "mini" in err and "Traceback" not in err
-    assert cli.main(["run", "--profile", "mini", "-p", "scale=9",
-                     "--output-dir", str(tiny_project / "executed")]) == 1
+    assert (
+        cli.main(
+            [
+                "run",
+                "--profile",
+                "mini",
+                "-p",
+                "scale=9",
+                "--output-dir",
+                str(tiny_project / "executed"),
+            ]
+        )
+        == 1
+    )
     assert "02_second.ipynb failed" in capsys.readouterr().err
 
 
 def test_book_build_asks_for_a_rerun_when_the_times_table_is_missing(tiny_project):
-    run_profile(load_profile("mini"), only=["01"], output_dir=tiny_project / "book" / "executed",
-                echo=lambda _: None)
+    run_profile(
+        load_profile("mini"),
+        only=["01"],
+        output_dir=tiny_project / "book" / "executed",
+        echo=lambda _: None,
+    )
     (tiny_project / "book" / "executed" / TIMES_TABLE).unlink()
     with pytest.raises(InputError, match=f"no {TIMES_TABLE} in .*run `cardioembed run` again"):
         build_book(root=tiny_project)

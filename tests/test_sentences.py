@@ -97,9 +97,27 @@ def test_empty_text():
 def _random_prose(n_sentences: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     vocab = [
-        "atrial", "ventricular", "pressure", "patients", "therapy", "valve", "murmur",
-        "ischaemia", "infarction", "rhythm", "dose", "oral", "failure", "coronary",
-        "artery", "stenosis", "regurgitation", "syncope", "risk", "outcome", "trial",
+        "atrial",
+        "ventricular",
+        "pressure",
+        "patients",
+        "therapy",
+        "valve",
+        "murmur",
+        "ischaemia",
+        "infarction",
+        "rhythm",
+        "dose",
+        "oral",
+        "failure",
+        "coronary",
+        "artery",
+        "stenosis",
+        "regurgitation",
+        "syncope",
+        "risk",
+        "outcome",
+        "trial",
     ]
     sentences = []
     for _ in range(n_sentences):

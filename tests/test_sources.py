@@ -32,8 +32,15 @@ def test_cardiovascular_subtree_counts(cardio_terms):
     assert with_definition.sum() > 1300
     # DESIGN.md: 1,104 exact synonyms on the terms that have a definition
     assert 1000 <= terms.loc[with_definition, "synonyms"].map(len).sum() <= 1250
-    assert set(terms.columns) >= {"term_id", "name", "definition", "synonyms", "parents",
-                                  "branch", "in_subtree"}
+    assert set(terms.columns) >= {
+        "term_id",
+        "name",
+        "definition",
+        "synonyms",
+        "parents",
+        "branch",
+        "in_subtree",
+    }
 
 
 def test_known_term(cardio_terms):

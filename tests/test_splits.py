@@ -1,3 +1,4 @@
+import dataclasses
 import random
 
 import pandas as pd
@@ -68,7 +69,7 @@ def test_from_dict_requires_the_three_keys():
 
 
 def test_fractions_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         FRACTIONS.train = 0.5
 
 
@@ -192,7 +193,7 @@ def test_audit_finds_a_planted_leak_without_merge_and_none_after_merge():
     leaks = near_duplicate_audit(_texts(naive, "train"), _texts(naive, "test"), threshold=0.8)
     assert len(leaks) >= 1
     assert (leaks["jaccard"] >= 0.8).all()
-    pairs = zip(leaks["test_text"], leaks["train_text"])
+    pairs = zip(leaks["test_text"], leaks["train_text"], strict=False)
     assert all("states" in t or "states" in r for t, r in pairs)
 
     safe = split_frame(df, fractions=FRACTIONS, seed=1, near_duplicate_threshold=0.8)
@@ -202,7 +203,7 @@ def test_audit_finds_a_planted_leak_without_merge_and_none_after_merge():
     split_of_text = {}
     for _, row in safe.iterrows():
         split_of_text[row["anchor"]] = split_of_text[row["positive"]] = row["split"]
-    for test_text, train_text in zip(leaks["test_text"], leaks["train_text"]):
+    for test_text, train_text in zip(leaks["test_text"], leaks["train_text"], strict=False):
         assert split_of_text[test_text] == split_of_text[train_text]
 
 

@@ -20,11 +20,11 @@ from cardioembed.training import (
     data_fingerprint,
     load_history,
     load_trained,
-    trained_model_spec,
     run_name,
     scale_from_temperature,
     train,
     train_or_load,
+    trained_model_spec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,11 +47,16 @@ def make_pairs(n_train: int = 32, n_val: int = 8, negatives: bool = False) -> pd
     return pd.DataFrame(rows)
 
 
-SPEC = ModelSpec("minilm", pooling="eos", max_seq_length=32,
-                 query_instruction="Given a cardiology term, retrieve its definition")
+SPEC = ModelSpec(
+    "minilm",
+    pooling="eos",
+    max_seq_length=32,
+    query_instruction="Given a cardiology term, retrieve its definition",
+)
 LORA = LoraSpec(rank=4, alpha=8, dropout=0.0)
-CONFIG = TrainConfig(batch_size=8, learning_rate=1e-3, max_steps=4, eval_steps=2, save_steps=2,
-                     warmup_ratio=0.0)
+CONFIG = TrainConfig(
+    batch_size=8, learning_rate=1e-3, max_steps=4, eval_steps=2, save_steps=2, warmup_ratio=0.0
+)
 TEXTS = ["cardiac term 3 of kind 3", "a sentence about the aortic valve"]
 
 
@@ -72,7 +77,9 @@ def test_train_config_round_trip_and_run_name():
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     name = run_name(ModelSpec("minilm", pooling="eos"), LoraSpec(), config, "abc")
     assert name.startswith("minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-")
-    other = run_name(ModelSpec("minilm", pooling="eos", max_seq_length=32), LoraSpec(), config, "abc")
+    other = run_name(
+        ModelSpec("minilm", pooling="eos", max_seq_length=32), LoraSpec(), config, "abc"
+    )
     assert other != name  # the hash covers every parameter
     hub = run_name(ModelSpec("Qwen/Qwen3-Embedding-8B", pooling="eos"), LoraSpec(), config, "abc")
     assert hub.startswith("qwen3-embedding-8b-eos-")
@@ -129,7 +136,11 @@ def test_resume_continues_from_last_checkpoint(trained):
 def test_artifact_files_history_and_eval(trained):
     _, out, _, _ = trained
     assert sorted(p.name for p in out.iterdir()) == [
-        "adapter", "cardioembed_model.json", "history.csv", "manifest.json"]
+        "adapter",
+        "cardioembed_model.json",
+        "history.csv",
+        "manifest.json",
+    ]
     history = load_history(out)
     assert "eval_validation_cosine_accuracy@1" in history.columns
     assert history["eval_validation_cosine_accuracy@1"].dropna().between(0, 1).all()
@@ -183,10 +194,22 @@ def test_train_or_load_reuses_finished_run(trained, monkeypatch):
 # ----------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_cached_loss_with_hard_negatives(tmp_path):
-    config = TrainConfig(batch_size=8, max_steps=1, mini_batch_size=4, use_hard_negatives=True,
-                         save_steps=100, eval_steps=100)
-    result = train(make_pairs(negatives=True, n_val=0), ModelSpec("minilm", max_seq_length=32),
-                   LORA, config, tmp_path / "run", progress=False)
+    config = TrainConfig(
+        batch_size=8,
+        max_steps=1,
+        mini_batch_size=4,
+        use_hard_negatives=True,
+        save_steps=100,
+        eval_steps=100,
+    )
+    result = train(
+        make_pairs(negatives=True, n_val=0),
+        ModelSpec("minilm", max_seq_length=32),
+        LORA,
+        config,
+        tmp_path / "run",
+        progress=False,
+    )
     assert result.finished and result.global_step == 1
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
 
@@ -195,8 +218,9 @@ def test_cached_loss_with_hard_negatives(tmp_path):
 def test_decoder_base_smollm2(tmp_path):
     spec = ModelSpec("smollm2", pooling="eos", max_seq_length=16)
     lora = LoraSpec(rank=4, alpha=8, target_modules=("q_proj", "v_proj"))
-    config = TrainConfig(batch_size=2, max_steps=2, learning_rate=1e-3, save_steps=100,
-                         eval_steps=100)
+    config = TrainConfig(
+        batch_size=2, max_steps=2, learning_rate=1e-3, save_steps=100, eval_steps=100
+    )
     result = train(make_pairs(8, 0), spec, lora, config, tmp_path / "run", progress=False)
     assert result.finished and result.global_step == 2
     assert result.model.tokenizer.padding_side == "left"
@@ -214,17 +238,36 @@ def test_two_processes_torchrun(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     command = [
-        str(torchrun), "--nproc_per_node", "2", "--master_port", "29517",
-        "-m", "cardioembed.train_cli", "--pairs", str(tmp_path / "pairs.parquet"),
-        "--output", str(tmp_path / "run"), "--batch-size", "8", "--max-seq-length", "32",
-        "--gather-across-devices", "--record-anchors", str(tmp_path / "anchors"),
-        "--no-progress", "--save-steps", "100",
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "cardioembed.train_cli",
+        "--pairs",
+        str(tmp_path / "pairs.parquet"),
+        "--output",
+        str(tmp_path / "run"),
+        "--batch-size",
+        "8",
+        "--max-seq-length",
+        "32",
+        "--gather-across-devices",
+        "--record-anchors",
+        str(tmp_path / "anchors"),
+        "--no-progress",
+        "--save-steps",
+        "100",
     ]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=240)
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    seen = [set((tmp_path / "anchors" / f"anchors_rank{r}.txt").read_text().splitlines())
-            for r in (0, 1)]
+    seen = [
+        set((tmp_path / "anchors" / f"anchors_rank{r}.txt").read_text().splitlines())
+        for r in (0, 1)
+    ]
     assert seen[0] and seen[1] and not (seen[0] & seen[1])  # each rank its own shard
     assert seen[0] | seen[1] == set(pairs["anchor"])
     record = json.loads((tmp_path / "run" / "cardioembed_model.json").read_text())
@@ -237,9 +280,14 @@ def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
     from cardioembed.errors import ParameterError
     from cardioembed.training import select_pairs
 
-    pairs = pd.DataFrame({"anchor": list("abcd"), "positive": list("efgh"),
-                          "split": ["train", "train", "validation", "test"],
-                          "kind": ["name-definition", "adjacent", "name-definition", "adjacent"]})
+    pairs = pd.DataFrame(
+        {
+            "anchor": list("abcd"),
+            "positive": list("efgh"),
+            "split": ["train", "train", "validation", "test"],
+            "kind": ["name-definition", "adjacent", "name-definition", "adjacent"],
+        }
+    )
     chosen = select_pairs(pairs, ["name-definition"])
     assert list(chosen["anchor"]) == ["a", "c"]
     with pytest.raises(ParameterError, match="adjacent, name-definition"):
