@@ -21,7 +21,7 @@ setup: $(STAMP)
 
 book: setup
 	$(CLI) run --profile $(PROFILE)
-	$(CLI) book
+	$(CLI) book --profile $(PROFILE)
 
 run: setup
 	$(CLI) run --profile $(PROFILE)
@@ -34,5 +34,6 @@ bench: setup
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/evaluation.py
 
+# Removes the profile's artifacts and its executed notebooks (the last successful run).
 clean-runs:
 	rm -rf runs/$(PROFILE) book/executed

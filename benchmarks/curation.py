@@ -5,13 +5,13 @@ wrapped paragraphs on pages separated by form feeds, running headers and page nu
 words hyphenated across line ends, ~2.5% exact and ~2.5% near-duplicate sentences), then
 times each stage of the curation core:
 
-    clean        cardioembed.cleaning.clean_book_text, per chapter
-    split        cardioembed.sentences.split_sentences, per chapter
-    dedup        cardioembed.dedup.deduplicate (exact + near duplicates)
-    group_split  cardioembed.splits.split_frame (groups = chapters, merged where they
+    clean        cardioembed.curation.cleaning.clean_book_text, per chapter
+    split        cardioembed.curation.sentences.split_sentences, per chapter
+    dedup        cardioembed.curation.dedup.deduplicate (exact + near duplicates)
+    group_split  cardioembed.curation.splits.split_frame (groups = chapters, merged where they
                  share a near duplicate; 70/10/20), given the clusters that dedup found
                  (the same as recomputing them: see split_frame)
-    audit        cardioembed.dedup.near_duplicate_audit (train vs test)
+    audit        cardioembed.curation.dedup.near_duplicate_audit (train vs test)
 
 and prints sentences per second, the time of each stage and the ratio of the total times
 of the largest and smallest sizes. Targets: 150,000 sentences in under 60 s on 2 cores,
@@ -34,10 +34,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cardioembed.cleaning import clean_book_text  # noqa: E402
-from cardioembed.dedup import deduplicate, near_duplicate_audit  # noqa: E402
-from cardioembed.sentences import split_sentences  # noqa: E402
-from cardioembed.splits import SplitFractions, split_frame  # noqa: E402
+from cardioembed.curation.cleaning import clean_book_text  # noqa: E402
+from cardioembed.curation.dedup import deduplicate, near_duplicate_audit  # noqa: E402
+from cardioembed.curation.sentences import split_sentences  # noqa: E402
+from cardioembed.curation.splits import SplitFractions, split_frame  # noqa: E402
 
 THRESHOLD = 0.8
 FRACTIONS = SplitFractions(0.7, 0.1, 0.2)

@@ -16,9 +16,8 @@ Steps timed separately:
     evaluate  evaluate_models: encoding every text set (empty cache), scoring, 1,000
               bootstrap resamples per metric, writing metrics.csv and gains.csv
 
-Target: `evaluate` under 120 s on 2 cores. It also prints acc@1 on hpo-cardio-name and
-compares it with FACTS.md (untrained MiniLM about 0.436, BM25 about 0.34 on a held-out 20%),
-then reruns evaluate with the warm cache to show that a rerun encodes nothing.
+Target: `evaluate` under 120 s on 2 cores. It also prints acc@1 on hpo-cardio-name, then
+reruns evaluate with the warm cache to show that a rerun encodes nothing.
 
     python benchmarks/evaluation.py [--profile teaching] [--n-resamples 1000]
 """
@@ -54,24 +53,25 @@ def main() -> int:
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--no-trained", action="store_true", help="skip the trained model")
     args = parser.parse_args()
+    from cardioembed.book.profiles import notebook_values
     from cardioembed.paths import run_dir
-    from cardioembed.profiles import load_profile
 
-    settings = load_profile(args.profile).params
+    settings = notebook_values("05", args.profile)
     profile = run_dir(args.profile, args.runs_root)
     times: dict[str, float] = {}
 
     clock = time.perf_counter()
-    from cardioembed.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
 
     corpus_dir = profile / "corpus"
     tmp = tempfile.TemporaryDirectory(prefix="cardioembed-bench-")
-    if not (corpus_dir / "manifest.json").is_file():
-        print(f"no finished corpus in {corpus_dir}: curating the teaching corpus into {tmp.name}")
-        corpus_dir, _ = curate_to_folder(
-            CorpusConfig(), Path(tmp.name) / "corpus", echo=lambda s: None
-        )
-    corpus = load_corpus(corpus_dir)
+    try:
+        corpus = load_corpus(corpus_dir)
+    except Exception:  # no finished corpus: curate the profile's, as notebook 01 would
+        print(f"no finished corpus in {corpus_dir}: curating one into {tmp.name}")
+        config = CorpusConfig.from_dict(notebook_values("01", args.profile))
+        corpus_dir, _ = curate_to_folder(config, Path(tmp.name) / "corpus", echo=lambda s: None)
+        corpus = load_corpus(corpus_dir)
     times["corpus"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -87,10 +87,8 @@ def main() -> int:
     print(S.suites_table(suites)[["suite", "kind", "items", "corpus"]].to_string(index=False))
 
     clock = time.perf_counter()
-    from cardioembed.ablations import Recipe
     from cardioembed.errors import InputError
-    from cardioembed.modeling import build_model
-    from cardioembed.training import load_trained, main_run, trained_model_spec
+    from cardioembed.training.recipe import Recipe, load_trained, main_run
 
     main_dir = None
     if not args.no_trained:
@@ -98,15 +96,15 @@ def main() -> int:
             main_dir = main_run(profile / "models")
         except InputError as err:
             print(f"{err}: timing BM25 and the base model only")
-    base_spec = (
-        trained_model_spec(main_dir)
+    recipe = (
+        Recipe.of_run(main_dir)
         if main_dir is not None
-        else Recipe.from_parameters(settings).specs()[0]
+        else Recipe.from_parameters(notebook_values("02", args.profile))
     )
-    models = {"bm25": "bm25", "base": build_model(base_spec, device="cpu")}
+    models = {"bm25": "bm25", "base": recipe.load_base(device="cpu")}
     if main_dir is not None:
         print(f"main trained model: {main_dir.name}")
-        models[main_dir.name] = load_trained(main_dir, device="cpu", merge=True)
+        models[main_dir.name] = load_trained(main_dir, device="cpu")
     times["models"] = time.perf_counter() - clock
 
     out = Path(tmp.name) / "evaluation"
@@ -127,7 +125,6 @@ def main() -> int:
             f"acc@10 {m[('hpo-cardio-name', model, 'acc@10')]:.3f}  "
             f"mrr@10 {m[('hpo-cardio-name', model, 'mrr@10')]:.3f}"
         )
-    print("  FACTS.md (another 20% split): base 0.436 / 0.832 / 0.566, BM25 0.34 / 0.67 / 0.45")
     print("\nall suites, acc@1 or spearman:")
     main_rows = result.metrics[result.metrics["metric"].isin(["acc@1", "spearman"])]
     print(main_rows.pivot(index="suite", columns="model", values="value").round(3).to_string())

@@ -3,7 +3,7 @@ training written as a plain sentence-transformers script.
 
     python benchmarks/training.py [--steps N]
 
-1. `ours`: `cardioembed.training.train` with the teaching profile's recipe (read from
+1. `ours`: `cardioembed.training.recipe.train` with the teaching profile's recipe (read from
    profiles/teaching.yaml) on the teaching corpus, a whole run as notebook 02 does it:
    model building, LoRA, validation every `eval_steps`, saving. Target: under 120 s on
    2 cores.
@@ -37,24 +37,26 @@ TARGET_RATIO = 1.1
 
 
 def teaching_recipe():
-    """The teaching profile's recipe, built as notebook 02 builds it."""
-    from cardioembed.ablations import Recipe
-    from cardioembed.profiles import load_profile
+    """The teaching profile's recipe, as notebook 02 builds it."""
+    from cardioembed.book.profiles import notebook_values
+    from cardioembed.training.recipe import Recipe
 
-    p = dict(load_profile("teaching").params)
-    recipe = Recipe.from_parameters(p)
-    return p, recipe, *recipe.specs()
+    p = notebook_values("02", "teaching")
+    return p, Recipe.from_parameters(p)
 
 
-def teaching_pairs(p, recipe):
-    from cardioembed.corpus import CorpusConfig, curate_to_folder, load_corpus
+def teaching_pairs(recipe):
+    from cardioembed.book.profiles import notebook_values
+    from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
 
     folder = ROOT / "runs" / "teaching" / "corpus"
-    if not (folder / "manifest.json").is_file():
-        folder = Path(tempfile.mkdtemp()) / "corpus"
-        config = CorpusConfig.from_dict({k: v for k, v in p.items()})
-        curate_to_folder(config, folder)
-    return recipe.training_pairs(load_corpus(folder)["pairs"])
+    try:
+        corpus = load_corpus(folder)
+    except Exception:  # no finished teaching corpus: curate one, as notebook 01 would
+        config = CorpusConfig.from_dict(notebook_values("01", "teaching"))
+        folder, _ = curate_to_folder(config, Path(tempfile.mkdtemp()) / "corpus")
+        corpus = load_corpus(folder)
+    return recipe.training_pairs(corpus["pairs"])
 
 
 def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
@@ -70,10 +72,10 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
     from sentence_transformers.sentence_transformer import losses, modules
     from transformers import set_seed
 
-    from cardioembed.modeling import POOLINGS, lora_targets, minilm_dir
+    from cardioembed.training.models import POOLINGS, minilm
 
     set_seed(p["train_seed"])
-    transformer = modules.Transformer(str(minilm_dir()), max_seq_length=p["max_seq_length"])
+    transformer = modules.Transformer(minilm(), max_seq_length=p["max_seq_length"])
     model = SentenceTransformer(
         modules=[
             transformer,
@@ -92,7 +94,7 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
             r=p["lora_rank"],
             lora_alpha=p["lora_alpha"],
             lora_dropout=p["lora_dropout"],
-            target_modules=list(lora_targets("bert")),
+            target_modules=["query", "key", "value", "dense"],  # BERT's linear layers
             exclude_modules=r".*pooler.*",
             layers_to_transform=list(range(n_layers - top, n_layers)) if top else None,
         )
@@ -133,29 +135,25 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    import dataclasses
-
     import pandas as pd
     import torch
 
-    from cardioembed.training import train
+    from cardioembed.training.recipe import train
 
-    p, recipe, model_spec, lora_spec, config = teaching_recipe()
-    pairs = teaching_pairs(p, recipe)
+    p, recipe = teaching_recipe()
+    pairs = teaching_pairs(recipe)
     n_train = int((pairs["split"] == "train").sum())
     print(
-        f"teaching recipe: {n_train} train pairs, batch {config.batch_size}, "
-        f"{config.epochs:g} epoch(s), max length {model_spec.max_seq_length}, "
-        f"LoRA r{lora_spec.rank} on the last {lora_spec.top_layers or 'all'} layers; "
+        f"teaching recipe: {n_train} train pairs, batch {recipe.batch_size}, "
+        f"{recipe.epochs:g} epoch(s), max length {recipe.max_seq_length}, "
+        f"LoRA r{recipe.lora_rank} on the last {recipe.lora_top_layers or 'all'} layers; "
         f"{torch.get_num_threads()} threads"
     )
     work = Path(tempfile.mkdtemp(prefix="cardioembed-bench-train-"))
 
     if not args.skip_full_run:
         clock = time.perf_counter()
-        result = train(
-            pairs, model_spec, lora_spec, config, work / "full", resume=False, progress=False
-        )
+        result = train(pairs, recipe, work / "full", resume=False, progress=False)
         seconds = time.perf_counter() - clock
         print(
             f"ours, whole run as notebook 02: {seconds:.1f} s for {result.global_step} steps "
@@ -163,8 +161,8 @@ def main() -> int:
         )
 
     plain = plain_seconds_per_step(pairs, p, args.steps, str(work / "plain"))
-    timed = dataclasses.replace(config, max_steps=args.steps, eval_steps=10**6, save_steps=10**6)
-    result = train(pairs, model_spec, lora_spec, timed, work / "ours", resume=False, progress=False)
+    timed = recipe.replace(max_steps=args.steps, eval_steps=10**6)
+    result = train(pairs, timed, work / "ours", resume=False, progress=False)
     runtime = float(result.history["train_runtime"].dropna().iloc[-1])
     # The trainer validates once at the last step even with eval_steps beyond max_steps;
     # that pass is not a training step, so it is left out of the comparison.

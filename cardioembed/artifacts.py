@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .envinfo import environment_record
+from cardioembed.envinfo import environment_record
 
 MANIFEST = "manifest.json"
 
@@ -53,6 +53,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        # mkdtemp makes the folder private (0700); give it the usual permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         old = path.with_name(f".{path.name}.old")
         if old.exists():
             shutil.rmtree(old)

@@ -1,4 +1,5 @@
-"""The `cardioembed` command: `run` executes notebooks with a profile, `book` renders."""
+"""The `cardioembed` command: `run` executes notebooks with a profile, `book` renders the
+last successful run of a profile, `search` searches its corpus with the trained model."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
-from .profiles import available_profiles, load_profile, parse_overrides
-from .runner import NotebookFailed, build_book, run_profile
+from cardioembed.book.profiles import available_profiles, load_profile, parse_overrides
+from cardioembed.book.runner import NotebookFailed, RunInterrupted, build_book, run_profile
+from cardioembed.errors import InputError
+
+# The exit status of a program stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,11 +43,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir",
         type=Path,
         default=None,
-        help="where executed notebooks go (default: book/executed)",
+        help="where a successful run's executed notebooks go "
+        "(default: <runs_root>/<profile>/executed)",
     )
 
-    book = sub.add_parser("book", help="render the executed notebooks with Jupyter Book")
+    book = sub.add_parser(
+        "book", help="render the last successful run of a profile with Jupyter Book"
+    )
+    book.add_argument(
+        "--profile", default="teaching", help="the profile whose run to render (default: teaching)"
+    )
+    book.add_argument(
+        "--runs-root",
+        default="",
+        help="the runs_root the run was given, if any (default: <repository>/runs)",
+    )
+    book.add_argument(
+        "--executed",
+        type=Path,
+        default=None,
+        help="render the executed notebooks in this folder instead (a run's --output-dir)",
+    )
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
+
+    search = sub.add_parser(
+        "search", help="search a profile's corpus with the trained model (or another)"
+    )
+    search.add_argument("query", help="what to look for, e.g. 'irregular heartbeat'")
+    search.add_argument("--profile", default="teaching", help="whose corpus and models")
+    search.add_argument(
+        "--model",
+        default="",
+        help="a run name in runs/<profile>/models, 'base', or a model folder "
+        "(default: notebook 02's main run)",
+    )
+    search.add_argument("--top", type=int, default=5, help="how many passages (default 5)")
+    search.add_argument("--runs-root", default="", help="the runs_root the run was given, if any")
 
     sub.add_parser("profiles", help="list the available profiles")
     return parser
@@ -60,11 +95,32 @@ def main(argv: list[str] | None = None) -> int:
             profile = load_profile(args.profile).with_overrides(parse_overrides(args.param))
             started = time.perf_counter()
             results = run_profile(profile, only=args.only, output_dir=args.output_dir)
-            print(f"{len(results)} notebook(s) executed in {time.perf_counter() - started:.1f} s")
+            folder = results[0].output.parent if results else "?"
+            print(
+                f"{len(results)} notebook(s) executed in {time.perf_counter() - started:.1f} s; "
+                f"published in {folder}"
+            )
             return 0
         if args.command == "book":
-            index = build_book(strict=not args.no_strict)
+            index = build_book(
+                strict=not args.no_strict,
+                profile=args.profile,
+                runs_root=args.runs_root,
+                executed=args.executed,
+            )
             print(f"book built: open {index}")
+            return 0
+        if args.command == "search":
+            import os
+
+            os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
+            from cardioembed.evaluation.search import Searcher
+
+            searcher = Searcher.open(args.profile, args.model, args.runs_root)
+            hits = searcher.search(args.query, args.top)
+            print(f"{searcher.model_name}, {len(searcher.passages):,} passages of {args.profile}:")
+            for hit in hits.itertuples():
+                print(f"{hit.rank:>3}. {hit.score:.3f}  {hit.passage}")
             return 0
     except InputError as exc:
         print(f"cardioembed: {exc}", file=sys.stderr)
@@ -72,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     except NotebookFailed as exc:
         print(f"cardioembed: {exc}", file=sys.stderr)
         return 1
+    except RunInterrupted as exc:
+        print(f"cardioembed: {exc}", file=sys.stderr)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"cardioembed: {args.command} interrupted", file=sys.stderr)
+        return INTERRUPTED
     return 1
 
 

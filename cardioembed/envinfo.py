@@ -36,7 +36,7 @@ def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
 
 def git_commit(root: Path | None = None) -> str | None:
     """The commit of the checkout, with `-dirty` if it has uncommitted changes."""
-    from .paths import project_root
+    from cardioembed.paths import project_root
 
     root = root or project_root()
     try:

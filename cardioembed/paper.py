@@ -7,8 +7,6 @@ GitHub repository ricyoung/CardioEmbed).
 
 from types import MappingProxyType
 
-SOURCE = "Young & Matthews, arXiv:2511.10930"
-
 RECIPE = MappingProxyType(
     {
         "base_model": "Qwen/Qwen3-Embedding-8B",

@@ -3,6 +3,7 @@ the CSV contract, the comparison with the paper's default."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,11 +13,11 @@ import pandas as pd
 import papermill
 import pytest
 
-import cardioembed.training as training
-from cardioembed import ablations
-from cardioembed.ablations import (
+import cardioembed.training.recipe as training
+from cardioembed.errors import ParameterError
+from cardioembed.evaluation.suites import RetrievalSuite, SimilaritySuite
+from cardioembed.sweeps import (
     TABLE_COLUMNS,
-    Recipe,
     SweepConfig,
     compare_to_default,
     cosine_geometry,
@@ -26,11 +27,10 @@ from cardioembed.ablations import (
     run_sweep,
     write_sweep,
 )
-from cardioembed.errors import ParameterError
-from cardioembed.suites import RetrievalSuite, SimilaritySuite
+from cardioembed.training.recipe import Recipe, recipe_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_02 = ROOT / "notebooks" / "02_train_lora.ipynb"
+
 SWEEP_NOTEBOOKS = [
     ROOT / "notebooks" / "03_ablate_pooling.ipynb",
     ROOT / "notebooks" / "04_ablate_temperature.ipynb",
@@ -82,15 +82,18 @@ def tiny_suites() -> dict:
 
 
 # The recipe of notebook 02, shrunk to one training step on tiny pairs.
-RECIPE = Recipe(
-    train_kinds=("name-definition",),
-    lora_rank=4,
-    lora_alpha=8,
-    lora_dropout=0.0,
-    lora_top_layers=1,
-    batch_size=8,
-    max_steps=1,
-    eval_steps=100,
+RECIPE = Recipe.from_parameters(
+    {
+        **recipe_defaults(),
+        "train_kinds": ("name-definition",),
+        "lora_rank": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.0,
+        "lora_top_layers": 1,
+        "batch_size": 8,
+        "max_steps": 1,
+        "eval_steps": 100,
+    }
 )
 SUITE_NAMES = ("hpo-cardio-name", "hpo-noncardio-similarity")
 
@@ -128,53 +131,20 @@ def test_sweep_points_vary_only_the_setting_and_the_seed():
     # -1: the recipe's own length, so the default point IS the recipe (notebook 02's run)
     same = SweepConfig("pooling", [RECIPE.pooling], seeds=[RECIPE.train_seed]).points(RECIPE)
     assert same[0].recipe == RECIPE
-    assert Recipe(epochs=2, batch_size=32).planned_steps(100) == 8
-
-
-def test_recipe_builds_what_notebook_02_builds():
-    """The run name of a sweep point must equal notebook 02's for the same parameters:
-    execute notebook 02's parameters and spec cells on tiny pairs and compare."""
-    nb = json.loads(NOTEBOOK_02.read_text())
-    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    params_cell = next(
-        "".join(c["source"])
-        for c in nb["cells"]
-        if "parameters" in c.get("metadata", {}).get("tags", [])
-    )
-    spec_cell = next(src for src in code if "specs()" in src and "run_name(" in src)
-    namespace: dict = {}
-    exec(params_cell, namespace)
-    params = {k: v for k, v in namespace.items() if not k.startswith("__")}
-    namespace.update(training.__dict__)
-    from cardioembed import modeling, paths
-
-    namespace.update(modeling.__dict__)
-    namespace.update(paths.__dict__)
-    corpus_pairs = make_pairs()
-    corpus_pairs.loc[:3, "kind"] = "synonym-definition"
-    namespace["load_corpus"] = lambda folder: {"pairs": corpus_pairs}
-    namespace["Recipe"] = Recipe
-    namespace["train_kinds"] = params["train_kinds"] = ["name-definition", "synonym-definition"]
-    exec(spec_cell, namespace)
-    recipe = Recipe.from_parameters(params)
-    pairs = recipe.training_pairs(corpus_pairs)
-    assert recipe.specs() == (
-        namespace["model_spec"],
-        namespace["lora_spec"],
-        namespace["train_config"],
-    )
-    assert recipe.run_name(pairs) == namespace["name"]
+    assert RECIPE.replace(epochs=2, batch_size=32, max_steps=-1).planned_steps(100) == 8
 
 
 @pytest.mark.parametrize("notebook", SWEEP_NOTEBOOKS, ids=lambda p: p.stem)
-def test_sweep_notebooks_declare_the_recipe_of_notebook_02(notebook):
-    recipe_02 = papermill.inspect_notebook(str(NOTEBOOK_02))
-    declared = papermill.inspect_notebook(str(notebook))
-    for name in {f.name for f in ablations.dataclasses.fields(Recipe)} | {"profile", "runs_root"}:
-        assert name in declared, f"{notebook.name} lacks {name}"
-        assert declared[name]["default"] == recipe_02[name]["default"], name
+def test_sweep_notebooks_take_the_recipe_from_notebook_02s_run(notebook):
+    """A sweep notebook declares only what it varies and how points are scored; the recipe
+    comes from the run notebook 02 recorded, so no recipe value has a second home."""
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    recipe_names = {f.name for f in dataclasses.fields(Recipe)}
+    assert not declared & recipe_names
     for name in ("sweep_seeds", "sweep_max_steps", "sweep_suites", "sweep_max_queries"):
         assert name in declared
+    code = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
+    assert "Recipe.of_run(main_run(" in code
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -233,7 +203,7 @@ def test_cost_estimate_from_the_paper():
             "steps": [1664, 1664],
         }
     )
-    recipe = Recipe(batch_size=128, epochs=2)
+    recipe = RECIPE.replace(batch_size=128, epochs=2, max_steps=-1)
     cost = estimate_cost(plan, recipe, make_pairs(), "/nonexistent", use_paper_time=True)
     assert (cost.points, cost.finished, cost.to_train) == (2, 1, 1)
     # 1,664 steps of 128 pairs is 2 epochs of the paper's 106,386 triplets: its 658.6 min
@@ -248,9 +218,9 @@ def count_training(monkeypatch):
     calls = []
     real_train = training.train
 
-    def counting_train(pairs, model_spec, lora_spec, train_config, output_dir, *args, **kwargs):
-        calls.append((model_spec.pooling, train_config.temperature, train_config.seed))
-        return real_train(pairs, model_spec, lora_spec, train_config, output_dir, *args, **kwargs)
+    def counting_train(pairs, recipe, output_dir, *args, **kwargs):
+        calls.append((recipe.pooling, recipe.temperature, recipe.train_seed))
+        return real_train(pairs, recipe, output_dir, *args, **kwargs)
 
     monkeypatch.setattr(training, "train", counting_train)
     return calls
@@ -261,9 +231,7 @@ def swept(tmp_path_factory):
     """Notebook 02's run of RECIPE, then a 2 x 2 temperature sweep that includes it."""
     runs = tmp_path_factory.mktemp("runs") / "tiny"
     pairs = make_pairs()
-    training.train_or_load(
-        pairs, *RECIPE.specs(), runs / "models" / RECIPE.run_name(pairs), progress=False
-    )
+    training.train_or_load(pairs, RECIPE, runs / "models" / RECIPE.run_name(pairs), progress=False)
     sweep = SweepConfig(
         "temperature", [0.05, 0.1], seeds=[42, 43], suites=SUITE_NAMES, geometry_negatives=3
     )
@@ -272,9 +240,9 @@ def swept(tmp_path_factory):
     calls: list = []
     real_train = training.train
 
-    def counting_train(pairs, model_spec, lora_spec, train_config, *args, **kwargs):
-        calls.append((train_config.temperature, train_config.seed))
-        return real_train(pairs, model_spec, lora_spec, train_config, *args, **kwargs)
+    def counting_train(pairs, recipe, *args, **kwargs):
+        calls.append((recipe.temperature, recipe.train_seed))
+        return real_train(pairs, recipe, *args, **kwargs)
 
     training.train = counting_train
     try:
@@ -337,8 +305,8 @@ def test_a_restarted_sweep_does_only_what_is_missing(swept, count_training):
 
 
 def test_chapter_numbers_and_figures(swept):
-    from cardioembed import plots
-    from cardioembed.ablations import (
+    from cardioembed.book import plots
+    from cardioembed.sweeps import (
         chapter_numbers,
         describe_cost,
         describe_reduction,

@@ -9,10 +9,11 @@ import papermill
 import pytest
 import yaml
 
-from cardioembed import paper, sources
-from cardioembed.book_launch import source_notebook_url
+from cardioembed import paper
+from cardioembed.book.launch import source_notebook_url
+from cardioembed.book.runner import STATUS_TABLE, TIMES_TABLE
+from cardioembed.curation import sources
 from cardioembed.paths import ROOT_ENV, project_root
-from cardioembed.runner import TIMES_TABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -44,11 +45,12 @@ def test_toc_has_the_books_parts_in_order():
     ]
     files = _toc_files()
     assert files[:3] == ["book/intro", "book/paper", "book/method"]
-    assert files[-5:] == [
+    assert files[-6:] == [
         "book/full_scale",
         "book/teaching",
         "book/data",
         "book/limitations",
+        "book/status",
         "book/references",
     ]
     study = [c["file"] for c in TOC["parts"][1]["chapters"]]
@@ -110,6 +112,32 @@ def test_teaching_guide_includes_the_generated_times_table():
     assert f"```{{include}} executed/{TIMES_TABLE}\n```" in (BOOK / "teaching.md").read_text()
 
 
+def test_status_page_includes_the_table_written_at_build_time():
+    assert f"```{{include}} executed/{STATUS_TABLE}\n```" in (BOOK / "status.md").read_text()
+
+
+def test_the_book_and_citation_cff_cite_the_paper():
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
+    assert citation["repository-code"] == CONFIG["repository"]["url"]
+    assert {"message", "title", "authors"} <= set(citation)
+    (paper_ref,) = [r for r in citation["references"] if "CardioEmbed" in r["title"]]
+    assert paper_ref["title"] == (
+        "CardioEmbed: Domain-Specialized Text Embeddings for Clinical Cardiology"
+    )
+    assert [a["family-names"] for a in paper_ref["authors"]] == ["Young", "Matthews"]
+    assert any(i["value"] == "arXiv:2511.10930" for i in paper_ref["identifiers"])
+    intro = (BOOK / "intro.md").read_text()
+    assert "## How to cite" in intro and "CITATION.cff" in intro
+    assert "arXiv:2511.10930" in intro and "{cite}`young2025cardioembed`" in intro
+
+
+def test_math_is_served_with_the_book():
+    """MathJax comes with the built book (_static/mathjax), not from a CDN."""
+    assert "sphinx-mathjax-offline" in CONFIG["sphinx"]["extra_extensions"]
+    assert "mathjax_path" not in CONFIG["sphinx"].get("config", {})
+
+
 def test_intro_and_limitations_say_not_for_clinical_use():
     for name in ("intro", "limitations"):
         text = (BOOK / f"{name}.md").read_text()
@@ -124,7 +152,7 @@ def test_launch_buttons_are_configured_for_the_source_notebooks():
         "branch": "main",
     }
     assert CONFIG["launch_buttons"]["binderhub_url"] and CONFIG["launch_buttons"]["colab_url"]
-    assert "cardioembed.book_launch" in CONFIG["sphinx"]["extra_extensions"]
+    assert "cardioembed.book.launch" in CONFIG["sphinx"]["extra_extensions"]
     # Binder installs the package from the checkout after creating environment.yml's env.
     assert "pip install --no-deps -e ." in (ROOT / "postBuild").read_text()
 

@@ -1,13 +1,16 @@
 """The book built from a smoke run, opened page by page in headless Chromium.
 
 Fails on a missing image, a broken internal link or anchor, an error output of a
-notebook cell, or an unresolved glue reference, in the DOM as the browser rendered it.
-A screenshot of every page is kept for a person to look at.
+notebook cell, an unresolved glue reference, math left as TeX source, or any request
+that a page makes outside the book (the built book must work offline, as a folder), in
+the DOM as the browser rendered it and in the browser's own log of requests. A screenshot
+of every page is kept for a person to look at.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -20,7 +23,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from cardioembed.runner import build_book
+from cardioembed.book.runner import STATUS_TABLE, _duration, build_book
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
@@ -36,6 +39,9 @@ CHROMIUM_FLAGS = [
     # of holding the page's load event until a network timeout.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--window-size=1200,2400",
+    # Let scripts finish (MathJax typesets after the load event) before the DOM is dumped;
+    # virtual time runs ahead whenever the page is idle.
+    "--virtual-time-budget=30000",
 ]
 PAGE_TIMEOUT_S = 120
 # MyST-NB gives an error output the class "traceback"; docutils marks what it could not
@@ -47,6 +53,9 @@ UNRESOLVED = re.compile(r"\{glue(:[a-z]+)?\}|\{(cite|doc|numref|ref|eq)\}`")
 FIGURE_AS_TEXT = re.compile(r"<Figure size \d+x\d+ with \d+ Axes>")
 REDIRECT = re.compile(r'http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
 SKIPPED_SCHEMES = ("mailto:", "javascript:", "tel:")
+# TeX that MathJax did not typeset: the delimiters Sphinx writes around math.
+RAW_MATH = re.compile(r"\\\(|\\\[|\$\$")
+NETLOG_URL = re.compile(r'"url":"((?:https?|wss?)://[^"]+)"')
 
 
 # ------------------------------------------------------------------ reading pages
@@ -62,6 +71,8 @@ class Page:
     error_classes: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)  # prose: outside code blocks
     code: list[str] = field(default_factory=list)  # code blocks and cell outputs
+    requests: list[str] = field(default_factory=list)  # every URL the browser asked for
+    tags: set[str] = field(default_factory=set)  # element names in the rendered DOM
 
 
 class _PageParser(HTMLParser):
@@ -75,6 +86,7 @@ class _PageParser(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        self.page.tags.add(tag)
         for key in ("id", "name"):
             if attrs.get(key):
                 self.page.ids.add(attrs[key])
@@ -86,7 +98,7 @@ class _PageParser(HTMLParser):
             self.page.links.append(attrs["href"])
         elif tag == "link" and attrs.get("href"):
             self.page.resources.append(attrs["href"])
-        elif tag == "script" and attrs.get("src"):
+        elif tag in ("script", "iframe", "source", "audio", "video") and attrs.get("src"):
             self.page.resources.append(attrs["src"])
         if tag in self.SCRIPT:
             self.script_depth += 1
@@ -214,6 +226,54 @@ def error_outputs(book: Book) -> list[str]:
     return problems
 
 
+def outside_requests(book: Book) -> list[str]:
+    """Everything a page loaded, or references as a resource, from outside the book."""
+    problems = []
+    for path, page in book.pages.items():
+        for url in page.requests:
+            if not url.startswith(book.base_url):
+                problems.append(f"{path}: requested {url}")
+        for ref in page.resources:
+            if urlsplit(ref).scheme in ("http", "https") and not ref.startswith(book.base_url):
+                problems.append(f"{path}: loads {ref}")
+    return sorted(set(problems))
+
+
+def raw_math(book: Book) -> list[str]:
+    """Math left as TeX in a page's prose: MathJax did not load or did not typeset it."""
+    problems = []
+    for path, page in book.pages.items():
+        text = "".join(page.text)
+        for match in RAW_MATH.finditer(text):
+            context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
+            problems.append(f"{path}: raw math {context!r}")
+    return problems
+
+
+def requested_urls(netlog: Path) -> list[str]:
+    """The URLs that pages asked for, from a Chromium net log (--log-net-log): requests
+    made on behalf of a page of the book (its site in the request's network isolation
+    key, or the book as initiator). The browser's own background requests (update
+    checks, clock) are not the page's and are left out."""
+    if not netlog.is_file():
+        return []
+    try:
+        events = json.loads(netlog.read_text(errors="replace")).get("events", [])
+    except json.JSONDecodeError:  # a log cut short: read what is there
+        text = netlog.read_text(errors="replace").rstrip().rstrip(",")
+        events = json.loads(text + "]}").get("events", [])
+    urls = set()
+    for event in events:
+        params = event.get("params") or {}
+        url = params.get("url", "")
+        if not NETLOG_URL.match(f'"url":"{url}"'):
+            continue
+        site = str(params.get("network_isolation_key", "")) + str(params.get("initiator", ""))
+        if "127.0.0.1" in site:
+            urls.add(url)
+    return sorted(urls)
+
+
 def unresolved_references(book: Book) -> list[str]:
     return [
         f"{path}: {match.group(0)!r} left as text"
@@ -243,16 +303,15 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def built_book(smoke_run, project_root, tmp_path_factory) -> Path:
-    """The book's sources with the smoke run's notebooks as book/executed, built with
-    warnings as errors, as `cardioembed book` builds it."""
+    """The book's sources, built from the smoke run's executed notebooks with warnings as
+    errors, as `cardioembed book` builds it (which stages them into book/executed/)."""
     root = tmp_path_factory.mktemp("book")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(project_root / name, root / name)
     (root / "book").mkdir()
     for path in [*(project_root / "book").glob("*.md"), project_root / "book" / "references.bib"]:
         shutil.copy(path, root / "book" / path.name)
-    shutil.copytree(smoke_run / "executed", root / "book" / "executed")
-    return build_book(root=root, strict=True).parent
+    return build_book(root=root, strict=True, executed=smoke_run / "executed").parent
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -309,11 +368,13 @@ def book(chromium, built_book, served_book, screenshots, tmp_path_factory) -> Bo
         if (page := redirect_page(built_book, path, url)) is not None:
             pages[path] = page
             continue
+        netlog = profiles / f"{index}.netlog.json"
         completed = subprocess.run(
             [
                 chromium,
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={profiles / str(index)}",
+                f"--log-net-log={netlog}",
                 f"--screenshot={screenshots / screenshot_name(path)}",
                 "--dump-dom",
                 url,
@@ -327,6 +388,8 @@ def book(chromium, built_book, served_book, screenshots, tmp_path_factory) -> Bo
             f"{completed.stderr[-2000:]}"
         )
         pages[path] = parse_page(url, completed.stdout)
+        pages[path].requests = requested_urls(netlog)
+        assert pages[path].requests, f"no request of {url} in Chromium's net log {netlog}"
     return Book(built_book, served_book, pages)
 
 
@@ -364,6 +427,31 @@ def test_no_cell_output_is_an_error(book):
 @pytest.mark.slow
 def test_no_glue_or_reference_is_left_unresolved(book):
     assert not (problems := unresolved_references(book)), "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_nothing_is_requested_from_outside_the_book(book):
+    assert not (problems := outside_requests(book)), "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_math_is_typeset_offline(book, built_book):
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert not (problems := raw_math(book)), "\n".join(problems)
+    typeset = [path for path in book.pages if "mjx-container" in book.pages[path].tags]
+    assert "book/method.html" in typeset, typeset
+
+
+@pytest.mark.slow
+def test_the_status_page_shows_the_rendered_runs_records(book, smoke_run):
+    text = " ".join("".join(book.pages["book/status.html"].text).split())
+    for path in sorted((smoke_run / "executed").glob("*.ipynb")):
+        record = json.loads(path.read_text())["metadata"]["cardioembed"]
+        assert path.stem in text and _duration(record["seconds"]) in text, path.stem
+        env = record["environment"]
+        assert env["python"] in text and env["device"] in text
+        assert env["packages"]["torch"] in text
+    assert (book.html_dir.parent.parent / "book" / "executed" / STATUS_TABLE).is_file()
 
 
 @pytest.mark.slow
@@ -417,5 +505,35 @@ def test_the_checks_find_planted_problems(tmp_path):
         "b.html: '{glue:text}' left as text",
         "b.html: '{doc}`' left as text",
     ]
+    assert outside_requests(book) == [] and raw_math(book) == []
+    offline = (
+        '<html><head><script src="https://cdn.example.org/mathjax.js"></script></head>'
+        "<body><p>Inline \\(a^2\\) and</p><div>$$b$$</div><pre>\\(in code\\)</pre></body></html>"
+    )
+    book.pages["c.html"] = parse_page(base + "c.html", offline)
+    book.pages["c.html"].requests = [base + "c.html", "https://fonts.example.org/f.woff"]
+    assert outside_requests(book) == [
+        "c.html: loads https://cdn.example.org/mathjax.js",
+        "c.html: requested https://fonts.example.org/f.woff",
+    ]
+    assert [problem.split(":")[0] for problem in raw_math(book)] == ["c.html"] * 3
+    netlog = tmp_path / "net.json"
+    netlog.write_text(
+        json.dumps(
+            {
+                "events": [
+                    {"params": {"url": base + "a.html", "initiator": base[:-1]}},
+                    {"params": {"url": "https://cdn.example.org/x.js", "initiator": base[:-1]}},
+                    {
+                        "params": {
+                            "url": "https://update.example.org/",
+                            "initiator": "not an origin",
+                        }
+                    },
+                ]
+            }
+        )
+    )
+    assert requested_urls(netlog) == ["http://127.0.0.1:1/a.html", "https://cdn.example.org/x.js"]
     (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=a.html" />')
     assert redirect_page(tmp_path, "index.html", base).links == ["a.html"]

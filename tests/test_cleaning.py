@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from cardioembed.cleaning import (
+from cardioembed.curation.cleaning import (
     break_long_lines,
     clean_book_text,
     drop_captions,
@@ -184,13 +186,17 @@ def test_whitespace_collapsed_and_paragraphs_kept():
     ]
 
 
-def test_headings_become_their_own_paragraph():
+def test_headings_end_a_paragraph_and_are_dropped():
     text = (
         "Pericarditis\n"
         "Acute pericarditis presents with pleuritic chest pain that improves on sitting\n"
         "forward, a friction rub and widespread ST elevation on the electrocardiogram.\n"
     )
-    assert split_passages(clean_book_text(text))[0] == "Pericarditis"
+    stats = Counter()
+    passages = split_passages(clean_book_text(text, stats))
+    # The heading ends the paragraph before it, and is dropped: it is not a sentence.
+    assert passages == [" ".join(text.split("\n", 1)[1].split())]
+    assert stats["heading_paragraphs"] == 1
 
 
 def test_break_long_lines_splits_unbroken_text_at_sentence_ends():

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from cardioembed.corpus import CorpusConfig, curate, curate_to_folder, load_corpus
+from cardioembed.book.profiles import notebook_values
+from cardioembed.curation.corpus import CorpusConfig, curate, curate_to_folder, load_corpus
 from cardioembed.errors import InputError, ParameterError
 
 BOOK = """Chapter 1 Heart failure
@@ -26,6 +27,11 @@ most patients.
 """
 
 
+def config_with(**changes) -> CorpusConfig:
+    """Notebook 01's parameters (their one home) with some changed."""
+    return CorpusConfig.from_dict({**notebook_values("01", "teaching"), **changes})
+
+
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [
@@ -39,18 +45,18 @@ most patients.
 )
 def test_bad_parameters_are_named(field, value, needle):
     with pytest.raises(ParameterError, match=needle):
-        CorpusConfig(**{field: value})
+        config_with(**{field: value})
 
 
 def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
     with pytest.raises(ParameterError, match="textbook_dir"):
-        CorpusConfig(sources=["textbooks"], pair_kinds=["adjacent"])
+        config_with(sources=["textbooks"], pair_kinds=["adjacent"])
     with pytest.raises(ParameterError, match="paraphrase_model"):
-        CorpusConfig(pair_kinds=["paraphrase"])
+        config_with(pair_kinds=["paraphrase"])
 
 
 def test_config_round_trips_through_a_dict():
-    config = CorpusConfig(seed=7, sources=["hpo"])
+    config = config_with(seed=7, sources=["hpo"])
     assert CorpusConfig.from_dict(config.to_dict()) == config
 
 
@@ -59,7 +65,7 @@ def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
     books.mkdir()
     (books / "cardiology.md").write_text(BOOK)
     (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    config = CorpusConfig(
+    config = config_with(
         sources=["textbooks"],
         textbook_dir=str(books),
         pair_kinds=["adjacent"],
@@ -79,33 +85,33 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
     good.mkdir()
     (good / "book.txt").write_text(BOOK)
     out = tmp_path / "corpus"
-    config = CorpusConfig(
+    config = config_with(
         sources=["textbooks"],
         textbook_dir=str(good),
         pair_kinds=["adjacent"],
         split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
     )
-    curate_to_folder(config, out, echo=lambda _: None)
-    before = (out / "pairs.parquet").read_bytes()
+    folder, _ = curate_to_folder(config, out, echo=lambda _: None)
+    before = (folder / "pairs.parquet").read_bytes()
 
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 100)
     with pytest.raises(InputError, match="binary.txt"):
         curate_to_folder(
-            CorpusConfig(sources=["textbooks"], textbook_dir=str(bad), pair_kinds=["adjacent"]),
+            config_with(sources=["textbooks"], textbook_dir=str(bad), pair_kinds=["adjacent"]),
             out,
             echo=lambda _: None,
         )
-    assert (out / "pairs.parquet").read_bytes() == before
-    assert load_corpus(out)["manifest"]["kind"] == "corpus"
+    assert (folder / "pairs.parquet").read_bytes() == before
+    assert load_corpus(out)["folder"] == folder
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty"):
         curate(
-            CorpusConfig(
+            config_with(
                 sources=["textbooks"], textbook_dir=str(tmp_path / "empty"), pair_kinds=["adjacent"]
             ),
             echo=lambda _: None,
@@ -122,7 +128,7 @@ def test_counts_file_is_plain_json(tmp_path):
     books.mkdir()
     (books / "a.txt").write_text(BOOK)
     out, reused = curate_to_folder(
-        CorpusConfig(
+        config_with(
             sources=["textbooks"],
             textbook_dir=str(books),
             pair_kinds=["adjacent"],
@@ -137,7 +143,7 @@ def test_counts_file_is_plain_json(tmp_path):
         counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
     )
     _, reused = curate_to_folder(
-        CorpusConfig(
+        config_with(
             sources=["textbooks"],
             textbook_dir=str(books),
             pair_kinds=["adjacent"],
@@ -147,3 +153,80 @@ def test_counts_file_is_plain_json(tmp_path):
         echo=lambda _: None,
     )
     assert reused
+
+
+def _textbook_config(folder, **overrides):
+    return config_with(
+        sources=["textbooks"],
+        textbook_dir=str(folder),
+        pair_kinds=["adjacent"],
+        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+        **overrides,
+    )
+
+
+def test_textbook_dir_without_the_textbooks_source_is_an_error():
+    with pytest.raises(ParameterError, match="textbook_dir") as info:
+        config_with(sources=["hpo", "icd10cm"], textbook_dir="/books")
+    assert "add it" in str(info.value) and "sources=[hpo,icd10cm,textbooks]" in str(info.value)
+    with pytest.raises(ParameterError, match="language"):
+        config_with(sources=["textbooks"], textbook_dir="/books", language="elvish")
+
+
+def test_a_curation_with_another_seed_leaves_the_first_corpus_intact(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "a.txt").write_text(BOOK)
+    out = tmp_path / "corpus"
+    first, _ = curate_to_folder(_textbook_config(books), out, echo=lambda _: None)
+    files_before = {p.name: p.read_bytes() for p in first.iterdir()}
+    assert load_corpus(out)["folder"] == first
+    second, reused = curate_to_folder(_textbook_config(books, seed=7), out, echo=lambda _: None)
+    assert not reused and second != first and second.parent == out
+    assert "seed7" in second.name and "seed42" in first.name
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == files_before
+    assert load_corpus(out)["folder"] == second  # notebooks 02-05 read the current one
+    assert load_corpus(first)["manifest"]["params"]["seed"] == 42
+    # Back to the first parameters: reused, and current again.
+    again, reused = curate_to_folder(_textbook_config(books), out, echo=lambda _: None)
+    assert reused and again == first and load_corpus(out)["folder"] == first
+
+
+def test_manifest_lists_used_and_skipped_files_apart_and_strict_fails(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "good.txt").write_text(BOOK)
+    (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (books / "latin.txt").write_bytes("Caf\u00e9 au lait spots are seen.".encode("latin-1"))
+    printed: list[str] = []
+    folder, _ = curate_to_folder(_textbook_config(books), tmp_path / "corpus", echo=printed.append)
+    corpus = load_corpus(folder)
+    manifest = corpus["manifest"]
+    assert set(manifest["inputs"]) == {"good.txt"}
+    assert set(manifest["inputs_skipped"]) == {"broken.pdf", "latin.txt"}
+    assert "iconv" in manifest["inputs_skipped"]["latin.txt"]
+    assert sum(line.startswith("  SKIPPED") for line in printed) == 2
+    files = corpus["files"].set_index("file")["status"].to_dict()
+    assert files == {"good.txt": "used", "broken.pdf": "skipped", "latin.txt": "skipped"}
+    assert corpus["counts"]["textbook_files_skipped"] == 2
+    # Reusing the corpus prints the skipped files again; strict refuses it.
+    printed.clear()
+    _, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus", echo=printed.append)
+    assert reused and sum(line.startswith("  SKIPPED") for line in printed) == 2
+    for out in (tmp_path / "corpus", tmp_path / "fresh"):
+        with pytest.raises(InputError, match="strict") as info:
+            curate_to_folder(_textbook_config(books, strict=True), out, echo=lambda _: None)
+        assert "strict=False" in str(info.value)
+    assert not (tmp_path / "fresh").exists() or not any((tmp_path / "fresh").iterdir())
+
+
+def test_filter_counts_reach_the_corpus_counts(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    code = "```r\nfit <- lm(ef ~ age, data = registry)\nsummary(fit)\n```\n"
+    (books / "a.md").write_text(f"# Heart failure\n\n{BOOK}\n\n{code}")
+    result = curate(_textbook_config(books), echo=lambda _: None)
+    assert result.counts["textbook_dropped_code_lines"] == 2
+    assert result.counts["textbook_dropped_heading_paragraphs"] >= 1
+    texts = " ".join(result.sentences["text"])
+    assert "summary(fit)" not in texts and "Heart failure is a clinical syndrome" in texts

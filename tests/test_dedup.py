@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from cardioembed.dedup import (
+from cardioembed.curation.dedup import (
     AUDIT_COLUMNS,
     DedupResult,
     char_shingles,
@@ -42,6 +42,16 @@ def test_normalise_casefolds_strips_punctuation_and_collapses_whitespace():
     assert normalise_for_dedup("ＡＦ – “ﬁbrillation”") == "af fibrillation"
     assert normalise_for_dedup("STRASSE") == normalise_for_dedup("Straße")
     assert normalise_for_dedup("...!") == ""
+    assert normalise_for_dedup(35) == "35"  # not a string: converted with str
+
+
+def test_suites_and_pairs_compare_texts_by_the_same_key():
+    from cardioembed.curation import pairs
+    from cardioembed.evaluation import suites
+
+    variants = ["Heart-failure, acute.", "heart failure acute", "HEART FAILURE: ACUTE!"]
+    for normalise in (suites.normalise, pairs._norm):
+        assert {normalise(v) for v in variants} == {normalise_for_dedup(variants[0])}
 
 
 def test_exact_duplicate_mask_marks_later_copies_of_case_and_whitespace_variants():
@@ -85,7 +95,7 @@ def test_lean_minhashes_work_in_a_datasketch_lsh_and_estimate_jaccard():
     sig = minhash_signatures([LONG, LONG_ONE_WORD_CHANGED, UNRELATED[0]], num_perm=128)
     a, b, c = to_lean_minhashes(sig)
     assert isinstance(a, LeanMinHash)
-    assert [a, b, c] == [LeanMinHash(seed=1, hashvalues=row, scheme="affine32") for row in sig]
+    np.testing.assert_array_equal(b.hashvalues, sig[1])
     true_a = set(char_shingles(normalise_for_dedup(LONG)))
     true_b = set(char_shingles(normalise_for_dedup(LONG_ONE_WORD_CHANGED)))
     exact = len(true_a & true_b) / len(true_a | true_b)
@@ -116,12 +126,43 @@ def test_near_duplicate_clusters_are_transitive_and_numbered_by_first_text():
     assert labels.tolist() == [0, 1, 2, 1, 1, 0]
 
 
+def test_a_chain_of_near_duplicates_is_one_cluster_even_when_its_ends_differ():
+    # A long text edited one word at a time: each step stays well above the threshold,
+    # the two ends of the chain are far below it.
+    chain = [f"{LONG} {UNRELATED[1]}"]
+    edits = ["lowers reduces", "hospital clinic", "mortality death", "treatment therapy"]
+    for old, new in [*(e.split() for e in edits), ("commonest", "most common")]:
+        chain.append(chain[-1].replace(old, new))
+    sig = minhash_signatures(chain, num_perm=128)
+    assert all((sig[i] == sig[i + 1]).mean() >= 0.9 for i in range(len(chain) - 1))
+    assert (sig[0] == sig[-1]).mean() < 0.7
+    texts = [chain[5], UNRELATED[0], chain[0], chain[3], chain[2], UNRELATED[2], *chain[1:5:3]]
+    labels = near_duplicate_clusters(texts, threshold=0.8, num_perm=128)
+    assert labels.tolist() == [0, 1, 0, 0, 0, 2, 0, 0]
+    result = deduplicate(texts, threshold=0.8, num_perm=128)
+    assert result.keep.tolist() == [True, True] + [False] * 3 + [True] + [False] * 2
+    assert result.n_near_removed == 5 and result.n_exact_removed == 0
+
+
 def test_threshold_is_validated_with_the_parameter_named():
     for bad in (0, 0.0, -0.1, 1.5, "high", None, True):
         with pytest.raises(ParameterError, match="near_duplicate_threshold") as info:
             near_duplicate_clusters(UNRELATED, threshold=bad)
         assert isinstance(info.value, InputError)
     assert near_duplicate_clusters(UNRELATED, threshold=1.0).tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, "64", True])
+def test_num_perm_is_validated_with_the_parameter_named(bad):
+    with pytest.raises(ParameterError, match="num_perm.*whole number of at least 2"):
+        deduplicate(UNRELATED, threshold=0.8, num_perm=bad)
+
+
+def test_texts_must_be_strings():
+    with pytest.raises(ParameterError, match="item 1 is a NoneType"):
+        near_duplicate_clusters(["A sentence.", None])
+    with pytest.raises(ParameterError, match="train_texts"):
+        near_duplicate_audit("one string", UNRELATED)
 
 
 def test_deduplicate_keeps_first_of_each_cluster_and_counts_why():
@@ -165,6 +206,16 @@ def test_audit_finds_a_planted_leak_and_exact_copies():
     assert audit["train_text"].tolist() == [LONG, UNRELATED[1]]
     assert 0.8 <= audit["jaccard"].iloc[0] < 1.0
     assert audit["jaccard"].iloc[1] == 1.0
+
+
+def test_audit_reports_the_most_similar_training_text():
+    two_changes = LONG_ONE_WORD_CHANGED.replace("hospital", "clinic")
+    sig = minhash_signatures([LONG, LONG_ONE_WORD_CHANGED, two_changes], num_perm=128)
+    assert (sig[0] == sig[2]).mean() < (sig[0] == sig[1]).mean()
+    train = [two_changes, UNRELATED[0], LONG_ONE_WORD_CHANGED]
+    audit = near_duplicate_audit(train, [LONG], threshold=0.7, num_perm=128)
+    assert audit["train_index"].tolist() == [2]
+    assert audit["jaccard"].iloc[0] == (sig[0] == sig[1]).mean()
 
 
 def test_audit_of_unrelated_texts_is_empty_with_the_columns():

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardioembed import evaluation as E
-from cardioembed import suites as S
+from cardioembed.evaluation import metrics as E
+from cardioembed.evaluation import suites as S
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -202,7 +202,7 @@ def test_duplicate_definitions_are_all_relevant_and_duplicate_queries_merged():
 
 
 def test_hpo_cardio_corpus_holds_every_cardiovascular_definition():
-    from cardioembed import sources
+    from cardioembed.curation import sources
 
     terms = sources.hpo_terms("HP:0001626")
     defined = terms[terms["definition"].fillna("").str.strip().str.len() > 0]
@@ -272,7 +272,7 @@ def test_other_icd_suite_matches_corpus_size():
 
 
 def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collection(monkeypatch):
-    from cardioembed import sources
+    from cardioembed.curation import sources
 
     terms = fake_terms()
     monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
@@ -511,7 +511,7 @@ def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypa
     import datasets.config
     import huggingface_hub.constants
 
-    from cardioembed import hub
+    from cardioembed.evaluation import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -539,7 +539,7 @@ def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypa
 
 
 def test_hub_reachable_is_false_for_a_closed_port(monkeypatch):
-    from cardioembed import hub
+    from cardioembed.evaluation import hub
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     assert hub.hub_reachable(timeout=1.0) is False
@@ -574,7 +574,7 @@ def test_limit_corpus_keeps_every_relevant_document_and_the_queries():
 
 
 def test_top_k_examples_prefers_changed_queries_and_marks_relevant():
-    from cardioembed.findings import examples_markdown, top_k_examples
+    from cardioembed.evaluation.findings import examples_markdown, top_k_examples
 
     suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:3"}), "name", terms=fake_terms())
     n_d = len(suite.corpus)

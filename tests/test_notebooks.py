@@ -20,7 +20,9 @@ def test_every_notebook_was_executed_and_records_its_environment(smoke_run, proj
 
 
 def test_corpus_artifact_is_leakage_safe(smoke_run):
-    corpus = smoke_run / "runs" / "smoke" / "corpus"
+    from cardioembed.curation.corpus import load_corpus
+
+    corpus = load_corpus(smoke_run / "runs" / "smoke" / "corpus")["folder"]
     pairs = pd.read_parquet(corpus / "pairs.parquet")
     assert set(pairs["split"]) == {"train", "validation", "test"}
     assert (pairs.groupby("group")["split"].nunique() == 1).all()
@@ -31,20 +33,64 @@ def test_corpus_artifact_is_leakage_safe(smoke_run):
     assert manifest["params"]["max_items_per_source"] == 300
 
 
-def test_training_notebook_saved_a_reloadable_main_model(smoke_run):
-    from cardioembed.training import MODEL_FILE, load_history, main_run
+def test_training_notebook_saved_a_sentence_transformers_model(smoke_run):
+    from sentence_transformers import SentenceTransformer
 
-    models = smoke_run / "runs" / "smoke" / "models"
-    folder = main_run(models)
-    record = json.loads((folder / MODEL_FILE).read_text())
-    assert record["base"] == "minilm"  # portable, never a site-packages path
-    assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+    from cardioembed.training.recipe import load_history, main_run
+
+    folder = main_run(smoke_run / "runs" / "smoke" / "models")
+    adapter = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    record = json.loads((folder / "manifest.json").read_text())
     assert record["global_step"] == 3 == len(load_history(folder).dropna(subset=["loss"]))
-    assert json.loads((folder / "manifest.json").read_text())["kind"] == "lora-adapter"
+    model = SentenceTransformer(str(folder))
+    assert model.encode(["atrial flutter"]).shape == (1, 384)
+
+
+def test_search_finds_a_training_terms_own_definition(smoke_run, capsys):
+    """`cardioembed search` on the smoke run: for training terms whose own definition the
+    main model ranks first among all passages (checked directly with sentence-transformers),
+    the command prints that definition first."""
+    from sentence_transformers import SentenceTransformer, util
+
+    from cardioembed import cli
+    from cardioembed.curation.corpus import load_corpus
+    from cardioembed.evaluation.search import corpus_passages
+    from cardioembed.training.recipe import main_run
+
+    runs = smoke_run / "runs"
+    corpus = load_corpus(runs / "smoke" / "corpus")
+    passages = corpus_passages(corpus)
+    pairs = corpus["pairs"]
+    train = pairs[(pairs["split"] == "train") & (pairs["kind"] == "name-definition")].head(20)
+    model = SentenceTransformer(str(main_run(runs / "smoke" / "models")))
+    hits = util.semantic_search(
+        model.encode(train["anchor"].tolist(), convert_to_tensor=True),
+        model.encode(passages, convert_to_tensor=True),
+        top_k=1,
+    )
+    found = [
+        (a, p)
+        for (a, p), h in zip(train[["anchor", "positive"]].values, hits, strict=True)
+        if passages[h[0]["corpus_id"]] == p
+    ]
+    assert len(found) >= len(train) // 2  # the trained model knows most of its own terms
+    anchor, definition = found[0]
+    capsys.readouterr()
+    code = cli.main(
+        ["search", anchor, "--profile", "smoke", "--runs-root", str(runs), "--top", "3"]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and len(lines) == 4
+    assert lines[1].startswith("  1. ") and lines[1].endswith(definition)
+    base = cli.main(
+        ["search", anchor, "--profile", "smoke", "--runs-root", str(runs), "--model", "base"]
+    )
+    assert base == 0 and capsys.readouterr().out.startswith("base, ")
 
 
 def test_evaluation_notebook_writes_the_metrics_contract(smoke_run):
-    from cardioembed.training import main_run
+    from cardioembed.training.recipe import main_run
 
     out = smoke_run / "runs" / "smoke" / "evaluation"
     metrics = pd.read_csv(out / "metrics.csv")

@@ -24,11 +24,16 @@ def _pins(lines):
 
 
 def test_environment_yml_carries_the_same_pins_as_pyproject():
+    """Binder and conda install the versions of pyproject.toml, torch as its CPU build from
+    PyTorch's index (the only difference allowed: the `+cpu` local version of torch)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pyproject_pins = _pins(project["dependencies"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert _pins(pip_section) == pyproject_pins
+    env_pins = _pins(pip_section)
+    assert env_pins["torch"] == pyproject_pins["torch"] + "+cpu"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_section
+    assert {**env_pins, "torch": pyproject_pins["torch"]} == pyproject_pins
     assert all("==" in dep for dep in project["dependencies"]), "every dependency is pinned"
 
 
@@ -50,16 +55,34 @@ def test_source_notebook_is_stripped_with_one_parameters_cell(notebook):
     assert "".join(first_markdown["source"]).startswith("# "), "a top-level title for the toc"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_defaults_are_the_teaching_profile(notebook):
-    """A notebook run on its own (Jupyter, plain papermill) reproduces the default book."""
-    teaching = yaml.safe_load((ROOT / "profiles" / "teaching.yaml").read_text())
-    declared = papermill.inspect_notebook(str(notebook))
-    for name, info in declared.items():
-        if name in teaching:
-            default = eval(info["default"], {}, {})  # literals written by us
-            assert default == teaching[name], f"{notebook.name}: {name}"
-        assert info["help"], f"{notebook.name}: parameter {name} needs a short comment"
+def _declared_defaults() -> dict[str, dict[str, object]]:
+    """Each parameter's default in each notebook that declares it."""
+    import ast
+
+    defaults: dict[str, dict[str, object]] = {}
+    for notebook in NOTEBOOKS:
+        for name, info in papermill.inspect_notebook(str(notebook)).items():
+            assert info["help"], f"{notebook.name}: parameter {name} needs a short comment"
+            defaults.setdefault(name, {})[notebook.name] = ast.literal_eval(info["default"])
+    return defaults
+
+
+def test_a_parameter_shared_by_notebooks_has_one_meaning():
+    """A profile value reaches every notebook that declares the name: where two notebooks
+    declare one (profile, runs_root, the sweeps' scoring), they must agree on its default."""
+    for name, by_notebook in _declared_defaults().items():
+        assert len({repr(v) for v in by_notebook.values()}) == 1, f"{name}: {by_notebook}"
+
+
+def test_profiles_list_only_what_they_change():
+    """The notebooks' defaults are the teaching book; a profile that repeats a default
+    would be a second home for that value."""
+    defaults = {name: next(iter(v.values())) for name, v in _declared_defaults().items()}
+    for path in (ROOT / "profiles").glob("*.yaml"):
+        values = yaml.safe_load(path.read_text()) or {}
+        same = [k for k, v in values.items() if k in defaults and v == defaults[k]]
+        assert not same, f"{path.name} repeats the notebook defaults of {same}"
+    assert set(yaml.safe_load((ROOT / "profiles" / "teaching.yaml").read_text())) == {"description"}
 
 
 def test_every_profile_parameter_is_declared_by_a_notebook():
@@ -85,16 +108,16 @@ def test_papermill_reads_every_line_of_the_parameters_cell(notebook):
     assert sorted(papermill.inspect_notebook(str(notebook))) == sorted(assigned)
 
 
-def test_recipe_defaults_are_the_teaching_profile():
-    """`Recipe()` is the recipe of the default book, as notebook 02's defaults are."""
+def test_the_recipe_is_notebook_02s_parameters():
+    """Recipe fields are the names notebook 02 declares (besides where to write), and
+    the notebook's defaults make a valid recipe: the defaults have no other home."""
     import dataclasses
 
-    from cardioembed.ablations import Recipe
+    from cardioembed.training.recipe import Recipe, recipe_defaults
 
-    teaching = yaml.safe_load((ROOT / "profiles" / "teaching.yaml").read_text())
-    recipe = Recipe().to_dict()
-    for field in dataclasses.fields(Recipe):
-        assert recipe[field.name] == teaching[field.name], field.name
+    declared = set(recipe_defaults()) - {"profile", "runs_root"}
+    assert {f.name for f in dataclasses.fields(Recipe)} == declared
+    assert Recipe.from_parameters(recipe_defaults()).base_model == "minilm"
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])

@@ -1,4 +1,5 @@
-"""The runner on a tiny project of its own: parameters, progress, failures, records."""
+"""The runner on a tiny project of its own: parameters, progress, failures, records,
+isolation of runs, and the book's staging of the last successful run."""
 
 import json
 
@@ -6,16 +7,21 @@ import nbformat
 import pytest
 
 from cardioembed import cli
-from cardioembed.errors import InputError
-from cardioembed.profiles import Profile, load_profile, parse_overrides
-from cardioembed.runner import (
+from cardioembed.book import runner
+from cardioembed.book.profiles import Profile, load_profile, parse_overrides
+from cardioembed.book.runner import (
+    STATUS_TABLE,
     TIMES_TABLE,
     NotebookFailed,
+    absolute_paths,
     build_book,
     run_profile,
     source_notebooks,
+    status_table,
     times_table,
 )
+from cardioembed.errors import InputError, ParameterError
+from cardioembed.paths import run_dir
 
 
 def _notebook(path, parameters_source, body_source):
@@ -45,9 +51,13 @@ def tiny_project(tmp_path, monkeypatch):
     notebooks.mkdir()
     _notebook(
         notebooks / "01_first.ipynb",
-        "profile = 'teaching'  # profile name\nscale = 1  # a factor\nwords = ['x']  # some words",
+        "profile = 'teaching'  # profile name\nscale = 1  # a factor\nwords = ['x']  # some words\n"
+        "runs_root = ''  # run folders",
         "import pathlib\npathlib.Path('../out.json').write_text("
-        "__import__('json').dumps({'profile': profile, 'scale': scale, 'words': words}))",
+        "__import__('json').dumps({'profile': profile, 'scale': scale, 'words': words}))\n"
+        "art = pathlib.Path(runs_root or '../runs') / profile / 'art'\n"
+        "art.mkdir(parents=True, exist_ok=True)\n"
+        "(art / 'manifest.json').write_text('{}')",
     )
     _notebook(
         notebooks / "02_second.ipynb",
@@ -68,7 +78,9 @@ def test_profile_values_and_overrides_reach_the_notebooks(tiny_project):
         "scale": 2,
         "words": ["c"],
     }
-    assert sum("done in" in line for line in lines) == 2  # one progress line per notebook
+    # One line per notebook: its name, its time, and what it wrote (01 writes an artifact).
+    assert len(lines) == 2 and lines[0].startswith("[1/2] 01_first  ")
+    assert " s  wrote art/ in " in lines[0] and "wrote no new artifact" in lines[1]
     executed = json.loads((tiny_project / "executed" / "01_first.ipynb").read_text())
     record = executed["metadata"]["cardioembed"]
     assert record["profile"] == "mini" and record["parameters"]["scale"] == 2
@@ -167,13 +179,168 @@ def test_cli_reports_errors_without_a_traceback(tiny_project, capsys):
     assert "02_second.ipynb failed" in capsys.readouterr().err
 
 
-def test_book_build_asks_for_a_rerun_when_the_times_table_is_missing(tiny_project):
-    run_profile(
-        load_profile("mini"),
-        only=["01"],
-        output_dir=tiny_project / "book" / "executed",
-        echo=lambda _: None,
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _leftovers(folder):
+    """Temporary folders of a run, which must not outlive it."""
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_relative_runs_root_is_taken_from_the_working_directory(tiny_project, monkeypatch):
+    work = tiny_project / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    profile = load_profile("mini").with_overrides({"runs_root": "rel"})
+    run_profile(profile, echo=lambda _: None)
+    # The kernel runs in notebooks/, yet the artifact and the run land under work/rel.
+    assert (work / "rel" / "mini" / "art" / "manifest.json").is_file()
+    executed = work / "rel" / "mini" / "executed" / "01_first.ipynb"
+    record = json.loads(executed.read_text())["metadata"]["cardioembed"]
+    assert record["parameters"]["runs_root"] == str(work / "rel")
+    assert not (tiny_project / "notebooks" / "rel").exists()
+
+
+def test_path_parameters_are_made_absolute(tmp_path):
+    (tmp_path / "local-model").mkdir()
+    resolved = absolute_paths(
+        {
+            "runs_root": "r",
+            "textbook_dir": "books/../books",
+            "base_model": "local-model",
+            "paraphrase_model": "Qwen/Qwen2.5-7B-Instruct",
+            "extra_models": {"mine": "./local-model", "hub": "org/name"},
+            "seed": 7,
+        },
+        tmp_path,
     )
-    (tiny_project / "book" / "executed" / TIMES_TABLE).unlink()
+    assert resolved == {
+        "runs_root": str(tmp_path / "r"),
+        "textbook_dir": str(tmp_path / "books"),
+        "base_model": str(tmp_path / "local-model"),
+        "paraphrase_model": "Qwen/Qwen2.5-7B-Instruct",  # a hub id, not a folder here
+        "extra_models": {"mine": str(tmp_path / "local-model"), "hub": "org/name"},
+        "seed": 7,
+    }
+    assert absolute_paths({"runs_root": ""}, tmp_path) == {"runs_root": ""}
+
+
+def test_run_dir_is_absolute_and_refuses_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_dir("teaching", "scratch") == tmp_path / "scratch" / "teaching"
+    assert run_dir("teaching", tmp_path / "abs") == tmp_path / "abs" / "teaching"
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ParameterError, match="runs_root.*is a file"):
+        run_dir("teaching", "afile")
+    with pytest.raises(ParameterError, match="profile"):
+        run_dir("../up", "")
+
+
+def test_a_failed_run_leaves_the_book_on_the_last_good_run(tiny_project, monkeypatch):
+    good = load_profile("mini")
+    run_profile(good, echo=lambda _: None)
+    published = tiny_project / "runs" / "mini" / "executed"
+    before = _files(published)
+    with pytest.raises(NotebookFailed, match=r"(?s)executed-failed.*is unchanged"):
+        run_profile(good.with_overrides({"scale": 9}), echo=lambda _: None)
+    assert _files(published) == before
+    failed = json.loads(
+        (tiny_project / "runs" / "mini" / "executed-failed" / "02_second.ipynb").read_text()
+    )
+    assert any(
+        o.get("ename") == "AssertionError" for c in failed["cells"] for o in c.get("outputs", [])
+    )
+    assert not _leftovers(tiny_project / "runs" / "mini")
+
+    seen = {}
+
+    def fake_jupyter_book(command, cwd):
+        folder = cwd / "book" / "executed"
+        seen["files"] = _files(folder)
+        seen["status"] = (folder / STATUS_TABLE).read_text()
+        return 0
+
+    monkeypatch.setattr(runner, "_jupyter_book", fake_jupyter_book)
+    build_book(root=tiny_project, profile="mini")
+    assert {k: v for k, v in seen["files"].items() if k != STATUS_TABLE} == before
+    second = json.loads(seen["files"]["02_second.ipynb"])["metadata"]["cardioembed"]
+    assert second["parameters"] == {"scale": 2}
+    assert "`02_second`" in seen["status"]
+
+
+def test_an_interrupted_run_prints_one_line_and_keeps_the_previous_run(
+    tiny_project, monkeypatch, capsys
+):
+    assert cli.main(["run", "--profile", "mini"]) == 0
+    published = tiny_project / "runs" / "mini" / "executed"
+    before = _files(published)
+    capsys.readouterr()
+    real = runner.execute_notebook
+
+    def interrupted_in_02(source, output, params, cwd):
+        if source.stem == "02_second":
+            raise KeyboardInterrupt
+        return real(source, output, params, cwd)
+
+    monkeypatch.setattr(runner, "execute_notebook", interrupted_in_02)
+    assert cli.main(["run", "--profile", "mini", "-p", "words=[z]"]) == 130
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "interrupted while running 02_second (profile mini)" in lines[0]
+    assert "nothing was lost" in lines[0] and "Traceback" not in captured.out + captured.err
+    assert _files(published) == before  # 01 ran again, but the run was not published
+    assert not _leftovers(tiny_project / "runs" / "mini")
+    assert not (tiny_project / "runs" / "mini" / "executed-failed").exists()
+
+
+def test_runner_output_is_one_line_per_notebook_without_kernel_warnings(tiny_project, capfd):
+    assert cli.main(["run", "--profile", "mini"]) == 0
+    captured = capfd.readouterr()  # file descriptors: the kernel's own output too
+    output = captured.out + captured.err
+    assert "without encryption" not in output and "[IPKernelApp]" not in output, output
+    lines = output.strip().splitlines()
+    assert [line.split()[1] for line in lines[:2]] == ["01_first", "02_second"]
+    assert lines[2].startswith("2 notebook(s) executed") and len(lines) == 3, output
+
+
+def test_the_status_page_comes_from_the_run_records(tiny_project):
+    run_profile(load_profile("mini"), echo=lambda _: None)
+    published = tiny_project / "runs" / "mini" / "executed"
+    page = status_table(published)
+    for path in sorted(published.glob("*.ipynb")):
+        record = json.loads(path.read_text())["metadata"]["cardioembed"]
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{path.stem}`"))
+        assert f"{record['seconds']:.1f} s" in row and record["environment"]["device"] in row
+        env = record["environment"]
+        assert f"| Python | {env['python']} |" in page
+        assert f"| `torch` | {env['packages']['torch']} |" in page
+        assert f"`{env['git_commit'] or 'unknown'}`" in page
+    (tiny_project / "bare").mkdir()
+    (tiny_project / "bare" / "01_first.ipynb").write_text(
+        (tiny_project / "notebooks" / "01_first.ipynb").read_text()
+    )
+    with pytest.raises(InputError, match="01_first.ipynb carries no run record"):
+        status_table(tiny_project / "bare")
+
+
+def test_book_build_names_what_is_missing(tiny_project, capsys):
+    with pytest.raises(InputError, match="no successful run to render.*cardioembed run"):
+        build_book(root=tiny_project, profile="mini")
+    assert cli.main(["book", "--profile", "mini"]) == 2
+    assert "no successful run to render" in capsys.readouterr().err
+    run_profile(load_profile("mini"), only=["01"], echo=lambda _: None)
+    published = tiny_project / "runs" / "mini" / "executed"
+    toc = tiny_project / "_toc.yml"
+    toc.write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: S\n    chapters:\n"
+        "      - file: book/executed/01_first\n      - file: book/executed/02_second\n"
+    )
+    with pytest.raises(InputError, match="lacks 02_second, which the book's _toc.yml lists"):
+        build_book(root=tiny_project, profile="mini")
+    run_profile(load_profile("mini"), only=["02"], echo=lambda _: None)
+    (published / TIMES_TABLE).unlink()
     with pytest.raises(InputError, match=f"no {TIMES_TABLE} in .*run `cardioembed run` again"):
-        build_book(root=tiny_project)
+        build_book(root=tiny_project, profile="mini")
+    assert not (tiny_project / "book" / "executed").exists()  # nothing staged on a refusal

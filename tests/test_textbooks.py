@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
-import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from cardioembed.curation.sentences import split_sentences
+from cardioembed.curation.textbooks import Book, Problem, read_book, read_folder, strip_markdown
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.sentences import split_sentences
-from cardioembed.textbooks import Book, Problem, read_book, read_folder, strip_markdown
 
 PARAGRAPH = (
     "Heart failure is a clinical syndrome in which the heart cannot pump enough blood. "
@@ -26,9 +27,16 @@ def _pdf_string(text: str) -> str:
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
-def write_pdf(path: Path, pages: list[list[str]]) -> Path:
-    """A minimal valid PDF: one Helvetica text line per entry; a page without lines
-    gets a drawn rectangle only (no text layer, like a scanned page)."""
+def _justified(line: str) -> str:
+    # Words placed one by one with a gap and no space character, as a justified line is
+    # typeset by TeX: a text layer without spaces, from which words must be told apart.
+    return "[" + " -420 ".join(_pdf_string(word) for word in line.split()) + "] TJ T*"
+
+
+def write_pdf(path: Path, pages: list[list[str]], justified: bool = False) -> Path:
+    """A minimal valid PDF: one Helvetica text line per entry (set word by word, without
+    space characters, when `justified`); a page without lines gets a drawn rectangle only
+    (no text layer, like a scanned page)."""
     objects: list[bytes] = []
     n = len(pages)
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
@@ -38,7 +46,9 @@ def write_pdf(path: Path, pages: list[list[str]]) -> Path:
     for i, lines in enumerate(pages):
         if lines:
             body = ["BT", "/F1 11 Tf", "14 TL", "72 760 Td"]
-            body += [f"{_pdf_string(line)} Tj T*" for line in lines]
+            body += [
+                _justified(line) if justified else f"{_pdf_string(line)} Tj T*" for line in lines
+            ]
             body.append("ET")
         else:
             body = ["0.5 g", "72 72 400 600 re f"]
@@ -64,39 +74,55 @@ def write_pdf(path: Path, pages: list[list[str]]) -> Path:
     return path
 
 
-def write_epub(path: Path) -> Path:
-    from ebooklib import epub
-
-    book = epub.EpubBook()
-    book.set_identifier("cardioembed-test")
-    book.set_title("Clinical Cardiology")
-    book.set_language("en")
-    chapters = []
-    for i, (heading, body) in enumerate(
-        [
-            ("Heart failure", PARAGRAPH),
-            (
-                "Atrial fibrillation",
-                "Atrial fibrillation is the commonest arrhythmia<a href='#r1'>12</a>. "
-                "Anticoagulation prevents stroke in most patients.",
-            ),
-        ]
-    ):
-        chapter = epub.EpubHtml(title=heading, file_name=f"ch{i}.xhtml", lang="en")
-        chapter.content = (
-            f"<html><body><h1>{heading}</h1><p>{body}</p>"
-            "<h2>References</h2><ol><li>Smith J, et al. Trial. Lancet 2019;393:1-9.</li>"
-            "</ol></body></html>"
+def write_epub(path: Path, chapters: list[tuple[str, str]] | None = None) -> Path:
+    """An EPUB 3 written with zipfile: a nav document, chapters in reading order, and
+    manifest links that carry #fragments (two items point into the same file)."""
+    chapters = chapters or [
+        ("Heart failure", f"<p>{PARAGRAPH}</p>"),
+        (
+            "Atrial fibrillation",
+            "<p>Atrial fibrillation is the commonest arrhythmia<a href='#r1'>12</a>. "
+            "Anticoagulation prevents stroke in most patients.</p>",
+        ),
+    ]
+    files = {
+        "mimetype": "application/epub+zip",
+        "META-INF/container.xml": (
+            '<?xml version="1.0"?><container version="1.0" '
+            'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            '<rootfile full-path="OEBPS/content.opf" '
+            'media-type="application/oebps-package+xml"/></rootfiles></container>'
+        ),
+        "OEBPS/nav.xhtml": (
+            "<html><body><nav><ol><li><a href='text/ch0.xhtml'>Contents entry that is not "
+            "prose and must not be read.</a></li></ol></nav></body></html>"
+        ),
+    }
+    items = [
+        '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
+    ]
+    spine = ['<itemref idref="nav"/>']
+    for i, (heading, body) in enumerate(chapters):
+        files[f"OEBPS/text/ch{i}.xhtml"] = (
+            f"<html><body><h1 id='start'>{heading}</h1>{body}"
+            "<h2 id='refs'>References</h2><ol><li>Smith J, et al. Trial. Lancet "
+            "2019;393:1-9.</li></ol></body></html>"
         )
-        book.add_item(chapter)
-        chapters.append(chapter)
-    book.toc = tuple(chapters)
-    book.add_item(epub.EpubNcx())
-    book.add_item(epub.EpubNav())
-    book.spine = ["nav", *chapters]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        epub.write_epub(str(path), book)
+        for part in ("start", "refs"):
+            items.append(
+                f'<item id="c{i}{part}" href="text/ch{i}.xhtml#{part}" '
+                'media-type="application/xhtml+xml"/>'
+            )
+            spine.append(f'<itemref idref="c{i}{part}"/>')
+    files["OEBPS/content.opf"] = (
+        '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        "<dc:title>Clinical Cardiology</dc:title><dc:language>en</dc:language></metadata>"
+        f"<manifest>{''.join(items)}</manifest><spine>{''.join(spine)}</spine></package>"
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
     return path
 
 
@@ -150,8 +176,9 @@ def test_epub_is_read_in_reading_order(tmp_path):
     book = read_book(write_epub(tmp_path / "cardio.epub"))
     assert book.title == "Clinical Cardiology"
     assert len(book.chapters) == 2
-    first, second = book.chapters
-    assert first.startswith("Heart failure\n\nHeart failure is a clinical syndrome")
+    first, second = book.chapters  # two manifest links into each file: read once
+    assert first.startswith("Heart failure is a clinical syndrome")  # heading dropped
+    assert "Contents entry" not in first + second  # the nav document is not prose
     assert "e.g. bisoprolol" in first
     assert "Smith J" not in first + second  # reference lists dropped
     assert "commonest arrhythmia." in second  # citation link "12" dropped
@@ -172,7 +199,9 @@ def test_text_file_split_into_chapters(tmp_path):
     path.write_text(f"Chapter 1 Failure\n\n{PARAGRAPH}\n\nChapter 2 Rhythm\n\n{PARAGRAPH}\n")
     book = read_book(path)
     assert len(book.chapters) == 2
-    assert book.chapters[1].startswith("Chapter 2 Rhythm")
+    assert book.chapters[1].startswith("Heart failure is a clinical syndrome")
+    assert "Chapter 2 Rhythm" not in book.chapters[1]  # headings are not sentences
+    assert book.dropped["heading_paragraphs"] == 2
 
 
 def test_utf8_with_bom_and_utf16_are_read(tmp_path):
@@ -199,10 +228,11 @@ def test_markdown_is_stripped_and_split_on_headings(tmp_path):
     )
     book = read_book(path)
     assert book.chapters == (
-        "Heart failure\n\nHeart failure is a clinical syndrome; see the guideline."
+        "Heart failure is a clinical syndrome; see the guideline."
         "\n\nLoop diuretics relieve congestion.",
-        "Valve disease\n\nAortic stenosis is common in the elderly.",
+        "Aortic stenosis is common in the elderly.",
     )
+    assert book.dropped["code_lines"] == 1
     assert strip_markdown("__bold__ and _it_ and snake_case_name") == (
         "bold and it and snake_case_name"
     )
@@ -316,3 +346,146 @@ def test_mixed_folder_keeps_good_files_and_reports_bad_ones(tmp_path):
     assert [b.path.name for b in books] == ["good.md"]
     with pytest.raises(ParameterError, match="extensions"):
         read_folder(tmp_path, extensions=(".doc",))
+
+
+# ----------------------------------------------------------------- real-book layout
+
+PROSE = (
+    "This document can be used according to the terms of the GNU General Public License, "
+    "and the examples below show how a patient registry is summarised before the analysis "
+    "starts. Every variable is checked for missing values, and the ejection fraction is "
+    "compared between the two groups of patients. A clear summary helps the reader to "
+    "follow the argument of each chapter of the manual."
+)
+CODE = [
+    "> registry <- read.csv('registry.csv'); fit <- lm(ef ~ age + sex + nyha, data = registry)",
+    "> summary(fit); plot(fitted(fit), residuals(fit), main = 'Residuals against fitted values')",
+]
+
+
+def _wrap(text: str, width: int = 70) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line]
+
+
+def test_real_book_layout_keeps_sentences_and_drops_what_is_not_prose(tmp_path):
+    contents = ["Contents"] + [
+        f"{n}.{k} Section about topic {n}{k} " + ". " * 20 + f"{n * 10 + k}"
+        for n in range(1, 4)
+        for k in range(1, 4)
+    ]
+    studies = [("registry", "trial"), ("cohort", "survey"), ("audit", "database")]
+    openers = ["Part one.", "The second part opens with a longer sentence.", "Part three."]
+    body = [
+        _wrap(f"{opener} {PROSE.replace('registry', first)}")
+        + CODE
+        + _wrap(f"{opener} {PROSE.replace('registry', second)}")
+        for opener, (first, second) in zip(openers, studies, strict=True)
+    ]
+    index = ["Index"] + [
+        f"{term}, {n}, {n + 13}, {n + 40}-{n + 42}"
+        for n, term in enumerate(
+            ["ablation", "amiodarone", "aortic stenosis", "apixaban", "atrial flutter", "atropine"],
+            start=3,
+        )
+    ]
+    pdf = write_pdf(tmp_path / "manual.pdf", [contents, *body, index, []], justified=True)
+    book = read_book(pdf, language="english")
+    text = "\n\n".join(book.chapters)
+    sentences = split_sentences(text)
+    # Justified lines are read with their spaces, and wrapped lines rejoin into the
+    # sentence: long code lines on the page do not make every line a paragraph.
+    assert PROSE.split(". ")[1].replace("registry", "trial") + "." in sentences
+    assert sum("examples below show how a patient" in s for s in sentences) == 6
+    assert not re.search(r"[A-Za-z]{25,}", text)
+    assert "<-" not in text and "summary(fit)" not in text  # code
+    assert "Section about topic" not in text  # contents page
+    assert "amiodarone" not in text  # index page
+    assert book.pages == 6
+    assert book.dropped["contents_pages"] == 1
+    assert book.dropped["index_pages"] == 1
+    assert book.dropped["code_lines"] == 6
+    assert book.dropped["blank_pages"] == 1
+    assert book.warnings == ()  # one blank page in six is no reason to warn
+
+
+def test_mostly_blank_pdf_is_read_with_a_warning_that_says_run_ocr(tmp_path):
+    write_pdf(tmp_path / "scanned.pdf", [_wrap(PROSE), [], [], []])
+    lines: list[str] = []
+    books, problems = read_folder(tmp_path, echo=lines.append)
+    assert [b.path.name for b in books] == ["scanned.pdf"]
+    (problem,) = problems
+    assert problem.kind == "degraded"
+    assert "3 of 4 pages have no text layer" in problem.message and "OCR" in problem.message
+    assert any(line.startswith("  WARNING scanned.pdf: 3 of 4 pages") for line in lines)
+    with pytest.raises(InputError, match=r"(?s)strict mode.*scanned\.pdf.*strict=False"):
+        read_folder(tmp_path, echo=lines.append, strict=True)
+
+
+def test_epub_in_several_languages_keeps_the_chosen_one(tmp_path):
+    foreign = {
+        "Herzinsuffizienz": "Die Herzinsuffizienz ist ein klinisches Syndrom, bei dem das "
+        "Herz nicht genug Blut pumpen kann. Die Patienten klagen über Atemnot und Müdigkeit.",
+        "Insuffisance": "L'insuffisance cardiaque est un syndrome clinique dans lequel le "
+        "cœur ne peut pas pomper assez de sang. Les patients se plaignent d'essoufflement.",
+        "Insuficiencia": "La insuficiencia cardiaca es un síndrome clínico en el que el "
+        "corazón no puede bombear suficiente sangre. Los pacientes refieren disnea y fatiga.",
+    }
+    chapters = [("Heart failure", f"<p>{PARAGRAPH}</p>")]
+    chapters += [(title, f"<p>{body}</p>") for title, body in foreign.items()]
+    path = write_epub(tmp_path / "mixed.epub", chapters)
+    book = read_book(path, language="english")
+    text = "\n\n".join(book.chapters)
+    assert "Heart failure is a clinical syndrome" in text
+    assert "Herz" not in text and "cœur" not in text and "corazón" not in text
+    assert book.dropped["other_language_paragraphs"] == 3
+    assert "3 of 4 paragraphs are not in english" in book.warnings[0]
+    assert "language" in book.warnings[0]
+    german = read_book(path, language="german")
+    assert "\n\n".join(german.chapters).startswith("Die Herzinsuffizienz")
+    with pytest.raises(ParameterError, match="language"):
+        read_book(path, language="klingon")
+
+
+def test_epub_with_a_missing_document_is_read_with_a_warning(tmp_path):
+    path = write_epub(tmp_path / "short.epub")
+    damaged = tmp_path / "damaged.epub"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            if not item.filename.endswith("ch1.xhtml"):
+                target.writestr(item, source.read(item))
+    book = read_book(damaged)
+    assert len(book.chapters) == 1
+    assert "missing" in book.warnings[0] and "OEBPS/text/ch1.xhtml" in book.warnings[0]
+
+
+def test_every_skipped_file_is_printed_with_what_to_do_and_strict_fails(tmp_path):
+    write_pdf(tmp_path / "good.pdf", [_wrap(PROSE)])
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\n%%EOF")
+    (tmp_path / "latin.txt").write_bytes("Caf\u00e9 au lait spots are seen.".encode("latin-1"))
+    lines: list[str] = []
+    books, problems = read_folder(tmp_path, echo=lines.append)
+    assert [b.path.name for b in books] == ["good.pdf"]
+    skipped = [line for line in lines if line.startswith("  SKIPPED")]
+    assert len(skipped) == 2
+    assert any(
+        "corrupt.pdf could not be read as a PDF" in line and "re-export" in line for line in skipped
+    )
+    assert any("latin.txt is not UTF-8" in line and "iconv" in line for line in skipped)
+    assert {p.kind for p in problems} == {"skipped"}
+    # progress: one line per file, even with nothing wrong
+    assert any("[1/3] reading corrupt.pdf" in line for line in lines)
+    quiet: list[str] = []
+    read_folder(tmp_path, progress=False, echo=quiet.append)
+    assert len(quiet) == 2  # no progress lines, but the skipped files still are printed
+    with pytest.raises(InputError) as info:
+        read_folder(tmp_path, strict=True, echo=lines.append)
+    message = str(info.value)
+    assert "strict mode: 2 file(s)" in message
+    assert "corrupt.pdf" in message and "latin.txt" in message and "strict=False" in message

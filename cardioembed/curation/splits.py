@@ -5,7 +5,7 @@ item of a group (a textbook chapter, an HPO subtree, an ICD-10-CM block) goes to
 split, so a model is tested on material it has not seen the neighbours of. Before the
 split, groups that share a near-duplicate text are merged (`merge_groups`), so the same
 sentence, or a copy with a word changed, can never sit in training and test data at
-once. `cardioembed.dedup.near_duplicate_audit` on the result then finds nothing.
+once. `cardioembed.curation.dedup.near_duplicate_audit` on the result then finds nothing.
 
 Split sizes are counted in **items**, not groups: group sizes in the study vary by
 orders of magnitude (one ICD-10-CM block has 3 codes, a textbook chapter 2,000
@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 
-from .dedup import near_duplicate_clusters, validate_threshold
-from .errors import InputError, ParameterError
+from cardioembed.curation.dedup import near_duplicate_clusters, validate_threshold
+from cardioembed.errors import InputError, ParameterError
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -220,25 +222,21 @@ def merge_groups(
                 f"{labels.size} labels",
                 f"must give one cluster label per text ({len(flat)})",
             )
+    if not groups:
+        return []
     unique = _sorted_unique(groups)
     gid = {g: k for k, g in enumerate(unique)}
     item_gid = np.array([gid[g] for g in groups], dtype=np.int64)
-    parent = list(range(len(unique)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    first_group_of_cluster: dict[int, int] = {}
-    for c, g in zip(labels.tolist(), item_gid[owner].tolist(), strict=False):
-        h = first_group_of_cluster.setdefault(c, g)
-        if h != g:
-            rg, rh = find(g), find(h)
-            if rg != rh:  # the root is the smallest label (sorted order)
-                parent[max(rg, rh)] = min(rg, rh)
-    return [unique[find(g)] for g in item_gid.tolist()]
+    # A bipartite graph of groups (nodes 0..G-1) and clusters (nodes G..): its connected
+    # components are the merged groups.
+    n_groups, cluster_ids = len(unique), np.unique(labels, return_inverse=True)[1].ravel()
+    n = n_groups + (int(cluster_ids.max()) + 1 if len(cluster_ids) else 0)
+    edges = (np.ones(len(owner), dtype=np.int8), (item_gid[owner], n_groups + cluster_ids))
+    _, component = connected_components(coo_array(edges, shape=(n, n)), directed=False)
+    # Each component is named after its smallest label (groups are numbered in sorted order).
+    smallest = np.full(n, n_groups, dtype=np.int64)
+    np.minimum.at(smallest, component[:n_groups], np.arange(n_groups))
+    return [unique[k] for k in smallest[component[item_gid]].tolist()]
 
 
 def split_frame(
@@ -262,7 +260,7 @@ def split_frame(
     `clusters` may give precomputed near-duplicate cluster labels of the texts, row by
     row and within a row in the order of `text_cols`, skipping missing texts (see
     `merge_groups`). For a table of sentences deduplicated with
-    `cardioembed.dedup.deduplicate`, ``result.clusters[result.keep]`` are those labels:
+    `cardioembed.curation.dedup.deduplicate`, ``result.clusters[result.keep]`` are those labels:
     the clusters of the kept texts among themselves are the same as among all texts.
     """
     if not isinstance(df, pd.DataFrame):

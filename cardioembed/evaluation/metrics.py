@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import hub
-from .artifacts import MANIFEST, atomic_path, params_hash, write_manifest
-from .errors import InputError, ParameterError
-from .suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
+from cardioembed.artifacts import MANIFEST, atomic_path, params_hash, write_manifest
+from cardioembed.errors import ParameterError
+from cardioembed.evaluation import hub
+from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
     if not own:
         return None
     if "Instruct:" in own and suite.query_prompt:
-        from .modeling import QWEN3_QUERY_TEMPLATE
+        from cardioembed.training.models import QWEN3_QUERY_TEMPLATE
 
         return QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
     return own
@@ -719,44 +719,10 @@ def write_results(
     return out_dir
 
 
-def load_results(out_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
-    out_dir = Path(out_dir)
-    if not (out_dir / MANIFEST).is_file():
-        raise InputError(f"no finished evaluation in {out_dir}; run notebook 05_evaluate first")
-    return {
-        "metrics": pd.read_csv(out_dir / "metrics.csv"),
-        "gains": pd.read_csv(out_dir / "gains.csv"),
-        "per_query": pd.read_parquet(out_dir / "per_query.parquet"),
-    }
-
-
-# ============================================================================ models
-def trained_model_dirs(models_dir: str | os.PathLike) -> dict[str, Path]:
-    """Finished training runs under `models_dir` (folders with a manifest.json), by name."""
-    models_dir = Path(models_dir)
-    if not models_dir.is_dir():
-        return {}
-    return {
-        p.name: p
-        for p in sorted(models_dir.iterdir())
-        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()
-    }
-
-
-def load_trained_models(models_dir: str | os.PathLike, device: str | None = None) -> dict[str, Any]:
-    """Every finished run under `models_dir`, loaded with `training.load_trained`; the
-    manifest's params hash is the fingerprint of a run, so the cache follows a retrain."""
-    from .artifacts import load_manifest
-    from .training import load_trained
-
-    models = {}
-    for name, folder in trained_model_dirs(models_dir).items():
-        model = load_trained(folder, device=device, merge=True)
-        manifest = load_manifest(folder) or {}
-        if manifest.get("outputs"):
-            model.cardioembed_fingerprint = params_hash(manifest["outputs"], length=16)
-        models[name] = model
-    return models
+def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
+    """The row of a metrics or gains table for (suite, model, metric), or None."""
+    rows = table[(table.suite == suite) & (table.model == model) & (table.metric == metric)]
+    return rows.iloc[0] if len(rows) else None
 
 
 # ============================================================================ MTEB
@@ -990,10 +956,7 @@ __all__ = [
     "specific_gain_rows",
     "evaluate_models",
     "write_results",
-    "load_results",
     "EvaluationResult",
-    "trained_model_dirs",
-    "load_trained_models",
     "mteb_public",
     "mteb_task",
     "mteb_evaluate_suites",

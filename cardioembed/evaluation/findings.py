@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
-from .suites import RetrievalSuite
+from cardioembed.errors import ParameterError
+from cardioembed.evaluation.suites import RetrievalSuite
 
 
 def top_k_examples(

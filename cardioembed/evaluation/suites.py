@@ -56,11 +56,10 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError, ParameterError
-
-CARDIO_ROOT = "HP:0001626"
-PHENOTYPE_ROOT = "HP:0000118"  # Phenotypic abnormality
-CARDIO_CHAPTER = "9"
+from cardioembed.curation.dedup import normalise_for_dedup as normalise
+from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
+from cardioembed.curation.sources import ICD10CM_CARDIO_CHAPTER as CARDIO_CHAPTER
+from cardioembed.errors import InputError, ParameterError
 
 RETRIEVAL_SUITES = (
     "hpo-cardio-name",
@@ -208,11 +207,6 @@ def _hash_obj(obj: Any) -> str:
     ]
 
 
-def normalise(text: str) -> str:
-    """Lower case, single spaces: the key under which two texts count as the same."""
-    return " ".join(str(text).lower().split())
-
-
 def _retrieval_suite(
     name: str,
     items: Iterable[tuple[str, str, str]],
@@ -284,7 +278,7 @@ def training_texts(pairs: pd.DataFrame | None) -> set[str]:
 
 # ----------------------------------------------------------------------------- in-domain
 def _hpo_with_definitions(subtree: str | None) -> pd.DataFrame:
-    from . import sources
+    from cardioembed.curation import sources
 
     terms = sources.hpo_terms(subtree)
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
@@ -351,7 +345,7 @@ def icd10cm_ch9_suite(
 ) -> RetrievalSuite:
     """Held-out ICD-10-CM chapter-9 codes: inclusion term -> description, among all
     chapter-9 descriptions."""
-    from . import sources
+    from cardioembed.curation import sources
 
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
@@ -456,7 +450,7 @@ def icd10cm_other_suite(
     description. The corpus is the descriptions of the sampled terms' codes plus seeded
     distractors from the same chapters, up to `corpus_size` documents (default: as many as
     chapter 9 has, so both suites search corpora of one size)."""
-    from . import sources
+    from cardioembed.curation import sources
 
     if codes is None:
         codes = sources.icd10cm_codes(None)
@@ -513,7 +507,7 @@ def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
     ontology = hpo_ontology()
     ids = sorted(term.id for term in ontology if term.information_content["omim"] > 0)
     if path is not None:
-        from .artifacts import write_json
+        from cardioembed.artifacts import write_json
 
         write_json(path, ids)
     return set(ids)
@@ -622,7 +616,7 @@ def hpo_similarity_suite(
     if gold is None:
         gold = [float(gold_fn(a, b)) for a, b in pairs]
         if cache_file is not None:
-            from .artifacts import write_json
+            from cardioembed.artifacts import write_json
 
             write_json(cache_file, gold)
     where = "inside" if in_cardio else "outside"
@@ -674,7 +668,7 @@ def build_suites(
             "ood_documents", ood_documents, "a whole number, 0 meaning as many as chapter 9 has"
         )
     if not isinstance(corpus, Mapping):
-        from .corpus import load_corpus
+        from cardioembed.curation.corpus import load_corpus
 
         corpus = load_corpus(corpus)
     groups, pairs = corpus["groups"], corpus["pairs"]

@@ -6,16 +6,13 @@ import numpy as np
 import pytest
 
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.modeling import (
-    LoraSpec,
-    ModelSpec,
-    add_lora,
-    build_model,
-    count_parameters,
-    lora_targets,
-    model_type,
-    portable_base,
-)
+from cardioembed.training.models import MINILM_HUB_ID, count_parameters, load_base
+from cardioembed.training.recipe import Recipe, recipe_defaults
+
+
+def _recipe(**changes) -> Recipe:
+    return Recipe.from_parameters({**recipe_defaults(), **changes})
+
 
 SHORT = "Atrial fibrillation."
 LONG = (
@@ -32,9 +29,7 @@ def models():
 def _model(models, pooling, instruction=None):
     key = (pooling, instruction)
     if key not in models:
-        models[key] = build_model(
-            ModelSpec("minilm", pooling=pooling, max_seq_length=32, query_instruction=instruction)
-        )
+        models[key] = load_base("minilm", pooling, 32, instruction or "")
     return models[key]
 
 
@@ -48,12 +43,10 @@ def test_embedding_alone_equals_in_batch(models, pooling):
     assert len(model.tokenizer(LONG)["input_ids"]) > len(model.tokenizer(SHORT)["input_ids"])
 
 
-def test_pooling_modes_differ_and_spec_round_trips(models):
+def test_pooling_modes_differ(models):
     eos = _model(models, "eos").encode([SHORT])[0]
     mean = _model(models, "mean").encode([SHORT])[0]
     assert np.abs(eos - mean).max() > 1e-3
-    spec = ModelSpec("minilm", pooling="eos", max_seq_length=32, query_instruction="x")
-    assert ModelSpec.from_dict(spec.to_dict()) == spec
     assert models[("eos", None)][1].pooling_mode == "lasttoken"
 
 
@@ -73,7 +66,7 @@ def test_eos_padding_rule_by_position_encoding():
     checked in the slow SmolLM2 test."""
     from transformers import LlamaConfig, LlamaModel
 
-    import cardioembed.modeling as modeling
+    import cardioembed.training.models as modeling
 
     tiny = LlamaModel(
         LlamaConfig(
@@ -118,50 +111,37 @@ def test_query_instruction_applies_to_queries_only(models):
     np.testing.assert_allclose(query, explicit, atol=1e-5)
 
 
-def test_lora_targets_per_architecture():
-    assert lora_targets("bert") == ("query", "key", "value", "dense")
-    full = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    for name in ("qwen2", "qwen3", "llama", "Qwen3"):
-        assert lora_targets(name) == full
-    with pytest.raises(ParameterError):
-        lora_targets("t5")
-
-
-def test_add_lora_trains_few_parameters():
-    model = build_model(ModelSpec("minilm", pooling="mean", max_seq_length=32))
+def test_lora_all_linear_adapts_attention_and_feed_forward_only():
+    """peft's "all-linear" on MiniLM: query, key, value and every dense layer of each
+    transformer layer; never the unused pooler."""
+    model = load_base("minilm", "mean", 32)
     _, total_before = count_parameters(model)
-    add_lora(model, LoraSpec(rank=4, alpha=8, target_modules="auto"))
-    trainable, total = count_parameters(model)
-    assert model_type(model) == "bert"
-    assert 0 < trainable < total
-    assert total == total_before + trainable
+    model.add_adapter(_recipe(lora_rank=4, lora_alpha=8, lora_top_layers=0).lora_config(model))
+    adapter, total = count_parameters(model)
+    assert 0 < adapter < total and total == total_before + adapter
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert all("lora_" in n for n in names)
-    assert any(".query." in n for n in names) and any(".dense." in n for n in names)
-    # LoRA B starts at zero: the embedding does not move until trained
-    assert LoraSpec.from_dict(LoraSpec(target_modules=("q", "v")).to_dict()).target_modules == (
-        "q",
-        "v",
-    )
+    assert names and all("lora_" in n for n in names)
+    for part in (".query.", ".key.", ".value.", ".attention.output.dense.", ".intermediate.dense."):
+        assert any(part in n for n in names), part
+    assert not any("pooler" in n for n in names)
 
 
-def test_bad_specs_raise():
+def test_base_model_is_loaded_and_recorded_by_its_hub_id():
+    """The packaged MiniLM is loaded through the local hub cache under its hub id, so a
+    saved adapter names its base portably (no path inside a Python installation)."""
+    model = load_base("minilm", "mean", 32)
+    assert model.transformers_model.config._name_or_path == MINILM_HUB_ID
+
+
+def test_bad_parameters_raise():
     with pytest.raises(ParameterError):
-        ModelSpec("minilm", pooling="max")
-    with pytest.raises(ParameterError):
-        ModelSpec("minilm", dtype="float16")
-    with pytest.raises(ParameterError):
-        LoraSpec(rank=0)
+        load_base("minilm", "max", 32)
+    with pytest.raises(ParameterError, match="lora_rank"):
+        _recipe(lora_rank=0)
+    with pytest.raises(ParameterError, match="temperature"):
+        _recipe(temperature=0)
     with pytest.raises(InputError):
-        build_model(ModelSpec("/no/such/folder", max_seq_length=32))
-
-
-def test_portable_base_never_records_site_packages():
-    from cardioembed.modeling import minilm_dir
-
-    assert portable_base("minilm") == "minilm"
-    assert portable_base(str(minilm_dir())) == "minilm"
-    assert portable_base("Qwen/Qwen3-Embedding-8B") == "Qwen/Qwen3-Embedding-8B"
+        load_base("/no/such/folder", "mean", 32)
 
 
 def test_hub_unreachable_raises_input_error(monkeypatch):
@@ -170,7 +150,7 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
 
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True, raising=False)
     with pytest.raises(InputError) as info:
-        build_model(ModelSpec("Qwen/Qwen3-Embedding-0.6B-not-cached", pooling="eos"))
+        load_base("Qwen/Qwen3-Embedding-0.6B-not-cached", "eos", 32)
     message = str(info.value)
     assert "base_model=/path/to/" in message
     assert "hf download" in message
@@ -178,10 +158,10 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
 
 @pytest.mark.slow
 def test_smollm2_decoder_eos_left_padding(tmp_path_factory):
-    model = build_model(ModelSpec("smollm2", pooling="eos", max_seq_length=32))
+    model = load_base("smollm2", "eos", 32)
     assert model.tokenizer.padding_side == "left"
     assert model.tokenizer.pad_token is not None
-    assert model_type(model) == "llama"
+    assert model.transformers_model.config.model_type == "llama"
     features = model.tokenize([SHORT, LONG])
     assert features["attention_mask"][0, 0] == 0 and features["attention_mask"][0, -1] == 1
     alone = model.encode([SHORT])[0]
@@ -192,8 +172,8 @@ def test_smollm2_decoder_eos_left_padding(tmp_path_factory):
 def test_lora_on_top_layers_only_adapts_the_last_layers():
     import re
 
-    model = build_model(ModelSpec("minilm", pooling="mean", max_seq_length=32))
-    add_lora(model, LoraSpec(rank=4, alpha=8, top_layers=2))
+    model = load_base("minilm", "mean", 32)
+    model.add_adapter(_recipe(lora_rank=4, lora_alpha=8, lora_top_layers=2).lora_config(model))
     layers = {
         int(m.group(1))
         for n, p in model.named_parameters()
@@ -204,6 +184,6 @@ def test_lora_on_top_layers_only_adapts_the_last_layers():
     n_layers = model.transformers_model.config.num_hidden_layers
     assert layers == {n_layers - 2, n_layers - 1}
     with pytest.raises(ParameterError, match="lora_top_layers"):
-        add_lora(build_model(ModelSpec("minilm", max_seq_length=32)), LoraSpec(top_layers=99))
+        _recipe(lora_top_layers=99).lora_config(load_base("minilm", "mean", 32))
     with pytest.raises(ParameterError, match="lora_top_layers"):
-        LoraSpec(top_layers=-1)
+        _recipe(lora_top_layers=-1)

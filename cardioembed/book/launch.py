@@ -1,9 +1,10 @@
 """Sphinx extension for the book: launch buttons open the source notebook.
 
-The book renders notebooks that `cardioembed run` executed into `book/executed/`, a
-git-ignored folder, so a Binder or Colab link to that path would find no file in the
-repository. Each executed notebook has a source of the same name in `notebooks/`
-(outputs stripped, the teaching profile's defaults): that is what a reader should run.
+The book renders executed notebooks that `cardioembed book` copies into `book/executed/`
+(from the last successful run, `runs/<profile>/executed/`), a git-ignored folder, so a
+Binder or Colab link to that path would find no file in the repository. Each executed
+notebook has a source of the same name in `notebooks/` (outputs stripped, the teaching
+profile's defaults): that is what a reader should run.
 The download button still serves the executed notebook, as rendered.
 """
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
-from .paths import project_root
+from cardioembed.errors import InputError
+from cardioembed.paths import project_root
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,31 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             overrides[key] = raw
     return overrides
+
+
+def notebook_values(
+    notebook: str, profile: str = "teaching", overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The parameter values notebook `notebook` ("02" or its name) runs with under
+    `profile`: its own defaults, then the profile's values, then `overrides`, as
+    `cardioembed run` gives them. For code that runs a stage outside its notebook
+    (training.cli, the benchmarks)."""
+    import ast
+
+    import papermill
+
+    folder = project_root() / "notebooks"
+    matches = sorted(folder.glob(f"{notebook}*.ipynb")) or sorted(folder.glob(f"{notebook}"))
+    if not matches:
+        raise InputError(f"no notebook {notebook!r} in {folder}")
+    declared = papermill.inspect_notebook(str(matches[0]))
+    values = {name: ast.literal_eval(p["default"]) for name, p in declared.items()}
+    unknown = sorted(set(overrides or {}) - set(declared))
+    if unknown:
+        raise InputError(
+            f"{matches[0].name} declares no parameter {', '.join(unknown)}; "
+            f"its parameters: {', '.join(declared)}"
+        )
+    given = {**load_profile(profile).params, **dict(overrides or {})}
+    values.update({k: v for k, v in given.items() if k in declared})
+    return values

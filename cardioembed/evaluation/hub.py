@@ -58,3 +58,30 @@ def offline_when_unreachable(timeout: float = 3.0) -> Iterator[bool]:
         yield True
     finally:
         huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+_probed: list[bool] = []  # the one probe of this process
+
+
+def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
+    """Probe the hub once per process; when it cannot be reached, switch this process (and
+    the notebooks it starts) to huggingface_hub's offline mode for good, so that a model
+    in the local cache loads at once instead of after a minute of retries per file.
+    Returns whether the process is offline."""
+    if offline_requested():
+        return True
+    if not _probed:
+        _probed.append(hub_reachable(timeout))
+    if _probed[0]:
+        return False
+    import huggingface_hub.constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        import datasets.config
+
+        datasets.config.HF_HUB_OFFLINE = True
+    except ImportError:  # pragma: no cover - datasets comes with sentence-transformers[train]
+        pass
+    return True

@@ -4,21 +4,31 @@ Extracted text carries layout debris that would otherwise become "sentences" of 
 corpus: running headers and footers, page numbers, words hyphenated across lines,
 figure and table captions, reference lists. `clean_book_text` removes it and returns
 prose whose paragraphs are separated by one blank line, so that `split_passages` can
-recover them.
+recover them. Text that is not prose is dropped and counted in a `Counter` the caller
+passes (`stats`): contents and index pages and lines, code and markup lines, captions,
+reference lists, lines of words glued together, headings, and paragraphs in another
+language than the book's.
 
 Pages of PDF-derived text are separated by form feeds ("\\f").
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
 from collections import Counter
 
 __all__ = [
+    "FILTERS",
     "break_long_lines",
     "clean_book_text",
+    "drop_non_prose_lines",
+    "drop_non_prose_pages",
+    "is_code_line",
+    "keep_language",
+    "language_detector",
     "drop_captions",
     "drop_references",
     "join_hyphenated",
@@ -28,6 +38,20 @@ __all__ = [
     "remove_running_lines",
     "split_passages",
 ]
+
+# What cleaning drops, each counted under this name in the `stats` of `clean_book_text`.
+FILTERS = {
+    "contents_pages": "pages of a table of contents",
+    "index_pages": "pages of a back-of-book index",
+    "contents_lines": "contents lines with dot leaders and a page number",
+    "index_lines": "index entries (a term and a list of page numbers)",
+    "code_lines": "lines of program code or markup (LaTeX, HTML, shell, R, ...)",
+    "glued_lines": "lines with a run of 30+ letters (words glued by the PDF's text layer)",
+    "caption_lines": "figure and table captions",
+    "reference_lines": "reference lists and citations",
+    "heading_paragraphs": "headings and other short lines without a sentence end",
+    "other_language_paragraphs": "paragraphs in another language than the book's",
+}
 
 # --------------------------------------------------------------------------- unicode
 
@@ -44,6 +68,9 @@ def normalize_unicode(text: str) -> str:
     spelled with the same code points. Soft hyphens are invisible in print: one at a line
     end marks a word broken by the typesetter (joined here), any other is deleted."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # PDFium marks a hyphen that the typesetter put at a line end as U+0002 (and drops
+    # the line break): restore it, so that `join_hyphenated` decides what it was.
+    text = text.replace("\x02", "-\n").replace("\ufffe", "-\n")
     text = text.replace("\u2028", "\n").replace("\u2029", "\n\n")
     text = re.sub(r"\u00ad[ \t]*\n[ \t]*", "", text)
     text = text.replace("\u00ad", "").translate(_INVISIBLE)
@@ -115,7 +142,7 @@ def remove_running_lines(pages: list[str], min_fraction: float = 0.5) -> list[st
     when it recurs on `min_fraction` of the odd or of the even pages. Needs three pages
     or more; with fewer, nothing can be told apart from content."""
     if not 0 < min_fraction <= 1:
-        from .errors import ParameterError
+        from cardioembed.errors import ParameterError
 
         raise ParameterError("min_fraction", min_fraction, "give a number in (0, 1]")
     if len(pages) < 3:
@@ -263,10 +290,10 @@ def drop_captions(text: str) -> str:
             if _BARE_LABEL.match(line):
                 state = "label"
             else:
-                state = "" if _TERMINAL.search(line) else "open"
+                state = "" if _TERMINAL.search(line[-10:]) else "open"
             continue
         if state == "label" or (state == "open" and stripped[0].islower()):
-            state = "" if _TERMINAL.search(line) else "open"
+            state = "" if _TERMINAL.search(line[-10:]) else "open"
             continue
         state = ""
         out.append(line)
@@ -312,7 +339,7 @@ def break_long_lines(text: str, max_chars: int = _LONG_LINE) -> str:
 def _ends_paragraph(line: str, following: str, width: int) -> bool:
     if width > 200:
         return True  # unwrapped text: each line is a paragraph
-    if _TERMINAL.search(line):
+    if _TERMINAL.search(line[-10:]):
         return len(line) < 0.8 * width  # a short last line ends a wrapped paragraph
     # A short line without final punctuation followed by a capital is a heading.
     return (
@@ -323,11 +350,38 @@ def _ends_paragraph(line: str, following: str, width: int) -> bool:
     )
 
 
+_NOT_LETTER = re.compile(r"[\W\d_]+")
+
+
+def _is_prose_line(line: str) -> bool:
+    """A line of running text: four words or more, at least 70% of its characters
+    letters (code, tables and URLs have fewer)."""
+    sample = line[:300]  # enough to judge, and cheap on a paragraph-long line
+    if sample.count(" ") < 3:
+        return False
+    letters = len(_NOT_LETTER.sub("", sample))
+    return letters >= 0.7 * (len(sample) - sample.count(" "))
+
+
+def _line_width(lines: list[str]) -> int:
+    """The width a block's text is wrapped at: the 90th percentile of the lengths of its
+    prose lines. Long code lines, URLs or tables on the page must not set it, or every
+    prose line would look short and end a paragraph."""
+    prose = [len(line) for line in lines if _is_prose_line(line)]
+    lengths = sorted(prose or [len(line) for line in lines])
+    return lengths[round(0.9 * (len(lengths) - 1))]
+
+
+# A list item's mark: it starts a paragraph of its own, and is layout, not text.
+_BULLET = re.compile(r"^[•◦▪‣●○■□➢►–—]\s+")
+
+
 def reflow_paragraphs(text: str) -> str:
     """Join wrapped lines into paragraphs separated by one blank line, with single
     spaces inside. Blank lines always separate paragraphs; inside a block of lines, a
     short line ending a sentence, or a heading, also ends one (PDF extraction often
-    loses the blank lines between paragraphs)."""
+    loses the blank lines between paragraphs), and so does a list item, whose bullet
+    is removed. "Short" is judged against the width of the block's prose lines."""
     paragraphs: list[str] = []
     for block in re.split(r"\n[ \t]*\n", text):
         lines = [
@@ -337,35 +391,287 @@ def reflow_paragraphs(text: str) -> str:
         lines = [line for line in lines if line]
         if not lines:
             continue
-        lengths = sorted(len(line) for line in lines)
-        width = lengths[round(0.9 * (len(lengths) - 1))]
+        width = _line_width(lines)
         current: list[str] = []
         for i, line in enumerate(lines):
-            current.append(line)
-            if i + 1 < len(lines) and _ends_paragraph(line, lines[i + 1], width):
+            current.append(_BULLET.sub("", line))
+            if i + 1 < len(lines) and (
+                _ends_paragraph(line, lines[i + 1], width) or _BULLET.match(lines[i + 1])
+            ):
                 paragraphs.append(" ".join(current))
                 current = []
         paragraphs.append(" ".join(current))
     return "\n\n".join(paragraphs)
 
 
+# ------------------------------------------------------- contents, index, code, glue
+
+# "1.2 Related software . . . . . . 2", "Preface ........ xi", "Index … 359"
+_LEADER_LINE = re.compile(r"(?:\.\s?){4,}\s*(?:\d{1,4}|[ivxlc]{1,7})\s*$|…{2,}", re.IGNORECASE)
+# "Anticoagulation, 359, 486, 533-535": two or more page numbers at the line end
+_INDEX_LINE = re.compile(r"(?:,\s*\d{1,4}(?:\s*[-–]\s*\d{1,4})?[a-z]?){2,}\s*$")
+# The line ends in one page number ("Heart failure 12"), as every contents line does.
+_ENDS_IN_PAGE = re.compile(r"[\s.,–-](?:\d{1,4}|[ivxlc]{1,6})\s*$", re.IGNORECASE)
+_CONTENTS_HEADING = re.compile(r"^\s*(?:table\s+of\s+)?contents\s*$", re.IGNORECASE)
+_INDEX_HEADING = re.compile(r"\bindex\s*$", re.IGNORECASE)
+
+_MARKUP = re.compile(
+    r"\\[A-Za-z]{2,}[\[{*]?"  # LaTeX commands
+    r"|</?[A-Za-z][\w:-]*(?:\s+[\w:-]+=\"[^\"]*\")*\s*/?>"  # HTML/XML tags
+    r"|^\s*(?:\$|>>>|#!)\s*\S"  # shell and Python prompts
+    r"|^\s*(?:def|class|import|from|return|function|var|let|const|#include|#define)\s+\w+"
+    r".*[:;{(]\s*$"
+    r"|\{\s*$|^\s*[}\])]+[;,]?\s*$"  # opening and closing braces
+    r"|<-|->|==|!=|:=|&&|\|\||\+\+|=>"
+)
+_CODE_CHARS = frozenset("{}[]<>=;\\|$_#~^`@*/()")
+_ANY_CODE_CHAR = re.compile(r"[{}\[\]<>=;\\|$_#~^`@*/()+&!-]")
+_PLAIN_TOKEN = re.compile(
+    r"[(\"'“‘\[]?(?:[A-Za-z][A-Za-z'’-]*|\d[\d.,%–-]*)[)\"'”’\].,;:!?]*", re.ASCII
+)
+_GLUED = re.compile(r"(?<![/\w.@])[^\W\d_]{30,}")
+_TAIL, _HEAD = 120, 400
+
+
+def _has_glued_words(line: str) -> bool:
+    long_tokens = [t for t in line.split() if len(t) >= 30 and "://" not in t]
+    return any(_GLUED.search(token) for token in long_tokens)
+
+
+def is_code_line(line: str) -> bool:
+    """True for a line of program code or markup rather than prose: one with LaTeX
+    commands or HTML tags, a prompt, a statement end or operator of a programming
+    language, or whose words are mostly not plain words and which uses code characters
+    (braces, brackets, =, $, _, ...)."""
+    stripped = line.strip()
+    if not stripped or not _ANY_CODE_CHAR.search(stripped):
+        return False
+    if _MARKUP.search(stripped):
+        tokens = stripped.split()
+        plain = sum(1 for t in tokens if _PLAIN_TOKEN.fullmatch(t))
+        # An operator alone is not enough in a long prose line ("values -> 0").
+        return len(tokens) < 12 or plain < 0.8 * len(tokens) or "\\" in stripped
+    if stripped[0] in "><" and len(stripped) > 1 and stripped[1] == " ":
+        return True  # an interpreter prompt ("> summary(x)")
+    tokens = stripped.split()
+    code_chars = sum(1 for c in stripped if c in _CODE_CHARS)
+    if not code_chars:
+        return False
+    plain = sum(1 for t in tokens if _PLAIN_TOKEN.fullmatch(t))
+    return plain < 0.5 * len(tokens)
+
+
+def _page_kind(page: str) -> str:
+    """ "contents", "index" or "" (a page of text), from the share of its lines that end
+    in page numbers."""
+    lines = [line.strip() for line in page.split("\n") if line.strip()]
+    if len(lines) < 5:
+        return ""
+    numbered = sum(1 for line in lines if _ENDS_IN_PAGE.search(line[-12:]))
+    if numbered < 0.3 * len(lines):
+        return ""  # contents and index lines end in page numbers
+    leaders = sum(1 for line in lines if _LEADER_LINE.search(line))
+    entries = sum(1 for line in lines if _INDEX_LINE.search(line))
+    head = lines[:3]
+    if any(_INDEX_HEADING.search(line) for line in head) and (entries + numbered) >= 0.3 * len(
+        lines
+    ):
+        return "index"
+    if any(_CONTENTS_HEADING.match(line) for line in head) and numbered >= 0.3 * len(lines):
+        return "contents"
+    if entries >= 0.4 * len(lines):
+        return "index"
+    if (leaders + numbered) >= 0.6 * len(lines) and leaders >= 0.2 * len(lines):
+        return "contents"
+    return ""
+
+
+def drop_non_prose_pages(pages: list[str], stats: Counter | None = None) -> list[str]:
+    """Empty the pages of a table of contents or of an index (most lines end in page
+    numbers), counting them in `stats` as "contents_pages" / "index_pages"."""
+    out = []
+    for page in pages:
+        kind = _page_kind(page)
+        if kind:
+            if stats is not None:
+                stats[f"{kind}_pages"] += 1
+            out.append("")
+        else:
+            out.append(page)
+    return out
+
+
+def drop_non_prose_lines(text: str, stats: Counter | None = None) -> str:
+    """Drop lines that are not prose: contents lines with dot leaders, index entries,
+    program code and markup, and lines with words glued together; counted in `stats`."""
+    stats = stats if stats is not None else Counter()
+    out = []
+    for line in text.split("\n"):
+        # The end of a line tells contents and index lines, its start code (a long line
+        # is a paragraph of a text file): regexes over whole long lines cost too much.
+        tail = line[-_TAIL:].rstrip()
+        if not tail:
+            out.append(line)
+        elif _LEADER_LINE.search(tail):
+            stats["contents_lines"] += 1
+        elif _INDEX_LINE.search(tail) and not _TERMINAL.search(tail):
+            stats["index_lines"] += 1
+        elif is_code_line(line[:_HEAD]):
+            stats["code_lines"] += 1
+        elif _has_glued_words(line):
+            stats["glued_lines"] += 1
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _remove_numbered_edges(page: str) -> str:
+    """Drop the first and last line of a page when it is a running head or foot with a
+    page number ("Chapter 1: Introduction 5", "12 Heart failure"): one that changes
+    with the chapter escapes `remove_running_lines`."""
+    lines = page.split("\n")
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    drop = set()
+    for i in nonblank[:1] + nonblank[-1:]:
+        line = lines[i].strip()
+        if (
+            len(line.split()) <= 12
+            and re.search(r"^\d{1,4}\s+\D|\D\s+\d{1,4}$", line)
+            and not _TERMINAL.search(line[-10:])
+        ):
+            drop.add(i)
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def _drop_headings(text: str, stats: Counter) -> str:
+    """Drop paragraphs that are headings or labels: twelve words or fewer and no
+    sentence end. They would become "sentences" that are not sentences."""
+    kept = []
+    for paragraph in text.split("\n\n"):
+        if not paragraph.strip():
+            continue
+        if paragraph.count(" ") < 12 and not _TERMINAL.search(paragraph[-10:]):
+            stats["heading_paragraphs"] += 1
+        else:
+            kept.append(paragraph)
+    return "\n\n".join(kept)
+
+
+# ------------------------------------------------------------------------ language
+
+# Languages a cardiology text is likely to be written in or to quote, told apart from
+# the chosen one; fewer candidates make detection faster and steadier.
+_CANDIDATES = (
+    "english german french spanish italian portuguese dutch polish swedish danish czech "
+    "russian turkish arabic chinese japanese korean greek"
+).split()
+_DETECT_CHARS = 120  # a paragraph's first characters are enough to tell its language
+_MIN_DETECT_LETTERS = 40  # shorter paragraphs (formulas, names) are kept unjudged
+
+
+# Words that are common in English and are not words of the other candidate languages
+# ("of" is Dutch, "to" Polish, "is" Dutch, "for" Danish, "will" and "also" German, so
+# they are not here).
+_ENGLISH_ONLY = frozenset(
+    "the and with that this these which from have has been were would should their must "
+    "not be it they can any when only may there other into than them its".split()
+)
+
+
+def _plainly_english(sample: str) -> bool:
+    """A cheap pre-check that spares lingua most English paragraphs (detection costs
+    more than the rest of cleaning): two or more English-only function words, making
+    at least a tenth of the words."""
+    words = sample.lower().split()
+    hits = [w for w in words if w in _ENGLISH_ONLY]
+    return len(set(hits)) >= 2 and len(hits) >= 0.1 * len(words)
+
+
+@functools.lru_cache(maxsize=4)
+def language_detector(language: str):
+    """A `lingua` detector that tells `language` from other common languages; raises
+    ParameterError for a name lingua does not know."""
+    from lingua import Language, LanguageDetectorBuilder
+
+    from cardioembed.errors import ParameterError
+
+    names = {lang.name.lower() for lang in Language.all()}
+    if not isinstance(language, str) or language.lower() not in names:
+        raise ParameterError(
+            "language",
+            language,
+            "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
+        )
+    wanted = {language.lower(), *_CANDIDATES}
+    languages = [Language.from_str(name) for name in sorted(wanted)]
+    return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
+
+
+def keep_language(text: str, language: str, stats: Counter | None = None) -> str:
+    """Keep the paragraphs of `text` written in `language` (lingua's detection on the
+    paragraph's first 120 characters); others are counted as
+    "other_language_paragraphs". Paragraphs with under 40 letters are kept."""
+    stats = stats if stats is not None else Counter()
+    detector = language_detector(language)
+    paragraphs = text.split("\n\n")
+    english = language.lower() == "english"
+    samples = {
+        p[:_DETECT_CHARS]
+        for p in paragraphs
+        if len(_NOT_LETTER.sub("", p[:_DETECT_CHARS])) >= _MIN_DETECT_LETTERS
+        and not (english and _plainly_english(p[:_DETECT_CHARS]))
+    }
+    if not samples:
+        return text
+    ordered = sorted(samples)
+    found = dict(zip(ordered, detector.detect_languages_in_parallel_of(ordered), strict=True))
+    wanted = language.lower()
+    kept = []
+    for paragraph in paragraphs:
+        detected = found.get(paragraph[:_DETECT_CHARS])
+        if detected is not None and detected.name.lower() != wanted:
+            stats["other_language_paragraphs"] += 1
+        else:
+            kept.append(paragraph)
+    return "\n\n".join(kept)
+
+
 # ------------------------------------------------------------------------ pipeline
 
 
-def clean_book_text(text: str) -> str:
+def _nonblank_lines(text: str) -> int:
+    return sum(1 for line in text.split("\n") if line.strip())
+
+
+def clean_book_text(text: str, stats: Counter | None = None, language: str | None = None) -> str:
     """Clean text extracted from a textbook; see the module docstring. The result has
-    one paragraph per block, blocks separated by one blank line, no trailing space."""
+    one paragraph per block, blocks separated by one blank line, no trailing space.
+    What was dropped is counted in `stats` (see `FILTERS`); with a `language` (e.g.
+    "english"), paragraphs in other languages are dropped."""
+    stats = stats if stats is not None else Counter()
     text = normalize_unicode(text)
     text = break_long_lines(text)
     if "\f" in text:
         pages = remove_running_lines(text.split("\f"))
+        pages = drop_non_prose_pages(pages, stats)
         # Pages joined by a line break: a paragraph (or a hyphenated word) may run on.
-        text = "\n".join(remove_page_numbers(page).strip("\n") for page in pages)
+        text = "\n".join(
+            _remove_numbered_edges(remove_page_numbers(page)).strip("\n") for page in pages
+        )
     text = remove_page_numbers(text)
+    text = drop_non_prose_lines(text, stats)
     text = join_hyphenated(text)
+    before = _nonblank_lines(text)
     text = drop_captions(text)
+    stats["caption_lines"] += before - _nonblank_lines(text)
+    before = _nonblank_lines(text)
     text = drop_references(text)
-    return reflow_paragraphs(text)
+    stats["reference_lines"] += before - _nonblank_lines(text)
+    text = reflow_paragraphs(text)
+    text = _drop_headings(text, stats)
+    if language:
+        text = keep_language(text, language, stats)
+    return text
 
 
 def split_passages(text: str) -> list[str]:

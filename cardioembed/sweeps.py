@@ -3,9 +3,8 @@
 A sweep trains the recipe once per (setting, seed) and scores every run on the same
 evaluation suites. Notebook 03 varies the pooling, notebook 04 the loss temperature.
 
-- :class:`Recipe` holds notebook 02's parameters and builds the same ``ModelSpec``,
-  ``LoraSpec`` and ``TrainConfig`` that notebook 02 builds, so a sweep point with the
-  parameters of notebook 02's run has the same run name and folder
+- The recipe is the main run's (``training.Recipe.of_run``, the run notebook 02 recorded),
+  so a sweep point with that run's settings has the same run name and folder
   (``runs/<profile>/models/<run-name>/``) and is loaded, not trained again.
 - :class:`SweepConfig` says what varies (settings, seeds) and how each point is trained
   and scored (``max_steps``, suites, ``max_queries``, ``sample_size``, ``max_documents``).
@@ -41,8 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import training
-from .artifacts import (
+from cardioembed.artifacts import (
     MANIFEST,
     atomic_dir,
     atomic_path,
@@ -51,8 +49,8 @@ from .artifacts import (
     params_hash,
     write_manifest,
 )
-from .errors import InputError, ParameterError
-from .evaluation import (
+from cardioembed.errors import InputError, ParameterError
+from cardioembed.evaluation.metrics import (
     RETRIEVAL_METRICS,
     BootstrapConfig,
     Encoder,
@@ -62,9 +60,10 @@ from .evaluation import (
     score_suite,
     summarise,
 )
-from .modeling import POOLINGS, LoraSpec, ModelSpec
-from .suites import SUITE_NAMES, Suite, build_suites
-from .training import TrainConfig
+from cardioembed.evaluation.suites import SUITE_NAMES, Suite, build_suites
+from cardioembed.training import recipe as training
+from cardioembed.training.models import POOLINGS
+from cardioembed.training.recipe import Recipe
 
 AXES = ("pooling", "temperature")
 TABLE_COLUMNS = ["setting", "seed", "suite", "metric", "value", "ci_low", "ci_high"]
@@ -72,107 +71,6 @@ HEADLINE_METRIC = {"retrieval": "acc@1", "similarity": "spearman"}
 POINT_KIND = "ablation-point-scores"
 DEFAULT_BOOTSTRAP = BootstrapConfig()
 SWEEP_KIND = "ablation-sweep"
-
-
-# ============================================================================ recipe
-@dataclass(frozen=True)
-class Recipe:
-    """The training recipe as notebook 02 declares it (same names, same meaning)."""
-
-    base_model: str = "minilm"
-    pooling: str = "mean"
-    max_seq_length: int = 32
-    query_instruction: str = ""
-    train_kinds: tuple[str, ...] = (
-        "name-definition",
-        "synonym-definition",
-        "inclusion-description",
-    )
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    lora_target_modules: str = "auto"
-    lora_top_layers: int = 2
-    temperature: float = 0.05
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 0.002
-    warmup_ratio: float = 0.1
-    mini_batch_size: int = 0
-    use_hard_negatives: bool = False
-    train_seed: int = 42
-    eval_steps: int = 35
-    max_steps: int = -1
-    gradient_checkpointing: bool = False
-
-    def __post_init__(self):
-        kinds = (self.train_kinds,) if isinstance(self.train_kinds, str) else self.train_kinds
-        object.__setattr__(self, "train_kinds", tuple(kinds))
-        self.specs()  # every bad value is a ParameterError now, not in the middle of a sweep
-
-    @classmethod
-    def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
-        """The recipe from a notebook's parameters (other names are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["train_kinds"] = list(self.train_kinds)
-        return data
-
-    def specs(self) -> tuple[ModelSpec, LoraSpec, TrainConfig]:
-        """ModelSpec, LoraSpec and TrainConfig exactly as notebook 02 builds them."""
-        targets = (
-            "auto"
-            if self.lora_target_modules == "auto"
-            else tuple(t.strip() for t in str(self.lora_target_modules).split(",") if t.strip())
-        )
-        model_spec = ModelSpec(
-            base=self.base_model,
-            pooling=self.pooling,
-            max_seq_length=self.max_seq_length,
-            query_instruction=self.query_instruction or None,
-        )
-        lora_spec = LoraSpec(
-            rank=self.lora_rank,
-            alpha=self.lora_alpha,
-            dropout=self.lora_dropout,
-            target_modules=targets,
-            top_layers=self.lora_top_layers,
-        )
-        train_config = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            seed=self.train_seed,
-            temperature=self.temperature,
-            mini_batch_size=self.mini_batch_size or None,
-            use_hard_negatives=self.use_hard_negatives,
-            eval_steps=self.eval_steps,
-            # notebook 02's rule: checkpoints no more often than every 50 steps
-            save_steps=max(self.eval_steps, 50),
-            max_steps=self.max_steps,
-            gradient_checkpointing=self.gradient_checkpointing,
-        )
-        return model_spec, lora_spec, train_config
-
-    def training_pairs(self, corpus_pairs: pd.DataFrame) -> pd.DataFrame:
-        """The corpus pairs this recipe trains on (as notebook 02 selects them)."""
-        return training.select_pairs(corpus_pairs, list(self.train_kinds))
-
-    def run_name(self, pairs: pd.DataFrame) -> str:
-        return training.run_name(*self.specs(), training.data_fingerprint(pairs))
-
-    def run_params(self, pairs: pd.DataFrame) -> dict[str, Any]:
-        return training.run_params(*self.specs(), training.data_fingerprint(pairs))
-
-    def planned_steps(self, n_train_pairs: int) -> int:
-        """Optimizer steps of a run on one process: `max_steps`, else epochs x batches."""
-        if self.max_steps > 0:
-            return int(self.max_steps)
-        return int(math.ceil(math.ceil(n_train_pairs / self.batch_size) * self.epochs))
 
 
 # ============================================================================ sweep config
@@ -279,7 +177,7 @@ class SweepConfig:
         changes[self.axis] = setting
         if self.max_steps > 0:
             changes["max_steps"] = self.max_steps
-        return dataclasses.replace(recipe, **changes)
+        return recipe.replace(**changes)
 
     def points(self, recipe: Recipe) -> list[SweepPoint]:
         return [
@@ -498,7 +396,7 @@ def run_sweep(
             with _captured_output():
                 result = training.train_or_load(
                     pairs,
-                    *point.recipe.specs(),
+                    point.recipe,
                     run_folder,
                     progress=False,
                     **dict(train_kwargs or {}),
@@ -771,7 +669,7 @@ def compare_to_default(
 # ============================================================================ cost
 # The paper's training time per pair seen: 658.6 minutes for 2 epochs of 106,386 triplets.
 def paper_seconds_per_pair() -> float:
-    from . import paper
+    from cardioembed import paper
 
     pairs_seen = paper.CORPUS["train_triplets"] * paper.RECIPE["epochs"]
     return paper.RECIPE["training_minutes"] * 60 / pairs_seen
@@ -842,7 +740,7 @@ def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
     """The suite a sweep is judged on (the first retrieval suite, else the first) and an
     out-of-domain retrieval suite: its partner of the same format if the sweep scores it,
     else any out-of-domain retrieval suite of the sweep, else None."""
-    from .suites import SPECIFIC_PAIRS
+    from cardioembed.evaluation.suites import SPECIFIC_PAIRS
 
     names = list(suites)
     main = next((n for n in names if suites[n].kind == "retrieval"), names[0])
@@ -917,7 +815,7 @@ def describe_cost(cost: CostEstimate, device: str) -> str:
             "this recipe once (its measured time is the basis)."
         )
     if cost.basis == "paper":
-        from . import paper
+        from cardioembed import paper
 
         basis = (
             f"the paper's reported {paper.RECIPE['training_minutes']:g} minutes on "

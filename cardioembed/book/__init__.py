@@ -1,0 +1,1 @@
+"""Running the notebooks with a profile and rendering the book."""

@@ -1,0 +1,1 @@
+"""Evaluation: suites, metrics with intervals, search (notebook 05)."""

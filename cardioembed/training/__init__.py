@@ -1,0 +1,1 @@
+"""Training: the embedding models and the LoRA + InfoNCE recipe (notebook 02)."""

