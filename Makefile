@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= teaching
 PYTEST_ARGS ?=
 
-.PHONY: setup book run test bench clean-runs
+.PHONY: setup book run test rehearsal bench gpu-check clean-runs
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,21 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The paper's path on the CPU: every notebook with the rehearsal profile (kept out of
+# `make test`: about 15 minutes on 2 cores).
+rehearsal: setup
+	$(PY) -m pytest -m rehearsal $(PYTEST_ARGS)
+
 bench: setup
 	$(PY) benchmarks/curation.py
+	$(PY) benchmarks/textbooks.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/evaluation.py
+
+# On a CUDA machine: the rehearsal recipe in bfloat16, its speed and memory, and the
+# paper profile's hours projected from them (minutes). Elsewhere: one line, exit 0.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 # Removes the profile's artifacts and its executed notebooks (the last successful run).
 clean-runs:

@@ -37,8 +37,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cardioembed import evaluation as E  # noqa: E402
-from cardioembed import suites as S  # noqa: E402
+from cardioembed.evaluation import metrics as E  # noqa: E402
+from cardioembed.evaluation import suites as S  # noqa: E402
 
 TARGET_SECONDS = 120.0
 
@@ -62,12 +62,13 @@ def main() -> int:
 
     clock = time.perf_counter()
     from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.errors import InputError
 
     corpus_dir = profile / "corpus"
     tmp = tempfile.TemporaryDirectory(prefix="cardioembed-bench-")
     try:
         corpus = load_corpus(corpus_dir)
-    except Exception:  # no finished corpus: curate the profile's, as notebook 01 would
+    except InputError:  # no finished corpus: curate the profile's, as notebook 01 would
         print(f"no finished corpus in {corpus_dir}: curating one into {tmp.name}")
         config = CorpusConfig.from_dict(notebook_values("01", args.profile))
         corpus_dir, _ = curate_to_folder(config, Path(tmp.name) / "corpus", echo=lambda s: None)
@@ -87,7 +88,6 @@ def main() -> int:
     print(S.suites_table(suites)[["suite", "kind", "items", "corpus"]].to_string(index=False))
 
     clock = time.perf_counter()
-    from cardioembed.errors import InputError
     from cardioembed.training.recipe import Recipe, load_trained, main_run
 
     main_dir = None

@@ -22,11 +22,13 @@ stated here and independent of the filters it measures: a sentence is clean when
 3. holds no run of 25 or more letters (words glued together);
 4. is not markup: no LaTeX command, no HTML tag, no run of 3+ code characters ({};=<>$\\).
 
-`--baseline REV` also measures the reader of an earlier commit (its textbooks.py,
-cleaning.py and errors.py, from `git show REV:...`), close in time to the current one.
-Twenty random kept sentences per document (seeded) are printed for the current reader.
+`--baseline REV` also measures the reader of an earlier commit (its textbooks.py and
+cleaning.py, from `git show REV:...`), with the same language check, right before the
+current one; `--repeat N` measures both N times, alternating, and keeps each one's best
+time, since other processes share the cores (the load average is printed). Twenty random
+kept sentences per document (seeded) are printed for the current reader.
 
-    .venv/bin/python benchmarks/textbooks.py --baseline 033c78e
+    .venv/bin/python benchmarks/textbooks.py --baseline HEAD --repeat 3
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib
+import os
 import random
 import re
 import shutil
@@ -90,20 +93,29 @@ def fetch() -> dict[str, Path]:
     return paths
 
 
+def _git_show(rev: str, name: str) -> str:
+    """The module `name` at commit `rev`, from `cardioembed/curation/` or, in commits
+    before the package was split by stage, `cardioembed/`."""
+    for path in (f"cardioembed/curation/{name}.py", f"cardioembed/{name}.py"):
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True
+        )
+        if shown.returncode == 0:
+            return shown.stdout
+    raise SystemExit(f"--baseline {rev}: no textbooks/cleaning modules in that commit")
+
+
 def baseline_modules(rev: str):
-    """textbooks and cleaning of commit `rev`, imported as a separate package."""
+    """textbooks and cleaning of commit `rev`, imported as a separate package (errors
+    come from the working tree)."""
     folder = Path(tempfile.mkdtemp(prefix="cardioembed-baseline-"))
     package = folder / "cardioembed_baseline"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for name in ("textbooks", "cleaning", "errors"):
-        text = subprocess.run(
-            ["git", "show", f"{rev}:cardioembed/{name}.py"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+    for name in ("textbooks", "cleaning"):
+        text = _git_show(rev, name)
+        for old in ("cardioembed.curation.cleaning", "cardioembed.cleaning"):
+            text = text.replace(old, "cardioembed_baseline.cleaning")
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(folder))
     return importlib.import_module("cardioembed_baseline.textbooks")
@@ -135,22 +147,27 @@ def units(path: Path) -> tuple[int, str]:
         return archive.read(opf).decode().count("<itemref"), "docs"
 
 
-def measure(label: str, read, split_passages, split_sentences, paths, show: bool) -> None:
-    from cardioembed.curation.sentences import split_sentences as _  # noqa: F401  (import cost)
+def measure(read, split_passages, split_sentences, paths) -> dict:
+    """Seconds, kept sentences and clean ones per document."""
+    results = {}
+    for name, path in paths.items():
+        started = time.perf_counter()
+        book = read(path)
+        kept = sentences_of(book, split_passages, split_sentences)
+        seconds = time.perf_counter() - started
+        results[name] = (seconds, kept, sum(map(is_clean, kept)))
+    return results
 
+
+def report(label: str, results: dict, paths, show: bool) -> None:
     print(f"\n== {label}")
     print(
         f"{'document':28} {'units':>6} {'seconds':>8} {'units/s':>8} {'sentences':>9} {'clean':>7}"
     )
     total_units = total_seconds = total_clean = total_kept = 0
-    samples = {}
     for name, path in paths.items():
         n, unit = units(path)
-        started = time.perf_counter()
-        book = read(path)
-        kept = sentences_of(book, split_passages, split_sentences)
-        seconds = time.perf_counter() - started
-        clean = sum(map(is_clean, kept))
+        seconds, kept, clean = results[name]
         share = clean / len(kept) if kept else 0.0
         print(
             f"{name:28} {n:>6} {seconds:>8.2f} {n / seconds:>8.1f} {len(kept):>9} "
@@ -161,22 +178,27 @@ def measure(label: str, read, split_passages, split_sentences, paths, show: bool
             total_seconds += seconds
         total_clean += clean
         total_kept += len(kept)
-        samples[name] = random.Random(0).sample(kept, min(20, len(kept)))
     print(
         f"{'PDF pages, all':28} {total_units:>6} {total_seconds:>8.2f} "
         f"{total_units / total_seconds:>8.1f} {total_kept:>9} {total_clean / total_kept:>7.1%}"
     )
     if show:
-        for name, sample in samples.items():
+        for name, (_, kept, _) in results.items():
             print(f"\n-- 20 random kept sentences of {name} (seed 0)")
-            for sentence in sample:
+            for sentence in random.Random(0).sample(kept, min(20, len(kept))):
                 print(f"  * {sentence}")
+
+
+def best(runs: list[dict]) -> dict:
+    """Each document's fastest run (the sentences are the same in every run)."""
+    return {name: min((run[name] for run in runs), key=lambda r: r[0]) for name in runs[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", help="also measure the reader of this git revision")
     parser.add_argument("--language", default="english")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per reader (best kept)")
     args = parser.parse_args(argv)
     paths = fetch()
 
@@ -184,25 +206,29 @@ def main(argv: list[str] | None = None) -> int:
     from cardioembed.curation.sentences import split_sentences
     from cardioembed.curation.textbooks import read_book
 
-    language_detector(args.language).detect_language_of("load the language models first")
+    readers = {}
     if args.baseline:
         old = baseline_modules(args.baseline)
-        measure(
-            f"before ({args.baseline})",
-            old.read_book,
-            importlib.import_module("cardioembed_baseline.cleaning").split_passages,
-            split_sentences,
-            paths,
-            show=False,
+        old_cleaning = importlib.import_module("cardioembed_baseline.cleaning")
+        if hasattr(old_cleaning, "language_detector"):
+            old_cleaning.language_detector(args.language).detect_language_of("load models")
+        readers[f"before ({args.baseline})"] = (
+            lambda path: old.read_book(path, language=args.language),
+            old_cleaning.split_passages,
         )
-    measure(
-        "after (working tree)",
+    language_detector(args.language).detect_language_of("load the language models first")
+    readers["after (working tree)"] = (
         lambda path: read_book(path, language=args.language),
         split_passages,
-        split_sentences,
-        paths,
-        show=True,
     )
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+    runs: dict[str, list[dict]] = {label: [] for label in readers}
+    for _ in range(max(1, args.repeat)):
+        for label, (read, passages) in readers.items():
+            runs[label].append(measure(read, passages, split_sentences, paths))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for label in readers:
+        report(label, best(runs[label]), paths, show=label.startswith("after"))
     return 0
 
 

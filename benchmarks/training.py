@@ -48,11 +48,12 @@ def teaching_recipe():
 def teaching_pairs(recipe):
     from cardioembed.book.profiles import notebook_values
     from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.errors import InputError
 
     folder = ROOT / "runs" / "teaching" / "corpus"
     try:
         corpus = load_corpus(folder)
-    except Exception:  # no finished teaching corpus: curate one, as notebook 01 would
+    except InputError:  # no finished teaching corpus: curate one, as notebook 01 would
         config = CorpusConfig.from_dict(notebook_values("01", "teaching"))
         folder, _ = curate_to_folder(config, Path(tempfile.mkdtemp()) / "corpus")
         corpus = load_corpus(folder)

@@ -3,12 +3,12 @@
 A sweep trains the recipe once per (setting, seed) and scores every run on the same
 evaluation suites. Notebook 03 varies the pooling, notebook 04 the loss temperature.
 
-- The recipe is the main run's (``training.Recipe.of_run``, the run notebook 02 recorded),
+- The recipe is the main run's (``training.recipe.Recipe.of_run``, the run notebook 02 recorded),
   so a sweep point with that run's settings has the same run name and folder
   (``runs/<profile>/models/<run-name>/``) and is loaded, not trained again.
 - :class:`SweepConfig` says what varies (settings, seeds) and how each point is trained
   and scored (``max_steps``, suites, ``max_queries``, ``sample_size``, ``max_documents``).
-- :func:`run_sweep` trains or loads each point (``training.train_or_load``) and scores it.
+- :func:`run_sweep` trains or loads each point (``training.recipe.train_or_load``) and scores it.
   A point's scores are an artifact of their own
   (``runs/<profile>/ablations/points/<run-name>-<scoring hash>/``), so a finished point
   costs nothing when the notebook runs again, two sweeps that share a point (the pooling
@@ -54,10 +54,11 @@ from cardioembed.evaluation.metrics import (
     RETRIEVAL_METRICS,
     BootstrapConfig,
     Encoder,
-    paired_mean_diff_ci,
-    paired_spearman_diff_ci,
+    interval,
+    mean_difference,
     query_prompt_for,
     score_suite,
+    spearman_difference,
     summarise,
 )
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite, build_suites
@@ -329,10 +330,6 @@ def models_dir(runs_dir: str | os.PathLike) -> Path:
     return Path(runs_dir) / "models"
 
 
-def ablations_dir(runs_dir: str | os.PathLike) -> Path:
-    return Path(runs_dir) / "ablations"
-
-
 def plan_sweep(
     pairs: pd.DataFrame, recipe: Recipe, sweep: SweepConfig, runs_dir: str | os.PathLike
 ) -> pd.DataFrame:
@@ -374,7 +371,7 @@ def run_sweep(
     if missing:
         raise InputError(
             f"suites {missing} of the sweep were not built; "
-            "build them with ablations.build_sweep_suites(corpus, sweep)"
+            "build them with sweeps.build_sweep_suites(corpus, sweep)"
         )
     suites = {n: suites[n] for n in sweep.suites}
     scoring = scoring_params(suites, sweep)
@@ -385,7 +382,7 @@ def run_sweep(
         run_params = point.recipe.run_params(pairs)
         name = point.recipe.run_name(pairs)
         run_folder = models_dir(runs_dir) / name
-        score_folder = ablations_dir(runs_dir) / "points" / f"{name}-{params_hash(scoring, 6)}"
+        score_folder = Path(runs_dir) / "ablations" / "points" / f"{name}-{params_hash(scoring, 6)}"
         run_finished = is_current(run_folder, run_params)
         if run_finished and is_current(score_folder, _score_params(run_folder, scoring)):
             status, scores_new = "loaded", False
@@ -624,12 +621,12 @@ def paired_difference(
         a = _per_item_means(per_query, suite, first, "cosine")
         b = _per_item_means(per_query, suite, second, "cosine").loc[a.index]
         gold = _per_item_means(per_query, suite, first, "gold").loc[a.index]
-        return paired_spearman_diff_ci(a.to_numpy(), b.to_numpy(), gold.to_numpy(), bootstrap)
+        return interval(spearman_difference, [a, b, gold], bootstrap)
     if metric not in RETRIEVAL_METRICS:
         raise ParameterError("metric", metric, f"one of {', '.join(RETRIEVAL_METRICS)} or spearman")
     a = _per_item_means(per_query, suite, first, metric)
     b = _per_item_means(per_query, suite, second, metric).loc[a.index]
-    return paired_mean_diff_ci(a.to_numpy(), b.to_numpy(), bootstrap)
+    return interval(mean_difference, [a, b], bootstrap)
 
 
 def compare_to_default(
@@ -667,22 +664,6 @@ def compare_to_default(
 
 
 # ============================================================================ cost
-# The paper's training time per pair seen: 658.6 minutes for 2 epochs of 106,386 triplets.
-def paper_seconds_per_pair() -> float:
-    from cardioembed import paper
-
-    pairs_seen = paper.CORPUS["train_triplets"] * paper.RECIPE["epochs"]
-    return paper.RECIPE["training_minutes"] * 60 / pairs_seen
-
-
-def measured_seconds_per_pair(run_folder: str | os.PathLike, batch_size: int) -> float | None:
-    """Training seconds per pair seen of a finished run (its manifest's time and steps)."""
-    manifest = load_manifest(run_folder)
-    if not manifest or not manifest.get("global_step") or not manifest.get("seconds"):
-        return None
-    return float(manifest["seconds"]) / (int(manifest["global_step"]) * batch_size)
-
-
 @dataclass(frozen=True)
 class CostEstimate:
     """Training time of the points of a sweep that are not finished yet."""
@@ -714,15 +695,16 @@ def estimate_cost(
     """Training time of the points still to train: their steps x batch x seconds per pair.
     Seconds per pair: the paper's reported time (`use_paper_time`, for the paper's
     recipe), else the measured time of notebook 02's run of `recipe`, if it is finished."""
+    from cardioembed import paper
+
     basis, per_pair = "none", float("nan")
-    if use_paper_time:
-        basis, per_pair = "paper", paper_seconds_per_pair()
-    else:
-        measured = measured_seconds_per_pair(
-            models_dir(runs_dir) / recipe.run_name(pairs), recipe.batch_size
-        )
-        if measured is not None:
-            basis, per_pair = "measured", measured
+    run = load_manifest(models_dir(runs_dir) / recipe.run_name(pairs)) or {}
+    if use_paper_time:  # 658.6 minutes for 2 epochs of 106,386 triplets
+        pairs_seen = paper.CORPUS["train_triplets"] * paper.RECIPE["epochs"]
+        basis, per_pair = "paper", paper.RECIPE["training_minutes"] * 60 / pairs_seen
+    elif run.get("global_step") and run.get("seconds"):
+        per_pair = float(run["seconds"]) / (int(run["global_step"]) * recipe.batch_size)
+        basis = "measured"
     todo = plan[~plan["finished"]]
     return CostEstimate(
         points=len(plan),
@@ -759,11 +741,6 @@ def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
     return main, partner
 
 
-def setting_text(setting) -> str:
-    """A setting as the prose shows it: eos, 0.05."""
-    return f"{setting:g}" if isinstance(setting, float) else str(setting)
-
-
 def geometry_summary(geometry: pd.DataFrame, order: Sequence | None = None) -> pd.DataFrame:
     """Per setting (seeds together): mean cosine of a query with its own positive, with
     other documents, and the gap between the two."""
@@ -772,31 +749,7 @@ def geometry_summary(geometry: pd.DataFrame, order: Sequence | None = None) -> p
     out["gap"] = out["positive"] - out["negative"]
     if order is not None:
         out = out.reindex([s for s in order if s in out.index])
-    return out.rename_axis("setting").reset_index()
-
-
-def describe_reduction(
-    plan: pd.DataFrame,
-    recipe: Recipe,
-    n_train_pairs: int,
-    sweep: SweepConfig,
-    suites: Mapping[str, Suite],
-) -> str:
-    """One sentence: how this sweep is smaller than the full recipe, if it is."""
-    steps = int(plan["steps"].max())
-    full = recipe.planned_steps(n_train_pairs)
-    queries = max(s.n_items for s in suites.values())
-    documents = max((len(s.corpus) for s in suites.values() if s.kind == "retrieval"), default=0)
-    if steps >= full and not sweep.max_queries and not sweep.max_documents:
-        return (
-            "This profile trains every point with the full recipe "
-            f"({full} steps) and scores it on every query of every suite."
-        )
-    return (
-        f"This profile shortens the sweep: each point trains for {steps} of the "
-        f"recipe's {full} steps, and is scored on at most {queries} queries (or pairs) "
-        f"per suite and {documents} documents per retrieval corpus."
-    )
+    return out.rename_axis("setting")
 
 
 def describe_cost(cost: CostEstimate, device: str) -> str:
@@ -851,21 +804,41 @@ def wide_results(
             for suite in suites
             if suite in set(rows["suite"])
         },
-        index=pd.Index([setting_text(s) for s in settings], name="setting"),
+        index=pd.Index([str(s) for s in settings], name="setting"),
     )
     return frame
 
 
 def plan_numbers(
-    sweep: SweepConfig, cost: CostEstimate, cost_text: str, reduction: str
+    sweep: SweepConfig,
+    plan: pd.DataFrame,
+    cost: CostEstimate,
+    suites: Mapping[str, Suite],
+    recipe_steps: int,
+    device: str,
 ) -> dict[str, Any]:
-    """What the chapters say before the sweep starts (glue keys, the same in 03 and 04)."""
+    """What the chapters say before the sweep starts (glue keys, the same in 03 and 04).
+    `recipe_steps`: the training steps of the recipe's own length. ``reduction_text``, a
+    sentence the findings chapter quotes too, says how the sweep is smaller, if it is."""
+    steps = int(plan["steps"].max())
+    items = max(s.n_items for s in suites.values())
+    documents = max((len(s.corpus) for s in suites.values() if s.kind == "retrieval"), default=0)
+    if steps >= recipe_steps and not sweep.max_queries and not sweep.max_documents:
+        reduction = (
+            "This profile trains every point with the full recipe "
+            f"({recipe_steps} steps) and scores it on every query of every suite."
+        )
+    else:
+        reduction = (
+            f"This profile shortens the sweep: each point trains for {steps} of the "
+            f"recipe's {recipe_steps} steps, and is scored on at most {items} queries (or "
+            f"pairs) per suite and {documents} documents per retrieval corpus."
+        )
     return {
         "n_settings": len(sweep.settings),
         "n_seeds": len(sweep.seeds),
         "n_points": cost.points,
-        "estimate_text": cost_text,
-        "estimate_hours": float(cost.hours),
+        "estimate_text": describe_cost(cost, device),
         "estimate_to_train": int(cost.to_train),
         "reduction_text": reduction,
     }
@@ -903,15 +876,11 @@ def chapter_numbers(
         reasons.append("the interval excludes 0 and the margin exceeds the seed-to-seed range")
     if comparison.default_is_best:
         compared = (
-            f"the paper's default ({setting_text(comparison.default)}) minus the "
-            f"runner-up ({setting_text(comparison.other)})"
+            f"the paper's default ({comparison.default}) minus the runner-up ({comparison.other})"
         )
     else:
-        compared = (
-            f"the best ({setting_text(comparison.best)}) minus the paper's default "
-            f"({setting_text(comparison.default)})"
-        )
-    geometry = geometry_summary(result.geometry, list(result.config.settings)).set_index("setting")
+        compared = f"the best ({comparison.best}) minus the paper's default ({comparison.default})"
+    geometry = geometry_summary(result.geometry, list(result.config.settings))
     points = result.points
     return {
         "seeds_text": "seeds " + ", ".join(str(seed) for seed in result.config.seeds),
@@ -923,9 +892,9 @@ def chapter_numbers(
         "ood_suite": ood or "(not scored)",
         "headline_metric": "Spearman" if comparison.metric == "spearman" else "Acc@1",
         "n_queries": int(suites[main].n_items),
-        "best_setting": setting_text(comparison.best),
-        "default_setting": setting_text(comparison.default),
-        "other_setting": setting_text(comparison.other),
+        "best_setting": str(comparison.best),
+        "default_setting": str(comparison.default),
+        "other_setting": str(comparison.other),
         "default_is_best": "is" if comparison.default_is_best else "is not",
         "compared_text": compared,
         "best_value": float(seeds.loc[comparison.best, "mean"]),
@@ -941,13 +910,13 @@ def chapter_numbers(
         "ood_margin": float(ood_margin[0]),
         "ood_margin_low": float(ood_margin[1]),
         "ood_margin_high": float(ood_margin[2]),
-        "geometry_widest": setting_text(geometry["gap"].idxmax()),
+        "geometry_widest": str(geometry["gap"].idxmax()),
         "geometry_widest_gap": float(geometry["gap"].max()),
-        "geometry_narrowest": setting_text(geometry["gap"].idxmin()),
+        "geometry_narrowest": str(geometry["gap"].idxmin()),
         "geometry_narrowest_gap": float(geometry["gap"].min()),
-        "geometry_crowded": setting_text(geometry["negative"].idxmax()),
+        "geometry_crowded": str(geometry["negative"].idxmax()),
         "geometry_crowded_negative": float(geometry["negative"].max()),
-        "geometry_spread": setting_text(geometry["negative"].idxmin()),
+        "geometry_spread": str(geometry["negative"].idxmin()),
         "geometry_spread_negative": float(geometry["negative"].min()),
     }
 
@@ -972,15 +941,10 @@ __all__ = [
     "seed_summary",
     "compare_to_default",
     "estimate_cost",
-    "paper_seconds_per_pair",
-    "measured_seconds_per_pair",
     "models_dir",
-    "ablations_dir",
     "paired_difference",
     "headline_suites",
-    "setting_text",
     "geometry_summary",
-    "describe_reduction",
     "describe_cost",
     "wide_results",
     "plan_numbers",

@@ -42,3 +42,31 @@ def smoke_run(tmp_path_factory) -> Path:
     )
     assert code == 0
     return out
+
+
+# A finished rehearsal run (a folder with executed/ and runs/) to reuse.
+REHEARSAL_RUN_ENV = "CARDIOEMBED_REHEARSAL_RUN"
+
+
+@pytest.fixture(scope="session")
+def rehearsal_run(tmp_path_factory) -> Path:
+    """Every notebook executed through the runner with the rehearsal profile (the paper's
+    path on a CPU), once per test session: `<folder>/executed/` and `<folder>/runs/`."""
+    if os.environ.get(REHEARSAL_RUN_ENV):
+        return Path(os.environ[REHEARSAL_RUN_ENV])
+    from cardioembed import cli
+
+    out = tmp_path_factory.mktemp("rehearsal")
+    code = cli.main(
+        [
+            "run",
+            "--profile",
+            "rehearsal",
+            "-p",
+            f"runs_root={out / 'runs'}",
+            "--output-dir",
+            str(out / "executed"),
+        ]
+    )
+    assert code == 0
+    return out

@@ -308,8 +308,6 @@ def test_chapter_numbers_and_figures(swept):
     from cardioembed.book import plots
     from cardioembed.sweeps import (
         chapter_numbers,
-        describe_cost,
-        describe_reduction,
         headline,
         headline_suites,
         plan_numbers,
@@ -328,11 +326,12 @@ def test_chapter_numbers_and_figures(swept):
     plan = plan_sweep(pairs, RECIPE, sweep, runs)
     cost = estimate_cost(plan, RECIPE, pairs, runs, use_paper_time=False)
     assert cost.basis == "measured" and cost.to_train == 0
-    text = describe_cost(cost, "CPU")
-    assert "nothing is trained" in text
-    reduction = describe_reduction(plan, RECIPE, 16, sweep, suites)
-    assert "full recipe" in reduction  # max_steps -1, every query: nothing is cut
-    assert set(plan_numbers(sweep, cost, text, reduction)) >= {"n_points", "estimate_text"}
+    steps = int(plan["steps"].max())
+    said = plan_numbers(sweep, plan, cost, suites, steps, "CPU")
+    assert "nothing is trained" in said["estimate_text"]
+    assert "full recipe" in said["reduction_text"]  # max_steps -1, every query: nothing is cut
+    shorter = plan_numbers(sweep, plan, cost, suites, steps * 10, "CPU")["reduction_text"]
+    assert f"trains for {steps} of the recipe's {steps * 10} steps" in shorter
     rows = headline(result.table, suites)
     assert set(rows["metric"]) == {"acc@1", "spearman"}
     assert wide_results(result.table, suites).shape == (2, 2)

@@ -12,7 +12,10 @@ from cardioembed.curation.cleaning import (
     drop_captions,
     drop_references,
     join_hyphenated,
+    keep_language,
     normalize_unicode,
+    reflow_paragraphs,
+    remove_footnote_marks,
     remove_page_numbers,
     remove_running_lines,
     split_passages,
@@ -208,3 +211,105 @@ def test_break_long_lines_splits_unbroken_text_at_sentence_ends():
     assert all(len(p) < 5_000 for p in passages)
     assert all(p.endswith("systole.") for p in passages)
     assert " ".join(passages) == text.strip()
+
+
+def test_footnote_marks_after_punctuation_are_removed_and_counted():
+    stats: Counter = Counter()
+    text = (
+        "A link to /run should be absolute.9\nThe guidelines (DFSG).3 In addition, "
+        "the terms are used as follows:2 must and should."
+    )
+    cleaned = remove_footnote_marks(text, stats)
+    assert cleaned == (
+        "A link to /run should be absolute.\nThe guidelines (DFSG). In addition, "
+        "the terms are used as follows: must and should."
+    )
+    assert stats["footnote_marks"] == 3
+
+
+def test_numbers_that_are_not_footnote_marks_are_kept():
+    text = (
+        "See Fig.2 and pp.12 of version 3.5 for libz.so.1 and www.example.org.2 here; "
+        "the dose is 2.5 mg."
+    )
+    stats: Counter = Counter()
+    assert remove_footnote_marks(text, stats) == text
+    assert not stats
+
+
+def test_numbered_section_headings_are_split_off_and_dropped():
+    text = (
+        "Since 1998, changes to this document have been discussed on the mailing list\n"
+        "1.3.2 Current process\n"
+        "Each proposal is reviewed by the maintainers before it is accepted into the text\n"
+        "of the manual, and a version number is given to every released edition of it.\n"
+        "7.35 Why are p-values not displayed?\n"
+    )
+    stats: Counter = Counter()
+    paragraphs = clean_book_text(text, stats).split("\n\n")
+    assert paragraphs[0].endswith("on the mailing list")
+    assert "1.3.2" not in "".join(paragraphs)
+    assert paragraphs[1].startswith("Each proposal") and paragraphs[1].endswith("edition of it.")
+    assert "7.35 Why are p-values not displayed?" in paragraphs
+    assert stats["heading_paragraphs"] >= 1
+
+
+def test_definition_list_terms_are_split_from_their_descriptions():
+    text = (
+        "The following keys move the cursor along the line you are editing at the prompt.\n"
+        "C-a Go to the beginning of the command.\n"
+        "M-b Go back one word.\n"
+        "col=2 Colours to be used for points, lines, text, filled regions and images.\n"
+        "nocheck This tag says to not run any build-time test suite.\n"
+        "upstream\n"
+        "The source of software that is being packaged, or the portion of it that comes\n"
+        "from outside of the distribution, is called upstream in this manual.\n"
+    )
+    paragraphs = reflow_paragraphs(text).split("\n\n")
+    assert paragraphs == [
+        "The following keys move the cursor along the line you are editing at the prompt.",
+        "C-a",
+        "Go to the beginning of the command.",
+        "M-b",
+        "Go back one word.",
+        "col=2",
+        "Colours to be used for points, lines, text, filled regions and images.",
+        "nocheck",
+        "This tag says to not run any build-time test suite.",
+        "upstream",
+        "The source of software that is being packaged, or the portion of it that comes "
+        "from outside of the distribution, is called upstream in this manual.",
+    ]
+    stats: Counter = Counter()
+    cleaned = clean_book_text(text, stats)
+    assert "Go back one word." in cleaned.split("\n\n")
+    assert "M-b" not in cleaned and "nocheck" not in cleaned
+    assert stats["heading_paragraphs"] == 5
+
+
+def test_prose_lines_that_start_lowercase_are_not_taken_for_terms():
+    text = (
+        "Patients were followed for five years after the first admission to hospital\n"
+        "and Kaplan-Meier curves were drawn for each group of the trial by the team.\n"
+        "in Europe The figures were similar to those seen in the American registry data.\n"
+    )
+    # The third line follows a sentence end but starts with a preposition: prose.
+    assert reflow_paragraphs(text).split("\n\n") == [
+        "Patients were followed for five years after the first admission to hospital and "
+        "Kaplan-Meier curves were drawn for each group of the trial by the team. in Europe "
+        "The figures were similar to those seen in the American registry data."
+    ]
+
+
+def test_language_check_keeps_english_with_punctuated_function_words():
+    english = (
+        "The most convenient way to use this software is at a graphics workstation, "
+        "which these guides describe."
+    )
+    german = (
+        "Die Herzinsuffizienz ist eine häufige Erkrankung, die mit einer hohen "
+        "Sterblichkeit einhergeht und oft ältere Menschen betrifft."
+    )
+    stats: Counter = Counter()
+    assert keep_language(f"{english}\n\n{german}", "english", stats) == english
+    assert stats["other_language_paragraphs"] == 1

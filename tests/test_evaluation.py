@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cardioembed.errors import ParameterError
 from cardioembed.evaluation import metrics as E
 from cardioembed.evaluation import suites as S
 
@@ -138,28 +139,34 @@ def test_bootstrap_contains_point_and_narrows():
     config = E.BootstrapConfig(n_resamples=500, seed=0)
     small = rng.integers(0, 2, size=50).astype(float)
     large = rng.integers(0, 2, size=2000).astype(float)
-    v_s, lo_s, hi_s = E.mean_ci(small, config)
-    v_l, lo_l, hi_l = E.mean_ci(large, config)
-    assert lo_s <= v_s <= hi_s and lo_l <= v_l <= hi_l
+    v_s, lo_s, hi_s = E.interval(np.mean, [small], config)
+    v_l, lo_l, hi_l = E.interval(np.mean, [large], config)
+    assert v_s == pytest.approx(small.mean()) and lo_s <= v_s <= hi_s and lo_l <= v_l <= hi_l
     assert hi_l - lo_l < (hi_s - lo_s) / 3  # about sqrt(40) narrower
-    assert E.mean_ci(small, config) == (v_s, lo_s, hi_s)  # seeded
+    assert E.interval(np.mean, [small], config) == (v_s, lo_s, hi_s)  # seeded
     x, gold = rng.normal(size=200), rng.normal(size=200)
-    rho, lo, hi = E.spearman_ci(x + gold, gold, config)
+    rho, lo, hi = E.interval(E.spearman, [x + gold, gold], config)
     assert lo <= rho <= hi and 0 < lo
+    for method in E.CI_METHODS:
+        value, lo, hi = E.interval(np.mean, [small], E.BootstrapConfig(200, method=method))
+        assert lo <= value <= hi
+    with pytest.raises(ParameterError, match="ci_method"):
+        E.BootstrapConfig(method="normal")
 
 
 def test_paired_difference_of_model_with_itself_is_zero():
     rng = np.random.default_rng(2)
     values = rng.random(100)
-    assert E.paired_mean_diff_ci(values, values) == (0.0, 0.0, 0.0)
+    assert E.interval(E.mean_difference, [values, values]) == (0.0, 0.0, 0.0)
     cos, gold = rng.random(100), rng.random(100)
-    assert E.paired_spearman_diff_ci(cos, cos, gold) == (0.0, 0.0, 0.0)
-    same = {"model": values, "base": values}
-    assert E.difference_of_gains_ci(same, same, "retrieval") == (0.0, 0.0, 0.0)
+    assert E.interval(E.spearman_difference, [cos, cos, gold]) == (0.0, 0.0, 0.0)
+    assert E.difference_of_gains([values, values], [values, values]) == (0.0, 0.0, 0.0)
     # a real difference: the paired interval excludes 0 where an unpaired one would not
     better = np.clip(values + 0.05, 0, 1)
-    gain, lo, hi = E.paired_mean_diff_ci(better, values)
+    gain, lo, hi = E.interval(E.mean_difference, [better, values])
     assert 0 < lo <= gain <= hi
+    _, unpaired_lo, _ = E.interval(E.mean_difference, [better, values], paired=False)
+    assert unpaired_lo < 0
 
 
 def test_difference_of_gains_independent_suites():
@@ -167,10 +174,15 @@ def test_difference_of_gains_independent_suites():
     base_in, base_out = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 500).astype(float)
     model_in = np.maximum(base_in, rng.random(300) < 0.3)  # gains in domain
     model_out = base_out.copy()  # nothing out of domain
-    value, lo, hi = E.difference_of_gains_ci(
-        {"model": model_in, "base": base_in}, {"model": model_out, "base": base_out}, "retrieval"
-    )
+    value, lo, hi = E.difference_of_gains([model_in, base_in], [model_out, base_out])
     assert value == pytest.approx((model_in - base_in).mean())
+    assert 0 < lo <= value <= hi
+    # similarity suites: (cosine, base cosine, gold) per pair, Spearman gains
+    gold_in, gold_out = rng.random(200), rng.random(150)
+    cos_in, cos_out = gold_in + rng.normal(0, 0.1, 200), gold_out + rng.normal(0, 0.3, 150)
+    noisy_in = gold_in + rng.normal(0, 0.5, 200)
+    value, lo, hi = E.difference_of_gains([cos_in, noisy_in, gold_in], [cos_out, cos_out, gold_out])
+    assert value == pytest.approx(E.spearman(cos_in, gold_in) - E.spearman(noisy_in, gold_in))
     assert 0 < lo <= value <= hi
 
 

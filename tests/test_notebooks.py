@@ -160,6 +160,8 @@ def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run)
         cells = json.loads(path.read_text())["cells"]
         for index, cell in enumerate(cells):
             for output in cell.get("outputs", []):
+                html = "".join(output.get("data", {}).get("text/html", ""))
+                assert "<progress" not in html, f"{path.name} cell {index}: a progress bar"
                 if output.get("output_type") == "stream":
                     text = "".join(output.get("text", ""))
                     assert not noise.search(text), f"{path.name} cell {index}: {text[:200]!r}"

@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from cardioembed.artifacts import atomic_dir, atomic_path, write_json
+from cardioembed.book.preflight import preflight
 from cardioembed.book.profiles import Profile
+from cardioembed.curation.rehearsal import REHEARSAL
 from cardioembed.envinfo import environment_record
 from cardioembed.errors import InputError
 from cardioembed.evaluation import hub
@@ -134,6 +136,20 @@ def check_known(notebooks: list[Path], values: Mapping[str, Any], origin: str) -
         )
 
 
+def notebook_defaults(notebooks: Iterable[Path]) -> dict[str, Any]:
+    """The parameter defaults the notebooks declare (the first notebook's wins)."""
+    import ast
+
+    defaults: dict[str, Any] = {}
+    for notebook in notebooks:
+        for name, declared in declared_parameters(notebook).items():
+            try:
+                defaults.setdefault(name, ast.literal_eval(declared["default"]))
+            except (ValueError, SyntaxError):
+                defaults.setdefault(name, None)
+    return defaults
+
+
 def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
     """`params` with relative folder parameters made absolute against `base` (the
     working directory): the kernel runs in `notebooks/`, where a relative path would
@@ -152,6 +168,8 @@ def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[
     resolved = dict(params)
     for key in PATH_PARAMETERS:
         value = resolved.get(key)
+        if key == "textbook_dir" and value == REHEARSAL:
+            continue  # not a folder: the preflight writes the rehearsal textbook
         if isinstance(value, str | os.PathLike) and str(value):
             resolved[key] = absolute(str(value))
     for key in MODEL_PARAMETERS:
@@ -277,6 +295,14 @@ def run_profile(
     check_known(source_notebooks(root), profile.params, f"profile {profile.name!r}")
     profile = Profile(profile.name, absolute_paths(profile.params, cwd), profile.description)
     folder = run_dir(profile.name, profile.params.get("runs_root", ""))
+    if not hub.offline_requested() and hub.local_cache_only_if_unreachable():
+        echo("the Hugging Face hub is out of reach: models and datasets come from the local cache")
+    # Fail now, not an hour in: every model and input the selected notebooks load.
+    defaults = notebook_defaults(notebooks)
+    checked = preflight({**defaults, **profile.params}, set(defaults), folder, echo)
+    params = {**profile.params}
+    params.update({k: v for k, v in checked.items() if k in profile.params})
+    profile = Profile(profile.name, params, profile.description)
     published = (cwd / output_dir).resolve() if output_dir else folder / EXECUTED
     published.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
@@ -284,8 +310,6 @@ def run_profile(
     )
     env_root = os.environ.get("CARDIOEMBED_ROOT")
     os.environ["CARDIOEMBED_ROOT"] = str(root)
-    if not hub.offline_requested() and hub.local_cache_only_if_unreachable():
-        echo("the Hugging Face hub is out of reach: models and datasets come from the local cache")
     results: list[NotebookResult] = []
     current = notebooks[0]
     try:

@@ -36,6 +36,8 @@ from cardioembed.errors import InputError, ParameterError
 SOURCES = ("hpo", "icd10cm", "textbooks")
 NEGATIVE_STRATEGIES = ("random-distant", "mined", "none")
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
+# in runs/<profile>/corpus/: the paraphrases written so far, kept across runs
+PARAPHRASE_CACHE = "paraphrase-cache.json"
 
 
 def _as_tuple(value) -> tuple:
@@ -237,9 +239,14 @@ def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "group", "chapter", "position", "text"])
 
 
-def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusResult:
+def curate(
+    config: CorpusConfig,
+    echo: Callable[[str], None] = print,
+    paraphrase_cache: Path | None = None,
+) -> CorpusResult:
     """Run curation end to end. Raises InputError before anything is written when no
-    usable input is left."""
+    usable input is left. `paraphrase_cache`: the file of paraphrases already written
+    (`pairs.paraphrase_pairs`), so that a restarted curation only writes the others."""
     from cardioembed.curation import dedup, sources, splits
     from cardioembed.curation import pairs as pairs_mod
 
@@ -326,7 +333,11 @@ def curate(config: CorpusConfig, echo: Callable[[str], None] = print) -> CorpusR
     if "paraphrase" in config.pair_kinds and len(sentences):
         pair_tables.append(
             pairs_mod.paraphrase_pairs(
-                sentences, config.paraphrase_model, limit=config.paraphrase_limit or None
+                sentences,
+                config.paraphrase_model,
+                limit=config.paraphrase_limit or None,
+                cache=paraphrase_cache,
+                echo=echo,
             )
         )
     if not pair_tables or not sum(len(t) for t in pair_tables):
@@ -467,7 +478,7 @@ def curate_to_folder(
             )
     else:
         started = time.perf_counter()
-        result = curate(config, echo=echo)
+        result = curate(config, echo=echo, paraphrase_cache=folder / PARAPHRASE_CACHE)
         files = result.files
         used = files[files["status"] != "skipped"]["file"]
         folder_path = Path(config.textbook_dir) if config.textbook_dir else Path()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "icd10cm_pairs",
     "adjacent_pairs",
     "paraphrase_pairs",
+    "paraphrase_key",
     "clean_paraphrase",
     "load_causal_lm",
     "add_random_distant_negatives",
@@ -392,6 +393,8 @@ def paraphrase_pairs(
     max_length_ratio: float = 3.0,
     show_progress: bool = True,
     instruction: str = PARAPHRASE_INSTRUCTION,
+    cache: str | Path | None = None,
+    echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Sentence -> its paraphrase by a local causal instruction model, as in the paper.
 
@@ -404,13 +407,17 @@ def paraphrase_pairs(
     ``max_length_ratio`` times as long as the sentence (the model rambled).
     ``limit``: paraphrase only the first ``limit`` sentences (in table order).
 
+    ``cache``: a JSON file of the replies already written, by a hash of the model, the
+    generation settings and the sentence (:func:`paraphrase_key`). A restarted run
+    generates only the sentences it does not hold; the file is rewritten atomically at
+    least every ``CACHE_SECONDS`` and when generation ends or is interrupted.
+    ``echo`` receives the estimated total time after the first batches, then a progress
+    line about once a minute (the notebooks hide tqdm's bar).
+
     The counts are logged and kept in ``result.attrs["paraphrase"]``
-    (requested, kept, empty, identical, too_long).
+    (requested, kept, empty, identical, too_long, cached).
     Group: the sentence's group; region: its chapter; position: its position.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     frame = sentences_df
     _require_columns(frame, SENTENCE_COLUMNS, "the sentences table")
     if limit is not None:
@@ -424,59 +431,67 @@ def paraphrase_pairs(
             raise ParameterError(name, value, "give a whole number >= 1")
     frame = frame.assign(text=frame["text"].map(_text))
     frame = frame[frame["text"].str.len() > 0]
-    report = {"requested": len(frame), "kept": 0, "empty": 0, "identical": 0, "too_long": 0}
+    report = {
+        "requested": len(frame),
+        "kept": 0,
+        "empty": 0,
+        "identical": 0,
+        "too_long": 0,
+        "cached": 0,
+    }
     if not len(frame):
         result = _frame([])
         result.attrs["paraphrase"] = report
         return result
 
-    if isinstance(model_path_or_dir, tuple):
-        model, tokenizer = model_path_or_dir
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-    else:
-        model, tokenizer = load_causal_lm(model_path_or_dir, gguf_file)
-
     texts = frame["text"].tolist()
-    prompts = [_chat_prompt(tokenizer, t, instruction) for t in texts]
-    order = np.argsort([len(p) for p in prompts], kind="stable")  # less padding per batch
-    outputs: list[str] = [""] * len(texts)
-    device = next(model.parameters()).device
-    # `disable` is passed only to turn the bar off: tqdm lets an explicit value override
-    # TQDM_DISABLE, which the notebooks set to keep bars out of the book
-    progress = tqdm(
-        total=len(texts),
-        desc="paraphrasing",
-        unit="sentence",
-        **({} if show_progress else {"disable": True}),
-    )
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            encoded = tokenizer(
-                [prompts[i] for i in index],
-                return_tensors="pt",
-                padding=True,
-                add_special_tokens=False,
-            ).to(device)
-            generated = model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                repetition_penalty=repetition_penalty,
-                pad_token_id=tokenizer.pad_token_id,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-            )
-            new_tokens = generated[:, encoded["input_ids"].shape[1] :]  # strip the prompt
-            replies = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for i, reply in zip(index, replies, strict=False):
-                outputs[i] = reply
-            progress.update(len(index))
-    progress.close()
+    if isinstance(model_path_or_dir, tuple):
+        model_name = getattr(getattr(model_path_or_dir[0], "config", None), "_name_or_path", "")
+    else:
+        model_name = str(model_path_or_dir)
+    settings = {
+        "model": model_name,
+        "gguf_file": gguf_file or "",
+        "instruction": instruction,
+        "max_new_tokens": max_new_tokens,
+        "repetition_penalty": repetition_penalty,
+    }
+    keys = [paraphrase_key(settings, t) for t in texts]
+    done = _read_cache(cache)
+    outputs: list[str] = [done.get(k, "") for k in keys]
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    report["cached"] = len(texts) - len(todo)
+    if report["cached"]:
+        echo(
+            f"paraphrases: {report['cached']:,} of {len(texts):,} sentences already done "
+            f"(from {cache}); generating the other {len(todo):,}"
+        )
+    if todo:
+        if isinstance(model_path_or_dir, tuple):
+            model, tokenizer = model_path_or_dir
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+        else:
+            model, tokenizer = load_causal_lm(model_path_or_dir, gguf_file)
+        _generate(
+            model,
+            tokenizer,
+            texts,
+            keys,
+            todo,
+            outputs,
+            done,
+            instruction=instruction,
+            batch_size=batch_size,
+            generate_kwargs={
+                "max_new_tokens": max_new_tokens,
+                "repetition_penalty": repetition_penalty,
+            },
+            cache=cache,
+            show_progress=show_progress,
+            echo=echo,
+        )
 
     rows = []
     for sentence, reply, row in zip(texts, outputs, frame.itertuples(index=False), strict=False):
@@ -510,6 +525,144 @@ def paraphrase_pairs(
     result = _frame(rows)
     result.attrs["paraphrase"] = report
     return result
+
+
+# Rewrite the paraphrase cache at least this often while generating (seconds).
+CACHE_SECONDS = 30.0
+# Print the estimate after this many batches (the first ones also load the kernels).
+ESTIMATE_AFTER_BATCHES = 2
+PROGRESS_SECONDS = 60.0
+
+
+def paraphrase_key(settings: dict[str, Any], sentence: str) -> str:
+    """The cache key of one sentence's reply: a hash of what decides it."""
+    text = "\x1f".join([*(f"{k}={settings[k]}" for k in sorted(settings)), sentence])
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _read_cache(cache: str | Path | None) -> dict[str, str]:
+    if cache is None or not Path(cache).is_file():
+        return {}
+    import json
+
+    try:
+        data = json.loads(Path(cache).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"the paraphrase cache {cache} cannot be read ({exc}); remove it to paraphrase "
+            "every sentence again"
+        ) from exc
+    replies = data.get("replies") if isinstance(data, dict) else None
+    if not isinstance(replies, dict):
+        raise InputError(
+            f"the paraphrase cache {cache} is not a cache of replies; remove it to "
+            "paraphrase every sentence again"
+        )
+    return {str(k): str(v) for k, v in replies.items()}
+
+
+def _write_cache(cache: str | Path | None, done: dict[str, str]) -> None:
+    if cache is not None:
+        from cardioembed.artifacts import write_json
+
+        write_json(cache, {"replies": done})
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _generate(
+    model,
+    tokenizer,
+    texts: list[str],
+    keys: list[str],
+    todo: list[int],
+    outputs: list[str],
+    done: dict[str, str],
+    *,
+    instruction: str,
+    batch_size: int,
+    generate_kwargs: dict[str, Any],
+    cache: str | Path | None,
+    show_progress: bool,
+    echo: Callable[[str], None],
+) -> None:
+    """Greedy replies for `texts[todo]` into `outputs` and `done` (the cache, saved as
+    it grows and when this ends, also on an interruption)."""
+    import time
+
+    import torch
+    from tqdm.auto import tqdm
+
+    prompts = {i: _chat_prompt(tokenizer, texts[i], instruction) for i in todo}
+    order = sorted(todo, key=lambda i: len(prompts[i]))  # less padding per batch
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    device = next(model.parameters()).device
+    # `disable` is passed only to turn the bar off: tqdm lets an explicit value override
+    # TQDM_DISABLE, which the notebooks set to keep bars out of the book
+    progress = tqdm(
+        total=len(todo),
+        desc="paraphrasing",
+        unit="sentence",
+        **({} if show_progress else {"disable": True}),
+    )
+    started = last_save = last_report = time.perf_counter()
+    finished = 0
+    try:
+        with torch.inference_mode():
+            for number, index in enumerate(batches, 1):
+                encoded = tokenizer(
+                    [prompts[i] for i in index],
+                    return_tensors="pt",
+                    padding=True,
+                    add_special_tokens=False,
+                ).to(device)
+                generated = model.generate(
+                    **encoded,
+                    **generate_kwargs,
+                    do_sample=False,
+                    num_beams=1,
+                    pad_token_id=tokenizer.pad_token_id,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                )
+                new_tokens = generated[:, encoded["input_ids"].shape[1] :]  # strip the prompt
+                replies = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                for i, reply in zip(index, replies, strict=False):
+                    outputs[i] = reply
+                    done[keys[i]] = reply
+                finished += len(index)
+                progress.update(len(index))
+                now = time.perf_counter()
+                # batches are sorted short to long: the estimate errs on the short side
+                per_batch = (now - started) / number
+                left = per_batch * (len(batches) - number)
+                if number == ESTIMATE_AFTER_BATCHES < len(batches):
+                    echo(
+                        f"paraphrasing {len(todo):,} sentences in {len(batches):,} batches of "
+                        f"{batch_size}: about {_minutes(per_batch * len(batches))} in all "
+                        f"({per_batch:.1f} s per batch so far)"
+                    )
+                    last_report = now
+                elif now - last_report > PROGRESS_SECONDS and number < len(batches):
+                    echo(
+                        f"paraphrased {finished:,} of {len(todo):,} sentences, about "
+                        f"{_minutes(left)} left"
+                    )
+                    last_report = now
+                if cache is not None and now - last_save > CACHE_SECONDS:
+                    _write_cache(cache, done)
+                    last_save = now
+    finally:
+        progress.close()
+        if finished:
+            _write_cache(cache, done)
 
 
 # ---------------------------------------------------------------------- negatives

@@ -70,6 +70,10 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     Returns whether the process is offline."""
     if offline_requested():
         return True
+    explicit = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("0", "false", "no", "off")
+    proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
+    if explicit or proxied:  # asked to stay online, or a proxy the TCP probe cannot see
+        return False
     if not _probed:
         _probed.append(hub_reachable(timeout))
     if _probed[0]:

@@ -98,7 +98,8 @@ class BM25:
         import bm25s
 
         retriever = bm25s.BM25()
-        with _quiet():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             retriever.index(self._tokenize(list(corpus)), show_progress=False)
         vocab = retriever.vocab_dict
         out = np.zeros((len(queries), len(corpus)), dtype=np.float32)
@@ -107,16 +108,6 @@ class BM25:
             if tokens:
                 out[i] = retriever.get_scores(tokens)
         return out
-
-
-class _quiet:
-    def __enter__(self):
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
 
 
 # ============================================================================ encoding
@@ -147,13 +138,6 @@ def model_fingerprint(model) -> str:
                 summary = torch.stack([p.double().sum(), (p.double() ** 2).sum()]).cpu().tolist()
                 digest.update(f"{pname}{tuple(p.shape)}{summary[0]:.10e}{summary[1]:.10e}".encode())
     return digest.hexdigest()[:16]
-
-
-def text_set_hash(texts: Sequence[str], prompt: str | None = None) -> str:
-    digest = hashlib.sha256((prompt or "").encode() + b"\x1d")
-    for text in texts:
-        digest.update(text.encode() + b"\x1e")
-    return digest.hexdigest()[:20]
 
 
 def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
@@ -195,7 +179,10 @@ class Encoder:
 
     def __call__(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         texts = [str(t) for t in texts]
-        key = text_set_hash(texts, prompt)
+        digest = hashlib.sha256((prompt or "").encode() + b"\x1d")
+        for text in texts:
+            digest.update(text.encode() + b"\x1e")
+        key = digest.hexdigest()[:20]  # the text set and its prompt
         if key in self._memory:
             return self._memory[key]
         path = None if self.cache_dir is None else self.cache_dir / f"{key}.npy"
@@ -274,22 +261,28 @@ def rank_metrics(
     return frame
 
 
-def _rankdata(x: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float:
+    """Spearman correlation along `axis`, batched over the other axes: Pearson's r of the
+    ranks (scipy's `spearmanr` returns a correlation matrix, not a batch, and the bootstrap
+    calls this once for all its resamples)."""
+    from scipy.stats import pearsonr, rankdata
 
-    return rankdata(x, axis=-1)
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
-    """Spearman correlation along the last axis (vectorised over leading axes; average
-    ranks for ties)."""
-    rx, ry = _rankdata(np.asarray(x, dtype=float)), _rankdata(np.asarray(y, dtype=float))
-    rx = rx - rx.mean(-1, keepdims=True)
-    ry = ry - ry.mean(-1, keepdims=True)
-    denom = np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (rx * ry).sum(-1) / denom
+    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
+    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
+        rho = pearsonr(rx, ry, axis=axis).statistic
     return float(rho) if np.ndim(rho) == 0 else rho
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """mean(a) - mean(b) of paired per-query values (a model's gain over the base)."""
+    return np.mean(np.subtract(a, b), axis=axis)
+
+
+def spearman_difference(x, x_base, gold, axis: int = -1):
+    """rho(x, gold) - rho(x_base, gold): a model's Spearman gain over the base."""
+    return spearman(x, gold, axis) - spearman(x_base, gold, axis)
 
 
 # ============================================================================ bootstrap
@@ -309,24 +302,27 @@ class BootstrapConfig:
             raise ParameterError("ci_method", self.method, f"one of {', '.join(CI_METHODS)}")
 
 
-def _bootstrap(
-    samples: tuple[np.ndarray, ...],
+def interval(
     statistic: Callable,
-    point: float,
-    config: BootstrapConfig,
-    paired: bool,
-) -> tuple[float, float]:
-    """scipy.stats.bootstrap of a vectorised `statistic`; a sample too small or constant
-    gives the point estimate as both bounds (no spread to resample)."""
+    samples: Sequence[np.ndarray],
+    config: BootstrapConfig = BootstrapConfig(),
+    paired: bool = True,
+) -> tuple[float, float, float]:
+    """(statistic of the samples, low, high): ``scipy.stats.bootstrap`` of a vectorised
+    statistic, seeded. `paired`: the samples are resampled with the same indices (one
+    model against another on the same queries). A sample under 2 items, or a statistic
+    without spread (a model against itself), gives the point as both bounds."""
     from scipy.stats import bootstrap
 
+    samples = tuple(np.asarray(s, dtype=float) for s in samples)
+    point = float(statistic(*samples, axis=-1))
     if not np.isfinite(point):
-        return float("nan"), float("nan")
-    if any(len(s) < 2 for s in samples):
-        return point, point
+        return point, float("nan"), float("nan")
+    if min(len(s) for s in samples) < 2:
+        return point, point, point
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = bootstrap(
+        warnings.simplefilter("ignore")  # BCa on a degenerate distribution warns, gives NaN
+        ci = bootstrap(
             samples,
             statistic,
             n_resamples=config.n_resamples,
@@ -335,96 +331,31 @@ def _bootstrap(
             paired=paired,
             vectorized=True,
             axis=-1,
-            random_state=np.random.default_rng(config.seed),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return point, point
-    return low, high
+            rng=np.random.default_rng(config.seed),
+        ).confidence_interval
+    low, high = float(ci.low), float(ci.high)
+    return (point, low, high) if np.isfinite(low) and np.isfinite(high) else (point, point, point)
 
 
-def _mean(x, axis=-1):
-    return np.mean(x, axis=axis)
-
-
-def mean_ci(
-    values: np.ndarray, config: BootstrapConfig = BootstrapConfig()
-) -> tuple[float, float, float]:
-    """(mean, low, high) of per-query values."""
-    values = np.asarray(values, dtype=float)
-    point = float(values.mean()) if len(values) else float("nan")
-    if len(values) and np.all(values == values[0]):
-        return point, point, point
-    return (point, *_bootstrap((values,), _mean, point, config, paired=False))
-
-
-def paired_mean_diff_ci(
-    a: np.ndarray, b: np.ndarray, config: BootstrapConfig = BootstrapConfig()
-) -> tuple[float, float, float]:
-    """(mean(a) - mean(b), low, high), resampling query indices jointly (= the bootstrap of
-    the per-query differences)."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    return mean_ci(diff, config)
-
-
-def spearman_ci(
-    x: np.ndarray, gold: np.ndarray, config: BootstrapConfig = BootstrapConfig()
-) -> tuple[float, float, float]:
-    x, gold = np.asarray(x, dtype=float), np.asarray(gold, dtype=float)
-    point = spearman(x, gold)
-    return (
-        point,
-        *_bootstrap((x, gold), lambda a, g, axis=-1: spearman(a, g), point, config, paired=True),
-    )
-
-
-def paired_spearman_diff_ci(
-    x: np.ndarray, x_base: np.ndarray, gold: np.ndarray, config: BootstrapConfig = BootstrapConfig()
-) -> tuple[float, float, float]:
-    """rho(x, gold) - rho(x_base, gold), resampling pairs jointly and recomputing both."""
-    x, x_base, gold = (np.asarray(v, dtype=float) for v in (x, x_base, gold))
-    point = spearman(x, gold) - spearman(x_base, gold)
-    if np.array_equal(x, x_base):
-        return 0.0, 0.0, 0.0
-
-    def stat(a, b, g, axis=-1):
-        return spearman(a, g) - spearman(b, g)
-
-    return (point, *_bootstrap((x, x_base, gold), stat, point, config, paired=True))
-
-
-def difference_of_gains_ci(
-    in_domain: Mapping[str, np.ndarray],
-    out_domain: Mapping[str, np.ndarray],
-    kind: str,
+def difference_of_gains(
+    in_domain: Sequence[np.ndarray],
+    out_domain: Sequence[np.ndarray],
     config: BootstrapConfig = BootstrapConfig(),
 ) -> tuple[float, float, float]:
-    """(gain in domain) - (gain out of domain) with a bootstrap interval.
+    """(gain in domain) - (gain out of domain) with its interval. Each suite gives its
+    per-item arrays: retrieval (model, base), similarity (model cosine, base cosine, gold).
+    The suites have different queries: each is resampled on its own, paired within itself,
+    so scipy resamples their index arrays independently."""
+    gain = mean_difference if len(in_domain) == 2 else spearman_difference
+    inside = [np.asarray(a, dtype=float) for a in in_domain]
+    outside = [np.asarray(a, dtype=float) for a in out_domain]
 
-    Each mapping holds a suite's per-item arrays: retrieval ``{"model", "base"}`` (a metric
-    per query), similarity ``{"model", "base", "gold"}`` (cosines and gold per pair). The two
-    suites have different queries, so they are resampled independently of each other, each
-    paired within itself (the index arrays are what scipy resamples)."""
+    def statistic(i, j, axis=-1):
+        i, j = i.astype(int), j.astype(int)
+        return gain(*(a[i] for a in inside)) - gain(*(a[j] for a in outside))
 
-    def gain(data, idx):
-        if kind == "retrieval":
-            return np.mean(data["model"][idx] - data["base"][idx], axis=-1)
-        return spearman(data["model"][idx], data["gold"][idx]) - spearman(
-            data["base"][idx], data["gold"][idx]
-        )
-
-    in_d = {k: np.asarray(v, dtype=float) for k, v in in_domain.items()}
-    out_d = {k: np.asarray(v, dtype=float) for k, v in out_domain.items()}
-    idx_in, idx_out = np.arange(len(in_d["model"])), np.arange(len(out_d["model"]))
-    point = float(gain(in_d, idx_in) - gain(out_d, idx_out))
-    same = all(np.array_equal(d["model"], d["base"]) for d in (in_d, out_d))
-    if same:
-        return 0.0, 0.0, 0.0
-
-    def stat(i, j, axis=-1):
-        return gain(in_d, i) - gain(out_d, j)
-
-    return (point, *_bootstrap((idx_in, idx_out), stat, point, config, paired=False))
+    indices = (np.arange(len(inside[0])), np.arange(len(outside[0])))
+    return interval(statistic, indices, config, paired=False)
 
 
 # ============================================================================ scoring
@@ -480,10 +411,17 @@ class EvaluationResult:
     out_dir: Path | None = None
 
 
-def _metric_arrays(per_query: pd.DataFrame, suite: str, model: str) -> pd.DataFrame:
+def _rows(per_query: pd.DataFrame, suite: str, model: str) -> pd.DataFrame:
     return per_query[(per_query["suite"] == suite) & (per_query["model"] == model)].set_index(
         "item"
     )
+
+
+def _arrays(kind: str, metric: str, data: pd.DataFrame, ref: pd.DataFrame) -> list[np.ndarray]:
+    """The paired per-item arrays of a gain: (model, base), or (cosine, base cosine, gold)."""
+    if kind == "retrieval":
+        return [data[metric].to_numpy(), ref[metric].to_numpy()]
+    return [data["cosine"].to_numpy(), ref["cosine"].to_numpy(), data["gold"].to_numpy()]
 
 
 def summarise(
@@ -494,101 +432,44 @@ def summarise(
     specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """metrics and gains tables from the per-item results (columns suite, model, item,
-    then the metric columns or cosine/gold)."""
+    then the metric columns or cosine/gold). Gains are paired with `base` on the same
+    items; suite ``cardio-specific:<label>`` of `specific_pairs` holds, per model, the gain
+    on the in-domain suite minus the gain on its out-of-domain partner."""
     metric_rows, gain_rows = [], []
     models = list(dict.fromkeys(per_query["model"]))
+    paired: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (suite, model, metric) -> arrays
     for suite_name, suite in suites.items():
-        kind = suite.kind
+        metrics = RETRIEVAL_METRICS if suite.kind == "retrieval" else SIMILARITY_METRICS
         for model in models:
-            data = _metric_arrays(per_query, suite_name, model)
+            data = _rows(per_query, suite_name, model)
             if not len(data):
                 continue
-            if kind == "retrieval":
-                for metric in RETRIEVAL_METRICS:
-                    value, low, high = mean_ci(data[metric].to_numpy(), config)
-                    metric_rows.append([suite_name, model, metric, value, low, high, len(data)])
-            else:
-                value, low, high = spearman_ci(
-                    data["cosine"].to_numpy(), data["gold"].to_numpy(), config
-                )
-                metric_rows.append([suite_name, model, "spearman", value, low, high, len(data)])
-            if base is None or model == base:
-                continue
-            ref = _metric_arrays(per_query, suite_name, base)
+            for metric in metrics:
+                if suite.kind == "retrieval":
+                    row = interval(np.mean, [data[metric]], config)
+                else:
+                    row = interval(spearman, [data["cosine"], data["gold"]], config)
+                metric_rows.append([suite_name, model, metric, *row, len(data)])
+            ref = _rows(per_query, suite_name, base) if base not in (None, model) else []
             if not len(ref):
                 continue
             ref = ref.loc[data.index]  # the same queries, in the same order
-            if kind == "retrieval":
-                for metric in RETRIEVAL_METRICS:
-                    gain, low, high = paired_mean_diff_ci(
-                        data[metric].to_numpy(), ref[metric].to_numpy(), config
-                    )
-                    gain_rows.append([suite_name, model, metric, gain, low, high])
-            else:
-                gain, low, high = paired_spearman_diff_ci(
-                    data["cosine"].to_numpy(),
-                    ref["cosine"].to_numpy(),
-                    data["gold"].to_numpy(),
-                    config,
+            gain = mean_difference if suite.kind == "retrieval" else spearman_difference
+            for metric in metrics:
+                arrays = paired[(suite_name, model, metric)] = _arrays(
+                    suite.kind, metric, data, ref
                 )
-                gain_rows.append([suite_name, model, "spearman", gain, low, high])
-    if base is not None:
-        for label, (in_name, out_name) in specific_pairs.items():
-            gain_rows += specific_gain_rows(
-                per_query, suites, label, in_name, out_name, base, config
-            )
+                gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
+    for label, (in_name, out_name) in specific_pairs.items():
+        for (suite_name, model, metric), inside in list(paired.items()):
+            outside = paired.get((out_name, model, metric))
+            if suite_name == in_name and outside is not None:
+                row = difference_of_gains(inside, outside, config)
+                gain_rows.append([f"{SPECIFIC_PREFIX}{label}", model, metric, *row])
     return (
         pd.DataFrame(metric_rows, columns=METRICS_COLUMNS),
         pd.DataFrame(gain_rows, columns=GAINS_COLUMNS),
     )
-
-
-def specific_gain_rows(
-    per_query: pd.DataFrame,
-    suites: Mapping[str, Suite],
-    label: str,
-    in_suite: str,
-    out_suite: str,
-    base: str = "base",
-    config: BootstrapConfig = BootstrapConfig(),
-) -> list[list]:
-    """Rows of gains.csv for suite ``cardio-specific:<label>``: for each model other than
-    `base` evaluated on both suites, (gain on `in_suite`) - (gain on `out_suite`), with the
-    interval of :func:`difference_of_gains_ci`."""
-    if in_suite not in suites or out_suite not in suites:
-        return []
-    kind = suites[in_suite].kind
-    rows = []
-    for model in dict.fromkeys(per_query["model"]):
-        if model == base:
-            continue
-        parts = []
-        for name in (in_suite, out_suite):
-            data, ref = (_metric_arrays(per_query, name, m) for m in (model, base))
-            if not len(data) or not len(ref):
-                break
-            parts.append((data, ref.loc[data.index]))
-        if len(parts) != 2:
-            continue
-        metrics = RETRIEVAL_METRICS if kind == "retrieval" else SIMILARITY_METRICS
-        for metric in metrics:
-            arrays = []
-            for data, ref in parts:
-                if kind == "retrieval":
-                    arrays.append(
-                        {"model": data[metric].to_numpy(), "base": ref[metric].to_numpy()}
-                    )
-                else:
-                    arrays.append(
-                        {
-                            "model": data["cosine"].to_numpy(),
-                            "base": ref["cosine"].to_numpy(),
-                            "gold": data["gold"].to_numpy(),
-                        }
-                    )
-            gain, low, high = difference_of_gains_ci(arrays[0], arrays[1], kind, config)
-            rows.append([f"{SPECIFIC_PREFIX}{label}", model, metric, gain, low, high])
-    return rows
 
 
 def evaluate_models(
@@ -941,19 +822,16 @@ __all__ = [
     "BM25_NAME",
     "Encoder",
     "model_fingerprint",
-    "text_set_hash",
     "query_prompt_for",
     "rank_metrics",
     "spearman",
     "BootstrapConfig",
-    "mean_ci",
-    "paired_mean_diff_ci",
-    "spearman_ci",
-    "paired_spearman_diff_ci",
-    "difference_of_gains_ci",
+    "mean_difference",
+    "spearman_difference",
+    "interval",
+    "difference_of_gains",
     "score_suite",
     "summarise",
-    "specific_gain_rows",
     "evaluate_models",
     "write_results",
     "EvaluationResult",

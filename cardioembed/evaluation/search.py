@@ -59,7 +59,8 @@ class Searcher:
         elif Path(model).is_dir():
             name, loaded = Path(model).name, load_trained(model)
         else:
-            runs = ", ".join(p.name for p in sorted(models.iterdir()) if p.is_dir()) or "none"
+            found = sorted(models.iterdir()) if models.is_dir() else []
+            runs = ", ".join(p.name for p in found if p.is_dir()) or "none: run notebook 02"
             raise InputError(
                 f"--model {model!r} is neither a run in {models} (runs: {runs}), "
                 f"'{BASE}', nor a model folder"

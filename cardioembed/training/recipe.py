@@ -149,7 +149,8 @@ class Recipe:
         if missing:
             raise InputError(
                 f"the recipe lacks {', '.join(missing)}: pass every parameter of notebook "
-                "02_train_lora (training.recipe_defaults() reads them from it)"
+                "02_train_lora (recipe_defaults() reads them from it); a run trained by an "
+                "older version of the study has to be trained again with notebook 02"
             )
         return cls(**{n: values[n] for n in names})
 
@@ -241,8 +242,10 @@ class Recipe:
         )
 
     def training_arguments(
-        self, output_dir: str | os.PathLike, progress: bool = True, evaluate: bool = True
+        self, output_dir: str | os.PathLike, progress: bool | None = None, evaluate: bool = True
     ):
+        """`progress`: the trainer's progress bar; None shows it unless TQDM_DISABLE is set
+        (the notebooks set it, so the book shows no bar)."""
         import torch
         from sentence_transformers import SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
@@ -277,7 +280,9 @@ class Recipe:
             logging_steps=1,
             logging_first_step=True,
             report_to="none",
-            disable_tqdm=not progress,
+            disable_tqdm=os.environ.get("TQDM_DISABLE") == "1"
+            if progress is None
+            else not progress,
             dataloader_drop_last=distributed,
             dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns on a CPU
             activation_checkpointing=self.gradient_checkpointing,
@@ -477,7 +482,7 @@ def train(
     recipe: Recipe,
     output_dir: str | os.PathLike,
     resume: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     *,
     device: str | None = None,
     gather_across_devices: bool = False,
@@ -490,6 +495,8 @@ def train(
     same recipe and data) instead of starting over. `stop_after_steps`: stop (with a
     checkpoint) once that global step is reached, without writing the model: the run is
     left to be resumed, as after an interruption or in a time-boxed session."""
+    import torch
+    from peft.tuners.tuners_utils import cast_adapter_dtype
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import TrainerCallback, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -518,8 +525,13 @@ def train(
     _barrier()
 
     set_seed(recipe.train_seed)
+    local_rank = os.environ.get("LOCAL_RANK")
+    if device is None and local_rank is not None and torch.cuda.is_available():
+        device = f"cuda:{local_rank}"  # each process its own GPU, not all of them on GPU 0
     model = recipe.load_base(device=device)
     model.add_adapter(recipe.lora_config(model))
+    # peft gives the adapter its base layer's dtype: train it in float32 beside bf16 weights
+    cast_adapter_dtype(model.transformers_model, "default")
     if recipe.gradient_checkpointing:
         model.transformers_model.enable_input_require_grads()
     evaluator = build_evaluator(pairs, recipe.query_prompt, batch_size=recipe.batch_size)
@@ -587,7 +599,7 @@ def load_trained(output_dir: str | os.PathLike, device: str | None = None):
     into the weights: on the teaching model it adds a few rank-16 products to two layers."""
     if load_manifest(output_dir) is None:
         raise InputError(f"{output_dir} holds no finished training run; run notebook 02_train_lora")
-    return load_model(output_dir, device=device).eval()
+    return load_model(output_dir, device=device, dtype=Recipe.of_run(output_dir).dtype).eval()
 
 
 def load_history(output_dir: str | os.PathLike) -> pd.DataFrame:
