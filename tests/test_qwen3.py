@@ -5,8 +5,9 @@ giving the plain loss's values and gradients on a batch with a query prompt."""
 
 import pytest
 import torch
+from conftest import write_tiny_qwen3
 
-from cardioembed.training.models import QWEN3_QUERY_TEMPLATE, smollm2_dir
+from cardioembed.training.models import QWEN3_QUERY_TEMPLATE
 from cardioembed.training.recipe import Recipe, recipe_defaults
 
 TASK = "Given a cardiology term, retrieve the text that defines it"
@@ -18,26 +19,9 @@ N_LAYERS = 2
 def qwen3_dir(tmp_path_factory):
     """A Qwen3 model folder (2 layers, width 64, random weights) with SmolLM2's
     tokenizer, as `hf download Qwen/Qwen3-Embedding-8B` would leave one."""
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3Model
-
-    folder = tmp_path_factory.mktemp("qwen3-tiny")
-    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_dir()))
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=N_LAYERS,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=256,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+    return write_tiny_qwen3(
+        tmp_path_factory.mktemp("qwen3-tiny"), causal=False, layers=N_LAYERS, width=64
     )
-    torch.manual_seed(0)
-    Qwen3Model(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 def _recipe(folder, **changes) -> Recipe:

@@ -11,6 +11,7 @@ import zipfile
 import pandas as pd
 import pytest
 import torch
+from conftest import write_tiny_qwen3
 
 from cardioembed.book import preflight as pf
 from cardioembed.book.profiles import load_profile
@@ -121,30 +122,9 @@ def test_every_rehearsal_key_is_a_notebook_parameter():
 # ------------------------------------------------------------ devices and precision
 
 
-def _tiny_causal_lm(folder):
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(str(models.smollm2_dir()))
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen3ForCausalLM(config).save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    return _tiny_causal_lm(tmp_path_factory.mktemp("tiny-lm"))
+    return write_tiny_qwen3(tmp_path_factory.mktemp("tiny-lm"), causal=True, layers=1, width=32)
 
 
 @pytest.fixture()
