@@ -6,8 +6,10 @@ evaluation suites. Notebook 03 varies the pooling, notebook 04 the loss temperat
 - The recipe is the main run's (``training.recipe.Recipe.of_run``, the run notebook 02 recorded),
   so a sweep point with that run's settings has the same run name and folder
   (``runs/<profile>/models/<run-name>/``) and is loaded, not trained again.
-- :class:`SweepConfig` says what varies (settings, seeds) and how each point is trained
-  and scored (``max_steps``, suites, ``max_queries``, ``sample_size``, ``max_documents``).
+- :class:`SweepConfig` says what varies (settings, seeds) and how each point is scored
+  (suites, ``sample_size``, ``max_documents``). Every point trains the recipe's full
+  length and is scored on every held-out query: a shortened point is close to the
+  untrained model, and could not show a difference between settings.
 - :func:`run_sweep` trains or loads each point (``training.recipe.train_or_load``) and scores it.
   A point's scores are an artifact of their own
   (``runs/<profile>/ablations/points/<run-name>-<scoring hash>/``), so a finished point
@@ -19,18 +21,18 @@ evaluation suites. Notebook 03 varies the pooling, notebook 04 the loss temperat
 - :func:`compare_to_default` answers the chapter's question: the best setting, its margin
   over the paper's default with a paired bootstrap interval over queries, and whether that
   margin is within noise (the interval covers 0, or the margin is no larger than the
-  seed-to-seed spread).
+  seed-to-seed spread); :func:`compare_settings` compares every setting with the default,
+  and the half-width of those intervals is the smallest difference the sweep can detect.
+- With ``lora_top_layers`` the frozen lower layers are computed once per text for all
+  points, in training and in scoring (``training.frozen``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ from cardioembed.artifacts import (
     params_hash,
     write_manifest,
 )
+from cardioembed.book.notebook import quiet_output
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.evaluation.metrics import (
     RETRIEVAL_METRICS,
@@ -63,11 +66,12 @@ from cardioembed.evaluation.metrics import (
 )
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite, build_suites
 from cardioembed.training import recipe as training
+from cardioembed.training.frozen import frozen_lower_layers
 from cardioembed.training.models import POOLINGS
 from cardioembed.training.recipe import Recipe
 
 AXES = ("pooling", "temperature")
-TABLE_COLUMNS = ["setting", "seed", "suite", "metric", "value", "ci_low", "ci_high"]
+TABLE_COLUMNS = ["setting", "seed", "steps", "suite", "metric", "value", "ci_low", "ci_high"]
 HEADLINE_METRIC = {"retrieval": "acc@1", "similarity": "spearman"}
 POINT_KIND = "ablation-point-scores"
 DEFAULT_BOOTSTRAP = BootstrapConfig()
@@ -86,10 +90,10 @@ class SweepConfig:
     """One sweep: the recipe with `axis` ("pooling" or "temperature") set to each of
     `settings`, each trained with every seed of `seeds`.
 
-    `max_steps`: training steps of each point (-1: the recipe's own length).
-    `suites`: evaluation suites; `max_queries` (0: all) subsamples each suite's queries or
-    pairs, `sample_size` is the size of the out-of-domain samples and similarity suites,
-    `max_documents` (0: all) caps each retrieval corpus (relevant documents are kept).
+    Every point trains the recipe's own length and is scored on every query (or pair) of
+    `suites`. `sample_size` is the size of the out-of-domain samples and similarity
+    suites; `max_documents` (0: all) caps each retrieval corpus (relevant documents are
+    kept), for quick runs only.
     `geometry_suite`: the retrieval suite whose embeddings give the positive/negative
     cosine distributions (default: the first retrieval suite), with `geometry_negatives`
     seeded non-relevant documents per query."""
@@ -97,9 +101,7 @@ class SweepConfig:
     axis: str
     settings: tuple
     seeds: tuple[int, ...] = (42, 43)
-    max_steps: int = -1
     suites: tuple[str, ...] = ("hpo-cardio-name", "hpo-noncardio-name", "hpo-noncardio-similarity")
-    max_queries: int = 0
     sample_size: int = 1000
     max_documents: int = 0
     geometry_suite: str = ""
@@ -139,10 +141,6 @@ class SweepConfig:
             raise ParameterError("sweep_seeds", self.seeds, "a non-empty list of distinct integers")
         object.__setattr__(self, "seeds", tuple(seeds))
 
-        if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
-            raise ParameterError(
-                "sweep_max_steps", self.max_steps, "-1 (the recipe's own length) or an integer >= 1"
-            )
         suites = _as_list(self.suites)
         unknown = [s for s in suites if s not in SUITE_NAMES]
         if not suites or unknown:
@@ -151,7 +149,6 @@ class SweepConfig:
             )
         object.__setattr__(self, "suites", tuple(suites))
         for pname, field_name in (
-            ("sweep_max_queries", "max_queries"),
             ("sweep_sample_size", "sample_size"),
             ("sweep_max_documents", "max_documents"),
         ):
@@ -173,12 +170,8 @@ class SweepConfig:
         return data
 
     def point_recipe(self, recipe: Recipe, setting, seed: int) -> Recipe:
-        """The recipe of one point: the setting, the seed and the sweep's training length."""
-        changes: dict[str, Any] = {"train_seed": seed}
-        changes[self.axis] = setting
-        if self.max_steps > 0:
-            changes["max_steps"] = self.max_steps
-        return recipe.replace(**changes)
+        """The recipe of one point: the setting and the seed changed, nothing else."""
+        return recipe.replace(**{self.axis: setting, "train_seed": seed})
 
     def points(self, recipe: Recipe) -> list[SweepPoint]:
         return [
@@ -225,7 +218,6 @@ def build_sweep_suites(
     return build_suites(
         corpus,
         sweep.suites,
-        max_queries=sweep.max_queries,
         sample_size=sweep.sample_size,
         max_documents=sweep.max_documents,
         seed=sweep.scoring_seed,
@@ -268,9 +260,14 @@ def cosine_geometry(
 
 
 def _score_point(
-    model, suites: Mapping[str, Suite], sweep: SweepConfig
+    model, suites: Mapping[str, Suite], sweep: SweepConfig, recipe: Recipe
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-item results on every suite, and the cosine geometry of the geometry suite."""
+    with frozen_lower_layers(model, recipe.frozen_layers(model)):
+        return _score_point_with(model, suites, sweep)
+
+
+def _score_point_with(model, suites, sweep):
     encoder = Encoder(model)
     frames = []
     for name, suite in suites.items():
@@ -312,19 +309,6 @@ def _score_params(run_folder: Path, scoring: Mapping[str, Any]) -> dict[str, Any
 
 
 # ============================================================================ run
-@contextlib.contextmanager
-def _captured_output():
-    """Keep the trainer's per-step log lines and progress bars out of the notebook; on an
-    error they are written to stderr before the error propagates."""
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            yield buffer
-    except BaseException:
-        sys.stderr.write(buffer.getvalue()[-5000:])
-        raise
-
-
 def models_dir(runs_dir: str | os.PathLike) -> Path:
     """Where training runs live: the folder notebook 02 writes to."""
     return Path(runs_dir) / "models"
@@ -390,20 +374,22 @@ def run_sweep(
             train_seconds = float(manifest.get("train_seconds", 0.0))
             score_seconds = float(manifest.get("score_seconds", 0.0))
         else:
-            with _captured_output():
+            with quiet_output():
+                # a point is scored on the suites below: validation during training
+                # would only cost time
                 result = training.train_or_load(
                     pairs,
                     point.recipe,
                     run_folder,
                     progress=False,
-                    **dict(train_kwargs or {}),
+                    **{"validate": False, **dict(train_kwargs or {})},
                 )
             if not result.finished:
                 raise InputError(f"training of {name} stopped before its last step")
             status = "loaded" if result.loaded else "trained"
             train_seconds = float((load_manifest(run_folder) or {}).get("seconds", result.seconds))
             score_clock = time.perf_counter()
-            per_item, geometry = _score_point(result.model, suites, sweep)
+            per_item, geometry = _score_point(result.model, suites, sweep, point.recipe)
             score_seconds = time.perf_counter() - score_clock
             with atomic_dir(score_folder) as tmp:
                 per_item.to_parquet(tmp / "per_query.parquet", index=False)
@@ -434,6 +420,8 @@ def run_sweep(
             {
                 "setting": point.setting,
                 "seed": point.seed,
+                # the steps the run really trained (its manifest), not the ones planned
+                "steps": int((load_manifest(run_folder) or {}).get("global_step", 0)),
                 "run_name": name,
                 "status": status,
                 "scored_now": scores_new,
@@ -453,9 +441,12 @@ def run_sweep(
         )
     per_query = pd.concat(per_query_frames, ignore_index=True)
     geometry = pd.concat(geometry_frames, ignore_index=True)
+    rows = pd.DataFrame(rows)
     table = summary_table(per_query, suites, points, bootstrap)
+    steps = rows.set_index(["setting", "seed"])["steps"]
+    table["steps"] = [steps[(a, b)] for a, b in zip(table["setting"], table["seed"], strict=True)]
     return SweepResult(
-        sweep, table, per_query, geometry, pd.DataFrame(rows), time.perf_counter() - started
+        sweep, table[TABLE_COLUMNS], per_query, geometry, rows, time.perf_counter() - started
     )
 
 
@@ -475,7 +466,8 @@ def summary_table(
     metrics, _ = summarise(labelled, suites, base=None, config=bootstrap)
     metrics["setting"] = [by_label[m].setting for m in metrics["model"]]
     metrics["seed"] = [by_label[m].seed for m in metrics["model"]]
-    return metrics[TABLE_COLUMNS].reset_index(drop=True)
+    columns = [c for c in TABLE_COLUMNS if c != "steps"]  # run_sweep adds the steps
+    return metrics[columns].reset_index(drop=True)
 
 
 # ============================================================================ files
@@ -663,6 +655,47 @@ def compare_to_default(
     )
 
 
+def compare_settings(
+    result: Mapping[str, pd.DataFrame] | SweepResult,
+    default,
+    suite: str,
+    metric: str = "acc@1",
+    bootstrap: BootstrapConfig = DEFAULT_BOOTSTRAP,
+) -> pd.DataFrame:
+    """Every other setting against `default` on the same items of `suite`: difference
+    (setting - default, each query's value averaged over seeds first) with its paired
+    bootstrap interval, the interval's half-width (the smallest difference that interval
+    could tell from 0), and a verdict: higher, lower, or within noise (covers 0)."""
+    table, _ = _tables(result)
+    rows = []
+    for setting in seed_summary(table, suite, metric)["setting"]:
+        if setting == default:
+            continue
+        diff, low, high = paired_difference(result, setting, default, suite, metric, bootstrap)
+        verdict = "higher" if low > 0 else "lower" if high < 0 else "within noise"
+        rows.append([setting, diff, low, high, (high - low) / 2, verdict])
+    columns = ["setting", "difference", "ci_low", "ci_high", "half_width", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def grid_text(sweep: SweepConfig, full_settings: Sequence, full_seeds: Sequence[int]) -> str:
+    """A sentence for the chapter: the grid of this run against the full grid of the paper
+    profile (`full_settings`, `full_seeds`), and why it is smaller if it is."""
+    listed = ", ".join(str(s) for s in sweep.settings)
+    if set(sweep.settings) >= set(full_settings) and set(sweep.seeds) >= set(full_seeds):
+        return f"This run sweeps the full grid: {listed}, with seeds {_seeds(sweep.seeds)}."
+    return (
+        f"This run sweeps {listed}, with seeds {_seeds(sweep.seeds)}; the paper profile sweeps "
+        f"{', '.join(str(s) for s in full_settings)}, with seeds {_seeds(full_seeds)}. The "
+        "grid is smaller here, not the points: each point costs a full training run, and "
+        "the teaching book has to build in minutes on a laptop's CPU."
+    )
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return ", ".join(str(s) for s in seeds)
+
+
 # ============================================================================ cost
 @dataclass(frozen=True)
 class CostEstimate:
@@ -819,21 +852,15 @@ def plan_numbers(
 ) -> dict[str, Any]:
     """What the chapters say before the sweep starts (glue keys, the same in 03 and 04).
     `recipe_steps`: the training steps of the recipe's own length. ``reduction_text``, a
-    sentence the findings chapter quotes too, says how the sweep is smaller, if it is."""
-    steps = int(plan["steps"].max())
-    items = max(s.n_items for s in suites.values())
+    sentence the findings chapter quotes too, says how each point is trained and scored."""
     documents = max((len(s.corpus) for s in suites.values() if s.kind == "retrieval"), default=0)
-    if steps >= recipe_steps and not sweep.max_queries and not sweep.max_documents:
-        reduction = (
-            "This profile trains every point with the full recipe "
-            f"({recipe_steps} steps) and scores it on every query of every suite."
-        )
-    else:
-        reduction = (
-            f"This profile shortens the sweep: each point trains for {steps} of the "
-            f"recipe's {recipe_steps} steps, and is scored on at most {items} queries (or "
-            f"pairs) per suite and {documents} documents per retrieval corpus."
-        )
+    reduction = (
+        f"Every point trains the recipe's full length ({recipe_steps} steps) and is scored "
+        "on every held-out query of every suite"
+    )
+    if sweep.max_documents:
+        reduction += f", each retrieval corpus cut to {documents} documents (a quick run)"
+    reduction += "."
     return {
         "n_settings": len(sweep.settings),
         "n_seeds": len(sweep.seeds),
@@ -882,7 +909,12 @@ def chapter_numbers(
         compared = f"the best ({comparison.best}) minus the paper's default ({comparison.default})"
     geometry = geometry_summary(result.geometry, list(result.config.settings))
     points = result.points
+    others = compare_settings(result, comparison.default, main, comparison.metric, bootstrap)
     return {
+        "points_steps": int(points["steps"].min()),
+        "detectable_difference": float(others["half_width"].max()) if len(others) else 0.0,
+        "n_settings_differ": int((others["verdict"] != "within noise").sum()),
+        "n_settings_compared": int(len(others)),
         "seeds_text": "seeds " + ", ".join(str(seed) for seed in result.config.seeds),
         "points_trained_now": int((points["status"] == "trained").sum()),
         "points_loaded": int((points["status"] == "loaded").sum()),
@@ -943,6 +975,8 @@ __all__ = [
     "estimate_cost",
     "models_dir",
     "paired_difference",
+    "compare_settings",
+    "grid_text",
     "headline_suites",
     "geometry_summary",
     "describe_cost",

@@ -110,9 +110,8 @@ SUITE_NAMES = ("hpo-cardio-name", "hpo-noncardio-similarity")
         ({"axis": "temperature", "settings": [0.05, 0.05]}, "sweep_temperatures"),
         ({"axis": "temperature", "settings": [0.05], "seeds": []}, "sweep_seeds"),
         ({"axis": "temperature", "settings": [0.05], "seeds": [1.5]}, "sweep_seeds"),
-        ({"axis": "temperature", "settings": [0.05], "max_steps": 0}, "sweep_max_steps"),
         ({"axis": "temperature", "settings": [0.05], "suites": ["mteb"]}, "sweep_suites"),
-        ({"axis": "temperature", "settings": [0.05], "max_queries": -1}, "sweep_max_queries"),
+        ({"axis": "temperature", "settings": [0.05], "max_documents": -1}, "sweep_max_documents"),
     ],
 )
 def test_bad_sweep_parameters_name_the_parameter(kwargs, parameter):
@@ -122,13 +121,14 @@ def test_bad_sweep_parameters_name_the_parameter(kwargs, parameter):
 
 
 def test_sweep_points_vary_only_the_setting_and_the_seed():
-    sweep = SweepConfig("temperature", [0.02, 0.05], seeds=[42, 43], max_steps=3)
+    sweep = SweepConfig("temperature", [0.02, 0.05], seeds=[42, 43])
     points = sweep.points(RECIPE)
     assert [(p.setting, p.seed) for p in points] == [(0.02, 42), (0.02, 43), (0.05, 42), (0.05, 43)]
     first = points[0].recipe
-    assert (first.temperature, first.train_seed, first.max_steps) == (0.02, 42, 3)
-    assert first.pooling == RECIPE.pooling and first.learning_rate == RECIPE.learning_rate
-    # -1: the recipe's own length, so the default point IS the recipe (notebook 02's run)
+    assert (first.temperature, first.train_seed) == (0.02, 42)
+    # every point trains the recipe's own length: only the setting and the seed differ
+    assert first.replace(temperature=RECIPE.temperature, train_seed=RECIPE.train_seed) == RECIPE
+    # so the default point IS the recipe (notebook 02's run)
     same = SweepConfig("pooling", [RECIPE.pooling], seeds=[RECIPE.train_seed]).points(RECIPE)
     assert same[0].recipe == RECIPE
     assert RECIPE.replace(epochs=2, batch_size=32, max_steps=-1).planned_steps(100) == 8
@@ -141,8 +141,10 @@ def test_sweep_notebooks_take_the_recipe_from_notebook_02s_run(notebook):
     declared = set(papermill.inspect_notebook(str(notebook)))
     recipe_names = {f.name for f in dataclasses.fields(Recipe)}
     assert not declared & recipe_names
-    for name in ("sweep_seeds", "sweep_max_steps", "sweep_suites", "sweep_max_queries"):
+    for name in ("sweep_seeds", "sweep_suites", "sweep_max_documents"):
         assert name in declared
+    # no point may be shorter than the recipe, nor scored on a sample of the queries
+    assert not {"sweep_max_steps", "sweep_max_queries"} & declared
     code = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"])
     assert "Recipe.of_run(main_run(" in code
 
@@ -176,7 +178,7 @@ def _synthetic_result(gap: float, noise: float) -> dict:
         .mean()
         .rename("value")
         .reset_index()
-        .assign(metric="acc@1", ci_low=0.0, ci_high=1.0)
+        .assign(metric="acc@1", ci_low=0.0, ci_high=1.0, steps=70)
     )
     return {"table": table[TABLE_COLUMNS], "per_query": per_query}
 
@@ -191,6 +193,20 @@ def test_compare_to_default_finds_a_real_difference_and_noise():
     assert leader.default_is_best and leader.other == "b" and leader.margin > 0
     with pytest.raises(ParameterError):
         compare_to_default(_synthetic_result(0.1, 0.0), "c", "s")
+
+
+def test_every_setting_is_compared_with_the_default_on_the_same_queries():
+    from cardioembed.sweeps import compare_settings
+
+    clear = compare_settings(_synthetic_result(0.4, 0.0), "a", "s")
+    assert list(clear["setting"]) == ["b"] and clear["verdict"].iloc[0] == "higher"
+    row = clear.iloc[0]
+    assert row["half_width"] == pytest.approx((row["ci_high"] - row["ci_low"]) / 2)
+    # 400 queries: a 95% interval of a difference in Acc@1 is a few hundredths wide
+    assert 0.01 < row["half_width"] < 0.1
+    same = compare_settings(_synthetic_result(0.0, 0.0), "a", "s")
+    assert same["verdict"].iloc[0] == "within noise"
+    assert compare_settings(_synthetic_result(-0.4, 0.0), "a", "s")["verdict"].iloc[0] == "lower"
 
 
 def test_cost_estimate_from_the_paper():
@@ -264,6 +280,8 @@ def test_table_contract_and_files(swept, tmp_path):
     runs, pairs, sweep, suites, result, lines, calls = swept
     table = result.table
     assert list(table.columns) == TABLE_COLUMNS
+    # every point trained the recipe's full length, and the table says so
+    assert set(table["steps"]) == {RECIPE.max_steps}
     assert set(table["suite"]) == set(SUITE_NAMES)
     assert set(table["setting"]) == {0.05, 0.1} and set(table["seed"]) == {42, 43}
     assert set(table.loc[table["suite"] == "hpo-cardio-name", "metric"]) >= {"acc@1", "mrr@10"}
@@ -329,9 +347,15 @@ def test_chapter_numbers_and_figures(swept):
     steps = int(plan["steps"].max())
     said = plan_numbers(sweep, plan, cost, suites, steps, "CPU")
     assert "nothing is trained" in said["estimate_text"]
-    assert "full recipe" in said["reduction_text"]  # max_steps -1, every query: nothing is cut
-    shorter = plan_numbers(sweep, plan, cost, suites, steps * 10, "CPU")["reduction_text"]
-    assert f"trains for {steps} of the recipe's {steps * 10} steps" in shorter
+    assert f"full length ({steps} steps)" in said["reduction_text"]
+    assert "every held-out query" in said["reduction_text"]
+    assert numbers["points_steps"] == steps
+    assert numbers["n_settings_compared"] == 1
+    from cardioembed.sweeps import compare_settings
+
+    others = compare_settings(result, 0.05, "hpo-cardio-name")
+    assert list(others["setting"]) == [0.1]
+    assert numbers["detectable_difference"] == others["half_width"].max() >= 0
     rows = headline(result.table, suites)
     assert set(rows["metric"]) == {"acc@1", "spearman"}
     assert wide_results(result.table, suites).shape == (2, 2)

@@ -132,6 +132,7 @@ def test_ablation_notebooks_write_the_sweep_contract(smoke_run, sweep, settings)
     assert list(table.columns) == [
         "setting",
         "seed",
+        "steps",
         "suite",
         "metric",
         "value",
@@ -141,6 +142,8 @@ def test_ablation_notebooks_write_the_sweep_contract(smoke_run, sweep, settings)
     found = set(table["setting"]) if sweep == "pooling" else set(table["setting"].astype(float))
     assert found == settings
     assert set(table["seed"]) == {42, 43}
+    # every point trained the recipe's full length: the smoke recipe's 3 steps
+    assert set(table["steps"]) == {3}
     ok = table.dropna(subset=["value"])
     assert ((ok["ci_low"] <= ok["value"] + 1e-9) & (ok["value"] <= ok["ci_high"] + 1e-9)).all()
     assert json.loads((folder / f"{sweep}.manifest.json").read_text())["kind"] == "ablation-sweep"
@@ -165,3 +168,53 @@ def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run)
                 if output.get("output_type") == "stream":
                     text = "".join(output.get("text", ""))
                     assert not noise.search(text), f"{path.name} cell {index}: {text[:200]!r}"
+
+
+def test_leakage_notebook_measures_both_splits(smoke_run):
+    folder = smoke_run / "runs" / "smoke" / "leakage"
+    table = pd.read_csv(folder / "leakage.csv")
+    columns = ["split", "model", "metric", "value", "ci_low", "ci_high", "queries", "steps"]
+    assert list(table.columns) == columns
+    assert set(table["split"]) == {"random", "group", "random - group"}
+    assert set(table["model"]) == {"base", "trained", "gain"}
+    assert set(table["steps"]) == {3} and table["queries"].nunique() == 1
+    assert (
+        (table["ci_low"] <= table["value"] + 1e-9) & (table["value"] <= table["ci_high"] + 1e-9)
+    ).all()
+    overlap = pd.read_csv(folder / "overlap.csv", index_col=0)
+    random_split, group_split = overlap.columns
+    assert overlap.loc["shared_groups", random_split] > 0  # a split by pair leaks
+    assert overlap.loc["shared_groups", group_split] == 0
+    assert overlap.loc["test_texts_with_train_near_duplicate", group_split] == 0
+
+
+def test_transfer_notebook_scores_each_source_on_the_other(smoke_run):
+    table = pd.read_csv(smoke_run / "runs" / "smoke" / "transfer" / "transfer.csv")
+    assert list(table.columns) == [
+        "trained_on",
+        "suite",
+        "suite_source",
+        "seen_in_training",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "gain",
+        "gain_low",
+        "gain_high",
+        "steps",
+    ]
+    assert set(table["trained_on"]) == {"base", "both", "hpo only", "icd10cm only"}
+    assert set(table["suite"]) == {"hpo-cardio-name", "hpo-cardio-synonym", "icd10cm-ch9-inclusion"}
+    unseen = table[~table["seen_in_training"]]
+    assert set(zip(unseen["trained_on"], unseen["suite_source"], strict=True)) >= {
+        ("hpo only", "icd10cm"),
+        ("icd10cm only", "hpo"),
+    }
+    trained = table[table["trained_on"] != "base"]
+    assert set(trained.loc[trained["trained_on"] == "both", "steps"]) == {3}
+    assert (trained["steps"] > 0).all()
+    assert (
+        (trained["gain_low"] <= trained["gain"] + 1e-9)
+        & (trained["gain"] <= trained["gain_high"] + 1e-9)
+    ).all()

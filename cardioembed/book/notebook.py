@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import sys
 import warnings
 
 
@@ -27,3 +30,16 @@ def quiet_progress_bars() -> None:
     except ImportError:  # pragma: no cover
         pass
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_output():
+    """Keep the trainer's per-step log lines and progress bars out of the notebook; on an
+    error they are written to stderr before the error propagates."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield buffer
+    except BaseException:
+        sys.stderr.write(buffer.getvalue()[-5000:])
+        raise

@@ -341,3 +341,75 @@ def enable_notebook_figures(formats: tuple[str, ...] = ("png",)) -> None:
         return
     if get_ipython() is not None:
         set_matplotlib_formats(*formats)
+
+
+def _interval_bars(ax, groups: list, members: list, values, lows, highs) -> None:
+    """Grouped bars with error bars: `values[g][m]` for group g and member m."""
+    width = 0.8 / len(members)
+    colors = sns.color_palette("deep", len(members))
+    for j, member in enumerate(members):
+        x = [i + (j - (len(members) - 1) / 2) * width for i in range(len(groups))]
+        v = [values[g][member] for g in groups]
+        err = [
+            [a - lows[g][member] for a, g in zip(v, groups, strict=True)],
+            [highs[g][member] - a for a, g in zip(v, groups, strict=True)],
+        ]
+        ax.bar(x, v, width=width * 0.95, color=colors[j], label=member)
+        ax.errorbar(x, v, yerr=err, fmt="none", ecolor="0.2", capsize=2, lw=1)
+    ax.set_xticks(range(len(groups)), groups)
+
+
+def leakage_bars(rows: pd.DataFrame, metric: str = "acc@1") -> plt.Figure:
+    """Per split (x), the base and the trained model's `metric` with their intervals.
+    `rows`: split, model, metric, value, ci_low, ci_high."""
+    data = rows[rows["metric"] == metric]
+    table = {
+        c: data.pivot(index="split", columns="model", values=c)
+        for c in ("value", "ci_low", "ci_high")
+    }
+    splits = list(dict.fromkeys(data["split"]))
+    models = list(dict.fromkeys(data["model"]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.3))
+    _interval_bars(
+        ax,
+        splits,
+        models,
+        *(table[c].to_dict("index") for c in ("value", "ci_low", "ci_high")),
+    )
+    ax.set_xticks(range(len(splits)), [f"{s} split" for s in splits])
+    ax.set_ylabel(_metric_label(metric))
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize="small", loc="upper right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def transfer_bars(rows: pd.DataFrame) -> plt.Figure:
+    """Per suite (x), each trained model's gain over the base with its paired interval.
+    `rows`: trained_on, suite, gain, gain_low, gain_high (base rows are left out). With no
+    rows, a figure that says transfer was not measured."""
+    data = rows[rows["trained_on"] != "base"]
+    fig, ax = plt.subplots(figsize=(7, 3.3))
+    if data.empty:
+        ax.text(0.5, 0.5, "transfer not measured for this profile", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        pivots = [
+            data.pivot(index="suite", columns="trained_on", values=c).to_dict("index")
+            for c in ("gain", "gain_low", "gain_high")
+        ]
+        suites = list(dict.fromkeys(data["suite"]))
+        _interval_bars(ax, suites, list(dict.fromkeys(data["trained_on"])), *pivots)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_ylabel("Acc@1 gain over the base")
+        ax.legend(
+            title="trained on",
+            frameon=False,
+            fontsize="small",
+            loc="center left",
+            bbox_to_anchor=(1, 0.5),
+        )
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -37,7 +37,9 @@ __all__ = [
     "SplitFractions",
     "assign_group_splits",
     "merge_groups",
+    "random_split",
     "split_frame",
+    "split_overlap",
 ]
 
 SPLITS = ("train", "validation", "test")
@@ -292,3 +294,58 @@ def split_frame(
     out = df.copy()
     out["split"] = [assignment[g] for g in groups]
     return out
+
+
+def random_split(
+    df: pd.DataFrame, fractions: SplitFractions | Mapping[str, float], seed: int = 42
+) -> pd.DataFrame:
+    """A copy of `df` whose ``split`` column is drawn row by row, groups ignored: a seeded
+    permutation cut into train, validation and test by `fractions`. This is how the
+    paper's released data preparation splits its triplets (85/10/5, seed 42); the study
+    uses it only to measure what such a split hides (notebook 06)."""
+    if not isinstance(df, pd.DataFrame):
+        raise ParameterError("df", type(df).__name__, "must be a pandas DataFrame")
+    fractions = SplitFractions.coerce(fractions)
+    seed = _validate_seed(seed)
+    n = len(df)
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = round(n * fractions.train)
+    n_validation = round(n * fractions.validation)
+    split = np.empty(n, dtype=object)
+    split[order[:n_train]] = "train"
+    split[order[n_train : n_train + n_validation]] = "validation"
+    split[order[n_train + n_validation :]] = "test"
+    out = df.copy()
+    out["split"] = split
+    return out
+
+
+def split_overlap(
+    df: pd.DataFrame,
+    group_col: str = "group",
+    text_cols: Sequence[str] = ("anchor", "positive"),
+    near_duplicate_threshold: float = 0.8,
+) -> dict[str, int]:
+    """What a split's test rows share with its train rows: groups (a term, a code, a
+    passage) found on both sides, the test rows in such groups, and test texts with a
+    near (or exact) duplicate among the training texts
+    (`cardioembed.curation.dedup.near_duplicate_audit`)."""
+    from cardioembed.curation.dedup import near_duplicate_audit
+
+    missing = [c for c in ("split", group_col, *text_cols) if c not in df.columns]
+    if missing:
+        raise InputError(f"the table has no column(s) {missing}; it has {list(df.columns)}")
+    train, test = df[df["split"] == "train"], df[df["split"] == "test"]
+    shared = set(train[group_col]) & set(test[group_col])
+    texts = {
+        side: [t for c in text_cols for t in frame[c].dropna().astype(str)]
+        for side, frame in (("train", train), ("test", test))
+    }
+    audit = near_duplicate_audit(texts["train"], texts["test"], near_duplicate_threshold)
+    return {
+        "test_rows": len(test),
+        "shared_groups": len(shared),
+        "test_rows_in_shared_groups": int(test[group_col].isin(shared).sum()),
+        "test_texts": len(texts["test"]),
+        "test_texts_with_train_near_duplicate": int(audit["test_index"].nunique()),
+    }

@@ -45,6 +45,7 @@ from cardioembed.artifacts import (
     write_manifest,
 )
 from cardioembed.errors import InputError, ParameterError
+from cardioembed.training.frozen import frozen_lower_layers
 from cardioembed.training.models import POOLINGS, load_base, load_model, query_prompt, torch_dtype
 
 logger = logging.getLogger(__name__)
@@ -180,6 +181,12 @@ class Recipe:
             dtype=self.dtype,
             device=device,
         )
+
+    def frozen_layers(self, model) -> int:
+        """How many lower layers of `model` the adapter leaves frozen (0: it adapts all)."""
+        if not self.lora_top_layers:
+            return 0
+        return int(model.transformers_model.config.num_hidden_layers) - self.lora_top_layers
 
     @property
     def query_prompt(self) -> str | None:
@@ -488,13 +495,16 @@ def train(
     gather_across_devices: bool = False,
     stop_after_steps: int | None = None,
     record_anchors_to: str | os.PathLike | None = None,
+    validate: bool = True,
 ) -> TrainResult:
     """Train a LoRA adapter; see the module docstring for what is written.
 
     `resume`: continue from the last checkpoint in `output_dir/checkpoints` (made with the
     same recipe and data) instead of starting over. `stop_after_steps`: stop (with a
     checkpoint) once that global step is reached, without writing the model: the run is
-    left to be resumed, as after an interruption or in a time-boxed session."""
+    left to be resumed, as after an interruption or in a time-boxed session. `validate`:
+    score the validation pairs every `eval_steps` (False: a run that is scored elsewhere,
+    such as a sweep point, saves that time; its history then has no validation column)."""
     import torch
     from peft.tuners.tuners_utils import cast_adapter_dtype
     from sentence_transformers import SentenceTransformerTrainer
@@ -534,7 +544,11 @@ def train(
     cast_adapter_dtype(model.transformers_model, "default")
     if recipe.gradient_checkpointing:
         model.transformers_model.enable_input_require_grads()
-    evaluator = build_evaluator(pairs, recipe.query_prompt, batch_size=recipe.batch_size)
+    evaluator = (
+        build_evaluator(pairs, recipe.query_prompt, batch_size=recipe.batch_size)
+        if validate
+        else None
+    )
     args = recipe.training_arguments(ckpt_dir, progress, evaluate=evaluator is not None)
 
     class StopAfter(TrainerCallback):
@@ -557,7 +571,8 @@ def train(
     start_step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0
     if last:
         logger.info("resuming from %s", last)
-    with _no_vocabulary_warning():  # checkpoints save the adapter too
+    # checkpoints save the adapter too; the frozen layers run once per distinct text
+    with _no_vocabulary_warning(), frozen_lower_layers(model, recipe.frozen_layers(model)):
         trainer.train(resume_from_checkpoint=last)
     state = trainer.state
     history = pd.DataFrame(state.log_history)

@@ -1,0 +1,209 @@
+"""The frozen lower layers of an encoder, computed once per text and shared by every run.
+
+With `lora_top_layers: N` the LoRA adapter sits on the last N layers only; the
+embeddings and the layers below them are frozen, so for a given text they give the same
+output in every run of every sweep, in training and in scoring. `frozen_lower_layers`
+puts, for the duration of a `with` block, a stand-in in place of those layers that looks
+each text up by its token ids and computes only the texts it has not met before. The
+frozen part runs in eval mode (no dropout) whether a text was stored or not, so a
+result does not depend on what was stored.
+
+No library offers this: peft freezes the base model but still runs all of it on every
+step. What it saves is printed by ``benchmarks/training.py``.
+
+The stored states are kept on disk as well (``<cache>/frozen/``, the cache of
+`models.cache_dir`, by default ``~/.cache/cardioembed``), so the notebooks of one study,
+each its own process, share them too. A file is named after the frozen weights (a
+checksum), their dtype and depth: another base model never reads it.
+
+Supported: encoders with right padding and learned absolute positions (BERT and kin,
+the teaching base). There a text's tokens sit at positions 0..n-1 in any batch, and
+attention never looks at padding, so its hidden states do not depend on the other texts
+of the batch. Other models run as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from cardioembed.artifacts import atomic_path
+from cardioembed.training.models import cache_dir, has_absolute_positions
+
+MAX_BYTES = 2 * 1024**3  # hidden states kept in memory, over all models; beyond: recomputed
+_STORES: dict[tuple, dict[bytes, object]] = {}
+_STORED = {"bytes": 0}
+
+
+def _layer_list(transformers_model):
+    return getattr(getattr(transformers_model, "encoder", None), "layer", None)
+
+
+def supported(model) -> bool:
+    """Whether `frozen_lower_layers` can share the lower layers of this SentenceTransformer."""
+    hf = model.transformers_model
+    return (
+        _layer_list(hf) is not None
+        and has_absolute_positions(hf)
+        and getattr(model.tokenizer, "padding_side", "right") == "right"
+    )
+
+
+def clear() -> None:
+    """Forget every text stored in memory (the files on disk stay)."""
+    _STORES.clear()
+    _STORED["bytes"] = 0
+
+
+def _file(key: tuple) -> Path:
+    return cache_dir() / "frozen" / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:20]}.pt"
+
+
+def _load(key: tuple) -> dict[bytes, object]:
+    """The store of `key`: from its file if there is one (a damaged file is ignored)."""
+    import torch
+
+    path = _file(key)
+    if not path.is_file():
+        return {}
+    try:
+        saved = torch.load(path, weights_only=True)
+        states = torch.split(saved["states"], saved["lengths"].tolist())
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: recompute, then overwrite
+        return {}
+    store = {}
+    for key_bytes, state in zip(saved["keys"], states, strict=True):
+        size = state.numel() * state.element_size()
+        if _STORED["bytes"] + size > MAX_BYTES:
+            break
+        store[key_bytes] = state
+        _STORED["bytes"] += size
+    return store
+
+
+def _save(key: tuple, store: dict[bytes, object]) -> None:
+    """All of a store in one file (written whole, then renamed into place)."""
+    import torch
+
+    keys = list(store)
+    saved = {
+        "keys": keys,
+        "lengths": torch.tensor([store[k].shape[0] for k in keys]),
+        "states": torch.cat([store[k] for k in keys]),
+    }
+    with atomic_path(_file(key)) as tmp:
+        torch.save(saved, tmp)
+
+
+@contextlib.contextmanager
+def frozen_lower_layers(model, n_frozen: int) -> Iterator[dict[str, int]]:
+    """Within the block, the embeddings and the first `n_frozen` layers of `model` (a
+    SentenceTransformer whose adapter, if any, is on the layers above) are computed once
+    per distinct text, then read from memory. Yields counters of texts `computed` and
+    `reused`. Does nothing when `n_frozen` is 0 or the model is not `supported`."""
+    import torch
+
+    counters = {"computed": 0, "reused": 0}
+    if n_frozen <= 0 or not supported(model):
+        yield counters
+        return
+    hf = model.transformers_model
+    layers = list(_layer_list(hf))
+    if n_frozen >= len(layers):
+        raise ValueError(f"n_frozen={n_frozen}: the model has only {len(layers)} layers")
+    frozen = (hf.embeddings, *layers[:n_frozen])
+    # Stored by content: every copy of the same base (the untrained model, each run's)
+    # shares one store; other weights, another store.
+    checksum = sum(float(p.detach().double().abs().sum()) for m in frozen for p in m.parameters())
+    key = (str(hf.dtype), n_frozen, checksum)
+    if key not in _STORES:
+        _STORES[key] = _load(key)
+    store = _STORES[key]
+    size_before = len(store)
+    pad_id = model.tokenizer.pad_token_id
+    inputs: dict = {"computing": False}
+
+    def remember_inputs(module, args, kwargs):
+        # sentence-transformers calls the model's forward directly (no hooks): the
+        # embeddings module is where the token ids pass through a call
+        if not inputs["computing"]:
+            inputs["ids"] = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+            inputs["types"] = kwargs.get("token_type_ids")
+
+    @torch.no_grad()
+    def compute(rows: list[int], attention_mask) -> torch.Tensor:
+        index = torch.tensor(rows, device=inputs["ids"].device)
+        modes = [m.training for m in frozen]
+        for m in frozen:
+            m.eval()
+        inputs["computing"] = True
+        try:
+            types = inputs["types"]
+            h = hf.embeddings(
+                input_ids=inputs["ids"][index],
+                token_type_ids=None if types is None else types[index],
+            )
+            mask = None if attention_mask is None else attention_mask[index]
+            for layer in frozen[1:]:
+                h = type(layer).forward(layer, h, mask)  # the class's own, not the stand-in
+        finally:
+            inputs["computing"] = False
+            for m, mode in zip(frozen, modes, strict=True):
+                m.train(mode)
+        return h
+
+    def first_layer(hidden_states, attention_mask=None, *args, **kwargs):
+        """Stands in for the first frozen layer: returns the output of the last one."""
+        ids = inputs["ids"]
+        # right padding: a text's tokens are the ones before its first padding token
+        lengths = (ids != pad_id).sum(dim=1).tolist()
+        keys = [ids[i, :n].cpu().numpy().tobytes() for i, n in enumerate(lengths)]
+        missing = [i for i, key in enumerate(keys) if key not in store]
+        rows = {}
+        if missing:
+            h = compute(missing, attention_mask)
+            for j, i in enumerate(missing):
+                rows[i] = h[j, : lengths[i]].clone()
+                size = rows[i].numel() * rows[i].element_size()
+                if keys[i] not in store and _STORED["bytes"] + size <= MAX_BYTES:
+                    store[keys[i]] = rows[i]
+                    _STORED["bytes"] += size
+        counters["computed"] += len(missing)
+        counters["reused"] += len(keys) - len(missing)
+        out = hidden_states.new_zeros(hidden_states.shape)
+        for i, (key, n) in enumerate(zip(keys, lengths, strict=True)):
+            out[i, :n] = rows[i] if i in rows else store[key]
+        return out
+
+    def other_layer(hidden_states, *args, **kwargs):
+        """Stands in for the other frozen layers: their work is in the first's output."""
+        return hidden_states
+
+    # The stand-ins replace the frozen layers' forward on the instances only: the module
+    # tree, its parameters and its repr stay as they are (saving, fingerprints).
+    layers[0].forward = first_layer
+    for layer in layers[1:n_frozen]:
+        layer.forward = other_layer
+    hook = hf.embeddings.register_forward_pre_hook(remember_inputs, with_kwargs=True)
+    try:
+        yield counters
+    finally:
+        hook.remove()
+        for layer in layers[:n_frozen]:
+            del layer.forward
+    if len(store) > size_before:
+        _save(key, store)
+
+
+@contextlib.contextmanager
+def share_frozen_layers(models, recipe) -> Iterator[None]:
+    """`frozen_lower_layers` for every model of `models` that has encoder layers, each
+    with the depth `recipe` leaves frozen: the untrained base and every run of one recipe
+    then compute those layers once per text between them."""
+    with contextlib.ExitStack() as stack:
+        for model in models:
+            if hasattr(model, "transformers_model"):  # not BM25
+                stack.enter_context(frozen_lower_layers(model, recipe.frozen_layers(model)))
+        yield

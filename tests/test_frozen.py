@@ -1,0 +1,137 @@
+"""The frozen lower layers shared across runs: same embeddings, same gradients, model intact."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cardioembed.training import frozen
+from cardioembed.training.frozen import frozen_lower_layers
+from cardioembed.training.recipe import Recipe, recipe_defaults
+
+TEXTS = [
+    "atrial fibrillation",
+    "An irregular heart rhythm that starts in the upper chambers of the heart.",
+    "Ventricular septal defect",
+    "A hole in the wall between the two lower chambers of the heart.",
+]
+
+
+def adapted(top_layers: int = 2, pooling: str = "mean"):
+    recipe = Recipe.from_parameters(
+        {**recipe_defaults(), "lora_top_layers": top_layers, "pooling": pooling}
+    )
+    model = recipe.load_base()
+    model.add_adapter(recipe.lora_config(model))
+    with torch.no_grad():  # a trained adapter: B is zero at initialisation
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    return recipe, model.eval()
+
+
+@pytest.fixture(autouse=True)
+def empty_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARDIOEMBED_CACHE", str(tmp_path))  # files of this test only
+    frozen.clear()
+    yield
+    frozen.clear()
+
+
+def test_embeddings_are_those_of_the_whole_model_alone_and_in_any_batch():
+    recipe, model = adapted()
+    n_frozen = recipe.frozen_layers(model)
+    assert n_frozen == 4  # MiniLM has 6 layers, the adapter is on the last 2
+    whole = model.encode(TEXTS, convert_to_tensor=True)
+    with frozen_lower_layers(model, n_frozen) as counters:
+        first = model.encode(TEXTS, convert_to_tensor=True)
+        assert counters == {"computed": 4, "reused": 0}
+        # read back from memory: each text alone, then in a batch with other padding
+        alone = torch.cat([model.encode([t], convert_to_tensor=True) for t in TEXTS])
+        mixed = model.encode([*TEXTS[::-1], "heart"], convert_to_tensor=True)[:4].flip(0)
+        assert counters["reused"] == 8 and counters["computed"] == 5
+    for other in (first, alone, mixed):
+        assert (other - whole).abs().max().item() < 1e-5
+
+
+def test_the_loss_and_its_gradients_are_those_of_the_whole_model():
+    recipe, model = adapted()
+    loss = recipe.loss(model)
+    features = [model.tokenize(TEXTS[0::2]), model.tokenize(TEXTS[1::2])]
+
+    def gradients():
+        model.zero_grad()
+        value = loss(features, labels=None)
+        value.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        return value.item(), grads
+
+    whole_loss, whole = gradients()
+    with frozen_lower_layers(model, recipe.frozen_layers(model)):
+        gradients()  # fills the store
+        shared_loss, shared = gradients()  # reads it
+    assert shared_loss == pytest.approx(whole_loss, abs=1e-5)
+    assert whole.keys() == shared.keys() and all("layer.4" in n or "layer.5" in n for n in whole)
+    for name in whole:
+        assert torch.allclose(whole[name], shared[name], atol=1e-5), name
+
+
+def test_the_model_is_left_as_it_was():
+    recipe, model = adapted()
+    before = (repr(model), [n for n, _ in model.named_parameters()])
+    with frozen_lower_layers(model, recipe.frozen_layers(model)):
+        assert (repr(model), [n for n, _ in model.named_parameters()]) == before
+    layers = model.transformers_model.encoder.layer
+    assert all("forward" not in vars(layer) for layer in layers)  # the stand-ins are gone
+    assert not model.transformers_model.embeddings._forward_pre_hooks
+
+
+def test_the_frozen_part_runs_without_dropout_in_training_mode():
+    recipe, model = adapted()
+    model.train()
+    trunk = model.transformers_model.encoder.layer[3]
+    outputs = []
+    trunk.register_forward_hook(lambda module, args, output: outputs.append(output))
+    with frozen_lower_layers(model, recipe.frozen_layers(model)):
+        features = model.tokenize(TEXTS)
+        model(features)
+        frozen.clear()  # computed again, not read back
+        model(features)
+    assert len(outputs) == 2 and torch.equal(outputs[0], outputs[1])
+
+
+def test_nothing_is_shared_where_it_would_not_be_exact():
+    recipe, model = adapted(top_layers=0)
+    assert recipe.frozen_layers(model) == 0
+    with frozen_lower_layers(model, 0) as counters:
+        model.encode(TEXTS)
+    assert counters == {"computed": 0, "reused": 0}
+    _, left_padded = adapted()
+    left_padded.tokenizer.padding_side = "left"  # positions would shift with the padding
+    assert not frozen.supported(left_padded)
+    with frozen_lower_layers(left_padded, 4) as counters:
+        left_padded.encode(TEXTS)
+    assert counters == {"computed": 0, "reused": 0}
+
+
+def test_another_process_reads_the_stored_states_from_disk(tmp_path):
+    recipe, model = adapted()
+    whole = model.encode(TEXTS, convert_to_tensor=True)
+    with frozen_lower_layers(model, 4):
+        model.encode(TEXTS)
+    files = list((tmp_path / "frozen").glob("*.pt"))
+    assert len(files) == 1
+    frozen.clear()  # what a new process starts with
+    with frozen_lower_layers(model, 4) as counters:
+        again = model.encode(TEXTS, convert_to_tensor=True)
+    assert counters == {"computed": 0, "reused": 4}
+    assert (again - whole).abs().max().item() < 1e-5
+    files[0].write_bytes(b"damaged")
+    frozen.clear()
+    with frozen_lower_layers(model, 4) as counters:
+        model.encode(TEXTS)
+    assert counters == {"computed": 4, "reused": 0}  # recomputed, and written again
+    _, other = adapted(top_layers=3)  # another depth: another file
+    with frozen_lower_layers(other, 3):
+        other.encode(TEXTS)
+    assert len(list((tmp_path / "frozen").glob("*.pt"))) == 2
