@@ -29,8 +29,8 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The paper's path on the CPU: every notebook with the rehearsal profile (kept out of
-# `make test`: about 15 minutes on 2 cores).
+# The paper's path on the CPU: every notebook with the rehearsal profile, alone (`make test`
+# runs it too; about 5 minutes on 2 cores).
 rehearsal: setup
 	$(PY) -m pytest -m rehearsal $(PYTEST_ARGS)
 

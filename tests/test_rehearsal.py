@@ -281,6 +281,12 @@ def test_every_notebook_runs_the_papers_path(rehearsal_run):
     assert set(pooling["setting"]) == {"eos", "mean", "cls", "weightedmean"}
     temperature = pd.read_csv(runs / "ablations" / "temperature.csv")
     assert set(temperature["setting"].astype(float)) == {0.05, 0.1}
+    # every sweep point trained the recipe's full length
+    assert set(pooling["steps"]) == set(temperature["steps"]) == {recipe.max_steps}
+    leakage = pd.read_csv(runs / "leakage" / "leakage.csv")
+    assert set(leakage["split"]) == {"random", "group", "random - group"}
+    # a corpus of textbooks only has one source: transfer is not measured, and says so
+    assert pd.read_csv(runs / "transfer" / "transfer.csv").empty
 
 
 @pytest.mark.slow
