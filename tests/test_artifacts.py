@@ -47,15 +47,15 @@ def test_manifest_records_params_outputs_and_environment(tmp_path):
     assert set(manifest["outputs"]) == {"x.txt"}
     assert manifest["seconds"] == 1.235
     assert "torch" in manifest["environment"]["packages"]
-    assert is_current(tmp_path, {"b": [1, 2], "seed": 1})
-    assert not is_current(tmp_path, {"b": [1, 2], "seed": 2})
+    assert is_current(tmp_path, "corpus", {"b": [1, 2], "seed": 1})
+    assert not is_current(tmp_path, "corpus", {"b": [1, 2], "seed": 2})
 
 
 def test_unfinished_or_corrupt_manifest_means_no_artifact(tmp_path):
     assert load_manifest(tmp_path) is None
     (tmp_path / "manifest.json").write_text("{not json")
     assert load_manifest(tmp_path) is None
-    assert not is_current(tmp_path, {})
+    assert not is_current(tmp_path, "corpus", {})
 
 
 def test_params_hash_ignores_key_order():

@@ -195,3 +195,17 @@ def test_the_project_root_is_found_from_where_a_notebook_runs(start, monkeypatch
     monkeypatch.delenv(ROOT_ENV, raising=False)
     monkeypatch.chdir(ROOT / start)
     assert project_root() == ROOT
+
+
+def test_tables_show_counts_as_whole_numbers_and_missing_values_as_a_dash():
+    import pandas as pd
+
+    from cardioembed.book.tables import show
+
+    frame = pd.DataFrame(
+        {"file": ["a.pdf", "b.epub"], "pages": [1365.0, None], "acc@1": [1.0, 0.5]}
+    )
+    html = show(frame).to_html()
+    assert "1,365<" in html and "1365.0" not in html and "–" in html
+    assert "1.000<" in html and "0.500<" in html  # a metric keeps its decimals
+    assert "row_heading" not in html  # the plain 0, 1 index is hidden

@@ -23,7 +23,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from cardioembed.book.runner import STATUS_TABLE, _duration, build_book
+from cardioembed.book.runner import STATUS_TABLE, build_book
+from cardioembed.envinfo import format_duration
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
@@ -447,7 +448,7 @@ def test_the_status_page_shows_the_rendered_runs_records(book, smoke_run):
     text = " ".join("".join(book.pages["book/status.html"].text).split())
     for path in sorted((smoke_run / "executed").glob("*.ipynb")):
         record = json.loads(path.read_text())["metadata"]["cardioembed"]
-        assert path.stem in text and _duration(record["seconds"]) in text, path.stem
+        assert path.stem in text and format_duration(record["seconds"]) in text, path.stem
         env = record["environment"]
         assert env["python"] in text and env["device"] in text
         assert env["packages"]["torch"] in text

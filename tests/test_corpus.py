@@ -1,12 +1,13 @@
 """Curation end to end: parameters, textbooks, what is written and what is not."""
 
 import json
+import logging
 
 import pytest
 
-from cardioembed.book.profiles import notebook_values
 from cardioembed.curation.corpus import CorpusConfig, curate, curate_to_folder, load_corpus
 from cardioembed.errors import InputError, ParameterError
+from cardioembed.profiles import notebook_values
 
 BOOK = """Chapter 1 Heart failure
 
@@ -29,7 +30,7 @@ most patients.
 
 def config_with(**changes) -> CorpusConfig:
     """Notebook 01's parameters (their one home) with some changed."""
-    return CorpusConfig.from_dict({**notebook_values("01", "teaching"), **changes})
+    return CorpusConfig.from_parameters({**notebook_values("01", "teaching"), **changes})
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,9 @@ def config_with(**changes) -> CorpusConfig:
         ("negatives", "hardest", "negatives"),
         ("near_duplicate_threshold", 1.5, "near_duplicate_threshold"),
         ("min_sentence_chars", -1, "min_sentence_chars"),
+        ("paraphrase_batch_size", 0, "paraphrase_batch_size"),
+        ("paraphrase_max_new_tokens", 2.5, "paraphrase_max_new_tokens"),
+        ("seed", "42", "seed"),
     ],
 )
 def test_bad_parameters_are_named(field, value, needle):
@@ -55,9 +59,13 @@ def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
         config_with(pair_kinds=["paraphrase"])
 
 
-def test_config_round_trips_through_a_dict():
+def test_config_round_trips_through_a_dict_and_needs_every_parameter():
     config = config_with(seed=7, sources=["hpo"])
-    assert CorpusConfig.from_dict(config.to_dict()) == config
+    assert CorpusConfig.from_parameters(config.to_dict()) == config
+    values = notebook_values("01", "teaching")
+    del values["negatives_model"]
+    with pytest.raises(InputError, match="negatives_model"):
+        CorpusConfig.from_parameters(values)
 
 
 def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
@@ -71,7 +79,7 @@ def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
         pair_kinds=["adjacent"],
         split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
     )
-    result = curate(config, echo=lambda _: None)
+    result = curate(config)
     assert any("broken.pdf" in p for p in result.problems)
     texts = set(result.sentences["text"])
     assert any("e.g. after climbing stairs" in t for t in texts)
@@ -91,7 +99,7 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
         pair_kinds=["adjacent"],
         split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
     )
-    folder, _ = curate_to_folder(config, out, echo=lambda _: None)
+    folder, _ = curate_to_folder(config, out)
     before = (folder / "pairs.parquet").read_bytes()
 
     bad = tmp_path / "bad"
@@ -101,7 +109,6 @@ def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path
         curate_to_folder(
             config_with(sources=["textbooks"], textbook_dir=str(bad), pair_kinds=["adjacent"]),
             out,
-            echo=lambda _: None,
         )
     assert (folder / "pairs.parquet").read_bytes() == before
     assert load_corpus(out)["folder"] == folder
@@ -114,7 +121,6 @@ def test_empty_folder_is_a_clear_error(tmp_path):
             config_with(
                 sources=["textbooks"], textbook_dir=str(tmp_path / "empty"), pair_kinds=["adjacent"]
             ),
-            echo=lambda _: None,
         )
 
 
@@ -123,36 +129,17 @@ def test_missing_corpus_says_which_notebook_makes_it(tmp_path):
         load_corpus(tmp_path / "nothing")
 
 
-def test_counts_file_is_plain_json(tmp_path):
+def test_counts_file_is_plain_json_and_a_second_run_reuses_the_corpus(tmp_path):
     books = tmp_path / "b"
     books.mkdir()
     (books / "a.txt").write_text(BOOK)
-    out, reused = curate_to_folder(
-        config_with(
-            sources=["textbooks"],
-            textbook_dir=str(books),
-            pair_kinds=["adjacent"],
-            split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
-        ),
-        tmp_path / "corpus",
-        echo=lambda _: None,
-    )
+    out, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
     assert not reused
     counts = json.loads((out / "counts.json").read_text())
     assert (
         counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
     )
-    _, reused = curate_to_folder(
-        config_with(
-            sources=["textbooks"],
-            textbook_dir=str(books),
-            pair_kinds=["adjacent"],
-            split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
-        ),
-        tmp_path / "corpus",
-        echo=lambda _: None,
-    )
-    assert reused
+    assert curate_to_folder(_textbook_config(books), tmp_path / "corpus") == (out, True)
 
 
 def _textbook_config(folder, **overrides):
@@ -178,44 +165,44 @@ def test_a_curation_with_another_seed_leaves_the_first_corpus_intact(tmp_path):
     books.mkdir()
     (books / "a.txt").write_text(BOOK)
     out = tmp_path / "corpus"
-    first, _ = curate_to_folder(_textbook_config(books), out, echo=lambda _: None)
+    first, _ = curate_to_folder(_textbook_config(books), out)
     files_before = {p.name: p.read_bytes() for p in first.iterdir()}
     assert load_corpus(out)["folder"] == first
-    second, reused = curate_to_folder(_textbook_config(books, seed=7), out, echo=lambda _: None)
+    second, reused = curate_to_folder(_textbook_config(books, seed=7), out)
     assert not reused and second != first and second.parent == out
     assert "seed7" in second.name and "seed42" in first.name
     assert {p.name: p.read_bytes() for p in first.iterdir()} == files_before
     assert load_corpus(out)["folder"] == second  # notebooks 02-05 read the current one
     assert load_corpus(first)["manifest"]["params"]["seed"] == 42
     # Back to the first parameters: reused, and current again.
-    again, reused = curate_to_folder(_textbook_config(books), out, echo=lambda _: None)
+    again, reused = curate_to_folder(_textbook_config(books), out)
     assert reused and again == first and load_corpus(out)["folder"] == first
 
 
-def test_manifest_lists_used_and_skipped_files_apart_and_strict_fails(tmp_path):
+def test_manifest_lists_used_and_skipped_files_apart_and_strict_fails(tmp_path, caplog):
     books = tmp_path / "books"
     books.mkdir()
     (books / "good.txt").write_text(BOOK)
     (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     (books / "latin.txt").write_bytes("Caf\u00e9 au lait spots are seen.".encode("latin-1"))
-    printed: list[str] = []
-    folder, _ = curate_to_folder(_textbook_config(books), tmp_path / "corpus", echo=printed.append)
+    caplog.set_level(logging.WARNING)
+    folder, _ = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
     corpus = load_corpus(folder)
     manifest = corpus["manifest"]
     assert set(manifest["inputs"]) == {"good.txt"}
     assert set(manifest["inputs_skipped"]) == {"broken.pdf", "latin.txt"}
     assert "iconv" in manifest["inputs_skipped"]["latin.txt"]
-    assert sum(line.startswith("  SKIPPED") for line in printed) == 2
+    assert sum(r.getMessage().startswith("skipped") for r in caplog.records) == 2
     files = corpus["files"].set_index("file")["status"].to_dict()
     assert files == {"good.txt": "used", "broken.pdf": "skipped", "latin.txt": "skipped"}
     assert corpus["counts"]["textbook_files_skipped"] == 2
-    # Reusing the corpus prints the skipped files again; strict refuses it.
-    printed.clear()
-    _, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus", echo=printed.append)
-    assert reused and sum(line.startswith("  SKIPPED") for line in printed) == 2
+    # Reusing the corpus reports the skipped files again; strict refuses it.
+    caplog.clear()
+    _, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
+    assert reused and sum(r.getMessage().startswith("skipped") for r in caplog.records) == 2
     for out in (tmp_path / "corpus", tmp_path / "fresh"):
         with pytest.raises(InputError, match="strict") as info:
-            curate_to_folder(_textbook_config(books, strict=True), out, echo=lambda _: None)
+            curate_to_folder(_textbook_config(books, strict=True), out)
         assert "strict=False" in str(info.value)
     assert not (tmp_path / "fresh").exists() or not any((tmp_path / "fresh").iterdir())
 
@@ -225,7 +212,7 @@ def test_filter_counts_reach_the_corpus_counts(tmp_path):
     books.mkdir()
     code = "```r\nfit <- lm(ef ~ age, data = registry)\nsummary(fit)\n```\n"
     (books / "a.md").write_text(f"# Heart failure\n\n{BOOK}\n\n{code}")
-    result = curate(_textbook_config(books), echo=lambda _: None)
+    result = curate(_textbook_config(books))
     assert result.counts["textbook_dropped_code_lines"] == 2
     assert result.counts["textbook_dropped_heading_paragraphs"] >= 1
     texts = " ".join(result.sentences["text"])

@@ -96,7 +96,7 @@ def test_rank_metrics_by_hand():
             [0.9, 0.8, 0.7, 0.6],  # relevant docs 0 and 3 ranked 1st and 4th
         ]
     )
-    frame = E.rank_metrics(scores, [[2], [0], [0, 3]], qids=["a", "b", "c"])
+    frame = E.rank_metrics(scores, [[2], [0], [0, 3]], 0, ["a", "b", "c"])
     assert list(frame.columns) == ["item", *E.RETRIEVAL_METRICS]
     a, b, c = (frame.iloc[i] for i in range(3))
     assert (a["acc@1"], a["acc@5"], a["acc@10"], a["mrr@10"], a["ndcg@10"]) == (1, 1, 1, 1, 1)
@@ -109,14 +109,14 @@ def test_rank_metrics_by_hand():
 
 def test_rank_beyond_ten_and_ties():
     scores = np.arange(12, 0, -1, dtype=float)[None, :]  # doc i ranked i+1
-    beyond = E.rank_metrics(scores, [[10]]).iloc[0]
+    beyond = E.rank_metrics(scores, [[10]], 0, ["q"]).iloc[0]
     assert (beyond["acc@10"], beyond["mrr@10"], beyond["ndcg@10"]) == (0, 0, 0)
-    sixth = E.rank_metrics(scores, [[5]]).iloc[0]
+    sixth = E.rank_metrics(scores, [[5]], 0, ["q"]).iloc[0]
     assert (sixth["acc@5"], sixth["acc@10"], sixth["mrr@10"]) == (0, 1, pytest.approx(1 / 6))
     # all scores equal: a seeded tie-break, the same every time, not always first place
     flat = np.zeros((200, 50))
-    rel = [[i % 50] for i in range(200)]
-    one, two = E.rank_metrics(flat, rel, seed=3), E.rank_metrics(flat, rel, seed=3)
+    rel, qids = [[i % 50] for i in range(200)], [str(i) for i in range(200)]
+    one, two = E.rank_metrics(flat, rel, 3, qids), E.rank_metrics(flat, rel, 3, qids)
     pd.testing.assert_frame_equal(one, two)
     assert one["acc@1"].mean() == pytest.approx(1 / 50, abs=0.02)
 
@@ -151,21 +151,25 @@ def test_bootstrap_contains_point_and_narrows():
         value, lo, hi = E.interval(np.mean, [small], E.BootstrapConfig(200, method=method))
         assert lo <= value <= hi
     with pytest.raises(ParameterError, match="ci_method"):
-        E.BootstrapConfig(method="normal")
+        E.BootstrapConfig(100, method="normal")
+    for bad in (0, 1.5, "1000", True):  # a whole number of resamples, given by the notebook
+        with pytest.raises(ParameterError, match="n_resamples"):
+            E.BootstrapConfig(bad)
 
 
 def test_paired_difference_of_model_with_itself_is_zero():
     rng = np.random.default_rng(2)
+    config = E.BootstrapConfig(1000)
     values = rng.random(100)
-    assert E.interval(E.mean_difference, [values, values]) == (0.0, 0.0, 0.0)
+    assert E.interval(E.mean_difference, [values, values], config) == (0.0, 0.0, 0.0)
     cos, gold = rng.random(100), rng.random(100)
-    assert E.interval(E.spearman_difference, [cos, cos, gold]) == (0.0, 0.0, 0.0)
-    assert E.difference_of_gains([values, values], [values, values]) == (0.0, 0.0, 0.0)
+    assert E.interval(E.spearman_difference, [cos, cos, gold], config) == (0.0, 0.0, 0.0)
+    assert E.difference_of_gains([values, values], [values, values], config) == (0.0, 0.0, 0.0)
     # a real difference: the paired interval excludes 0 where an unpaired one would not
     better = np.clip(values + 0.05, 0, 1)
-    gain, lo, hi = E.interval(E.mean_difference, [better, values])
+    gain, lo, hi = E.interval(E.mean_difference, [better, values], config)
     assert 0 < lo <= gain <= hi
-    _, unpaired_lo, _ = E.interval(E.mean_difference, [better, values], paired=False)
+    _, unpaired_lo, _ = E.interval(E.mean_difference, [better, values], config, paired=False)
     assert unpaired_lo < 0
 
 
@@ -174,14 +178,17 @@ def test_difference_of_gains_independent_suites():
     base_in, base_out = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 500).astype(float)
     model_in = np.maximum(base_in, rng.random(300) < 0.3)  # gains in domain
     model_out = base_out.copy()  # nothing out of domain
-    value, lo, hi = E.difference_of_gains([model_in, base_in], [model_out, base_out])
+    config = E.BootstrapConfig(1000)
+    value, lo, hi = E.difference_of_gains([model_in, base_in], [model_out, base_out], config)
     assert value == pytest.approx((model_in - base_in).mean())
     assert 0 < lo <= value <= hi
     # similarity suites: (cosine, base cosine, gold) per pair, Spearman gains
     gold_in, gold_out = rng.random(200), rng.random(150)
     cos_in, cos_out = gold_in + rng.normal(0, 0.1, 200), gold_out + rng.normal(0, 0.3, 150)
     noisy_in = gold_in + rng.normal(0, 0.5, 200)
-    value, lo, hi = E.difference_of_gains([cos_in, noisy_in, gold_in], [cos_out, cos_out, gold_out])
+    value, lo, hi = E.difference_of_gains(
+        [cos_in, noisy_in, gold_in], [cos_out, cos_out, gold_out], config
+    )
     assert value == pytest.approx(E.spearman(cos_in, gold_in) - E.spearman(noisy_in, gold_in))
     assert 0 < lo <= value <= hi
 
@@ -311,20 +318,22 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
     }
     names = ["hpo-noncardio-name", "hpo-noncardio-similarity", "icd10cm-other-inclusion"]
 
-    suites = S.build_suites(corpus, names, sample_size=4, ood_documents=20)
+    suites = S.build_suites(corpus, names, sample_size=4, ood_documents=20, seed=42)
     similarity_terms = {t for pair in suites["hpo-noncardio-similarity"].ids for t in pair}
     name_terms = {d for docs in suites["hpo-noncardio-name"].relevant.values() for d in docs}
     assert name_terms and name_terms <= similarity_terms and "HP:6" not in name_terms
     # the same sample whether or not the similarity suite is asked for
-    alone = S.build_suites(corpus, ["hpo-noncardio-name"], sample_size=4)
+    alone = S.build_suites(corpus, ["hpo-noncardio-name"], sample_size=4, ood_documents=0, seed=42)
     assert alone["hpo-noncardio-name"].queries == suites["hpo-noncardio-name"].queries
     assert len(suites["icd10cm-other-inclusion"].queries) == 4
     assert len(suites["icd10cm-other-inclusion"].corpus) == 20
     # 0: as many documents as chapter 9 has
-    matched = S.build_suites(corpus, ["icd10cm-other-inclusion"], sample_size=4)
+    matched = S.build_suites(
+        corpus, ["icd10cm-other-inclusion"], sample_size=4, ood_documents=0, seed=42
+    )
     assert len(matched["icd10cm-other-inclusion"].corpus) == 12
     with pytest.raises(S.ParameterError, match="ood_documents"):
-        S.build_suites(corpus, names, ood_documents=-1)
+        S.build_suites(corpus, names, sample_size=4, ood_documents=-1, seed=42)
 
 
 def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch, tmp_path):
@@ -346,17 +355,18 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
     monkeypatch.setattr(S, "hpo_ontology", fake_ontology)
     monkeypatch.setattr(S, "lin_similarity", fake_lin)
     monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
-    monkeypatch.setattr(S, "_hpo_with_definitions", lambda subtree: terms)
+    monkeypatch.setattr(S.sources, "hpo_terms", lambda subtree=None: terms)
     monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
     corpus = {
         "groups": fake_groups([]),
         "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]}),
     }
 
-    S.build_suites(corpus, ["hpo-noncardio-similarity"], sample_size=4, cache_dir=tmp_path)
+    common = {"sample_size": 4, "ood_documents": 0, "seed": 42, "cache_dir": tmp_path}
+    S.build_suites(corpus, ["hpo-noncardio-similarity"], **common)
     assert len(loads) == 1 and len(lin_calls) == 8  # 4 pairs of each suite
     fake_ontology.cache_clear()
-    cardio = S.build_suites(corpus, ["hpo-cardio-similarity"], sample_size=4, cache_dir=tmp_path)
+    cardio = S.build_suites(corpus, ["hpo-cardio-similarity"], **common)
     assert len(loads) == 1 and len(lin_calls) == 8  # from the cache: no second load
     assert cardio["hpo-cardio-similarity"].gold == [0.5] * 4
 
@@ -399,8 +409,39 @@ def test_embedding_cache_hit_on_second_call(tmp_path):
     assert E.model_fingerprint(model) == E.model_fingerprint(BagOfWords())  # state, not calls
 
 
+def test_models_differing_in_one_weight_dtype_tokenizer_or_adapter_never_share_embeddings(
+    minilm, tmp_path
+):
+    import copy
+
+    import torch
+    from peft import LoraConfig, TaskType
+
+    texts = ["atrial flutter", "heart failure"]
+    one_weight, bfloat16, tokenizer, adapter = (copy.deepcopy(minilm) for _ in range(4))
+    with torch.no_grad():
+        next(one_weight.parameters()).view(-1)[0] += 1e-3
+    bfloat16.to(torch.bfloat16)
+    tokenizer.tokenizer.add_tokens(["cardiomyopathyx"])
+    adapter.add_adapter(
+        LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=2, target_modules=["query"])
+    )  # its B matrices start at zero: the same embeddings, other weights
+    variants = [one_weight, bfloat16, tokenizer, adapter]
+    prints = [E.model_fingerprint(m) for m in (minilm, *variants)]
+    assert len(set(prints)) == len(prints)
+    assert E.model_fingerprint(copy.deepcopy(minilm)) == prints[0]  # content, not identity
+    E.Encoder(minilm, tmp_path)(texts)
+    for model in variants:
+        encoder = E.Encoder(model, tmp_path)
+        encoder(texts)
+        assert encoder.encoded_texts == 2  # its own embeddings, never the original's
+    same = E.Encoder(copy.deepcopy(minilm), tmp_path)
+    same(texts)
+    assert same.encoded_texts == 0
+
+
 def test_bm25_ranks_lexical_match_first():
-    scores = E.BM25().scores(
+    scores = E.bm25_scores(
         ["blood pressure high", "zzz"],
         ["slow heart rate", "raised arterial blood pressure", "aorta"],
     )
@@ -416,24 +457,25 @@ def _tiny_suites():
     out_terms["parents"] = [[p.replace("HP:", "HP:9") for p in ps] for ps in out_terms["parents"]]
     return {
         "hpo-cardio-name": S.hpo_cardio_suite(groups, "name", terms=terms),
-        "hpo-noncardio-name": S.hpo_noncardio_suite(0, terms=out_terms),
+        "hpo-noncardio-name": S.hpo_noncardio_suite(0, seed=42, terms=out_terms),
         "hpo-cardio-similarity": S.hpo_similarity_suite(
-            True, 12, terms=terms, gold_fn=lambda a, b: (hash(a + b) % 97) / 97
+            True, 12, seed=42, terms=terms, gold_fn=lambda a, b: (hash(a + b) % 97) / 97
         ),
     }
 
 
 def test_evaluate_models_writes_contract(tmp_path):
+    from cardioembed.artifacts import atomic_dir, is_current, write_manifest
+
     suites = _tiny_suites()
     base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
-    E.evaluate_models(
-        {"bm25": "bm25", "base": base, "run-a": trained},
-        suites,
-        tmp_path / "evaluation",
-        n_resamples=200,
-        echo=lambda s: None,
-    )
+    models = {"bm25": "bm25", "base": base, "run-a": trained}
+    config, cache = E.BootstrapConfig(200), tmp_path / "cache"
+    result = E.evaluate_models(models, suites, config, cache_dir=cache)
     folder = tmp_path / "evaluation"
+    with atomic_dir(folder) as tmp:  # what notebook 05 does
+        result.write(tmp)
+        write_manifest(tmp, kind="evaluation", params=result.params)
     metrics = pd.read_csv(folder / "metrics.csv")
     gains = pd.read_csv(folder / "gains.csv")
     assert list(metrics.columns) == [
@@ -446,7 +488,9 @@ def test_evaluate_models_writes_contract(tmp_path):
         "n_queries",
     ]
     assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
-    assert (folder / "manifest.json").is_file() and (folder / "per_query.parquet").is_file()
+    assert is_current(folder, "evaluation", result.params)
+    per_query = pd.read_parquet(folder / "per_query.parquet")
+    assert list(per_query.columns[:3]) == ["suite", "model", "item"]
     assert set(metrics["model"]) == {"bm25", "base", "run-a"}
     assert not len(metrics[(metrics["model"] == "bm25") & (metrics["metric"] == "spearman")])
     assert (metrics["ci_low"] <= metrics["value"] + 1e-12).all()
@@ -462,15 +506,16 @@ def test_evaluate_models_writes_contract(tmp_path):
     n = metrics.set_index(["suite", "model", "metric"])["n_queries"]
     assert n[("hpo-cardio-name", "base", "acc@1")] == 5
     assert n[("hpo-cardio-similarity", "base", "spearman")] == 12
-    # rerun: every embedding comes from the cache
+    # rerun: every embedding comes from the cache, and the numbers are the same
     calls = (base.calls, trained.calls)
-    again = E.evaluate_models(
-        {"base": base, "run-a": trained}, suites, folder, n_resamples=200, echo=lambda s: None
-    )
+    again = E.evaluate_models({"base": base, "run-a": trained}, suites, config, cache_dir=cache)
     assert (base.calls, trained.calls) == calls and again.encoded_texts == {"base": 0, "run-a": 0}
+    pd.testing.assert_frame_equal(
+        again.metrics, result.metrics[result.metrics.model != "bm25"].reset_index(drop=True)
+    )
     # a model with itself gains exactly nothing
     selfish = E.evaluate_models(
-        {"base": base, "same": base}, suites, None, n_resamples=100, echo=lambda s: None
+        {"base": base, "same": base}, suites, E.BootstrapConfig(100), cache_dir=None
     )
     assert (selfish.gains[["gain", "ci_low", "ci_high"]] == 0).all().all()
 
@@ -483,7 +528,7 @@ def test_metrics_agree_with_sentence_transformers(minilm):
     suite = S.hpo_cardio_suite(
         fake_groups({"HP:1", "HP:2", "HP:4", "HP:6", "HP:7"}), "name", terms=fake_terms()
     )
-    ours = E.score_suite(minilm, suite)
+    ours = E.score_suite(minilm, suite, seed=0)
     ir = InformationRetrievalEvaluator(
         suite.queries,
         suite.corpus,
@@ -523,7 +568,7 @@ def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypa
     import datasets.config
     import huggingface_hub.constants
 
-    from cardioembed.evaluation import hub
+    from cardioembed import models as hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -551,28 +596,10 @@ def test_mteb_public_skips_at_once_when_the_hub_is_out_of_reach(minilm, monkeypa
 
 
 def test_hub_reachable_is_false_for_a_closed_port(monkeypatch):
-    from cardioembed.evaluation import hub
+    from cardioembed import models as hub
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     assert hub.hub_reachable(timeout=1.0) is False
-
-
-@pytest.mark.slow
-def test_custom_mteb_tasks_match_our_metrics(minilm):
-    terms = fake_terms()
-    retrieval = S.hpo_cardio_suite(fake_groups(set(terms["term_id"])), "name", terms=terms)
-    similarity = S.hpo_similarity_suite(
-        True, 12, terms=terms, gold_fn=lambda a, b: (int(a[3:]) * int(b[3:])) % 7 / 7
-    )
-    through_mteb = E.mteb_evaluate_suites(minilm, {"r": retrieval, "s": similarity}).set_index(
-        "suite"
-    )["value"]
-    ours_r = E.score_suite(minilm, retrieval)["ndcg@10"].mean()
-    ours_s = E.score_suite(minilm, similarity)
-    assert through_mteb["r"] == pytest.approx(ours_r, abs=1e-5)
-    assert through_mteb["s"] == pytest.approx(
-        E.spearman(ours_s["cosine"], ours_s["gold"]), abs=1e-5
-    )
 
 
 def test_limit_corpus_keeps_every_relevant_document_and_the_queries():
@@ -581,32 +608,8 @@ def test_limit_corpus_keeps_every_relevant_document_and_the_queries():
     assert small.queries == suite.queries
     assert len(small.corpus) == 4
     assert {d for q in small.queries for d in small.relevant[q]} <= set(small.corpus)
-    assert small.limit_corpus(0) is small and suite.limit_corpus(100) is suite
+    assert small.limit_corpus(0, seed=1) is small and suite.limit_corpus(100, seed=1) is suite
     assert small.corpus == suite.limit_corpus(4, seed=1).corpus  # seeded
-
-
-def test_top_k_examples_prefers_changed_queries_and_marks_relevant():
-    from cardioembed.evaluation.findings import examples_markdown, top_k_examples
-
-    suite = S.hpo_cardio_suite(fake_groups({"HP:1", "HP:2", "HP:3"}), "name", terms=fake_terms())
-    n_d = len(suite.corpus)
-    docs = np.eye(n_d, dtype=np.float32)
-    col = {d: i for i, d in enumerate(suite.corpus)}
-    right = np.stack([docs[col[next(iter(suite.relevant[q]))]] for q in suite.queries])
-    wrong = np.roll(right, 1, axis=1)
-    wrong[0] = right[0]  # the first query is answered alike before and after
-    examples = top_k_examples(
-        suite,
-        {"before": (wrong, docs), "after": (right, docs)},
-        n_queries=2,
-        k=2,
-        changed_first=("before", "after"),
-    )
-    assert len(examples) == 2 * 2 * 2
-    first = examples[examples["rank"] == 1]
-    assert first[first.model == "after"]["relevant"].all()
-    assert not first[first.model == "before"]["relevant"].any()  # changed queries come first
-    assert "✔" in examples_markdown(examples)
 
 
 def test_a_source_the_corpus_never_used_is_held_out_whole():

@@ -31,8 +31,7 @@ def adapted(top_layers: int = 2, pooling: str = "mean"):
 
 
 @pytest.fixture(autouse=True)
-def empty_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("CARDIOEMBED_CACHE", str(tmp_path))  # files of this test only
+def empty_store():
     frozen.clear()
     yield
     frozen.clear()
@@ -117,21 +116,75 @@ def test_nothing_is_shared_where_it_would_not_be_exact():
 def test_another_process_reads_the_stored_states_from_disk(tmp_path):
     recipe, model = adapted()
     whole = model.encode(TEXTS, convert_to_tensor=True)
-    with frozen_lower_layers(model, 4):
+    with frozen_lower_layers(model, 4, tmp_path):
         model.encode(TEXTS)
-    files = list((tmp_path / "frozen").glob("*.pt"))
+    files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1
     frozen.clear()  # what a new process starts with
-    with frozen_lower_layers(model, 4) as counters:
+    with frozen_lower_layers(model, 4, tmp_path) as counters:
         again = model.encode(TEXTS, convert_to_tensor=True)
     assert counters == {"computed": 0, "reused": 4}
     assert (again - whole).abs().max().item() < 1e-5
     files[0].write_bytes(b"damaged")
     frozen.clear()
-    with frozen_lower_layers(model, 4) as counters:
+    with frozen_lower_layers(model, 4, tmp_path) as counters:
         model.encode(TEXTS)
     assert counters == {"computed": 4, "reused": 0}  # recomputed, and written again
     _, other = adapted(top_layers=3)  # another depth: another file
-    with frozen_lower_layers(other, 3):
+    with frozen_lower_layers(other, 3, tmp_path):
         other.encode(TEXTS)
-    assert len(list((tmp_path / "frozen").glob("*.pt"))) == 2
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_a_store_of_other_weights_is_never_read(tmp_path):
+    """The key is the frozen weights' content: one changed weight, another store; a file
+    of other weights put under this key's name is recomputed, not trusted."""
+    _, model = adapted()
+    with frozen_lower_layers(model, 4, tmp_path):
+        model.encode(TEXTS)
+    (mine,) = tmp_path.glob("*.pt")
+    _, changed = adapted()
+    with torch.no_grad():
+        changed.transformers_model.encoder.layer[1].output.dense.weight[0, 0] += 1e-3
+    frozen.clear()
+    foreign = tmp_path / "foreign"
+    with frozen_lower_layers(changed, 4, foreign) as counters:
+        expected = changed.encode(TEXTS, convert_to_tensor=True)
+    assert counters["computed"] == 4
+    (theirs,) = foreign.glob("*.pt")
+    assert theirs.name != mine.name
+    mine.write_bytes(theirs.read_bytes())  # the other weights' states under this name
+    frozen.clear()
+    with frozen_lower_layers(model, 4, tmp_path) as counters:
+        got = model.encode(TEXTS, convert_to_tensor=True)
+    assert counters == {"computed": 4, "reused": 0}
+    assert (got - model.encode(TEXTS, convert_to_tensor=True)).abs().max() < 1e-5
+    assert (got - expected).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("reentrant", [True, False])
+def test_gradients_with_gradient_checkpointing_are_those_of_the_whole_model(reentrant):
+    recipe, model = adapted()
+    model.train()
+    for module in model.modules():  # the comparison needs no dropout noise
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    hf = model.transformers_model
+    hf.activation_checkpointing_enable({"use_reentrant": reentrant})
+    hf.enable_input_require_grads()  # what the trainer does with activation_checkpointing
+    loss = recipe.loss(model)
+    features = [model.tokenize(TEXTS[0::2]), model.tokenize(TEXTS[1::2])]
+
+    def gradients():
+        model.zero_grad()
+        loss(features, labels=None).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    whole = gradients()
+    with frozen_lower_layers(model, recipe.frozen_layers(model)):
+        gradients()  # fills the store
+        shared = gradients()  # reads it
+    assert whole.keys() == shared.keys()
+    for name in whole:
+        assert whole[name].abs().max() > 0, name
+        assert torch.allclose(whole[name], shared[name], atol=1e-5), name

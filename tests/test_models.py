@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.training.models import MINILM_HUB_ID, count_parameters, load_base
+from cardioembed.models import MINILM_HUB_ID, count_parameters, load_base
 from cardioembed.training.recipe import Recipe, recipe_defaults
 
 
@@ -66,7 +66,7 @@ def test_eos_padding_rule_by_position_encoding():
     checked in the slow SmolLM2 test."""
     from transformers import LlamaConfig, LlamaModel
 
-    import cardioembed.training.models as modeling
+    import cardioembed.models as modeling
 
     tiny = LlamaModel(
         LlamaConfig(

@@ -128,7 +128,7 @@ def test_evaluation_notebook_writes_the_metrics_contract(smoke_run):
 )
 def test_ablation_notebooks_write_the_sweep_contract(smoke_run, sweep, settings):
     folder = smoke_run / "runs" / "smoke" / "ablations"
-    table = pd.read_csv(folder / f"{sweep}.csv")
+    table = pd.read_csv(folder / sweep / f"{sweep}.csv")
     assert list(table.columns) == [
         "setting",
         "seed",
@@ -146,7 +146,7 @@ def test_ablation_notebooks_write_the_sweep_contract(smoke_run, sweep, settings)
     assert set(table["steps"]) == {3}
     ok = table.dropna(subset=["value"])
     assert ((ok["ci_low"] <= ok["value"] + 1e-9) & (ok["value"] <= ok["ci_high"] + 1e-9)).all()
-    assert json.loads((folder / f"{sweep}.manifest.json").read_text())["kind"] == "ablation-sweep"
+    assert json.loads((folder / sweep / "manifest.json").read_text())["kind"] == "ablation-sweep"
 
 
 def test_the_point_shared_by_both_sweeps_is_trained_once(smoke_run):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import write_tiny_qwen3
 
-from cardioembed.training.models import QWEN3_QUERY_TEMPLATE
+from cardioembed.models import QWEN3_QUERY_TEMPLATE
 from cardioembed.training.recipe import Recipe, recipe_defaults
 
 TASK = "Given a cardiology term, retrieve the text that defines it"
@@ -89,7 +89,7 @@ def test_the_qwen3_query_form_goes_on_queries_only(qwen3_dir, tmp_path):
     torch.testing.assert_close(with_prompt, by_hand)
     assert not torch.allclose(with_prompt, plain)
     # training: the anchors (queries) take the prompt, positives and negatives do not
-    assert recipe.training_arguments(tmp_path, progress=False).prompts == {"anchor": prompt}
+    assert recipe.training_arguments(tmp_path).prompts == {"anchor": prompt}
 
 
 def _one_batch_loss_and_gradients(recipe: Recipe, folder, rows):
@@ -113,7 +113,7 @@ def _one_batch_loss_and_gradients(recipe: Recipe, folder, rows):
     assert model.transformers_model.is_activation_checkpointing
     trainer = SentenceTransformerTrainer(
         model=model,
-        args=recipe.training_arguments(folder, progress=False, evaluate=False),
+        args=recipe.training_arguments(folder, evaluate=False),
         train_dataset=Dataset.from_dict(rows),
         loss=recipe.loss(model),
     )

@@ -3,6 +3,7 @@ before any notebook, where models are placed, resumable paraphrasing, and (slow)
 notebook executed with the rehearsal profile."""
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -13,12 +14,12 @@ import pytest
 import torch
 from conftest import write_tiny_qwen3
 
+from cardioembed import models
 from cardioembed.book import preflight as pf
-from cardioembed.book.profiles import load_profile
 from cardioembed.curation import pairs as P
 from cardioembed.curation.rehearsal import FILES, write_rehearsal_textbooks
 from cardioembed.errors import InputError
-from cardioembed.training import models
+from cardioembed.profiles import load_profile
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ def test_the_rehearsal_textbook_is_read_from_all_three_formats(tmp_path):
     with zipfile.ZipFile(folder / "cardiology-rehearsal.epub") as epub:
         assert epub.namelist()[0] == "mimetype"
         assert "META-INF/container.xml" in epub.namelist()
-    books, problems = read_folder(folder, language="english", echo=lambda _: None)
+    books, problems = read_folder(folder, language="english")
     assert not problems and sorted(b.path.name for b in books) == sorted(FILES)
     assert next(b for b in books if b.path.suffix == ".pdf").pages >= 2
     sentences = textbook_sentences(books, 20)
@@ -102,19 +103,27 @@ def test_model_checks_accept_what_loads_and_name_what_does_not(tmp_path):
 
 
 def test_preflight_writes_the_rehearsal_textbook_and_checks_mined_negatives(tmp_path):
-    values = {"sources": ["textbooks"], "textbook_dir": "rehearsal", "negatives": "mined"}
-    checked = pf.preflight(values, set(values), tmp_path, echo=lambda _: None)
+    values = {
+        "sources": ["textbooks"],
+        "textbook_dir": "rehearsal",
+        "negatives": "mined",
+        "negatives_model": "minilm",
+    }
+    checked = pf.preflight(values, set(values), tmp_path)
     assert checked["textbook_dir"] == str(tmp_path / pf.TEXTBOOKS_FOLDER)
     assert all((tmp_path / pf.TEXTBOOKS_FOLDER / name).is_file() for name in FILES)
     with pytest.raises(InputError, match="textbook_dir 'nowhere'"):
         pf.preflight({**values, "textbook_dir": "nowhere"}, set(values), tmp_path)
+    with pytest.raises(InputError, match="negatives_model"):
+        pf.preflight({**values, "negatives_model": "/no/such/miner"}, set(values), tmp_path)
 
 
 def test_every_rehearsal_key_is_a_notebook_parameter():
-    from cardioembed.book.runner import check_known, source_notebooks
+    from cardioembed.profiles import check_parameters, declared_parameters, notebooks
 
     profile = load_profile("rehearsal")
-    check_known(source_notebooks(ROOT), profile.params, "rehearsal")
+    declared = {nb: declared_parameters(nb) for nb in notebooks(root=ROOT)}
+    check_parameters(profile.params, declared, "rehearsal")
     assert profile.params["split_fractions"] == {"train": 0.85, "validation": 0.1, "test": 0.05}
     assert "weightedmean" in profile.params["sweep_poolings"]
 
@@ -209,7 +218,9 @@ def _sentences(n):
     )
 
 
-def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(tiny_lm, tmp_path):
+def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(
+    tiny_lm, tmp_path, monkeypatch, caplog
+):
     model, tokenizer = P.load_causal_lm(str(tiny_lm))
     generated: list[int] = []
     real_generate = model.generate
@@ -219,16 +230,17 @@ def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(tiny_lm, 
         return real_generate(**kwargs)
 
     model.generate = counting_generate
+    monkeypatch.setattr(P, "load_causal_lm", lambda name, dtype="auto": (model, tokenizer))
     cache = tmp_path / "corpus" / "paraphrase-cache.json"
-    lines: list[str] = []
-    run = dict(max_new_tokens=4, batch_size=1, show_progress=False, cache=cache)
-    P.paraphrase_pairs(_sentences(3), (model, tokenizer), echo=lines.append, **run)
+    run = dict(max_new_tokens=4, batch_size=1, limit=0, cache=cache)
+    caplog.set_level(logging.INFO, logger="cardioembed.curation.pairs")
+    P.paraphrase_pairs(_sentences(3), str(tiny_lm), **run)
     assert sum(generated) == 3
     assert len(json.loads(cache.read_text())["replies"]) == 3
-    assert any("in all" in line for line in lines)  # the estimate, after the first batches
+    assert any(r.getMessage().endswith(" left") for r in caplog.records)  # the estimate
 
     generated.clear()
-    again = P.paraphrase_pairs(_sentences(5), (model, tokenizer), echo=lines.append, **run)
+    again = P.paraphrase_pairs(_sentences(5), str(tiny_lm), **run)
     assert sum(generated) == 2  # the two new sentences only
     assert again.attrs["paraphrase"]["cached"] == 3
     assert len(json.loads(cache.read_text())["replies"]) == 5
@@ -242,7 +254,7 @@ def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(tiny_lm, 
     generated.clear()
     model.generate = interrupted
     with pytest.raises(KeyboardInterrupt):
-        P.paraphrase_pairs(_sentences(8), (model, tokenizer), echo=lines.append, **run)
+        P.paraphrase_pairs(_sentences(8), str(tiny_lm), **run)
     assert len(json.loads(cache.read_text())["replies"]) == 6
 
 
@@ -250,7 +262,9 @@ def test_a_damaged_paraphrase_cache_is_named(tmp_path):
     cache = tmp_path / "paraphrase-cache.json"
     cache.write_text("{not json")
     with pytest.raises(InputError, match="paraphrase-cache.json"):
-        P.paraphrase_pairs(_sentences(1), "smollm2", cache=cache, show_progress=False)
+        P.paraphrase_pairs(
+            _sentences(1), "smollm2", max_new_tokens=4, batch_size=1, limit=0, cache=cache
+        )
 
 
 # ------------------------------------------------------- the whole rehearsal (slow)
@@ -277,9 +291,9 @@ def test_every_notebook_runs_the_papers_path(rehearsal_run):
     assert recipe.gradient_checkpointing and recipe.query_prompt.startswith("Instruct: ")
     metrics = pd.read_csv(runs / "evaluation" / "metrics.csv")
     assert "pairs-heldout" in set(metrics["suite"])
-    pooling = pd.read_csv(runs / "ablations" / "pooling.csv")
+    pooling = pd.read_csv(runs / "ablations" / "pooling" / "pooling.csv")
     assert set(pooling["setting"]) == {"eos", "mean", "cls", "weightedmean"}
-    temperature = pd.read_csv(runs / "ablations" / "temperature.csv")
+    temperature = pd.read_csv(runs / "ablations" / "temperature" / "temperature.csv")
     assert set(temperature["setting"].astype(float)) == {0.05, 0.1}
     # every sweep point trained the recipe's full length
     assert set(pooling["steps"]) == set(temperature["steps"]) == {recipe.max_steps}
@@ -309,11 +323,11 @@ def test_the_rehearsal_recipe_trains_in_two_processes(tiny_lm, tmp_path):
     pd.DataFrame(rows).to_parquet(tmp_path / "pairs.parquet")
     torchrun = __import__("pathlib").Path(sys.executable).with_name("torchrun")
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env["TQDM_DISABLE"] = "1"  # no progress bars in the captured output
     command = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29531"]
     command += ["-m", "cardioembed.training.cli", "--profile", "rehearsal"]
     command += ["--pairs", str(tmp_path / "pairs.parquet"), "--output", str(tmp_path / "run")]
     command += ["-p", f"base_model={tiny_lm}", "-p", "max_steps=2", "--gather-across-devices"]
-    command += ["--no-progress"]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
     )

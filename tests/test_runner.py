@@ -2,13 +2,13 @@
 isolation of runs, and the book's staging of the last successful run."""
 
 import json
+import logging
 
 import nbformat
 import pytest
 
 from cardioembed import cli
 from cardioembed.book import runner
-from cardioembed.book.profiles import Profile, load_profile, parse_overrides
 from cardioembed.book.runner import (
     STATUS_TABLE,
     TIMES_TABLE,
@@ -16,12 +16,18 @@ from cardioembed.book.runner import (
     absolute_paths,
     build_book,
     run_profile,
-    source_notebooks,
     status_table,
-    times_table,
 )
+from cardioembed.envinfo import format_duration
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import run_dir
+from cardioembed.profiles import (
+    Profile,
+    load_profile,
+    notebook_values,
+    notebooks,
+    parse_overrides,
+)
 
 
 def _notebook(path, parameters_source, body_source):
@@ -51,8 +57,9 @@ def tiny_project(tmp_path, monkeypatch):
     notebooks.mkdir()
     _notebook(
         notebooks / "01_first.ipynb",
-        "profile = 'teaching'  # profile name\nscale = 1  # a factor\nwords = ['x']  # some words\n"
-        "runs_root = ''  # run folders",
+        "profile: str = 'teaching'  # profile name\nscale: int = 1  # a factor\n"
+        "words: list = ['x']  # some words\nruns_root: str = ''  # run folders\n"
+        "rate: float = 0.5  # a rate",
         "import pathlib\npathlib.Path('../out.json').write_text("
         "__import__('json').dumps({'profile': profile, 'scale': scale, 'words': words}))\n"
         "art = pathlib.Path(runs_root or '../runs') / profile / 'art'\n"
@@ -61,65 +68,90 @@ def tiny_project(tmp_path, monkeypatch):
     )
     _notebook(
         notebooks / "02_second.ipynb",
-        "scale = 1  # a factor",
+        "scale: int = 1  # a factor",
         "value = scale * 10\nassert value < 50, 'scale too large'",
     )
     monkeypatch.setenv("CARDIOEMBED_ROOT", str(tmp_path))
     return tmp_path
 
 
-def test_profile_values_and_overrides_reach_the_notebooks(tiny_project):
-    lines = []
+def _progress(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "cardioembed.book.runner"]
+
+
+def test_profile_values_and_overrides_reach_the_notebooks(tiny_project, caplog):
+    caplog.set_level(logging.INFO, logger="cardioembed")
     profile = load_profile("mini").with_overrides({"words": ["c"]})
-    results = run_profile(profile, output_dir=tiny_project / "executed", echo=lines.append)
-    assert [r.name for r in results] == ["01_first", "02_second"]
+    results = run_profile(profile, output_dir=tiny_project / "executed")
+    assert [p.name for p in results] == ["01_first.ipynb", "02_second.ipynb"]
     assert json.loads((tiny_project / "out.json").read_text()) == {
         "profile": "mini",
         "scale": 2,
         "words": ["c"],
     }
     # One line per notebook: its name, its time, and what it wrote (01 writes an artifact).
+    lines = _progress(caplog)
     assert len(lines) == 2 and lines[0].startswith("[1/2] 01_first  ")
     assert " s  wrote art/ in " in lines[0] and "wrote no new artifact" in lines[1]
     executed = json.loads((tiny_project / "executed" / "01_first.ipynb").read_text())
     record = executed["metadata"]["cardioembed"]
     assert record["profile"] == "mini" and record["parameters"]["scale"] == 2
     assert "torch" in record["environment"]["packages"]
-    times = json.loads((tiny_project / "runs" / "mini" / "notebook_times.json").read_text())
-    assert set(times) == {"01_first", "02_second"}
 
 
-def test_run_writes_the_times_table_from_the_run_records(tiny_project):
+def test_values_of_another_type_than_declared_are_refused_before_anything_runs(tiny_project):
+    for value, declared in (("fast", "an int"), (2.5, "an int"), (True, "an int")):
+        with pytest.raises(ParameterError, match=f"'scale' = .*01_first declares it {declared}"):
+            run_profile(load_profile("mini").with_overrides({"scale": value}))
+    with pytest.raises(ParameterError, match="'rate' = 'fast': .* declares it a float, e.g. 0.5"):
+        run_profile(load_profile("mini").with_overrides({"rate": "fast"}))
+    assert not (tiny_project / "runs").exists() and not (tiny_project / "out.json").exists()
+    run_profile(load_profile("mini").with_overrides({"rate": 1}))  # a whole number is a float
+
+
+def test_notebook_values_are_defaults_then_profile_then_overrides(tiny_project):
+    assert notebook_values("01", "mini", {"rate": 2}) == {
+        "profile": "mini",
+        "scale": 2,
+        "words": ["a", "b"],
+        "runs_root": "",
+        "rate": 2,
+    }
+    assert notebook_values("02_second", "mini") == {"scale": 2}
+    with pytest.raises(InputError, match="no notebook declares parameter.*words"):
+        notebook_values("02", "mini", {"words": []})
+    with pytest.raises(ParameterError, match="'scale' = 'x'"):
+        notebook_values("02", "mini", {"scale": "x"})
+
+
+def test_the_book_shows_each_notebooks_time_from_its_run_record(tiny_project, monkeypatch):
     profile = load_profile("mini")
-    run_profile(profile, only=["01"], output_dir=tiny_project / "executed", echo=lambda _: None)
-    run_profile(profile, only=["02"], output_dir=tiny_project / "executed", echo=lambda _: None)
-    records = json.loads((tiny_project / "runs" / "mini" / "notebook_times.json").read_text())
-    table = (tiny_project / "executed" / TIMES_TABLE).read_text()
-    # Both notebooks, although the last run executed only one: the table is the records'.
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
-    assert [row.split("`")[1] for row in rows] == ["01_first", "02_second"]
-    for row, name in zip(rows, ["01_first", "02_second"], strict=False):
-        assert f"{records[name]['seconds']:.1f} s" in row
-    assert "Profile `mini`" in table and records["01_first"]["platform"] in table
+    run_profile(profile, only=["01"], output_dir=tiny_project / "executed")
+    run_profile(profile, only=["02"], output_dir=tiny_project / "executed")
+    tables = {}
+
+    def fake_jupyter_book(command, cwd):
+        for name in (TIMES_TABLE, STATUS_TABLE):
+            tables[name] = (cwd / "book" / "executed" / name).read_text()
+        return 0
+
+    monkeypatch.setattr(runner, "_jupyter_book", fake_jupyter_book)
+    build_book(root=tiny_project, executed=tiny_project / "executed")
+    # Both notebooks, although each run executed only one: the tables are the records'.
+    for name in ("01_first", "02_second"):
+        path = tiny_project / "executed" / f"{name}.ipynb"
+        record = json.loads(path.read_text())["metadata"]["cardioembed"]
+        for table in tables.values():
+            row = next(line for line in table.splitlines() if f"`{name}`" in line)
+            assert format_duration(record["seconds"]) in row
+            assert str(record["environment"]["cpu_count"]) in row and "mini" in row
     assert not [p for p in (tiny_project / "executed").iterdir() if p.name.startswith(".")]
 
 
-def test_times_table_formats_durations_and_the_machine():
-    log = {
-        "02_b": {"seconds": 75.5, "finished_at": "2026-01-02T03:04:05+0000", "cpu_count": 8},
-        "01_a": {"seconds": 9.96, "finished_at": "2026-01-02T03:00:00+0000", "cpu_count": 8},
-    }
-    machine = {"cpu_count": 8, "platform": "Linux-x86_64", "device": "cpu", "torch_threads": 8}
-    assert times_table("teaching", log, machine).splitlines() == [
-        "Profile `teaching`; the latest run of each notebook, as recorded by `cardioembed run`. "
-        "The machine of the latest run: 8 CPU cores, Linux-x86_64, device cpu, 8 torch threads.",
-        "",
-        "| notebook | time | finished | CPU cores |",
-        "| --- | ---: | --- | ---: |",
-        "| `01_a` | 10.0 s | 2026-01-02 03:00 | 8 |",
-        "| `02_b` | 1 min 16 s | 2026-01-02 03:04 | 8 |",
-        "| total | 1 min 25 s | | |",
-    ]
+def test_durations_are_written_in_the_largest_useful_unit():
+    assert format_duration(9.96) == "10.0 s"
+    assert format_duration(75.5) == "1 min 16 s"
+    assert format_duration(3 * 3600 + 7 * 60 + 2) == "3 h 07 min"
 
 
 def test_failure_names_the_notebook_and_the_cell(tiny_project):
@@ -127,24 +159,27 @@ def test_failure_names_the_notebook_and_the_cell(tiny_project):
     with pytest.raises(
         NotebookFailed,
         match=(
-            r"02_second.ipynb failed in the cell with execution count 3 "
+            r"(?s)02_second.ipynb failed in the cell with execution count 3 "
             r"\(starting `value = scale \* 10`\): AssertionError: scale too large"
+            r".*no run had been published before"
         ),
     ):
-        run_profile(profile, output_dir=tiny_project / "executed", echo=lambda _: None)
+        run_profile(profile, output_dir=tiny_project / "executed")
+    # No run had succeeded: the message does not claim one is kept.
+    assert not (tiny_project / "executed").exists()
 
 
 def test_only_selects_by_number_or_name(tiny_project):
-    assert [p.stem for p in source_notebooks(tiny_project, ["2"])] == ["02_second"]
-    assert [p.stem for p in source_notebooks(tiny_project, ["01_first"])] == ["01_first"]
+    assert [p.stem for p in notebooks(["2"], tiny_project)] == ["02_second"]
+    assert [p.stem for p in notebooks(["01_first"], tiny_project)] == ["01_first"]
     with pytest.raises(InputError, match="matches no notebook"):
-        source_notebooks(tiny_project, ["07"])
+        notebooks(["07"], tiny_project)
 
 
 def test_unknown_parameter_is_refused_by_name(tiny_project):
     profile = load_profile("mini").with_overrides({"scael": 3})
     with pytest.raises(InputError, match="scael"):
-        run_profile(profile, output_dir=tiny_project / "executed", echo=lambda _: None)
+        run_profile(profile, output_dir=tiny_project / "executed")
 
 
 def test_overrides_are_typed():
@@ -193,7 +228,7 @@ def test_a_relative_runs_root_is_taken_from_the_working_directory(tiny_project, 
     work.mkdir()
     monkeypatch.chdir(work)
     profile = load_profile("mini").with_overrides({"runs_root": "rel"})
-    run_profile(profile, echo=lambda _: None)
+    run_profile(profile)
     # The kernel runs in notebooks/, yet the artifact and the run land under work/rel.
     assert (work / "rel" / "mini" / "art" / "manifest.json").is_file()
     executed = work / "rel" / "mini" / "executed" / "01_first.ipynb"
@@ -239,11 +274,11 @@ def test_run_dir_is_absolute_and_refuses_a_file(tmp_path, monkeypatch):
 
 def test_a_failed_run_leaves_the_book_on_the_last_good_run(tiny_project, monkeypatch):
     good = load_profile("mini")
-    run_profile(good, echo=lambda _: None)
+    run_profile(good)
     published = tiny_project / "runs" / "mini" / "executed"
     before = _files(published)
     with pytest.raises(NotebookFailed, match=r"(?s)executed-failed.*is unchanged"):
-        run_profile(good.with_overrides({"scale": 9}), echo=lambda _: None)
+        run_profile(good.with_overrides({"scale": 9}))
     assert _files(published) == before
     failed = json.loads(
         (tiny_project / "runs" / "mini" / "executed-failed" / "02_second.ipynb").read_text()
@@ -263,7 +298,8 @@ def test_a_failed_run_leaves_the_book_on_the_last_good_run(tiny_project, monkeyp
 
     monkeypatch.setattr(runner, "_jupyter_book", fake_jupyter_book)
     build_book(root=tiny_project, profile="mini")
-    assert {k: v for k, v in seen["files"].items() if k != STATUS_TABLE} == before
+    tables = (STATUS_TABLE, TIMES_TABLE)
+    assert {k: v for k, v in seen["files"].items() if k not in tables} == before
     second = json.loads(seen["files"]["02_second.ipynb"])["metadata"]["cardioembed"]
     assert second["parameters"] == {"scale": 2}
     assert "`02_second`" in seen["status"]
@@ -306,23 +342,23 @@ def test_runner_output_is_one_line_per_notebook_without_kernel_warnings(tiny_pro
 
 
 def test_the_status_page_comes_from_the_run_records(tiny_project):
-    run_profile(load_profile("mini"), echo=lambda _: None)
+    run_profile(load_profile("mini"))
     published = tiny_project / "runs" / "mini" / "executed"
-    page = status_table(published)
-    for path in sorted(published.glob("*.ipynb")):
-        record = json.loads(path.read_text())["metadata"]["cardioembed"]
-        row = next(line for line in page.splitlines() if line.startswith(f"| `{path.stem}`"))
-        assert f"{record['seconds']:.1f} s" in row and record["environment"]["device"] in row
-        env = record["environment"]
-        assert f"| Python | {env['python']} |" in page
-        assert f"| `torch` | {env['packages']['torch']} |" in page
-        assert f"`{env['git_commit'] or 'unknown'}`" in page
+    records = {
+        path.stem: json.loads(path.read_text())["metadata"]["cardioembed"]
+        for path in sorted(published.glob("*.ipynb"))
+    }
+    page = status_table(records)
+    env = records["01_first"]["environment"]
+    for value in (env["python"], env["device"], env["packages"]["torch"], env["platform"]):
+        assert value in page
+    assert (env["git_commit"] or "unknown") in page
     (tiny_project / "bare").mkdir()
     (tiny_project / "bare" / "01_first.ipynb").write_text(
         (tiny_project / "notebooks" / "01_first.ipynb").read_text()
     )
     with pytest.raises(InputError, match="01_first.ipynb carries no run record"):
-        status_table(tiny_project / "bare")
+        build_book(root=tiny_project, executed=tiny_project / "bare")
 
 
 def test_book_build_names_what_is_missing(tiny_project, capsys):
@@ -330,17 +366,12 @@ def test_book_build_names_what_is_missing(tiny_project, capsys):
         build_book(root=tiny_project, profile="mini")
     assert cli.main(["book", "--profile", "mini"]) == 2
     assert "no successful run to render" in capsys.readouterr().err
-    run_profile(load_profile("mini"), only=["01"], echo=lambda _: None)
-    published = tiny_project / "runs" / "mini" / "executed"
+    run_profile(load_profile("mini"), only=["01"])
     toc = tiny_project / "_toc.yml"
     toc.write_text(
         "format: jb-book\nroot: intro\nparts:\n  - caption: S\n    chapters:\n"
         "      - file: book/executed/01_first\n      - file: book/executed/02_second\n"
     )
     with pytest.raises(InputError, match="lacks 02_second, which the book's _toc.yml lists"):
-        build_book(root=tiny_project, profile="mini")
-    run_profile(load_profile("mini"), only=["02"], echo=lambda _: None)
-    (published / TIMES_TABLE).unlink()
-    with pytest.raises(InputError, match=f"no {TIMES_TABLE} in .*run `cardioembed run` again"):
         build_book(root=tiny_project, profile="mini")
     assert not (tiny_project / "book" / "executed").exists()  # nothing staged on a refusal

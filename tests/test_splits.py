@@ -1,13 +1,12 @@
-import dataclasses
 import random
 
 import pandas as pd
 import pytest
 
-from cardioembed.curation.dedup import deduplicate, near_duplicate_audit
+from cardioembed.curation.dedup import near_duplicate_audit
 from cardioembed.curation.splits import (
-    SplitFractions,
     assign_group_splits,
+    check_fractions,
     merge_groups,
     random_split,
     split_frame,
@@ -15,7 +14,7 @@ from cardioembed.curation.splits import (
 )
 from cardioembed.errors import InputError, ParameterError
 
-FRACTIONS = SplitFractions(0.7, 0.1, 0.2)
+FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}
 WORDS = (
     "heart valve atrium ventricle aorta pressure rhythm murmur failure stenosis "
     "infarction troponin catheter stent diuretic sodium potassium oedema dyspnoea "
@@ -35,14 +34,6 @@ def _groups(n_groups: int = 60, seed: int = 0) -> list[str]:
 # --------------------------------------------------------------------------- fractions
 
 
-def test_fractions_round_trip_and_coerce():
-    f = SplitFractions.from_dict({"train": 0.8, "validation": 0.1, "test": 0.1})
-    assert f == SplitFractions(0.8, 0.1, 0.1)
-    assert f.to_dict() == {"train": 0.8, "validation": 0.1, "test": 0.1}
-    assert SplitFractions.coerce((0.8, 0.1, 0.1)) == f
-    assert SplitFractions(1, 0, 0).train == 1.0
-
-
 @pytest.mark.parametrize(
     "values",
     [
@@ -55,24 +46,22 @@ def test_fractions_round_trip_and_coerce():
 )
 def test_bad_fractions_name_the_parameter_and_say_what_to_do(values):
     with pytest.raises(ParameterError) as info:
-        SplitFractions(*values)
+        check_fractions(dict(zip(("train", "validation", "test"), values, strict=True)))
     message = str(info.value)
     assert info.value.name == "split_fractions"
-    assert "split_fractions" in message
     assert "add up to 1" in message and "[0, 1]" in message
     assert isinstance(info.value, InputError)
 
 
-def test_from_dict_requires_the_three_keys():
-    with pytest.raises(ParameterError, match="split_fractions"):
-        SplitFractions.from_dict({"train": 0.9, "test": 0.1})
-    with pytest.raises(ParameterError, match="split_fractions"):
-        SplitFractions.from_dict({"train": 0.8, "val": 0.1, "test": 0.1})
-
-
-def test_fractions_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        FRACTIONS.train = 0.5
+def test_fractions_need_the_three_keys():
+    assert check_fractions({"test": 0, "train": 1, "validation": 0}) == {
+        "train": 1.0,
+        "validation": 0.0,
+        "test": 0.0,
+    }
+    for bad in ({"train": 0.9, "test": 0.1}, {"train": 0.8, "val": 0.1, "test": 0.1}, [0.8, 0.2]):
+        with pytest.raises(ParameterError, match="split_fractions"):
+            check_fractions(bad)
 
 
 # --------------------------------------------------------------------------- assignment
@@ -100,12 +89,12 @@ def test_assignment_sizes_are_close_to_the_fractions_in_items():
     groups = [f"g{g}" for g in range(400) for _ in range(1 + g % 7)]
     assignment = assign_group_splits(groups, FRACTIONS, seed=0)
     share = pd.Series([assignment[g] for g in groups]).value_counts(normalize=True)
-    for name, wanted in FRACTIONS.to_dict().items():
+    for name, wanted in FRACTIONS.items():
         assert abs(share[name] - wanted) < 0.02, (name, share[name])
 
 
 def test_a_split_with_fraction_zero_gets_nothing():
-    assignment = assign_group_splits(_groups(), SplitFractions(0.9, 0.0, 0.1), seed=5)
+    assignment = assign_group_splits(_groups(), {"train": 0.9, "validation": 0, "test": 0.1}, 5)
     assert set(assignment.values()) == {"train", "test"}
     only_train = assign_group_splits(_groups(), {"train": 1, "validation": 0, "test": 0}, 5)
     assert set(only_train.values()) == {"train"}
@@ -127,10 +116,10 @@ def test_merge_groups_joins_groups_sharing_a_near_duplicate():
     near = s[0].replace("says", "states")
     groups = ["b", "b", "c", "a", "d", "e"]
     texts = [(s[0], s[1]), (s[2], None), (s[3], s[4]), (s[5], near), "x y z", ()]
-    merged = merge_groups(groups, texts, threshold=0.8)
+    merged = merge_groups(groups, texts, 0.8)
     # "a" holds a near copy of a text of "b": both become "a" (the smaller label).
     assert merged == ["a", "a", "c", "a", "d", "e"]
-    assert merge_groups(groups, texts, threshold=1.0) == groups
+    assert merge_groups(groups, texts, 1.0) == groups
 
 
 def test_merge_groups_is_transitive():
@@ -138,17 +127,6 @@ def test_merge_groups_is_transitive():
     s1, s2 = _sentence(rng, 1), _sentence(rng, 2)
     texts = [s1, s1.upper(), s2, s2 + "!!"]
     assert merge_groups(["z", "y", "y", "x"], texts, 0.8) == ["x", "x", "x", "x"]
-
-
-def test_merge_groups_joins_chains_of_groups_through_given_clusters():
-    # d and c share cluster 0, c and b share cluster 1: d, c and b become one group,
-    # named after its smallest label; a and e share nothing and keep theirs.
-    groups = ["d", "c", "c", "b", "a", "e", "e"]
-    texts = ["t0", "t1", "t2", "t3", "t4", "t5", ()]
-    merged = merge_groups(groups, texts, 0.8, clusters=[0, 0, 1, 1, 2, 3])
-    assert merged == ["b", "b", "b", "b", "a", "e", "e"]
-    assert merge_groups(groups, texts, 0.8, clusters=[0, 1, 2, 3, 4, 5]) == groups
-    assert merge_groups([], [], 0.8) == []
 
 
 def test_merge_groups_checks_lengths():
@@ -191,27 +169,27 @@ def _texts(df: pd.DataFrame, split: str) -> list[str]:
 
 def test_split_frame_adds_split_and_keeps_groups_whole():
     df = _pairs_frame()
-    out = split_frame(df, fractions=FRACTIONS, seed=1, near_duplicate_threshold=0.8)
+    out = split_frame(df, FRACTIONS, 1, 0.8)
     assert list(out.columns) == [*df.columns, "split"]
     assert "split" not in df.columns  # the input is not changed
     assert (out.groupby("group")["split"].nunique() == 1).all()
     assert set(out["split"]) == {"train", "validation", "test"}
-    shuffled = split_frame(df.sample(frac=1, random_state=3), fractions=FRACTIONS, seed=1)
+    shuffled = split_frame(df.sample(frac=1, random_state=3), FRACTIONS, 1, 0.8)
     pd.testing.assert_frame_equal(out, shuffled.loc[df.index])
 
 
 def test_audit_finds_a_planted_leak_without_merge_and_none_after_merge():
     df = _plant_leaks(_pairs_frame())
-    naive = split_frame(df, fractions=FRACTIONS, seed=1, near_duplicate_threshold=None)
-    leaks = near_duplicate_audit(_texts(naive, "train"), _texts(naive, "test"), threshold=0.8)
+    naive = split_frame(df, FRACTIONS, 1, None)
+    leaks = near_duplicate_audit(_texts(naive, "train"), _texts(naive, "test"), 0.8)
     assert len(leaks) >= 1
     assert (leaks["jaccard"] >= 0.8).all()
     pairs = zip(leaks["test_text"], leaks["train_text"], strict=False)
     assert all("states" in t or "states" in r for t, r in pairs)
 
-    safe = split_frame(df, fractions=FRACTIONS, seed=1, near_duplicate_threshold=0.8)
+    safe = split_frame(df, FRACTIONS, 1, 0.8)
     for a, b in [("train", "test"), ("train", "validation"), ("validation", "test")]:
-        assert near_duplicate_audit(_texts(safe, a), _texts(safe, b), threshold=0.8).empty
+        assert near_duplicate_audit(_texts(safe, a), _texts(safe, b), 0.8).empty
     # The groups of each leak the naive split had now share a split.
     split_of_text = {}
     for _, row in safe.iterrows():
@@ -220,29 +198,14 @@ def test_audit_finds_a_planted_leak_without_merge_and_none_after_merge():
         assert split_of_text[test_text] == split_of_text[train_text]
 
 
-def test_split_frame_with_clusters_from_deduplicate_equals_recomputing_them():
-    df = _plant_leaks(_pairs_frame())
-    sentences = pd.DataFrame(
-        {"group": list(df.group) * 2, "text": list(df.anchor) + list(df.positive)}
-    )
-    sentences.loc[5, "text"] = sentences.loc[3, "text"].upper()  # an exact copy too
-    result = deduplicate(sentences["text"].tolist(), threshold=0.8)
-    kept = sentences[result.keep]
-    assert len(kept) < len(sentences)
-    given = split_frame(kept, text_cols="text", seed=2, clusters=result.clusters[result.keep])
-    pd.testing.assert_frame_equal(given, split_frame(kept, text_cols="text", seed=2))
-    with pytest.raises(ParameterError, match="clusters"):
-        split_frame(kept, text_cols="text", clusters=[0, 1])
-
-
 def test_split_frame_names_missing_columns():
     df = _pairs_frame(2, 2)
     with pytest.raises(InputError, match="chapter"):
-        split_frame(df, group_col="chapter")
+        split_frame(df, FRACTIONS, 1, 0.8, group_col="chapter")
     with pytest.raises(ParameterError, match="split_fractions"):
-        split_frame(df, fractions={"train": 0.9, "validation": 0.2, "test": 0.1})
+        split_frame(df, {"train": 0.9, "validation": 0.2, "test": 0.1}, 1, 0.8)
     with pytest.raises(ParameterError, match="near_duplicate_threshold"):
-        split_frame(df, near_duplicate_threshold=0)
+        split_frame(df, FRACTIONS, 1, 0)
 
 
 def _term_pairs(n_terms: int = 60) -> pd.DataFrame:
@@ -260,24 +223,20 @@ def _term_pairs(n_terms: int = 60) -> pd.DataFrame:
 
 def test_random_split_cuts_a_seeded_permutation_by_the_fractions():
     df = _term_pairs()
-    out = random_split(df, {"train": 0.85, "validation": 0.10, "test": 0.05}, seed=42)
+    paper = {"train": 0.85, "validation": 0.10, "test": 0.05}
+    out = random_split(df, paper, seed=42)
     assert list(out.columns) == [*df.columns, "split"] and "split" not in df.columns
     assert out["split"].value_counts().to_dict() == {"train": 102, "validation": 12, "test": 6}
-    pd.testing.assert_frame_equal(
-        out,
-        random_split(
-            df, FRACTIONS.to_dict() | {"train": 0.85, "validation": 0.10, "test": 0.05}, seed=42
-        ),
-    )
-    assert not out["split"].equals(random_split(df, (0.85, 0.10, 0.05), seed=43)["split"])
+    pd.testing.assert_frame_equal(out, random_split(df, FRACTIONS | paper, seed=42))
+    assert not out["split"].equals(random_split(df, paper, seed=43)["split"])
     with pytest.raises(ParameterError):
-        random_split(df, {"train": 0.9, "validation": 0.2, "test": 0.0})
+        random_split(df, {"train": 0.9, "validation": 0.2, "test": 0.0}, 42)
 
 
 def test_a_random_split_shares_groups_with_training_and_a_group_split_does_not():
     df = _term_pairs()
-    leaky = split_overlap(random_split(df, FRACTIONS, seed=42))
-    safe = split_overlap(split_frame(df, fractions=FRACTIONS, seed=42))
+    leaky = split_overlap(random_split(df, FRACTIONS, seed=42), 0.8)
+    safe = split_overlap(split_frame(df, FRACTIONS, 42, 0.8), 0.8)
     # pairs of one term land on both sides: the test definition was trained on
     assert leaky["shared_groups"] > 0
     assert leaky["test_rows_in_shared_groups"] == leaky["shared_groups"]
@@ -286,4 +245,4 @@ def test_a_random_split_shares_groups_with_training_and_a_group_split_does_not()
     assert safe["shared_groups"] == safe["test_rows_in_shared_groups"] == 0
     assert safe["test_texts_with_train_near_duplicate"] == 0
     with pytest.raises(InputError, match="no column"):
-        split_overlap(df)  # no split column yet
+        split_overlap(df, 0.8)  # no split column yet

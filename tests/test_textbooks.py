@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -148,7 +149,7 @@ def test_pdf_with_text_is_read_and_cleaned(tmp_path):
     text = "\n\n".join(book.chapters)
     assert "Clinical Cardiology" not in text  # running header
     assert "\n1\n" not in text and not text.endswith("4")  # page numbers
-    sentences = split_sentences(text)
+    sentences = split_sentences(text, 20)
     assert "The tricuspid myocardial damage was extensive and diffuse in the tricuspid series." in (
         sentences
     )
@@ -283,7 +284,7 @@ def test_fifty_megabyte_single_line_is_broken_into_passages(tmp_path):
     # Re-broken into passages of about 2,000 characters, none of the text lost.
     assert chapter.count("\n\n") > 20_000
     assert chapter.count("systole.") == repeats
-    assert split_sentences(chapter[:100_000])[0] == sentence.decode().strip()
+    assert split_sentences(chapter[:100_000], 20)[0] == sentence.decode().strip()
 
 
 # ------------------------------------------------------------------------- folder
@@ -302,7 +303,7 @@ def test_empty_folder_names_folder_and_extensions(tmp_path):
     (tmp_path / "readme.docx").write_bytes(b"PK")
     (tmp_path / ".DS_Store").write_bytes(b"\x00")
     with pytest.raises(InputError) as info:
-        read_folder(tmp_path, progress=False)
+        read_folder(tmp_path)
     message = str(info.value)
     assert str(tmp_path) in message
     assert ".pdf" in message and ".epub" in message and ".txt" in message and ".md" in message
@@ -312,7 +313,7 @@ def test_folder_with_only_bad_files_lists_problems(tmp_path):
     (tmp_path / "broken.pdf").write_bytes(b"not a pdf at all")
     (tmp_path / "latin.txt").write_bytes(b"caf\xe9")
     with pytest.raises(InputError) as info:
-        read_folder(tmp_path, progress=False)
+        read_folder(tmp_path)
     message = str(info.value)
     assert "no usable textbook" in message
     assert "broken.pdf" in message and "latin.txt" in message
@@ -329,7 +330,7 @@ def test_mixed_folder_keeps_good_files_and_reports_bad_ones(tmp_path):
     (tmp_path / "latin.txt").write_bytes(b"caf\xe9 au lait")
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
     (tmp_path / "slides.pptx").write_bytes(b"PK")
-    books, problems = read_folder(tmp_path, progress=False)
+    books, problems = read_folder(tmp_path)
     assert sorted(b.path.name for b in books) == ["good.epub", "good.md", "good.pdf", "good.txt"]
     assert all(isinstance(p, Problem) for p in problems)
     by_name = {p.path.name: p.message for p in problems}
@@ -338,7 +339,7 @@ def test_mixed_folder_keeps_good_files_and_reports_bad_ones(tmp_path):
         assert name in message
     assert "OCR" in by_name["scan.pdf"]
     # Only some extensions asked for: the others are reported as skipped.
-    books, problems = read_folder(tmp_path, extensions=(".md",), progress=False)
+    books, problems = read_folder(tmp_path, extensions=(".md",))
     assert [b.path.name for b in books] == ["good.md"]
     with pytest.raises(ParameterError, match="extensions"):
         read_folder(tmp_path, extensions=(".doc",))
@@ -394,7 +395,7 @@ def test_real_book_layout_keeps_sentences_and_drops_what_is_not_prose(tmp_path):
     pdf = write_pdf(tmp_path / "manual.pdf", [contents, *body, index, []], justified=True)
     book = read_book(pdf, language="english")
     text = "\n\n".join(book.chapters)
-    sentences = split_sentences(text)
+    sentences = split_sentences(text, 20)
     # Justified lines are read with their spaces, and wrapped lines rejoin into the
     # sentence: long code lines on the page do not make every line a paragraph.
     assert PROSE.split(". ")[1].replace("registry", "trial") + "." in sentences
@@ -411,17 +412,17 @@ def test_real_book_layout_keeps_sentences_and_drops_what_is_not_prose(tmp_path):
     assert book.warnings == ()  # one blank page in six is no reason to warn
 
 
-def test_mostly_blank_pdf_is_read_with_a_warning_that_says_run_ocr(tmp_path):
+def test_mostly_blank_pdf_is_read_with_a_warning_that_says_run_ocr(tmp_path, caplog):
     write_pdf(tmp_path / "scanned.pdf", [_wrap(PROSE), [], [], []])
-    lines: list[str] = []
-    books, problems = read_folder(tmp_path, echo=lines.append)
+    books, problems = read_folder(tmp_path)
     assert [b.path.name for b in books] == ["scanned.pdf"]
     (problem,) = problems
     assert problem.kind == "degraded"
     assert "3 of 4 pages have no text layer" in problem.message and "OCR" in problem.message
-    assert any(line.startswith("  WARNING scanned.pdf: 3 of 4 pages") for line in lines)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(w.startswith("read with text lost: scanned.pdf: 3 of 4 pages") for w in warnings)
     with pytest.raises(InputError, match=r"(?s)strict mode.*scanned\.pdf.*strict=False"):
-        read_folder(tmp_path, echo=lines.append, strict=True)
+        read_folder(tmp_path, strict=True)
 
 
 def test_epub_in_several_languages_keeps_the_chosen_one(tmp_path):
@@ -461,14 +462,15 @@ def test_epub_with_a_missing_document_is_read_with_a_warning(tmp_path):
     assert "missing" in book.warnings[0] and "OEBPS/text/ch1.xhtml" in book.warnings[0]
 
 
-def test_every_skipped_file_is_printed_with_what_to_do_and_strict_fails(tmp_path):
+def test_every_skipped_file_is_reported_with_what_to_do_and_strict_fails(tmp_path, caplog):
     write_pdf(tmp_path / "good.pdf", [_wrap(PROSE)])
     (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\n%%EOF")
     (tmp_path / "latin.txt").write_bytes("Caf\u00e9 au lait spots are seen.".encode("latin-1"))
-    lines: list[str] = []
-    books, problems = read_folder(tmp_path, echo=lines.append)
+    caplog.set_level(logging.INFO)
+    books, problems = read_folder(tmp_path)
     assert [b.path.name for b in books] == ["good.pdf"]
-    skipped = [line for line in lines if line.startswith("  SKIPPED")]
+    lines = [r.getMessage() for r in caplog.records]
+    skipped = [line for line in lines if line.startswith("skipped")]
     assert len(skipped) == 2
     assert any(
         "corrupt.pdf could not be read as a PDF" in line and "re-export" in line for line in skipped
@@ -476,12 +478,9 @@ def test_every_skipped_file_is_printed_with_what_to_do_and_strict_fails(tmp_path
     assert any("latin.txt is not UTF-8" in line and "iconv" in line for line in skipped)
     assert {p.kind for p in problems} == {"skipped"}
     # progress: one line per file, even with nothing wrong
-    assert any("[1/3] reading corrupt.pdf" in line for line in lines)
-    quiet: list[str] = []
-    read_folder(tmp_path, progress=False, echo=quiet.append)
-    assert len(quiet) == 2  # no progress lines, but the skipped files still are printed
+    assert any("reading textbook 1 of 3: corrupt.pdf" in line for line in lines)
     with pytest.raises(InputError) as info:
-        read_folder(tmp_path, strict=True, echo=lines.append)
+        read_folder(tmp_path, strict=True)
     message = str(info.value)
     assert "strict mode: 2 file(s)" in message
     assert "corrupt.pdf" in message and "latin.txt" in message and "strict=False" in message

@@ -107,7 +107,7 @@ def test_data_fingerprint_tracks_content():
 def test_hard_negatives_required_when_asked(tmp_path):
     recipe = RECIPE.replace(max_steps=1, use_hard_negatives=True)
     with pytest.raises(ParameterError) as info:
-        train(make_pairs(), recipe, tmp_path / "run", progress=False)
+        train(make_pairs(), recipe, tmp_path / "run")
     assert "mine_hard_negatives" in str(info.value)
 
 
@@ -115,9 +115,9 @@ def test_checkpoints_of_other_parameters_are_not_resumed(tmp_path):
     ckpt = tmp_path / "run" / "checkpoints"
     (ckpt / "checkpoint-2").mkdir(parents=True)
     (ckpt / "checkpoint-2" / "trainer_state.json").write_text("{}")
-    (ckpt / "run_params.json").write_text(json.dumps({"params_hash": "other"}))
+    (ckpt / "run_key.json").write_text(json.dumps({"key": "other"}))
     with pytest.raises(InputError, match="other parameters"):
-        train(make_pairs(), RECIPE, tmp_path / "run", progress=False)
+        train(make_pairs(), RECIPE, tmp_path / "run")
 
 
 # ----------------------------------------------------------------------------- trained
@@ -126,8 +126,8 @@ def trained(tmp_path_factory):
     """A run stopped after 2 of 4 steps, then resumed to the end."""
     out = tmp_path_factory.mktemp("train") / "run"
     pairs = make_pairs()
-    first = train(pairs, RECIPE, out, progress=False, stop_after_steps=2)
-    second = train(pairs, RECIPE, out, progress=False)
+    first = train(pairs, RECIPE, out, stop_after_steps=2)
+    second = train(pairs, RECIPE, out)
     return pairs, out, first, second
 
 
@@ -135,7 +135,7 @@ def test_resume_continues_from_last_checkpoint(trained):
     _, out, first, second = trained
     assert not first.finished and first.global_step == 2
     assert second.resumed_from is not None and second.resumed_from.endswith("checkpoint-2")
-    assert second.start_step == 2 and second.global_step == 4 and second.finished
+    assert second.global_step == 4 and second.finished
     losses = second.history.dropna(subset=["loss"])
     assert sorted(losses["step"].astype(int)) == [1, 2, 3, 4]
     assert np.isfinite(losses["loss"]).all()
@@ -196,13 +196,76 @@ def test_train_or_load_reuses_finished_run(trained, monkeypatch):
     assert result.loaded and result.global_step == 4 and result.model is not None
 
 
+def test_a_change_to_the_training_code_trains_again(trained, tmp_path, monkeypatch):
+    """A run made by other code is never reused: editing the loss in the training code
+    changes the run's key, so load-or-train trains again; code of another stage does not."""
+    import shutil
+
+    from cardioembed import artifacts
+
+    pairs, finished, _, _ = trained
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    package = tmp_path / "cardioembed"
+    shutil.copytree(artifacts.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(artifacts.PACKAGE_DIR.parent / "notebooks", tmp_path / "notebooks")
+    monkeypatch.setattr(artifacts, "PACKAGE_DIR", package)
+    artifacts.code_hash.cache_clear()
+    name = RECIPE.run_name(pairs)
+    try:
+        assert train_or_load(pairs, RECIPE, out).loaded  # an exact copy of the code
+        plots = package / "book" / "plots.py"
+        plots.write_text(plots.read_text() + "\n# another stage\n")
+        artifacts.code_hash.cache_clear()
+        assert train_or_load(pairs, RECIPE, out).loaded
+        notebook = tmp_path / "notebooks" / "02_train_lora.ipynb"
+        notebook.write_text(notebook.read_text().replace("## Step 1", "## Step one"))
+        artifacts.code_hash.cache_clear()
+        assert train_or_load(pairs, RECIPE, out).loaded  # its prose is not its code
+        text = notebook.read_text()
+        notebook.write_text(
+            text.replace("loss = recipe.loss(model)", "loss = recipe.loss(model) * 2")
+        )
+        artifacts.code_hash.cache_clear()
+        assert RECIPE.run_name(pairs) != name  # its code is
+        notebook.write_text(text)
+        recipe_py = package / "training" / "recipe.py"
+        text = recipe_py.read_text()
+        assert "scale = scale_from_temperature(self.temperature)" in text
+        recipe_py.write_text(
+            text.replace("scale = scale_from_temperature(", "scale = 2 * scale_from_temperature(")
+        )
+        artifacts.code_hash.cache_clear()
+        assert RECIPE.run_name(pairs) != name  # another folder for the new code's run
+        retrained = train_or_load(pairs, RECIPE, out)  # and never the old one's model
+        assert not retrained.loaded and retrained.global_step == 4
+    finally:
+        artifacts.code_hash.cache_clear()
+
+
+def test_dtype_device_and_processes_are_part_of_a_runs_key(monkeypatch):
+    pairs = make_pairs()
+    one = RECIPE.run_params(pairs)
+    assert one["dtype"] == "float32" and one["device"] == "cpu" and one["processes"] == 1
+    assert one["base"].startswith("sentence-transformers/all-MiniLM-L6-v2@")
+    assert RECIPE.replace(dtype="bfloat16").run_name(pairs) != RECIPE.run_name(pairs)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert RECIPE.run_params(pairs)["processes"] == 2
+    two = RECIPE.run_name(pairs)
+    gathered = RECIPE.run_params(pairs, gather_across_devices=True)
+    assert gathered["gather_across_devices"] and gathered != RECIPE.run_params(pairs)
+    assert RECIPE.run_name(pairs, gather_across_devices=True) != two
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert RECIPE.run_name(pairs) != two
+
+
 # ----------------------------------------------------------------------------- slow
 @pytest.mark.slow
 def test_cached_loss_with_hard_negatives(tmp_path):
     recipe = RECIPE.replace(
         pooling="mean", max_steps=1, mini_batch_size=4, use_hard_negatives=True, eval_steps=100
     )
-    result = train(make_pairs(negatives=True, n_val=0), recipe, tmp_path / "run", progress=False)
+    result = train(make_pairs(negatives=True, n_val=0), recipe, tmp_path / "run")
     assert result.finished and result.global_step == 1
     assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
 
@@ -218,7 +281,7 @@ def test_decoder_base_smollm2(tmp_path):
         eval_steps=100,
         query_instruction="",
     )
-    result = train(make_pairs(8, 0), recipe, tmp_path / "run", progress=False)
+    result = train(make_pairs(8, 0), recipe, tmp_path / "run")
     assert result.finished and result.global_step == 2
     assert result.model.tokenizer.padding_side == "left"
     losses = result.history["loss"].dropna()
@@ -233,7 +296,7 @@ def test_two_processes_torchrun(tmp_path):
     pairs = make_pairs(64, 0)
     pairs.to_parquet(tmp_path / "pairs.parquet")
     torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
     command = [
         str(torchrun),
         "--nproc_per_node",
@@ -255,7 +318,6 @@ def test_two_processes_torchrun(tmp_path):
         "--gather-across-devices",
         "--record-anchors",
         str(tmp_path / "anchors"),
-        "--no-progress",
     ]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240

@@ -1,11 +1,10 @@
 """Sphinx extension for the book: launch buttons open the source notebook.
 
-The book renders executed notebooks that `cardioembed book` copies into `book/executed/`
-(from the last successful run, `runs/<profile>/executed/`), a git-ignored folder, so a
-Binder or Colab link to that path would find no file in the repository. Each executed
-notebook has a source of the same name in `notebooks/` (outputs stripped, the teaching
-profile's defaults): that is what a reader should run.
-The download button still serves the executed notebook, as rendered.
+The book renders the executed notebooks that `cardioembed book` copies into the
+git-ignored `book/executed/`, so a Binder or Colab link to that path would find no file
+in the repository. Each has a source of the same name in `notebooks/` (outputs stripped,
+the teaching defaults): that is what a reader should run. The download button still
+serves the executed notebook, as rendered.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ def source_notebook_url(url: str) -> str:
 
 def _point_launch_buttons_at_sources(app, pagename, templatename, context, doctree) -> None:
     for group in context.get("header_buttons", []):
-        if group.get("label") != "launch-buttons":
-            continue
-        for button in group.get("buttons", []):
+        for button in group.get("buttons", []) if group.get("label") == "launch-buttons" else []:
             if "url" in button:
                 button["url"] = source_notebook_url(button["url"])
 

@@ -1,68 +1,54 @@
 """Execute the source notebooks with papermill, then render them with Jupyter Book.
 
-Source notebooks live in `notebooks/`, outputs stripped. `run_profile` executes them in
-order, giving each notebook the profile's values for the parameters it declares. Each
-run is isolated: it executes into a fresh folder beside the run's published notebooks,
-and only a run in which every notebook succeeded is published, into
-`<runs_root>/<profile>/executed/` (default `runs/<profile>/executed/`), merged with the
-notebooks of earlier successful runs. A failed run is kept in `executed-failed/` for its
-tracebacks; an interrupted run is removed. Neither touches what was published.
-
-`build_book` copies the published notebooks of one profile into `book/executed/` (the
-folder `_toc.yml` names), atomically, writes the build's status page beside them, and
-renders the book with Jupyter Book without executing anything again.
+`run_profile` executes the selected notebooks in order into a fresh folder, each with the
+profile's values for the parameters it declares, and publishes them, merged with those of
+earlier successful runs, only when every one succeeded. A failed run is kept in
+`executed-failed/` for its tracebacks; an interrupted run is removed. `build_book` copies
+the published notebooks into `book/executed/` with the tables of times and environments
+written from their run records, and renders them without executing anything again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
-from cardioembed.artifacts import atomic_dir, atomic_path, write_json
+from cardioembed.artifacts import MANIFEST, atomic_dir, atomic_path
 from cardioembed.book.preflight import preflight
-from cardioembed.book.profiles import Profile
 from cardioembed.curation.rehearsal import REHEARSAL
-from cardioembed.envinfo import environment_record
+from cardioembed.envinfo import environment_record, format_duration
 from cardioembed.errors import InputError
-from cardioembed.evaluation import hub
 from cardioembed.paths import project_root, run_dir
+from cardioembed.profiles import (
+    Profile,
+    check_parameters,
+    declared_parameters,
+    notebook_defaults,
+    notebooks,
+)
 
-NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
-# Written beside the executed notebooks from the run records; book/teaching.md includes it.
-TIMES_TABLE = "notebook_times.md"
-# Written into book/executed/ at build time from the rendered notebooks' records;
-# book/status.md includes it.
-STATUS_TABLE = "run_status.md"
-# In a run folder: the notebooks of the last successful run, and those of the last failed one.
+logger = logging.getLogger(__name__)
+
+TIMES_TABLE = "notebook_times.md"  # in book/executed/; book/teaching.md includes it
+STATUS_TABLE = "run_status.md"  # in book/executed/; book/status.md includes it
 EXECUTED = "executed"
-FAILED_SUFFIX = "-failed"
-# Parameters that name a folder: a relative value is taken from the user's working
-# directory and handed to the notebook as an absolute path.
+# The kernel runs in notebooks/: folders, and models given as folders, are made absolute
+# from the working directory of the command.
 PATH_PARAMETERS = ("runs_root", "textbook_dir")
-# Parameters that name a model: a hub id or a local folder. A value that names an
-# existing folder relative to the working directory is made absolute.
 MODEL_PARAMETERS = ("base_model", "paraphrase_model")
-MODEL_MAPS = ("extra_models",)
-
-
-@dataclass(frozen=True)
-class NotebookResult:
-    name: str
-    output: Path
-    seconds: float
-    wrote: tuple[str, ...] = ()
 
 
 class NotebookFailed(RuntimeError):
@@ -72,137 +58,36 @@ class NotebookFailed(RuntimeError):
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the message says what was interrupted and what was kept."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def executed_dir(profile_name: str, runs_root: str | os.PathLike = "") -> Path:
-    """Where the last successful run of a profile keeps its executed notebooks."""
-    return run_dir(profile_name, runs_root) / EXECUTED
-
-
-def failed_dir(published: Path) -> Path:
-    return published.with_name(published.name + FAILED_SUFFIX)
-
-
-def source_notebooks(root: Path | None = None, only: Iterable[str] = ()) -> list[Path]:
-    """The study's notebooks in order; `only` selects by number ("01") or name."""
-    folder = (root or project_root()) / "notebooks"
-    notebooks = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
-    wanted = [w.strip() for w in only if w.strip()]
-    if not wanted:
-        return notebooks
-    chosen = [
-        p
-        for p in notebooks
-        if any(
-            p.stem == w or p.stem.startswith(w + "_") or p.stem.split("_")[0] == w.zfill(2)
-            for w in wanted
-        )
-    ]
-    if not chosen:
-        names = ", ".join(p.stem for p in notebooks)
-        raise InputError(f"--only {' '.join(wanted)} matches no notebook; choose from {names}")
-    return chosen
-
-
-def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """The parameters a notebook's `parameters` cell declares (papermill's reading)."""
-    import papermill
-
-    return dict(papermill.inspect_notebook(str(notebook)))
-
-
-def parameters_for(notebook: Path, values: Mapping[str, Any]) -> dict[str, Any]:
-    declared = declared_parameters(notebook)
-    return {key: value for key, value in values.items() if key in declared}
-
-
-def check_known(notebooks: list[Path], values: Mapping[str, Any], origin: str) -> None:
-    """Every given parameter must be declared by some notebook: a typo in a profile or an
-    override would otherwise be silently ignored."""
-    known: set[str] = set()
-    for nb in notebooks:
-        known |= set(declared_parameters(nb))
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError(
-            f"{origin}: no notebook declares parameter(s) {', '.join(unknown)}; "
-            f"known parameters: {', '.join(sorted(known))}"
-        )
-
-
-def notebook_defaults(notebooks: Iterable[Path]) -> dict[str, Any]:
-    """The parameter defaults the notebooks declare (the first notebook's wins)."""
-    import ast
-
-    defaults: dict[str, Any] = {}
-    for notebook in notebooks:
-        for name, declared in declared_parameters(notebook).items():
-            try:
-                defaults.setdefault(name, ast.literal_eval(declared["default"]))
-            except (ValueError, SyntaxError):
-                defaults.setdefault(name, None)
-    return defaults
-
 
 def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
-    """`params` with relative folder parameters made absolute against `base` (the
-    working directory): the kernel runs in `notebooks/`, where a relative path would
-    point somewhere else than the user meant."""
+    """`params` with relative folders made absolute against `base` (the working
+    directory). A model is a folder when it exists or is written as a path."""
     base = Path(base or Path.cwd())
 
-    def absolute(value: str) -> str:
+    def absolute(value) -> str:
         return str((base / Path(value).expanduser()).resolve())
 
-    def names_a_folder(value: Any) -> bool:
+    def names_folder(value: Any) -> bool:
         if not isinstance(value, str) or not value or "://" in value:
             return False
         path = Path(value).expanduser()
         return path.is_absolute() or value.startswith(("./", "../", "~")) or (base / path).is_dir()
 
     resolved = dict(params)
-    for key in PATH_PARAMETERS:
-        value = resolved.get(key)
-        if key == "textbook_dir" and value == REHEARSAL:
-            continue  # not a folder: the preflight writes the rehearsal textbook
-        if isinstance(value, str | os.PathLike) and str(value):
-            resolved[key] = absolute(str(value))
-    for key in MODEL_PARAMETERS:
-        if names_a_folder(resolved.get(key)):
-            resolved[key] = absolute(resolved[key])
-    for key in MODEL_MAPS:
-        value = resolved.get(key)
-        if isinstance(value, Mapping):
-            resolved[key] = {
-                name: absolute(path) if names_a_folder(path) else path
-                for name, path in value.items()
-            }
+    for key, value in params.items():
+        if key in PATH_PARAMETERS and isinstance(value, str | os.PathLike) and str(value):
+            if not (key == "textbook_dir" and value == REHEARSAL):  # written by the preflight
+                resolved[key] = absolute(value)
+        elif key in MODEL_PARAMETERS and names_folder(value):
+            resolved[key] = absolute(value)
+        elif key == "extra_models" and isinstance(value, Mapping):
+            resolved[key] = {k: absolute(v) if names_folder(v) else v for k, v in value.items()}
     return resolved
 
 
-def _record_environment(output: Path, profile: Profile, params: dict, seconds: float) -> None:
-    """Store the environment, profile and parameters in the executed notebook's metadata."""
-    nb = json.loads(output.read_text())
-    nb.setdefault("metadata", {})["cardioembed"] = {
-        "profile": profile.name,
-        "parameters": params,
-        "seconds": round(seconds, 2),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "environment": environment_record(),
-    }
-    with atomic_path(output) as tmp:
-        tmp.write_text(json.dumps(nb, indent=1) + "\n")
-
-
 def _kernel_config():
-    """Configuration of the kernel manager: encrypt the kernel's connection where the
-    installed zmq and the kernel support it. The connection stays on this machine either
-    way; this keeps the kernel's plain-text warning out of every run's output."""
+    # The kernel's connection stays on this machine either way; encrypting it where zmq
+    # can keeps the kernel's plain-text warning out of the run's output.
     import zmq
     from traitlets.config import Config
 
@@ -218,7 +103,6 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
     from papermill.exceptions import PapermillExecutionError
 
     started = time.perf_counter()
-    output.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
             str(source),
@@ -227,10 +111,8 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
             cwd=str(cwd),
             kernel_name="python3",
             progress_bar=False,
-            log_output=False,
             config=_kernel_config(),
-            # On Ctrl-C, stop the kernel and whatever it started at once, quietly.
-            shutdown_kernel="immediate",
+            shutdown_kernel="immediate",  # on Ctrl-C, stop the kernel and its children now
         )
     except PapermillExecutionError as exc:
         first_line = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
@@ -241,302 +123,201 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
     return time.perf_counter() - started
 
 
+def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: float) -> None:
+    """Store the profile, parameters, time and environment in the notebook's metadata."""
+    nb = json.loads(output.read_text())
+    nb["metadata"]["cardioembed"] = {
+        "profile": profile,
+        "parameters": dict(params),
+        "seconds": round(seconds, 2),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": environment_record(),
+    }
+    with atomic_path(output) as tmp:
+        tmp.write_text(json.dumps(nb, indent=1) + "\n")
+
+
 def _manifests(folder: Path) -> dict[Path, int]:
     """Every artifact manifest under a run folder, with its modification time."""
-    if not folder.is_dir():
-        return {}
     found = {}
-    for path in folder.rglob("manifest.json"):
+    for path in folder.rglob(MANIFEST) if folder.is_dir() else ():
         try:
-            found[path] = path.stat().st_mtime_ns
-        except OSError:  # removed while we looked
+            found[path.parent] = path.stat().st_mtime_ns
+        except OSError:  # replaced while we looked
             continue
     return found
 
 
-def _written(before: Mapping[Path, int], after: Mapping[Path, int], folder: Path) -> tuple:
-    """The artifact folders a notebook wrote, grouped by their first part under `folder`."""
-    changed = sorted(p.parent for p, mtime in after.items() if before.get(p) != mtime)
-    groups: dict[str, int] = {}
-    for path in changed:
-        parts = path.relative_to(folder).parts
-        groups[parts[0] if parts else "."] = groups.get(parts[0] if parts else ".", 0) + 1
-    return tuple(
-        f"{name}/" if count == 1 else f"{name}/ ({count} artifacts)"
-        for name, count in groups.items()
-    )
+def _written(before: Mapping[Path, int], folder: Path) -> tuple[str, ...]:
+    """The artifacts written since `before`, counted by their first folder under `folder`."""
+    changed = [p for p, mtime in _manifests(folder).items() if before.get(p) != mtime]
+    counts = Counter((p.relative_to(folder).parts or (".",))[0] for p in changed)
+    return tuple(f"{k}/" + (f" ({n} artifacts)" if n > 1 else "") for k, n in counts.items())
 
 
-def _show(path: Path, cwd: Path) -> str:
+def _show(path: Path) -> str:
     """`path` relative to the working directory when it lies below it."""
-    try:
-        return str(path.relative_to(cwd))
-    except ValueError:
-        return str(path)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _replace(target: Path, *sources: Path, texts: Mapping[str, str] | None = None) -> Path:
+    """Replace `target`, in one rename, by the files of `sources` (the later win) and
+    `texts` (file name -> content)."""
+    with atomic_dir(target) as tmp:
+        for source in sources:
+            for path in source.iterdir() if source.is_dir() else ():
+                if path.is_file() and not path.name.startswith("."):
+                    shutil.copy2(path, tmp / path.name)
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text)
+    return target
+
+
+def _kept(published: Path) -> str:
+    if published.is_dir():
+        return f"the last successful run, in {_show(published)}, is unchanged"
+    return "no run had been published before"
 
 
 def run_profile(
-    profile: Profile,
-    *,
-    only: Iterable[str] = (),
-    output_dir: Path | None = None,
-    echo: Callable[[str], None] = print,
-) -> list[NotebookResult]:
-    """Execute the selected notebooks with the profile's parameters, one line of `echo`
-    per notebook. Publishes the executed notebooks into `output_dir` (default
-    `<run folder>/executed/`) only when all of them succeeded. Stops at the first failing
-    notebook with `NotebookFailed`; Ctrl-C raises `RunInterrupted`. In both cases what
-    was published before is left as it was."""
+    profile: Profile, *, only: Iterable[str] = (), output_dir: Path | None = None
+) -> list[Path]:
+    """Execute the selected notebooks with the profile's values; when all succeeded,
+    publish them into `output_dir` (default `<run folder>/executed/`) and return their
+    paths there. A failing notebook raises `NotebookFailed`; Ctrl-C `RunInterrupted`."""
     root = project_root()
-    cwd = Path.cwd()
-    notebooks = source_notebooks(root, only)
-    if not notebooks:
-        raise InputError(f"no notebooks found in {root / 'notebooks'}")
-    check_known(source_notebooks(root), profile.params, f"profile {profile.name!r}")
-    profile = Profile(profile.name, absolute_paths(profile.params, cwd), profile.description)
-    folder = run_dir(profile.name, profile.params.get("runs_root", ""))
-    if not hub.offline_requested() and hub.local_cache_only_if_unreachable():
-        echo("the Hugging Face hub is out of reach: models and datasets come from the local cache")
+    declared = {nb: declared_parameters(nb) for nb in notebooks(root=root)}
+    selected = notebooks(only, root)
+    check_parameters(profile.params, declared, f"profile {profile.name!r}")
+    params = absolute_paths(profile.params)
+    folder = run_dir(profile.name, params.get("runs_root", ""))
     # Fail now, not an hour in: every model and input the selected notebooks load.
-    defaults = notebook_defaults(notebooks)
-    checked = preflight({**defaults, **profile.params}, set(defaults), folder, echo)
-    params = {**profile.params}
-    params.update({k: v for k, v in checked.items() if k in profile.params})
-    profile = Profile(profile.name, params, profile.description)
-    published = (cwd / output_dir).resolve() if output_dir else folder / EXECUTED
+    defaults = {k: v for nb in selected for k, v in notebook_defaults(declared[nb]).items()}
+    checked = preflight({**defaults, **params}, set(defaults), folder)
+    params = {key: checked[key] for key in params}
+    published = Path(output_dir).resolve() if output_dir else folder / EXECUTED
     published.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{published.name}.", suffix=".running", dir=published.parent)
-    )
-    env_root = os.environ.get("CARDIOEMBED_ROOT")
-    os.environ["CARDIOEMBED_ROOT"] = str(root)
-    results: list[NotebookResult] = []
-    current = notebooks[0]
+    staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
+    results: list[Path] = []
+    source = selected[0]
     try:
-        for index, source in enumerate(notebooks, 1):
-            current = source
-            params = parameters_for(source, profile.params)
-            output = staging / source.name
-            before = _manifests(folder)
+        for index, source in enumerate(selected, 1):
+            given = {key: value for key, value in params.items() if key in declared[source]}
+            output, before = staging / source.name, _manifests(folder)
             try:
-                seconds = execute_notebook(source, output, params, cwd=root / "notebooks")
+                seconds = execute_notebook(source, output, given, root / "notebooks")
             except NotebookFailed as exc:
-                failed = _keep_failed(staging, published)
+                failed = _replace(published.with_name(published.name + "-failed"), staging)
                 raise NotebookFailed(
                     f"{exc}\n  the executed notebook, with the traceback, is "
-                    f"{_show(failed / source.name, cwd)}\n  the last successful run, in "
-                    f"{_show(published, cwd)}, is unchanged"
+                    f"{_show(failed / source.name)}\n  {_kept(published)}"
                 ) from None
-            _record_environment(output, profile, params, seconds)
-            wrote = _written(before, _manifests(folder), folder)
-            results.append(NotebookResult(source.stem, published / source.name, seconds, wrote))
+            _record(output, profile.name, given, seconds)
+            wrote = _written(before, folder)
+            results.append(published / source.name)
             what = f"wrote {', '.join(wrote)} in" if wrote else "wrote no new artifact in"
-            echo(
-                f"[{index}/{len(notebooks)}] {source.stem}  {_duration(seconds)}  "
-                f"{what} {_show(folder, cwd)}"
+            duration = format_duration(seconds)
+            logger.info(
+                f"[{index}/{len(selected)}] {source.stem}  {duration}  {what} {_show(folder)}"
             )
-        _publish(staging, published, profile, results, folder)
+        _replace(published, published, staging)
     except KeyboardInterrupt:
-        kept = (
-            f"{_show(published, cwd)} still holds the last successful run"
-            if published.is_dir()
-            else "no earlier run had been published"
-        )
         raise RunInterrupted(
-            f"interrupted while running {current.stem} (profile {profile.name}); nothing "
-            f"was lost: {kept}, and artifacts are only ever replaced whole"
+            f"interrupted while running {source.stem} (profile {profile.name}); nothing "
+            f"was lost: {_kept(published)}, and artifacts are only ever replaced whole"
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if env_root is None:
-            os.environ.pop("CARDIOEMBED_ROOT", None)
-        else:
-            os.environ["CARDIOEMBED_ROOT"] = env_root
     return results
 
 
-def _usual_mode(folder: Path) -> None:
-    """A temporary folder is private (0700); give a published one the usual permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-
-
-def _keep_failed(staging: Path, published: Path) -> Path:
-    """Move a failed run's notebooks to `<published>-failed/`, replacing an older one."""
-    failed = failed_dir(published)
-    with atomic_dir(failed) as tmp:
-        _usual_mode(tmp)
-        for path in staging.iterdir():
-            shutil.copy2(path, tmp / path.name)
-    return failed
-
-
-def _publish(staging: Path, published: Path, profile: Profile, results: list, folder: Path) -> None:
-    """Replace `published`, in one rename, by its earlier notebooks with this run's on top,
-    and the times table from the run records."""
-    log_path = folder / "notebook_times.json"
-    log = json.loads(log_path.read_text()) if log_path.is_file() else {}
-    machine = environment_record()
-    for result in results:
-        log[result.name] = {
-            "seconds": round(result.seconds, 2),
-            "executed": str(result.output),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "cpu_count": os.cpu_count(),
-            "platform": machine["platform"],
-        }
-    with atomic_dir(published) as tmp:
-        _usual_mode(tmp)
-        if published.is_dir():
-            for path in published.iterdir():
-                if path.is_file() and not path.name.startswith("."):
-                    shutil.copy2(path, tmp / path.name)
-        for path in staging.iterdir():
-            shutil.copy2(path, tmp / path.name)
-        (tmp / TIMES_TABLE).write_text(times_table(profile.name, log, machine))
-    write_json(log_path, log)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
-
-
-def times_table(profile_name: str, log: Mapping[str, dict], machine: Mapping[str, Any]) -> str:
-    """A MyST table of the run records: the latest time of each notebook, and the machine."""
-    rows = [
-        f"| `{name}` | {_duration(entry['seconds'])} "
-        f"| {entry['finished_at'][:16].replace('T', ' ')} | {entry.get('cpu_count', '?')} |"
-        for name, entry in sorted(log.items())
-    ]
-    total = sum(entry["seconds"] for entry in log.values())
-    return "\n".join(
-        [
-            f"Profile `{profile_name}`; the latest run of each notebook, as recorded by "
-            "`cardioembed run`. The machine of the latest run: "
-            f"{machine.get('cpu_count')} CPU cores, {machine.get('platform')}, "
-            f"device {machine.get('device')}, {machine.get('torch_threads')} torch threads.",
-            "",
-            "| notebook | time | finished | CPU cores |",
-            "| --- | ---: | --- | ---: |",
-            *rows,
-            f"| total | {_duration(total)} | | |",
-            "",
-        ]
-    )
-
-
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def status_table(executed: Path) -> str:
-    """A MyST page fragment from the records that `cardioembed run` stored in each executed
-    notebook: what ran, how long it took, and the environment it ran in."""
+def _records(executed: Path) -> dict[str, dict]:
+    """The record that `cardioembed run` stored in each executed notebook."""
     records = {}
     for path in sorted(executed.glob("*.ipynb")):
-        meta = json.loads(path.read_text()).get("metadata", {}).get("cardioembed")
-        if meta is None:
+        records[path.stem] = json.loads(path.read_text())["metadata"].get("cardioembed")
+        if records[path.stem] is None:
             raise InputError(
                 f"{path} carries no run record (metadata `cardioembed`); execute it with "
                 "`cardioembed run`, which writes the record"
             )
-        records[path.stem] = meta
-    if not records:
-        raise InputError(f"no executed notebooks in {executed}")
-    rows = []
-    environments: dict[str, tuple[dict, list[str]]] = {}
-    for name, meta in records.items():
-        env = meta.get("environment", {})
-        key = json.dumps(env, sort_keys=True)
-        label = environments.setdefault(key, (env, []))
-        label[1].append(name)
-        rows.append(
-            f"| `{name}` | `{_cell(meta.get('profile', '?'))}` "
-            f"| {_duration(float(meta.get('seconds', 0)))} "
-            f"| {_cell(meta.get('finished_at', '?')[:16].replace('T', ' '))} "
-            f"| {_cell(env.get('device', '?'))} | {_cell(env.get('cpu_count', '?'))} "
-            f"| {_cell(env.get('torch_threads', '?'))} |"
-        )
-    total = sum(float(meta.get("seconds", 0)) for meta in records.values())
-    profiles = sorted({str(meta.get("profile", "?")) for meta in records.values()})
-    lines = [
-        f"This build renders notebooks of the profile(s) {', '.join(f'`{p}`' for p in profiles)}.",
-        "",
-        "| notebook | profile | run time | finished | device | CPU cores | torch threads |",
-        "| --- | --- | ---: | --- | --- | ---: | ---: |",
-        *rows,
-        f"| total | | {_duration(total)} | | | | |",
-        "",
+    return records
+
+
+def _markdown(rows: list[dict]) -> str:
+    # Text as written (no number parsing: a version 2.10 is not 2.1); a | would end a cell.
+    frame = (
+        pd.DataFrame(rows, dtype=object).fillna("").astype(str).replace(r"\|", r"\\|", regex=True)
+    )
+    return frame.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def times_table(records: Mapping[str, dict]) -> str:
+    """Each notebook's time, when it finished and the machine it ran on."""
+    rows = [
+        {
+            "notebook": f"`{name}`",
+            "profile": record["profile"],
+            "time": format_duration(record["seconds"]),
+            "finished": record["finished_at"][:16].replace("T", " "),
+            "device": record["environment"]["device"],
+            "CPU cores": record["environment"]["cpu_count"],
+            "torch threads": record["environment"]["torch_threads"],
+        }
+        for name, record in records.items()
     ]
-    for number, (env, names) in enumerate(environments.values(), 1):
+    total = format_duration(sum(record["seconds"] for record in records.values()))
+    return _markdown([*rows, {"notebook": "total", "time": total}])
+
+
+def status_table(records: Mapping[str, dict]) -> str:
+    """The times table, then each environment the notebooks ran in: Python, machine, git
+    commit and the versions of the study's libraries."""
+    environments: dict[str, list[str]] = {}
+    for name, record in records.items():
+        environments.setdefault(json.dumps(record["environment"], sort_keys=True), []).append(name)
+    parts = [times_table(records)]
+    for number, (key, names) in enumerate(environments.items(), 1):
+        env = json.loads(key)
         title = "The environment" if len(environments) == 1 else f"Environment {number}"
-        lines += [
-            f"{title} ({', '.join(f'`{n}`' for n in names)}):",
-            "",
-            "| | |",
-            "| --- | --- |",
-            f"| Python | {_cell(env.get('python', '?'))} |",
-            f"| platform | {_cell(env.get('platform', '?'))} |",
-            f"| CPU cores | {_cell(env.get('cpu_count', '?'))} |",
-            f"| device | {_cell(env.get('device', '?'))} |",
-            f"| torch threads | {_cell(env.get('torch_threads', '?'))} |",
-            f"| git commit | `{_cell(env.get('git_commit') or 'unknown')}` |",
-            *(
-                f"| `{_cell(package)}` | {_cell(version or 'not installed')} |"
-                for package, version in sorted(env.get("packages", {}).items())
-            ),
-            "",
+        rows = {
+            "Python": env["python"],
+            "platform": env["platform"],
+            "git commit": f"`{env['git_commit'] or 'unknown'}`",
+            **{f"`{p}`": v or "not installed" for p, v in sorted(env["packages"].items())},
+        }
+        parts += [
+            f"{title} ({', '.join(f'`{n}`' for n in names)}):\n",
+            _markdown([{"what": k, "version": v} for k, v in rows.items()]),
         ]
-    return "\n".join(lines)
+    return "\n".join(parts)
 
 
 def _toc_notebooks(root: Path) -> list[str]:
     """The executed notebooks that `_toc.yml` lists (under book/executed/)."""
-    toc_path = root / "_toc.yml"
-    try:
-        toc = yaml.safe_load(toc_path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{toc_path} could not be read: {exc}") from None
+    toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
     files = [toc.get("root", "")]
-    for part in toc.get("parts", []) or []:
-        files += [chapter.get("file", "") for chapter in part.get("chapters", []) or []]
-    prefix = "book/executed/"
-    return [f.removeprefix(prefix) for f in files if f and f.startswith(prefix)]
+    files += [c.get("file", "") for part in toc.get("parts") or [] for c in part["chapters"]]
+    prefix = f"book/{EXECUTED}/"
+    return [f.removeprefix(prefix) for f in files if f.startswith(prefix)]
 
 
 def stage_executed(source: Path, root: Path) -> Path:
     """Replace `book/executed/` by a copy of `source` (a run's published notebooks) and
-    the status page written from their records, in one rename."""
+    the tables written from their records, in one rename."""
     source = Path(source)
-    how = (
-        "run `cardioembed run` (with the same --profile, and -p runs_root=... if you gave "
-        "one) first"
-    )
-    if not source.is_dir() or not any(source.glob("*.ipynb")):
+    how = "run `cardioembed run` (with the same --profile, and -p runs_root=... if you gave one)"
+    if not any(source.glob("*.ipynb")):
         raise InputError(f"no successful run to render: no executed notebooks in {source}; {how}")
-    if not (source / TIMES_TABLE).is_file():
-        raise InputError(
-            f"no {TIMES_TABLE} in {source} (the teaching guide includes it); run "
-            "`cardioembed run` again, which writes it from the run records"
-        )
     missing = [n for n in _toc_notebooks(root) if not (source / f"{n}.ipynb").is_file()]
     if missing:
         raise InputError(
             f"the last successful run in {source} lacks {', '.join(missing)}, which the "
-            f"book's _toc.yml lists; {how.replace('first', 'for them')}"
+            f"book's _toc.yml lists; {how} for them"
         )
-    target = root / "book" / EXECUTED
-    with atomic_dir(target) as tmp:
-        _usual_mode(tmp)
-        for path in source.iterdir():
-            if path.is_file() and not path.name.startswith("."):
-                shutil.copy2(path, tmp / path.name)
-        (tmp / STATUS_TABLE).write_text(status_table(tmp))
-    return target
+    records = _records(source)
+    tables = {TIMES_TABLE: times_table(records), STATUS_TABLE: status_table(records)}
+    return _replace(root / "book" / EXECUTED, source, texts=tables)
 
 
 def _jupyter_book(command: list[str], cwd: Path) -> int:
@@ -551,19 +332,14 @@ def build_book(
     runs_root: str | os.PathLike = "",
     executed: Path | None = None,
 ) -> Path:
-    """Render the book from the last successful run of `profile` (or from the executed
-    notebooks in `executed`) with Jupyter Book 1.x. Notebooks are not executed again
-    (`execute_notebooks: off`); with `strict`, any warning (a broken reference, an
-    unresolved glue key) fails the build."""
+    """Render the last successful run of `profile` (or the executed notebooks in
+    `executed`) with Jupyter Book 1.x, which executes nothing (`execute_notebooks: off`);
+    with `strict`, any warning (a broken reference, an unresolved glue key) fails it."""
     root = Path(root or project_root())
-    if executed is None:
-        executed = run_dir(profile, runs_root or root / "runs") / EXECUTED
-    stage_executed(Path(executed), root)
+    stage_executed(Path(executed or run_dir(profile, runs_root or root / "runs") / EXECUTED), root)
     jb = Path(sys.executable).with_name("jupyter-book")
-    # --all: an incremental build would hide warnings of pages that did not change.
+    # --all: an incremental build would hide the warnings of pages that did not change.
     command = [str(jb) if jb.exists() else "jupyter-book", "build", "--all", str(root)]
-    if strict:
-        command += ["-W", "--keep-going"]
-    if _jupyter_book(command, root) != 0:
+    if _jupyter_book(command + (["-W", "--keep-going"] if strict else []), root) != 0:
         raise NotebookFailed("jupyter-book build failed; the messages above name the page")
     return root / "_build" / "html" / "index.html"

@@ -20,25 +20,7 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = [
-    "FILTERS",
-    "break_long_lines",
-    "clean_book_text",
-    "drop_non_prose_lines",
-    "drop_non_prose_pages",
-    "is_code_line",
-    "keep_language",
-    "language_detector",
-    "drop_captions",
-    "drop_references",
-    "join_hyphenated",
-    "remove_footnote_marks",
-    "normalize_unicode",
-    "reflow_paragraphs",
-    "remove_page_numbers",
-    "remove_running_lines",
-    "split_passages",
-]
+from cardioembed.errors import ParameterError
 
 # What cleaning drops, each counted under this name in the `stats` of `clean_book_text`.
 FILTERS = {
@@ -154,8 +136,6 @@ def remove_running_lines(pages: list[str], min_fraction: float = 0.5) -> list[st
     when it recurs on `min_fraction` of the odd or of the even pages. Needs three pages
     or more; with fewer, nothing can be told apart from content."""
     if not 0 < min_fraction <= 1:
-        from cardioembed.errors import ParameterError
-
         raise ParameterError("min_fraction", min_fraction, "give a number in (0, 1]")
     if len(pages) < 3:
         return list(pages)
@@ -723,8 +703,6 @@ def language_detector(language: str):
     """A `lingua` detector that tells `language` from other common languages; raises
     ParameterError for a name lingua does not know."""
     from lingua import Language, LanguageDetectorBuilder
-
-    from cardioembed.errors import ParameterError
 
     names = {lang.name.lower() for lang in Language.all()}
     if not isinstance(language, str) or language.lower() not in names:

@@ -10,7 +10,8 @@ Extraction and cleaning then run on real files.
 
 The files are written deterministically (no dates inside), so the corpus built from them
 is reused by a second run. `textbook_dir: rehearsal` asks `cardioembed run` to write
-them into `<runs_root>/<profile>/textbooks/` and to read them from there.
+them into `<runs_root>/<profile>/textbooks/` (once, with `artifacts.atomic_dir`: the
+folder exists only complete) and to read them from there.
 """
 
 from __future__ import annotations
@@ -22,15 +23,11 @@ from pathlib import Path
 
 from cardioembed.artifacts import atomic_dir
 
-__all__ = ["REHEARSAL", "write_rehearsal_textbooks", "rehearsal_chapters"]
-
 # The `textbook_dir` value that asks for this textbook instead of a folder.
 REHEARSAL = "rehearsal"
 CHAPTERS_PER_FILE = 2
 PARAGRAPHS_PER_CHAPTER = 12
 FILES = ("cardiology-rehearsal.pdf", "cardiology-rehearsal.epub", "cardiology-rehearsal.md")
-# Written last: a folder with it holds every file, complete.
-DONE = ".complete"
 
 
 def _hpo_paragraph(term) -> str:
@@ -162,9 +159,9 @@ def _write_markdown(path: Path, chapters: list[tuple]) -> None:
 
 def write_rehearsal_textbooks(folder: str | Path) -> Path:
     """Write the rehearsal textbook (PDF, EPUB, Markdown) into `folder`, once: a folder
-    that already holds it is returned as it is. Written atomically."""
+    that already holds it is returned as it is."""
     folder = Path(folder)
-    if (folder / DONE).is_file():
+    if all((folder / name).is_file() for name in FILES):
         return folder
     chapters = rehearsal_chapters()
     writers = (_write_pdf, _write_epub, _write_markdown)
@@ -172,5 +169,4 @@ def write_rehearsal_textbooks(folder: str | Path) -> Path:
         for index, (name, write) in enumerate(zip(FILES, writers, strict=True)):
             part = chapters[index * CHAPTERS_PER_FILE : (index + 1) * CHAPTERS_PER_FILE]
             write(tmp / name, part)
-        (tmp / DONE).write_text("")
     return folder

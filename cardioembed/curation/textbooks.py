@@ -9,38 +9,29 @@ document) and turned into text with BeautifulSoup, Markdown is parsed with
 A file that cannot be used raises `InputError` from `read_book`, with a message that
 names the file and says what to do; a file that can be used but lost much of its text
 (image-only pages, another language) is read and carries a warning. `read_folder`
-prints both for every file, returns them as `Problem`s and goes on, so that one bad file
+logs both for every file, returns them as `Problem`s and goes on, so that one bad file
 does not stop a library of good ones; with `strict=True` any of them is an error.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import posixpath
 import re
-import time
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 from cardioembed.curation.cleaning import clean_book_text, remove_running_lines
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.errors import InputError, ParameterError, check_int
 
-__all__ = [
-    "SUPPORTED_EXTENSIONS",
-    "Book",
-    "Problem",
-    "html_to_text",
-    "read_book",
-    "read_folder",
-    "strip_markdown",
-]
-
+logger = logging.getLogger(__name__)
 SUPPORTED_EXTENSIONS = (".pdf", ".epub", ".txt", ".md")
 PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
 # Larger text files are refused rather than read: a textbook is a few MB of text, and
@@ -49,7 +40,6 @@ MAX_TEXT_BYTES = 256 * 1024 * 1024
 BLANK_PAGE_CHARS = 20  # a PDF page with fewer characters of text has no text layer
 BLANK_SHARE_WARNING = 0.25  # warn when this share of a PDF's pages has no text
 OTHER_LANGUAGE_WARNING = 0.3  # warn when this share of paragraphs is in another language
-PROGRESS_SECONDS = 5.0  # a long file reports progress at least this often
 
 
 @dataclass(frozen=True)
@@ -76,10 +66,6 @@ class Problem:
     kind: str = "skipped"
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
 # ----------------------------------------------------------------------------- PDF
 
 
@@ -100,7 +86,7 @@ def _pdf_chapter_starts(document) -> list[int]:
 
 
 def _read_pdf(
-    path: Path, pages_per_chunk: int, echo: Callable[[str], None], stats: Counter
+    path: Path, pages_per_chunk: int, stats: Counter
 ) -> tuple[str, list[str], int, list[str]]:
     """Title, chapters (pages joined by form feeds), page count and warnings of a PDF."""
     import pypdfium2 as pdfium
@@ -120,7 +106,6 @@ def _read_pdf(
         n_pages = len(document)
         pages: list[str] = []
         failed = 0
-        last_report = time.perf_counter()
         for index in range(n_pages):
             try:
                 page = document[index]
@@ -131,9 +116,6 @@ def _read_pdf(
             except Exception:  # one damaged page: keep the others
                 pages.append("")
                 failed += 1
-            if time.perf_counter() - last_report > PROGRESS_SECONDS:
-                echo(f"    {path.name}: extracted page {index + 1} of {n_pages}")
-                last_report = time.perf_counter()
         starts = _pdf_chapter_starts(document)
         try:
             title = document.get_metadata_dict().get("Title", "")
@@ -438,24 +420,16 @@ def read_book(
     path: str | Path,
     pages_per_chunk: int = PAGES_PER_CHUNK,
     language: str | None = None,
-    echo: Callable[[str], None] | None = None,
 ) -> Book:
     """Read one textbook (.pdf, .epub, .txt or .md) into a `Book` of cleaned chapters.
 
     PDF chapters follow the PDF's top-level outline when it has one, else they are runs
     of `pages_per_chunk` pages; EPUB chapters are its spine's documents in reading order;
     text and Markdown files are split at "Chapter N" lines or top-level headings. With a
-    `language` (e.g. "english"), paragraphs in other languages are dropped. `echo`
-    receives progress lines for long files. Raises InputError, naming the file, when it
-    cannot be read or holds no text."""
+    `language` (e.g. "english"), paragraphs in other languages are dropped. Raises
+    InputError, naming the file, when it cannot be read or holds no text."""
     path = Path(path)
-    echo = echo or _quiet
-    if (
-        isinstance(pages_per_chunk, bool)
-        or not isinstance(pages_per_chunk, int)
-        or (pages_per_chunk < 1)
-    ):
-        raise ParameterError("pages_per_chunk", pages_per_chunk, "give a whole number >= 1")
+    check_int("pages_per_chunk", pages_per_chunk, 1, "give a whole number >= 1")
     if not path.is_file():
         raise InputError(f"{path} is not a file; check the path")
     suffix = path.suffix.lower()
@@ -470,20 +444,13 @@ def read_book(
     warnings_: list[str] = []
     n_pages = 0
     if suffix == ".pdf":
-        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, echo, stats)
+        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, stats)
     elif suffix == ".epub":
         title, raw, warnings_ = _read_epub(path, stats)
     else:
         title, raw = _read_text(path, stats)
-    chapters = []
-    last_report = time.perf_counter()
-    for index, chapter in enumerate(raw):
-        cleaned = clean_book_text(chapter, stats, language=language)
-        if cleaned.strip():
-            chapters.append(cleaned)
-        if time.perf_counter() - last_report > PROGRESS_SECONDS:
-            echo(f"    {path.name}: cleaned chapter {index + 1} of {len(raw)}")
-            last_report = time.perf_counter()
+    chapters = [clean_book_text(chapter, stats, language=language) for chapter in raw]
+    chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
         raise InputError(
             f"no text was left in {path.name} after cleaning; check that it holds the "
@@ -518,26 +485,19 @@ def _list_files(folder: Path) -> Iterable[Path]:
             yield path
 
 
-def _size(path: Path) -> str:
-    size = path.stat().st_size
-    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} kB"
-
-
 def read_folder(
     folder: str | Path,
     extensions: Sequence[str] = SUPPORTED_EXTENSIONS,
-    progress: bool = True,
     *,
     language: str | None = None,
     strict: bool = False,
-    echo: Callable[[str], None] = print,
 ) -> tuple[list[Book], list[Problem]]:
     """Read every textbook under `folder` (subfolders included, hidden ones skipped).
 
     Returns the books read and the problems met: a file with another extension, or one
     that `read_book` refused, is skipped ("skipped"); a book read with much of its text
-    lost is kept ("degraded"). Every problem is printed through `echo` with what to do,
-    whatever `progress` says (which only turns the per-file progress lines off). Raises
+    lost is kept ("degraded"). Every problem is logged as a warning with what to do, each
+    file read at info level. Raises
     InputError when the folder is missing, holds no file with a supported extension, or
     holds no usable book at all (the message lists the problems), and, with
     `strict=True`, when any file was skipped or degraded."""
@@ -564,19 +524,17 @@ def read_folder(
         if p.suffix.lower() not in wanted
     ]
     for problem in problems:
-        echo(f"  SKIPPED {problem.message}")
+        logger.warning("skipped: %s", problem.message)
     if not usable:
         raise InputError(
             f"no textbook found in {folder}: it holds no {', '.join(wanted)} file "
             f"({len(files)} other file(s)); put the books there"
         )
-    say = echo if progress else _quiet
     books: list[Book] = []
     for number, path in enumerate(usable, start=1):
-        say(f"  [{number}/{len(usable)}] reading {path.relative_to(folder)} ({_size(path)})")
-        started = time.perf_counter()
+        logger.info("reading textbook %d of %d: %s", number, len(usable), path.relative_to(folder))
         try:
-            book = read_book(path, language=language, echo=say)
+            book = read_book(path, language=language)
         except InputError as exc:
             problem = Problem(path, str(exc))
         except Exception as exc:  # one unexpected failure must not lose the others
@@ -587,17 +545,12 @@ def read_folder(
             )
         else:
             books.append(book)
-            pages = f"{book.pages} pages, " if book.pages else ""
-            say(
-                f"      {pages}{sum(len(c) for c in book.chapters):,} characters kept "
-                f"in {time.perf_counter() - started:.1f} s"
-            )
             for warning in book.warnings:
                 problems.append(Problem(path, warning, kind="degraded"))
-                echo(f"  WARNING {warning}")
+                logger.warning("read with text lost: %s", warning)
             continue
         problems.append(problem)
-        echo(f"  SKIPPED {problem.message}")
+        logger.warning("skipped: %s", problem.message)
     if not books:
         listing = "\n".join(f"  - {p.message}" for p in problems)
         raise InputError(f"no usable textbook in {folder}:\n{listing}")

@@ -1,57 +1,39 @@
 """Scoring models on the evaluation suites, with bootstrap intervals.
 
-- Models: the string ``"bm25"`` (:class:`BM25`, the `bm25s` package; retrieval suites only,
-  see below), or any object with a SentenceTransformer-like ``encode`` method.
-- Embeddings are cached on disk as ``.npy`` keyed by (model fingerprint, text-set hash), so
-  a rerun encodes nothing; within one run each distinct text set is encoded once.
-- Metrics per query (retrieval): acc@1, acc@5, acc@10, mrr@10, ndcg@10 (binary relevance,
-  ideal DCG over min(|relevant|, 10) documents, as sentence-transformers'
-  ``InformationRetrievalEvaluator`` and MTEB/pytrec_eval compute them). Ties of score are
-  broken by a seeded random order of the corpus, so a query whose scores are all equal
-  (BM25 with no word in common) gets a chance-level rank, not a lucky first place.
-- Similarity suites: Spearman correlation of embedding cosine with the gold score.
-- Intervals: ``scipy.stats.bootstrap`` (percentile by default, seeded) over queries or
-  pairs. The gain of a model over ``base`` is bootstrapped PAIRED: the same resampled
-  queries for both (for Spearman, the same resampled pairs, both correlations recomputed).
-- Cardiology-specific gain = (gain in domain) - (gain out of domain, same format). The two
-  suites have different queries, so each is resampled independently (paired within a
-  suite, independent across suites) and the interval is that of the difference.
-
-BM25 on similarity suites: skipped (no row). A BM25 score is not symmetric, not bounded,
-and is 0 for most pairs of definitions that share no stemmed word; it is a retrieval
-baseline, not a similarity measure.
-
-Outputs of :func:`evaluate_models` (``out_dir``): ``metrics.csv`` (suite, model, metric,
-value, ci_low, ci_high, n_queries), ``gains.csv`` (suite, model, metric, gain, ci_low,
-ci_high; suite ``cardio-specific:<pair>`` for the specific gains), ``per_query.parquet``,
-``manifest.json``; each written atomically, the manifest last.
-
-MTEB: :func:`mteb_public` runs BIOSSES / SciFact when their data can be loaded, else
-returns a ``skipped`` record with the reason; :func:`mteb_task` wraps a suite as an MTEB
-task that loads the local data, so ``mteb.evaluate`` scores any model on it offline.
+- Retrieval, per query: acc@1, acc@5, acc@10, mrr@10, ndcg@10 (binary relevance, ideal DCG
+  over min(|relevant|, 10) documents, as sentence-transformers' InformationRetrievalEvaluator
+  computes them). Ties of score are broken by a seeded random order of the corpus, so a
+  query whose scores are all equal (BM25 with no word in common) gets a chance-level rank.
+- Similarity: Spearman correlation of the embeddings' cosine with the gold score. BM25
+  (`bm25s`) scores retrieval only: its score is neither symmetric nor bounded.
+- Intervals: ``scipy.stats.bootstrap`` over queries or pairs, seeded. A model's gain over
+  the base is bootstrapped paired (the same resampled queries for both). The
+  cardiology-specific gain, (gain in domain) - (gain out of domain, same format), resamples
+  each suite on its own: they hold other queries.
+- Embeddings are cached on disk by :class:`Encoder`, keyed by a content hash of the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import logging
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cardioembed.artifacts import MANIFEST, atomic_path, params_hash, write_manifest
-from cardioembed.errors import ParameterError
-from cardioembed.evaluation import hub
+from cardioembed import models as hub
+from cardioembed.artifacts import atomic_path
+from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
 
 logger = logging.getLogger(__name__)
@@ -65,78 +47,68 @@ CI_METHODS = ("percentile", "BCa", "basic")
 SPECIFIC_PREFIX = "cardio-specific:"
 
 
-# ============================================================================ BM25
-class BM25:
-    """BM25 (bm25s, Lucene variant) over a suite's corpus; English stop words removed,
-    Snowball-stemmed when PyStemmer is installed, else plain lower-cased words."""
+def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
+    """(queries x documents) BM25 scores: bm25s (Lucene variant) over `corpus`, English stop
+    words removed."""
+    import bm25s
 
-    name = BM25_NAME
+    def tokenize(texts):
+        return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
-    def __init__(self):
-        try:
-            import Stemmer  # PyStemmer, optional
-
-            self._stemmer = Stemmer.Stemmer("english")
-            self.stemmed = True
-        except ImportError:
-            self._stemmer = None
-            self.stemmed = False
-
-    @property
-    def fingerprint(self) -> str:
-        return f"bm25s-{importlib.metadata.version('bm25s')}-{'stem' if self.stemmed else 'plain'}"
-
-    def _tokenize(self, texts: list[str]) -> list[list[str]]:
-        import bm25s
-
-        return bm25s.tokenize(
-            texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
-        )
-
-    def scores(self, queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
-        """(queries x documents) BM25 scores."""
-        import bm25s
-
-        retriever = bm25s.BM25()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            retriever.index(self._tokenize(list(corpus)), show_progress=False)
-        vocab = retriever.vocab_dict
-        out = np.zeros((len(queries), len(corpus)), dtype=np.float32)
-        for i, tokens in enumerate(self._tokenize(list(queries))):
-            tokens = [t for t in tokens if t in vocab]
-            if tokens:
-                out[i] = retriever.get_scores(tokens)
-        return out
+    retriever = bm25s.BM25()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        retriever.index(tokenize(corpus), show_progress=False)
+    out = np.zeros((len(queries), len(corpus)), dtype=np.float32)
+    for i, tokens in enumerate(tokenize(queries)):
+        tokens = [t for t in tokens if t in retriever.vocab_dict]
+        if tokens:
+            out[i] = retriever.get_scores(tokens)
+    return out
 
 
 # ============================================================================ encoding
 def model_fingerprint(model) -> str:
-    """A short hash that changes when the model's weights, modules or prompts change.
+    """A content hash of what makes a model's embeddings: the bytes of every tensor of its
+    state_dict (base weights and any LoRA adapter, each with its name, dtype and shape), its
+    tokenizer (class, vocabulary size, settings and, for a fast tokenizer, its whole
+    definition), the configuration of each module (pooling, normalisation), max_seq_length,
+    prompts and device type. An object without a state_dict is known by its type and repr."""
+    digest = hashlib.sha256(type(model).__name__.encode())
+    if not callable(getattr(model, "state_dict", None)):
+        digest.update(repr(model).encode())
+        return digest.hexdigest()[:16]
+    import torch
 
-    `model.cardioembed_fingerprint`, when set, is used as is. Otherwise: the module
-    description (`repr`), prompts, max length, and for every parameter its name, shape and
-    two cheap summaries (sum and sum of squares, in float64): one pass over the weights,
-    no copy, so it costs little even for a large model on a GPU. An object without
-    `named_parameters` is known by its type and `repr` alone: give it a `repr` that names
-    its state, or set `cardioembed_fingerprint`."""
-    given = getattr(model, "cardioembed_fingerprint", None)
-    if given:
-        return str(given)
-    digest = hashlib.sha256()
-    digest.update(type(model).__name__.encode())
-    digest.update(repr(model).encode())
-    digest.update(json.dumps(getattr(model, "prompts", None) or {}, sort_keys=True).encode())
-    digest.update(str(getattr(model, "max_seq_length", "")).encode())
-    named = getattr(model, "named_parameters", None)
-    if callable(named):
-        import torch
-
-        with torch.no_grad():
-            for pname, param in named():
-                p = param.detach()
-                summary = torch.stack([p.double().sum(), (p.double() ** 2).sum()]).cpu().tolist()
-                digest.update(f"{pname}{tuple(p.shape)}{summary[0]:.10e}{summary[1]:.10e}".encode())
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy())
+    tokenizer = getattr(model, "tokenizer", None)
+    # how it was loaded or last called, not what it is
+    volatile = ("local_files_only", "is_local", "truncation", "padding")
+    described = {
+        "modules": [
+            [type(m).__name__, getattr(m, "get_config_dict", dict)()] for m in model.children()
+        ],
+        "max_seq_length": getattr(model, "max_seq_length", None),
+        "prompts": getattr(model, "prompts", None),
+        "device": getattr(getattr(model, "device", None), "type", None),
+        "tokenizer": None,
+    }
+    if tokenizer is not None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:  # its truncation and padding are set by each call: left out
+            backend = {k: v for k, v in json.loads(backend.to_str()).items() if k not in volatile}
+        described["tokenizer"] = [
+            type(tokenizer).__name__,
+            len(tokenizer),
+            getattr(tokenizer, "padding_side", None),
+            {k: v for k, v in getattr(tokenizer, "init_kwargs", {}).items() if k not in volatile},
+            backend,
+        ]
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 
@@ -144,108 +116,89 @@ def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
     """The text put before each query of `suite` for `model`: none for a model without a
     "query" prompt (MiniLM); for a Qwen3-style one ("Instruct: ...Query:") the suite's task
     instruction in that template; else the model's own query prompt."""
-    prompts = getattr(model, "prompts", None) or {}
-    own = prompts.get("query")
-    if not own:
-        return None
-    if "Instruct:" in own and suite.query_prompt:
-        from cardioembed.training.models import QWEN3_QUERY_TEMPLATE
-
-        return QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
-    return own
+    own = (getattr(model, "prompts", None) or {}).get("query")
+    if own and "Instruct:" in own and suite.query_prompt:
+        return hub.QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
+    return own or None
 
 
 class Encoder:
-    """Encodes text sets with one model, each distinct set once: in memory for the run and
-    on disk (``<cache_dir>/<fingerprint>/<text-set hash>.npy``) across runs; within a run a
-    text already encoded for another set (the cardiovascular definitions are the corpus of
-    two suites and the texts of a third) is not encoded again. Embeddings are
-    L2-normalised float32, so a dot product is the cosine."""
+    """`model.encode` of text sets, L2-normalised float32, each set encoded once: on disk
+    across runs (``<cache_dir>/<model fingerprint>/<text-set hash>.npy``) and, within a
+    run, text by text (the cardiovascular definitions are the corpus of two suites and the
+    texts of a third). Without `cache_dir`, memory only (and no fingerprint computed)."""
 
-    def __init__(
-        self,
-        model,
-        cache_dir: str | os.PathLike | None = None,
-        fingerprint: str | None = None,
-        batch_size: int = 64,
-    ):
+    def __init__(self, model, cache_dir: str | os.PathLike | None = None, batch_size: int = 64):
         self.model = model
-        self.fingerprint = fingerprint or model_fingerprint(model)
-        self.cache_dir = None if cache_dir is None else Path(cache_dir) / self.fingerprint
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.batch_size = batch_size
-        self._memory: dict[str, np.ndarray] = {}  # text-set hash -> embeddings
+        self._fingerprint: str | None = None
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
         self.encoded_texts = 0  # texts actually encoded (cache misses), for reports
 
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
+
     def __call__(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         texts = [str(t) for t in texts]
-        digest = hashlib.sha256((prompt or "").encode() + b"\x1d")
-        for text in texts:
-            digest.update(text.encode() + b"\x1e")
-        key = digest.hexdigest()[:20]  # the text set and its prompt
-        if key in self._memory:
-            return self._memory[key]
-        path = None if self.cache_dir is None else self.cache_dir / f"{key}.npy"
-        if path is not None and path.is_file():
+        known = self._by_text.setdefault(prompt or "", {})
+        path = None
+        if self.cache_dir is not None:
+            digest = hashlib.sha256((prompt or "").encode() + b"\x1d")
+            for text in texts:
+                digest.update(text.encode() + b"\x1e")
+            path = self.cache_dir / self.fingerprint / f"{digest.hexdigest()[:20]}.npy"
+        if path is not None and path.is_file() and not all(t in known for t in texts):
             try:
-                emb = np.load(path)
-                if emb.shape[0] == len(texts):
-                    self._memory[key] = emb
-                    return emb
+                stored = np.load(path)
+                if stored.shape[0] == len(texts):
+                    known.update(zip(texts, stored, strict=True))
             except (OSError, ValueError):
                 pass  # a damaged cache file is recomputed
-        known = self._by_text.setdefault(prompt or "", {})
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
-            kwargs: dict[str, Any] = {
-                "batch_size": self.batch_size,
-                "show_progress_bar": False,
-                "convert_to_numpy": True,
-                "normalize_embeddings": True,
-            }
-            if prompt:
-                kwargs["prompt"] = prompt
-            raw = np.asarray(self.model.encode(todo, **kwargs), dtype=np.float32)
-            self.encoded_texts += len(todo)
+            raw = self.model.encode(
+                todo,
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                **({"prompt": prompt} if prompt else {}),
+            )
+            raw = np.asarray(raw, dtype=np.float32)
             norms = np.linalg.norm(raw, axis=1, keepdims=True)
-            raw = raw / np.where(norms == 0, 1, norms)
-            known.update(zip(todo, raw, strict=True))
+            known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
+            self.encoded_texts += len(todo)
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
-        if path is not None:
+        if path is not None and not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as handle:
-                    np.save(handle, emb)
-        self._memory[key] = emb
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, emb)
         return emb
 
 
 # ============================================================================ metrics
 def rank_metrics(
-    scores: np.ndarray,
-    relevant: Sequence[Sequence[int]],
-    seed: int = 0,
-    qids: Sequence[str] | None = None,
+    scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int, qids: Sequence[str]
 ) -> pd.DataFrame:
     """Per-query acc@1/5/10, mrr@10, ndcg@10 from a (queries x documents) score matrix and,
     for each query, the column indices of its relevant documents. Ties are ordered by one
-    seeded random permutation of the documents."""
+    seeded random permutation of the documents. Hand-written because the bootstrap needs
+    per-query values and InformationRetrievalEvaluator returns means (and breaks ties by
+    position)."""
     scores = np.asarray(scores)
     n_q, n_d = scores.shape
-    if len(relevant) != n_q:
-        raise ValueError(f"{n_q} score rows but {len(relevant)} relevant lists")
     priority = np.random.default_rng(seed).permutation(n_d)
     rows = np.zeros((n_q, len(RETRIEVAL_METRICS)))
     discount = 1.0 / np.log2(np.arange(2, 12))
     for i in range(n_q):
         rel = np.asarray(sorted(set(relevant[i])), dtype=int)
-        s = scores[i]
-        s_rel = s[rel][:, None]
-        ranks = (
-            (s[None, :] > s_rel).sum(1)
-            + ((s[None, :] == s_rel) & (priority[None, :] < priority[rel][:, None])).sum(1)
-            + 1
-        )
+        s, s_rel = scores[i], scores[i][rel][:, None]
+        ties = (s[None, :] == s_rel) & (priority[None, :] < priority[rel][:, None])
+        ranks = (s[None, :] > s_rel).sum(1) + ties.sum(1) + 1
         first = ranks.min()
         dcg = sum(discount[r - 1] for r in ranks if r <= 10)
         idcg = discount[: min(len(rel), 10)].sum()
@@ -257,7 +210,7 @@ def rank_metrics(
             dcg / idcg,
         ]
     frame = pd.DataFrame(rows, columns=list(RETRIEVAL_METRICS))
-    frame.insert(0, "item", list(qids) if qids is not None else [str(i) for i in range(n_q)])
+    frame.insert(0, "item", list(qids))
     return frame
 
 
@@ -288,14 +241,15 @@ def spearman_difference(x, x_base, gold, axis: int = -1):
 # ============================================================================ bootstrap
 @dataclass(frozen=True)
 class BootstrapConfig:
-    n_resamples: int = 1000
+    """The settings of every `scipy.stats.bootstrap` interval."""
+
+    n_resamples: int
     confidence_level: float = 0.95
     method: str = "percentile"
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.n_resamples, int) or self.n_resamples < 1:
-            raise ParameterError("n_resamples", self.n_resamples, "a whole number >= 1, e.g. 1000")
+        check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
         if not 0 < self.confidence_level < 1:
             raise ParameterError("confidence_level", self.confidence_level, "in (0, 1), e.g. 0.95")
         if self.method not in CI_METHODS:
@@ -303,10 +257,7 @@ class BootstrapConfig:
 
 
 def interval(
-    statistic: Callable,
-    samples: Sequence[np.ndarray],
-    config: BootstrapConfig = BootstrapConfig(),
-    paired: bool = True,
+    statistic: Callable, samples: Sequence[np.ndarray], config: BootstrapConfig, paired: bool = True
 ) -> tuple[float, float, float]:
     """(statistic of the samples, low, high): ``scipy.stats.bootstrap`` of a vectorised
     statistic, seeded. `paired`: the samples are resampled with the same indices (one
@@ -322,25 +273,17 @@ def interval(
         return point, point, point
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BCa on a degenerate distribution warns, gives NaN
+        settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
+        rng = np.random.default_rng(config.seed)
         ci = bootstrap(
-            samples,
-            statistic,
-            n_resamples=config.n_resamples,
-            confidence_level=config.confidence_level,
-            method=config.method,
-            paired=paired,
-            vectorized=True,
-            axis=-1,
-            rng=np.random.default_rng(config.seed),
+            samples, statistic, paired=paired, vectorized=True, axis=-1, rng=rng, **settings
         ).confidence_interval
     low, high = float(ci.low), float(ci.high)
     return (point, low, high) if np.isfinite(low) and np.isfinite(high) else (point, point, point)
 
 
 def difference_of_gains(
-    in_domain: Sequence[np.ndarray],
-    out_domain: Sequence[np.ndarray],
-    config: BootstrapConfig = BootstrapConfig(),
+    in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray], config: BootstrapConfig
 ) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with its interval. Each suite gives its
     per-item arrays: retrieval (model, base), similarity (model cosine, base cosine, gold).
@@ -359,41 +302,30 @@ def difference_of_gains(
 
 
 # ============================================================================ scoring
-def score_suite(
-    model, suite: Suite, encoder: Encoder | None = None, seed: int = 0
-) -> pd.DataFrame | None:
-    """Per-item results of one model on one suite: retrieval -> item + the five metrics;
-    similarity -> item, cosine, gold. None when the model does not apply (BM25 on a
-    similarity suite)."""
-    is_bm25 = isinstance(model, BM25) or model == BM25_NAME
+def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: int):
+    """Per-item results of one model on one suite: retrieval -> item + the five metrics
+    (`seed`: of the tie-break); similarity -> item, cosine, gold. None when the model does
+    not apply (BM25 on a similarity suite)."""
+    is_bm25 = isinstance(model, str) and model == BM25_NAME
+    encoder = encoder or (None if is_bm25 else Encoder(model))
     if isinstance(suite, RetrievalSuite):
         qids, dids = list(suite.queries), list(suite.corpus)
-        q_texts = [suite.queries[q] for q in qids]
-        d_texts = [suite.corpus[d] for d in dids]
+        queries, documents = [suite.queries[q] for q in qids], [suite.corpus[d] for d in dids]
         if is_bm25:
-            scores = (model if isinstance(model, BM25) else BM25()).scores(q_texts, d_texts)
+            scores = bm25_scores(queries, documents)
         else:
-            encoder = encoder or Encoder(model)
-            q = encoder(q_texts, prompt=query_prompt_for(encoder.model, suite))
-            d = encoder(d_texts)
-            scores = q @ d.T
-        col = {d: i for i, d in enumerate(dids)}
-        relevant = [[col[d] for d in suite.relevant[q]] for q in qids]
-        return rank_metrics(scores, relevant, seed=seed, qids=qids)
+            scores = encoder(queries, query_prompt_for(encoder.model, suite)) @ encoder(documents).T
+        column = {d: i for i, d in enumerate(dids)}
+        relevant = [[column[d] for d in suite.relevant[q]] for q in qids]
+        return rank_metrics(scores, relevant, seed, qids)
     if isinstance(suite, SimilaritySuite):
         if is_bm25:
             return None
-        encoder = encoder or Encoder(model)
-        a = encoder([p[0] for p in suite.pairs])
-        b = encoder([p[1] for p in suite.pairs])
-        items = (
-            [f"{x}|{y}" for x, y in suite.ids]
-            if suite.ids
-            else [str(i) for i in range(len(suite.pairs))]
-        )
+        a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
+        ids = suite.ids or [(str(i),) for i in range(len(suite.pairs))]
         return pd.DataFrame(
             {
-                "item": items,
+                "item": ["|".join(i) for i in ids],
                 "cosine": (a * b).sum(1).astype(float),
                 "gold": np.asarray(suite.gold, dtype=float),
             }
@@ -401,34 +333,12 @@ def score_suite(
     raise TypeError(f"not a suite: {type(suite).__name__}")
 
 
-@dataclass
-class EvaluationResult:
-    metrics: pd.DataFrame
-    gains: pd.DataFrame
-    per_query: pd.DataFrame
-    seconds: dict[str, float]
-    encoded_texts: dict[str, int]
-    out_dir: Path | None = None
-
-
-def _rows(per_query: pd.DataFrame, suite: str, model: str) -> pd.DataFrame:
-    return per_query[(per_query["suite"] == suite) & (per_query["model"] == model)].set_index(
-        "item"
-    )
-
-
-def _arrays(kind: str, metric: str, data: pd.DataFrame, ref: pd.DataFrame) -> list[np.ndarray]:
-    """The paired per-item arrays of a gain: (model, base), or (cosine, base cosine, gold)."""
-    if kind == "retrieval":
-        return [data[metric].to_numpy(), ref[metric].to_numpy()]
-    return [data["cosine"].to_numpy(), ref["cosine"].to_numpy(), data["gold"].to_numpy()]
-
-
 def summarise(
     per_query: pd.DataFrame,
     suites: Mapping[str, Suite],
-    base: str | None = "base",
-    config: BootstrapConfig = BootstrapConfig(),
+    *,
+    base: str | None,
+    config: BootstrapConfig,
     specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """metrics and gains tables from the per-item results (columns suite, model, item,
@@ -436,30 +346,29 @@ def summarise(
     items; suite ``cardio-specific:<label>`` of `specific_pairs` holds, per model, the gain
     on the in-domain suite minus the gain on its out-of-domain partner."""
     metric_rows, gain_rows = [], []
-    models = list(dict.fromkeys(per_query["model"]))
+    by_key = {key: rows.set_index("item") for key, rows in per_query.groupby(["suite", "model"])}
     paired: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (suite, model, metric) -> arrays
     for suite_name, suite in suites.items():
-        metrics = RETRIEVAL_METRICS if suite.kind == "retrieval" else SIMILARITY_METRICS
-        for model in models:
-            data = _rows(per_query, suite_name, model)
-            if not len(data):
+        retrieval = suite.kind == "retrieval"
+        for model in dict.fromkeys(per_query["model"]):
+            data = by_key.get((suite_name, model))
+            if data is None:
                 continue
-            for metric in metrics:
-                if suite.kind == "retrieval":
-                    row = interval(np.mean, [data[metric]], config)
-                else:
-                    row = interval(spearman, [data["cosine"], data["gold"]], config)
+            ref = by_key.get((suite_name, base)) if model != base else None
+            for metric in RETRIEVAL_METRICS if retrieval else SIMILARITY_METRICS:
+                column = metric if retrieval else "cosine"
+                gold = [] if retrieval else [data["gold"].to_numpy()]
+                row = interval(np.mean if retrieval else spearman, [data[column], *gold], config)
                 metric_rows.append([suite_name, model, metric, *row, len(data)])
-            ref = _rows(per_query, suite_name, base) if base not in (None, model) else []
-            if not len(ref):
-                continue
-            ref = ref.loc[data.index]  # the same queries, in the same order
-            gain = mean_difference if suite.kind == "retrieval" else spearman_difference
-            for metric in metrics:
-                arrays = paired[(suite_name, model, metric)] = _arrays(
-                    suite.kind, metric, data, ref
-                )
-                gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
+                if ref is not None:  # the same queries, in the same order
+                    arrays = [
+                        data[column].to_numpy(),
+                        ref.loc[data.index, column].to_numpy(),
+                        *gold,
+                    ]
+                    paired[(suite_name, model, metric)] = arrays
+                    gain = mean_difference if retrieval else spearman_difference
+                    gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
     for label, (in_name, out_name) in specific_pairs.items():
         for (suite_name, model, metric), inside in list(paired.items()):
             outside = paired.get((out_name, model, metric))
@@ -472,132 +381,82 @@ def summarise(
     )
 
 
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate_models` found; `params`: what it depends on (for a manifest)."""
+
+    metrics: pd.DataFrame
+    gains: pd.DataFrame
+    per_query: pd.DataFrame
+    params: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+    encoded_texts: dict[str, int] = field(default_factory=dict)
+
+    def write(self, folder: str | os.PathLike) -> None:
+        """metrics.csv, gains.csv and per_query.parquet into `folder` (an `atomic_dir`)."""
+        self.metrics.to_csv(Path(folder) / "metrics.csv", index=False)
+        self.gains.to_csv(Path(folder) / "gains.csv", index=False)
+        self.per_query.to_parquet(Path(folder) / "per_query.parquet", index=False)
+
+
 def evaluate_models(
     models: Mapping[str, Any],
     suites: Mapping[str, Suite],
-    out_dir: str | os.PathLike | None,
+    bootstrap: BootstrapConfig,
     *,
+    cache_dir: str | os.PathLike | None,
     base: str | None = "base",
-    cache_dir: str | os.PathLike | None = None,
-    n_resamples: int = 1000,
-    confidence_level: float = 0.95,
-    ci_method: str = "percentile",
-    seed: int = 0,
-    batch_size: int = 64,
-    fingerprints: Mapping[str, str] | None = None,
     specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
-    echo: Callable[[str], None] = print,
 ) -> EvaluationResult:
-    """Score every model on every suite; write metrics.csv, gains.csv, per_query.parquet and
-    a manifest into `out_dir` (None: write nothing).
-
-    `models`: name -> ``"bm25"``, a :class:`BM25`, or a model with ``encode``. Name the
-    untrained model ``base`` (or pass `base=`): gains are differences from it. Embeddings
-    are cached under `cache_dir` (default ``<out_dir>/cache``)."""
-    config = BootstrapConfig(n_resamples, confidence_level, ci_method, seed)
+    """Score every model on every suite (:func:`score_suite`, ties broken with
+    `bootstrap.seed`) and summarise (:func:`summarise`). `models`: name -> ``"bm25"`` or a
+    model with ``encode``; gains are differences from the one named `base`. Embeddings are
+    cached under `cache_dir` (None: memory only)."""
     if not models:
         raise ParameterError("models", dict(models), "give at least one model")
     if base is not None and base not in models:
-        echo(f"no model named {base!r}: gains.csv will be empty")
+        logger.warning("no model named %r: the gains table will be empty", base)
         base = None
-    if cache_dir is None and out_dir is not None:
-        cache_dir = Path(out_dir) / "cache"
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     encoded: dict[str, int] = {}
-    fingerprints = dict(fingerprints or {})
+    fingerprints: dict[str, str] = {}
     frames = []
     for model_name, model in models.items():
         clock = time.perf_counter()
         if isinstance(model, str) and model != BM25_NAME:
-            raise ParameterError(
-                "models", {model_name: model}, "a model object with encode(), or 'bm25'"
-            )
-        if isinstance(model, str) or isinstance(model, BM25):
-            model = model if isinstance(model, BM25) else BM25()
-            fingerprints[model_name] = model.fingerprint
-            encoder = None
-        else:
-            encoder = Encoder(model, cache_dir, fingerprints.get(model_name), batch_size)
-            fingerprints[model_name] = encoder.fingerprint
+            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
+        encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
+        bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
+        fingerprints[model_name] = encoder.fingerprint if encoder else bm25
         for suite_name, suite in suites.items():
-            frame = score_suite(model, suite, encoder, seed=seed)
-            if frame is None:
-                continue
-            frame.insert(0, "model", model_name)
-            frame.insert(0, "suite", suite_name)
-            frames.append(frame)
-        seconds[f"score:{model_name}"] = round(time.perf_counter() - clock, 2)
+            frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
+            if frame is not None:
+                frames.append(frame.assign(suite=suite_name, model=model_name))
+        took = seconds[f"score:{model_name}"] = round(time.perf_counter() - clock, 2)
         encoded[model_name] = encoder.encoded_texts if encoder else 0
-        echo(
-            f"  {model_name}: {seconds[f'score:{model_name}']:.1f} s "
-            f"({encoded[model_name]} texts encoded)"
-        )
+        logger.info("%s: %.1f s (%d texts encoded)", model_name, took, encoded[model_name])
     per_query = pd.concat(frames, ignore_index=True)
+    per_query = per_query[
+        ["suite", "model", *[c for c in per_query if c not in ("suite", "model")]]
+    ]
     clock = time.perf_counter()
-    metrics, gains = summarise(per_query, suites, base, config, specific_pairs)
+    metrics, gains = summarise(
+        per_query, suites, base=base, config=bootstrap, specific_pairs=specific_pairs
+    )
     seconds["bootstrap"] = round(time.perf_counter() - clock, 2)
     seconds["total"] = round(time.perf_counter() - started, 2)
-    result = EvaluationResult(metrics, gains, per_query, seconds, encoded)
-    if out_dir is not None:
-        params = {
-            "models": fingerprints,
-            "base": base,
-            "suites": {
-                n: {"kind": s.kind, "items": s.n_items, "fingerprint": s.fingerprint()}
-                for n, s in suites.items()
-            },
-            "bootstrap": {
-                "n_resamples": n_resamples,
-                "confidence_level": confidence_level,
-                "method": ci_method,
-                "seed": seed,
-            },
-            "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
-        }
-        result.out_dir = write_results(result, out_dir, params)
-    return result
-
-
-def write_results(
-    result: EvaluationResult, out_dir: str | os.PathLike, params: Mapping[str, Any]
-) -> Path:
-    """Write the tables atomically, the manifest last (its absence marks an unfinished
-    artifact; the embedding cache beside them is kept)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)
-    for name, frame in (("metrics.csv", result.metrics), ("gains.csv", result.gains)):
-        with atomic_path(out_dir / name) as tmp:
-            frame.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "per_query.parquet") as tmp:
-        result.per_query.to_parquet(tmp, index=False)
-    # write_manifest hashes every file under the folder: keep the cache out of it
-    staging = out_dir / ".manifest-staging"
-    staging.mkdir(exist_ok=True)
-    try:
-        for name in ("metrics.csv", "gains.csv", "per_query.parquet"):
-            try:
-                os.link(out_dir / name, staging / name)
-            except OSError:
-                shutil.copy2(out_dir / name, staging / name)
-        write_manifest(
-            staging,
-            kind="evaluation",
-            params=params,
-            seconds=result.seconds.get("total"),
-            extra={
-                "seconds_by_step": result.seconds,
-                "encoded_texts": result.encoded_texts,
-                "params_hash_note": params_hash(params),
-            },
-        )
-        os.replace(staging / MANIFEST, out_dir / MANIFEST)
-    finally:
-        for path in staging.iterdir():
-            path.unlink()
-        staging.rmdir()
-    return out_dir
+    params = {
+        "models": fingerprints,
+        "base": base,
+        "suites": {
+            n: {"kind": s.kind, "items": s.n_items, "fingerprint": s.fingerprint()}
+            for n, s in suites.items()
+        },
+        "bootstrap": dataclasses.asdict(bootstrap),
+        "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
+    }
+    return EvaluationResult(metrics, gains, per_query, params, seconds, encoded)
 
 
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
@@ -606,240 +465,53 @@ def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series 
     return rows.iloc[0] if len(rows) else None
 
 
-# ============================================================================ MTEB
-PUBLIC_MTEB_TASKS = ("BIOSSES", "SciFact")
-
-
-def _quiet_encode(encode_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    # mteb's retrieval search draws its own progress bar unless encode_kwargs turn it off
-    return {"show_progress_bar": False, **(encode_kwargs or {})}
-
-
 def mteb_public(
-    model, tasks: Iterable[str] = PUBLIC_MTEB_TASKS, encode_kwargs: Mapping[str, Any] | None = None
+    model, tasks: Iterable[str], encode_kwargs: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Run public MTEB tasks (default BIOSSES, Spearman; SciFact, NDCG@10) on `model`.
+    """Public MTEB tasks (e.g. BIOSSES, SciFact) on `model`: one record per task with task,
+    metric (the task's main score), value, status ("ok" or "skipped") and reason. A task
+    whose data cannot be loaded (offline, or the hub out of reach without a local copy:
+    `offline_when_unreachable` makes that fail at once) is skipped with the reason."""
+    import mteb
 
-    Returns one record per task: task, metric (the task's main score), value, status
-    ("ok" or "skipped") and reason. Where the data cannot be loaded (offline, or the hub
-    out of reach, without a local copy: :func:`hub.offline_when_unreachable` makes that
-    fail at once instead of retrying), the task is skipped with the reason in plain words;
-    nothing is raised."""
     records = []
-    try:
-        import mteb
-    except Exception as error:  # pragma: no cover - mteb is pinned
-        return [
-            {
-                "task": t,
-                "metric": None,
-                "value": None,
-                "status": "skipped",
-                "reason": f"the mteb package cannot be imported: {error}",
-            }
-            for t in tasks
-        ]
     for name in tasks:
-        record: dict[str, Any] = {
-            "task": name,
-            "metric": None,
-            "value": None,
-            "status": "skipped",
-            "reason": "",
-        }
+        record = {"task": name, "metric": None, "value": None, "status": "skipped", "reason": ""}
+        records.append(record)
         try:
             task = mteb.get_tasks(tasks=[name])[0]
-            record["metric"] = task.metadata.main_score
         except Exception as error:
             record["reason"] = f"MTEB has no task {name!r}: {error}"
-            records.append(record)
             continue
-        offline = False
+        record["metric"], offline = task.metadata.main_score, False
         try:
             with hub.offline_when_unreachable() as offline:
                 task.load_data()
         except Exception as error:
-            where = task.metadata.dataset.get("path", "?")
             why = (
                 "offline (HF_HUB_OFFLINE=1)"
                 if hub.offline_requested()
                 else "the Hugging Face Hub cannot be reached from this machine"
             )
-            record["reason"] = f"its dataset {where} could not be loaded" + (
-                f": {why}, and it is not in the local Hugging Face cache"
-                if offline
-                else f": {type(error).__name__}: {str(error)[:200]}"
+            record["reason"] = (
+                f"its dataset {task.metadata.dataset.get('path')} could not be loaded: "
+                + (
+                    f"{why}, and it is not in the local Hugging Face cache"
+                    if offline
+                    else f"{type(error).__name__}: {str(error)[:200]}"
+                )
             )
-            records.append(record)
             continue
         try:
+            # mteb's retrieval search draws its own progress bar unless encode_kwargs say no
+            kwargs = {"show_progress_bar": False, **(encode_kwargs or {})}
             result = mteb.evaluate(
-                model,
-                [task],
-                cache=None,
-                show_progress_bar=False,
-                encode_kwargs=_quiet_encode(encode_kwargs),
+                model, [task], cache=None, show_progress_bar=False, encode_kwargs=kwargs
             )
-            scores = result.task_results[0].scores
-            split = "test" if "test" in scores else next(iter(scores))
-            record.update(value=float(scores[split][0]["main_score"]), status="ok")
         except Exception as error:
             record["reason"] = f"the evaluation failed: {type(error).__name__}: {str(error)[:200]}"
-        records.append(record)
+            continue
+        scores = result.task_results[0].scores
+        split = "test" if "test" in scores else next(iter(scores))
+        record.update(value=float(scores[split][0]["main_score"]), status="ok")
     return records
-
-
-_TASK_CLASSES: dict[str, type] = {}
-
-
-def _task_metadata(suite: Suite, task_type: str, main_score: str):
-    from mteb.abstasks.task_metadata import TaskMetadata
-
-    return TaskMetadata(
-        name=f"CardioEmbed-{suite.name}",
-        description=suite.description or f"cardioembed suite {suite.name}",
-        reference=None,
-        dataset={"path": f"local/cardioembed/{suite.name}", "revision": suite.fingerprint()},
-        type=task_type,
-        category="t2t",
-        modalities=["text"],
-        eval_splits=["test"],
-        eval_langs=["eng-Latn"],
-        main_score=main_score,
-        date=None,
-        domains=["Medical"],
-        task_subtypes=[],
-        license="not specified",
-        annotations_creators="derived",
-        dialect=[],
-        sample_creation="found",
-        bibtex_citation="",
-    )
-
-
-def mteb_task(suite: Suite):
-    """An MTEB task (AbsTaskRetrieval or AbsTaskSTS subclass) that serves `suite`'s local
-    texts, so ``mteb.evaluate(model, [mteb_task(suite)], cache=None)`` scores any model on
-    it offline. Query/document ids are prefixed ("q:", "d:") so they never collide."""
-    from datasets import Dataset
-
-    if isinstance(suite, RetrievalSuite):
-        from mteb.abstasks.retrieval import AbsTaskRetrieval
-        from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
-
-        def load_data(self, num_proc: int | None = None, **kwargs) -> None:
-            if self.data_loaded:
-                return
-            split = RetrievalSplitData(
-                queries=Dataset.from_list(
-                    [{"id": f"q:{q}", "text": t} for q, t in suite.queries.items()]
-                ),
-                corpus=Dataset.from_list(
-                    [{"id": f"d:{d}", "text": t, "title": ""} for d, t in suite.corpus.items()]
-                ),
-                relevant_docs={
-                    f"q:{q}": {f"d:{d}": 1 for d in docs} for q, docs in suite.relevant.items()
-                },
-                top_ranked=None,
-            )
-            self.dataset = {"default": {"test": split}}
-            self.data_loaded = True
-
-        cls = type(
-            f"CardioEmbedTask_{suite.name.replace('-', '_')}",
-            (AbsTaskRetrieval,),
-            {
-                "metadata": _task_metadata(suite, "Retrieval", "ndcg_at_10"),
-                "load_data": load_data,
-            },
-        )
-        return cls()
-    if isinstance(suite, SimilaritySuite):
-        from datasets import DatasetDict
-        from mteb.abstasks.sts import AbsTaskSTS
-
-        gold = np.asarray(suite.gold, dtype=float)
-
-        def load_data(self, num_proc: int | None = None, **kwargs) -> None:
-            if self.data_loaded:
-                return
-            self.dataset = DatasetDict(
-                {
-                    "test": Dataset.from_dict(
-                        {
-                            "sentence1": [p[0] for p in suite.pairs],
-                            "sentence2": [p[1] for p in suite.pairs],
-                            "score": [float(g) for g in suite.gold],
-                        }
-                    )
-                }
-            )
-            self.data_loaded = True
-
-        cls = type(
-            f"CardioEmbedTask_{suite.name.replace('-', '_')}",
-            (AbsTaskSTS,),
-            {
-                "metadata": _task_metadata(suite, "STS", "cosine_spearman"),
-                "load_data": load_data,
-                "min_score": float(gold.min()) if len(gold) else 0.0,
-                "max_score": float(gold.max()) if len(gold) and gold.max() > gold.min() else 1.0,
-            },
-        )
-        return cls()
-    raise TypeError(f"not a suite: {type(suite).__name__}")
-
-
-def mteb_evaluate_suites(
-    model, suites: Mapping[str, Suite], encode_kwargs: Mapping[str, Any] | None = None
-) -> pd.DataFrame:
-    """Score `model` on the suites through MTEB (offline): suite, metric, value."""
-    import mteb
-
-    rows = []
-    for name, suite in suites.items():
-        task = mteb_task(suite)
-        result = mteb.evaluate(
-            model,
-            [task],
-            cache=None,
-            show_progress_bar=False,
-            encode_kwargs=_quiet_encode(encode_kwargs),
-        )
-        scores = result.task_results[0].scores["test"][0]
-        rows.append(
-            {
-                "suite": name,
-                "metric": task.metadata.main_score,
-                "value": float(scores["main_score"]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-__all__ = [
-    "BM25",
-    "BM25_NAME",
-    "Encoder",
-    "model_fingerprint",
-    "query_prompt_for",
-    "rank_metrics",
-    "spearman",
-    "BootstrapConfig",
-    "mean_difference",
-    "spearman_difference",
-    "interval",
-    "difference_of_gains",
-    "score_suite",
-    "summarise",
-    "evaluate_models",
-    "write_results",
-    "EvaluationResult",
-    "mteb_public",
-    "mteb_task",
-    "mteb_evaluate_suites",
-    "RETRIEVAL_METRICS",
-    "METRICS_COLUMNS",
-    "GAINS_COLUMNS",
-    "PUBLIC_MTEB_TASKS",
-]

@@ -2,8 +2,9 @@
 
 The passages searched are the corpus's distinct texts (definitions, descriptions,
 textbook sentences). Their embeddings are computed once per model and kept in
-`runs/<profile>/search/` (the evaluation's `Encoder` cache), so a second search costs
-one query's encoding. The ranking is sentence-transformers' `util.semantic_search`.
+`runs/<profile>/cache/` (the evaluation's `Encoder` cache, keyed by the model's content), so
+a second search costs one query's encoding. The ranking is sentence-transformers'
+`util.semantic_search`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from cardioembed.curation.corpus import load_corpus
 from cardioembed.errors import InputError
 from cardioembed.evaluation.metrics import Encoder
+from cardioembed.models import load_model
 from cardioembed.paths import run_dir
 from cardioembed.training.recipe import Recipe, load_trained, main_run
 
@@ -41,9 +43,7 @@ class Searcher:
     encoder: Encoder
 
     @classmethod
-    def open(
-        cls, profile: str = "teaching", model: str = "", runs_root: str | os.PathLike = ""
-    ) -> Searcher:
+    def open(cls, profile: str, model: str, runs_root: str | os.PathLike) -> Searcher:
         """`model`: empty for the main run of notebook 02, `base` for its untrained base,
         a run name under `runs/<profile>/models/`, or a model folder."""
         folder = run_dir(profile, runs_root)
@@ -57,7 +57,7 @@ class Searcher:
         elif (models / model).is_dir():
             name, loaded = model, load_trained(models / model)
         elif Path(model).is_dir():
-            name, loaded = Path(model).name, load_trained(model)
+            name, loaded = Path(model).name, load_model(model)
         else:
             found = sorted(models.iterdir()) if models.is_dir() else []
             runs = ", ".join(p.name for p in found if p.is_dir()) or "none: run notebook 02"
@@ -65,12 +65,12 @@ class Searcher:
                 f"--model {model!r} is neither a run in {models} (runs: {runs}), "
                 f"'{BASE}', nor a model folder"
             )
-        encoder = Encoder(loaded, folder / "search")
+        encoder = Encoder(loaded, folder / "cache")
         searcher = cls(name, loaded, corpus_passages(corpus), encoder)
         searcher.encoder(searcher.passages)  # embedded once; kept on disk for the next search
         return searcher
 
-    def search(self, query: str, top: int = 5) -> pd.DataFrame:
+    def search(self, query: str, top: int) -> pd.DataFrame:
         """The `top` passages closest to `query`: rank, score (cosine), passage."""
         import torch
         from sentence_transformers import util

@@ -1,44 +1,15 @@
 """Evaluation suites: what every model is scored on.
 
-Two kinds, both plain frozen dataclasses that hold only texts, so any model (BM25, a
-SentenceTransformer, an MTEB task built from them) sees exactly the same data:
-
-- :class:`RetrievalSuite`: queries, a corpus of documents, and for every query the set of
-  relevant documents (usually one);
-- :class:`SimilaritySuite`: pairs of texts with a graded gold similarity.
-
-Builders (names as :data:`SUITE_NAMES`):
-
-==========================  ==============================================================
-``hpo-cardio-name``         held-out HPO cardiovascular terms (test groups of the corpus):
-                            name -> definition, among ALL cardiovascular definitions
-``hpo-cardio-synonym``      the same terms: each exact synonym -> definition
-``icd10cm-ch9-inclusion``   held-out chapter-9 codes: inclusion term -> description, among
-                            all chapter-9 descriptions
-``pairs-heldout``           the corpus's test pairs: anchor -> positive among all test
-                            positives (the paper's own task)
-``hpo-noncardio-name``      a seeded sample of HPO phenotypic abnormalities (HP:0000118)
-                            outside the cardiovascular subtree, drawn from the terms of
-                            ``hpo-noncardio-similarity``: name -> definition among the
-                            sample's definitions
-``icd10cm-other-inclusion`` a seeded sample of inclusion terms of the other chapters ->
-                            description, among their codes' descriptions plus seeded
-                            distractor descriptions of the same chapters, so that the corpus
-                            is as large as chapter 9's (or `ood_documents`)
-``hpo-cardio-similarity``   seeded term pairs (half random, half siblings) inside the
-``hpo-noncardio-similarity``cardiovascular subtree / outside it (phenotypic abnormalities),
-                            among terms with OMIM annotations: definitions, gold = pyhpo Lin
-                            similarity of the two terms
-==========================  ==============================================================
+A suite holds only texts, so every model (BM25, a SentenceTransformer) sees the same data:
+a :class:`RetrievalSuite` (queries, a corpus, the relevant documents of every query) or a
+:class:`SimilaritySuite` (text pairs with a graded gold similarity). :data:`DESCRIPTIONS`
+says what each suite of :data:`SUITE_NAMES` asks.
 
 Leakage: only groups whose split is ``test`` become queries of the in-domain suites, and a
 query whose text (normalised) occurs anywhere in the training or validation pairs is dropped
 as well (a synonym of a test term can be the name of a training term). When several
-documents have the same text (two terms with one definition), all of them count as
-relevant: a model cannot tell them apart.
-
-Out-of-domain suites take no terms from the corpus (the corpus holds cardiology only), so
-they need no split.
+documents have the same text, all of them are relevant: a model cannot tell them apart.
+The out-of-domain suites take no terms from the corpus (it holds cardiology only).
 """
 
 from __future__ import annotations
@@ -56,10 +27,12 @@ from typing import Any
 
 import pandas as pd
 
+from cardioembed.artifacts import write_json
+from cardioembed.curation import sources
 from cardioembed.curation.dedup import normalise_for_dedup as normalise
 from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
 from cardioembed.curation.sources import ICD10CM_CARDIO_CHAPTER as CARDIO_CHAPTER
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.errors import InputError, ParameterError, check_int
 
 RETRIEVAL_SUITES = (
     "hpo-cardio-name",
@@ -71,7 +44,16 @@ RETRIEVAL_SUITES = (
 )
 SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
 SUITE_NAMES = RETRIEVAL_SUITES + SIMILARITY_SUITES
-
+DESCRIPTIONS = {  # what each suite asks; suites_table adds the counts
+    "hpo-cardio-name": "held-out HPO cardiovascular terms: name -> definition, among all of them",
+    "hpo-cardio-synonym": "the same terms: each exact synonym -> definition",
+    "icd10cm-ch9-inclusion": "held-out chapter 9 codes: inclusion term -> description, among all",
+    "pairs-heldout": "the corpus's test pairs: anchor -> positive, among all test positives",
+    "hpo-noncardio-name": "sampled HPO terms of other organ systems: name -> definition",
+    "icd10cm-other-inclusion": "sampled inclusion terms of other chapters -> description",
+    "hpo-cardio-similarity": "cardiovascular HPO term pairs: definitions, gold = Lin similarity",
+    "hpo-noncardio-similarity": "HPO term pairs of other organ systems: the same",
+}
 # (in-domain suite, same-format out-of-domain suite): the cardiology-specific gain of a
 # model is its gain on the first minus its gain on the second.
 SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
@@ -79,7 +61,6 @@ SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
     "icd10cm-inclusion": ("icd10cm-ch9-inclusion", "icd10cm-other-inclusion"),
     "hpo-similarity": ("hpo-cardio-similarity", "hpo-noncardio-similarity"),
 }
-
 # Task instructions, used only by models that take one (Qwen3-style "Instruct: ...").
 INSTRUCTIONS = {
     "hpo-cardio-name": "Given the name of a cardiovascular phenotype, retrieve its definition",
@@ -94,7 +75,11 @@ INSTRUCTIONS = {
 }
 
 
-# ----------------------------------------------------------------------------- suites
+def _hash_obj(obj: Any) -> str:
+    text = json.dumps(obj, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RetrievalSuite:
     """Queries -> corpus, with the set of relevant document ids of every query.
@@ -105,15 +90,14 @@ class RetrievalSuite:
     corpus: dict[str, str]
     relevant: dict[str, set[str]]
     query_prompt: str | None = None
-    description: str = ""
     kind: str = field(default="retrieval", init=False)
 
     def __post_init__(self):
-        missing_q = [q for q in self.queries if not self.relevant.get(q)]
-        if missing_q:
+        missing = [q for q in self.queries if not self.relevant.get(q)]
+        if missing:
             raise InputError(
-                f"suite {self.name!r}: {len(missing_q)} queries have no relevant "
-                f"document (first: {missing_q[0]!r})"
+                f"suite {self.name!r}: {len(missing)} queries have no relevant document "
+                f"(first: {missing[0]!r})"
             )
         unknown = {d for q in self.queries for d in self.relevant[q] if d not in self.corpus}
         if unknown:
@@ -127,19 +111,13 @@ class RetrievalSuite:
         return len(self.queries)
 
     def fingerprint(self) -> str:
-        return _hash_obj(
-            [
-                self.name,
-                sorted(self.queries.items()),
-                sorted(self.corpus.items()),
-                sorted((q, sorted(d)) for q, d in self.relevant.items()),
-                self.query_prompt,
-            ]
-        )
+        relevant = sorted((q, sorted(d)) for q, d in self.relevant.items())
+        items = [sorted(self.queries.items()), sorted(self.corpus.items()), relevant]
+        return _hash_obj([self.name, *items, self.query_prompt])
 
-    def subsample(self, max_queries: int, seed: int = 42) -> RetrievalSuite:
-        """The same suite with at most `max_queries` queries (seeded); the corpus stays
-        whole, so scores stay comparable with the full suite's."""
+    def subsample(self, max_queries: int, seed: int) -> RetrievalSuite:
+        """At most `max_queries` queries (seeded; 0: all); the corpus stays whole, so
+        scores stay comparable with the full suite's."""
         if not max_queries or len(self.queries) <= max_queries:
             return self
         keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
@@ -149,10 +127,9 @@ class RetrievalSuite:
             relevant={q: set(self.relevant[q]) for q in keep},
         )
 
-    def limit_corpus(self, max_documents: int, seed: int = 42) -> RetrievalSuite:
-        """The same queries among a smaller collection: every relevant document plus a
-        seeded sample of the others, `max_documents` in all (0: no limit). Scores are
-        then higher than on the whole collection: for quick runs only."""
+    def limit_corpus(self, max_documents: int, seed: int) -> RetrievalSuite:
+        """Every relevant document plus a seeded sample of the others, `max_documents` in
+        all (0: no limit). Scores are then higher than on the whole collection."""
         if not max_documents or len(self.corpus) <= max_documents:
             return self
         needed = {d for q in self.queries for d in self.relevant[q]}
@@ -169,7 +146,6 @@ class SimilaritySuite:
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
-    description: str = ""
     ids: list[tuple[str, str]] | None = None
     kind: str = field(default="similarity", init=False)
 
@@ -186,7 +162,7 @@ class SimilaritySuite:
     def fingerprint(self) -> str:
         return _hash_obj([self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]])
 
-    def subsample(self, max_pairs: int, seed: int = 42) -> SimilaritySuite:
+    def subsample(self, max_pairs: int, seed: int) -> SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
@@ -201,24 +177,16 @@ class SimilaritySuite:
 Suite = RetrievalSuite | SimilaritySuite
 
 
-def _hash_obj(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, default=str, ensure_ascii=False).encode()).hexdigest()[
-        :16
-    ]
-
-
 def _retrieval_suite(
     name: str,
     items: Iterable[tuple[str, str, str]],
     corpus: Mapping[str, str],
     exclude_texts: Collection[str] = (),
-    description: str = "",
 ) -> RetrievalSuite:
-    """Build a suite from (query id, query text, relevant document id) items.
-
-    Queries with the same normalised text are merged (their relevant sets joined); every
-    document with the same normalised text as a relevant one is relevant too; queries whose
-    normalised text is in `exclude_texts` (training texts) are dropped."""
+    """A suite from (query id, query text, relevant document id) items. Queries with the
+    same normalised text are merged (their relevant sets joined); every document with the
+    text of a relevant one is relevant too; queries whose normalised text is in
+    `exclude_texts` (training texts) are dropped."""
     by_text: dict[str, list[str]] = {}
     for did, text in corpus.items():
         by_text.setdefault(normalise(text), []).append(did)
@@ -239,17 +207,9 @@ def _retrieval_suite(
         qid_of_text[key] = qid
         queries[qid] = str(text)
         relevant[qid] = docs
-    return RetrievalSuite(
-        name,
-        queries,
-        dict(corpus),
-        relevant,
-        query_prompt=INSTRUCTIONS.get(name),
-        description=description,
-    )
+    return RetrievalSuite(name, queries, dict(corpus), relevant, INSTRUCTIONS.get(name))
 
 
-# ----------------------------------------------------------------------------- groups
 def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) -> set[str]:
     """The held-out ids of `source`: its test groups, or every id when the corpus did not
     use the source at all (a textbook-only corpus never trained on an HPO term)."""
@@ -269,110 +229,72 @@ def training_texts(pairs: pd.DataFrame | None) -> set[str]:
     if pairs is None or not len(pairs):
         return set()
     seen = pairs[pairs["split"] != "test"]
-    texts: set[str] = set()
-    for column in ("anchor", "positive", "negative"):
-        if column in seen:
-            texts |= {normalise(t) for t in seen[column].dropna()}
-    return texts
+    columns = [c for c in ("anchor", "positive", "negative") if c in seen]
+    return {normalise(t) for c in columns for t in seen[c].dropna()}
 
 
-# ----------------------------------------------------------------------------- in-domain
-def _hpo_with_definitions(subtree: str | None) -> pd.DataFrame:
-    from cardioembed.curation import sources
-
-    terms = sources.hpo_terms(subtree)
+# ----------------------------------------------------------------------------- retrieval
+def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
 def _hpo_noncardio_terms() -> pd.DataFrame:
-    """Phenotypic abnormalities (HP:0000118 subtree) outside the cardiovascular subtree,
-    with a definition: the same kind of term as the in-domain suites, in other organ
-    systems (modes of inheritance, frequencies and other non-phenotype terms are left out)."""
-    terms = _hpo_with_definitions(PHENOTYPE_ROOT)
-    cardio = set(_hpo_with_definitions(CARDIO_ROOT)["term_id"])
+    """Phenotypic abnormalities (HP:0000118) outside the cardiovascular subtree, with a
+    definition: the in-domain suites' kind of term, in other organ systems."""
+    terms = _with_definition(sources.hpo_terms(PHENOTYPE_ROOT))
+    cardio = set(sources.hpo_terms(CARDIO_ROOT)["term_id"])
     return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
 
 
 def hpo_cardio_suite(
     groups: pd.DataFrame,
-    field_name: str = "name",
+    field_name: str,
     *,
     terms: pd.DataFrame | None = None,
     exclude_texts: Collection[str] = (),
-    max_queries: int = 0,
-    seed: int = 42,
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition,
-    among the definitions of all cardiovascular terms. `terms` defaults to
-    `sources.hpo_terms("HP:0001626")` (a table with term_id, name, definition, synonyms)."""
+    among the definitions of all cardiovascular terms (`terms`: term_id, name,
+    definition, synonyms; default the HPO's cardiovascular subtree)."""
     if field_name not in ("name", "synonym"):
         raise ParameterError("field_name", field_name, "'name' or 'synonym'")
-    terms = (
-        _hpo_with_definitions(CARDIO_ROOT)
-        if terms is None
-        else terms[terms["definition"].fillna("").str.strip().str.len() > 0]
-    )
+    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = _test_groups(groups, "hpo", terms["term_id"])
     items = []
-    for term in terms.itertuples():
-        if term.term_id not in held_out:
-            continue
+    for term in terms[terms["term_id"].isin(held_out)].itertuples():
         if field_name == "name":
             items.append((term.term_id, term.name, term.term_id))
         else:
-            for i, synonym in enumerate(term.synonyms):
-                items.append((f"{term.term_id}#syn{i}", synonym, term.term_id))
-    name = f"hpo-cardio-{field_name}"
-    suite = _retrieval_suite(
-        name,
-        items,
-        corpus,
-        exclude_texts,
-        f"held-out HPO cardiovascular terms: {field_name} -> definition, "
-        f"among all {len(corpus)} cardiovascular definitions",
-    )
-    return suite.subsample(max_queries, seed)
+            items += [
+                (f"{term.term_id}#syn{i}", s, term.term_id) for i, s in enumerate(term.synonyms)
+            ]
+    return _retrieval_suite(f"hpo-cardio-{field_name}", items, corpus, exclude_texts)
+
+
+def _inclusion_items(codes: pd.DataFrame) -> list[tuple[str, str, str]]:
+    return [
+        (f"{row.code}#inc{i}", term, row.code)
+        for row in codes.itertuples()
+        for i, term in enumerate(row.inclusion_terms)
+    ]
 
 
 def icd10cm_ch9_suite(
-    groups: pd.DataFrame,
-    *,
-    codes: pd.DataFrame | None = None,
-    exclude_texts: Collection[str] = (),
-    max_queries: int = 0,
-    seed: int = 42,
+    groups: pd.DataFrame, *, codes: pd.DataFrame | None = None, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
     """Held-out ICD-10-CM chapter-9 codes: inclusion term -> description, among all
     chapter-9 descriptions."""
-    from cardioembed.curation import sources
-
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
-    held_out = _test_groups(groups, "icd10cm", codes["code"])
-    items = [
-        (f"{row.code}#inc{i}", term, row.code)
-        for row in codes.itertuples()
-        if row.code in held_out
-        for i, term in enumerate(row.inclusion_terms)
-    ]
-    suite = _retrieval_suite(
-        "icd10cm-ch9-inclusion",
-        items,
-        corpus,
-        exclude_texts,
-        "held-out ICD-10-CM chapter 9 codes: inclusion term -> description, "
-        f"among all {len(corpus)} chapter 9 descriptions",
+    held_out = codes[codes["code"].isin(_test_groups(groups, "icd10cm", codes["code"]))]
+    return _retrieval_suite(
+        "icd10cm-ch9-inclusion", _inclusion_items(held_out), corpus, exclude_texts
     )
-    return suite.subsample(max_queries, seed)
 
 
 def pairs_heldout_suite(
-    pairs: pd.DataFrame,
-    *,
-    max_queries: int = 0,
-    seed: int = 42,
-    exclude_texts: Collection[str] = (),
+    pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
     """The corpus's test pairs: anchor -> positive among all test positives."""
     test = pairs[pairs["split"] == "test"]
@@ -381,77 +303,35 @@ def pairs_heldout_suite(
     doc_of_text: dict[str, str] = {}
     corpus: dict[str, str] = {}
     for text in test["positive"]:
-        key = normalise(text)
-        if key not in doc_of_text:
-            doc_of_text[key] = f"p{len(doc_of_text):06d}"
-            corpus[doc_of_text[key]] = text
+        if normalise(text) not in doc_of_text:
+            doc_of_text[normalise(text)] = f"p{len(doc_of_text):06d}"
+            corpus[doc_of_text[normalise(text)]] = text
     ids = test["pair_id"].astype(str) if "pair_id" in test else test.index.astype(str)
     items = [
         (pid, anchor, doc_of_text[normalise(positive)])
         for pid, anchor, positive in zip(ids, test["anchor"], test["positive"], strict=True)
     ]
-    suite = _retrieval_suite(
-        "pairs-heldout",
-        items,
-        corpus,
-        exclude_texts,
-        f"test pairs of the corpus: anchor -> positive among all {len(corpus)} test positives",
-    )
-    return suite.subsample(max_queries, seed)
+    return _retrieval_suite("pairs-heldout", items, corpus, exclude_texts)
 
 
-# ----------------------------------------------------------------------------- out-of-domain
-def noncardio_sample(
-    n: int = 1000, seed: int = 42, terms: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """The seeded sample of `n` out-of-domain HPO terms that ``hpo-noncardio-name`` uses."""
-    pool = (
-        (_hpo_noncardio_terms() if terms is None else terms)
-        .sort_values("term_id")
-        .reset_index(drop=True)
-    )
+def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame | None = None) -> RetrievalSuite:
+    """A seeded sample of `n` HPO phenotypes outside the cardiovascular subtree, with a
+    definition: name -> definition among the sample's definitions."""
+    pool = (_hpo_noncardio_terms() if terms is None else terms).sort_values("term_id")
+    pool = pool.reset_index(drop=True)
     if n and len(pool) > n:
         pool = pool.sample(n=n, random_state=seed).sort_values("term_id")
-    return pool.reset_index(drop=True)
-
-
-def hpo_noncardio_suite(
-    n: int = 1000,
-    *,
-    terms: pd.DataFrame | None = None,
-    max_queries: int = 0,
-    seed: int = 42,
-) -> RetrievalSuite:
-    """A seeded sample of `n` HPO phenotypic abnormalities outside the cardiovascular
-    subtree, with a definition: name -> definition among the sample's definitions."""
-    pool = noncardio_sample(n, seed, terms)
     corpus = dict(zip(pool["term_id"], pool["definition"], strict=True))
     items = [(t.term_id, t.name, t.term_id) for t in pool.itertuples()]
-    suite = _retrieval_suite(
-        "hpo-noncardio-name",
-        items,
-        corpus,
-        (),
-        f"{len(corpus)} sampled HPO terms outside the cardiovascular "
-        "subtree: name -> definition among their definitions",
-    )
-    return suite.subsample(max_queries, seed)
+    return _retrieval_suite("hpo-noncardio-name", items, corpus)
 
 
 def icd10cm_other_suite(
-    n: int = 1000,
-    corpus_size: int | None = None,
-    *,
-    codes: pd.DataFrame | None = None,
-    max_queries: int = 0,
-    seed: int = 42,
+    n: int, corpus_size: int | None, *, seed: int, codes: pd.DataFrame | None = None
 ) -> RetrievalSuite:
     """A seeded sample of `n` inclusion terms of ICD-10-CM chapters other than 9 ->
-    description. The corpus is the descriptions of the sampled terms' codes plus seeded
-    distractors from the same chapters, up to `corpus_size` documents (default: as many as
-    chapter 9 has, so both suites search corpora of one size)."""
-    from cardioembed.curation import sources
-
+    description, among the descriptions of their codes plus seeded distractors of the same
+    chapters, `corpus_size` documents in all (None: as many as chapter 9 has)."""
     if codes is None:
         codes = sources.icd10cm_codes(None)
         if corpus_size is None:
@@ -459,11 +339,7 @@ def icd10cm_other_suite(
         codes = codes[codes["chapter"] != CARDIO_CHAPTER]
     codes = codes.reset_index(drop=True)
     rng = random.Random(seed)
-    items = [
-        (f"{row.code}#inc{i}", term, row.code)
-        for row in codes.itertuples()
-        for i, term in enumerate(row.inclusion_terms)
-    ]
+    items = _inclusion_items(codes)
     if n and len(items) > n:
         items = sorted(rng.sample(items, n))
     chosen = {did for _, _, did in items}
@@ -472,15 +348,7 @@ def icd10cm_other_suite(
     chosen |= set(rng.sample(others, min(extra, len(others))))
     description = dict(zip(codes["code"], codes["description"], strict=True))
     corpus = {c: description[c] for c in sorted(chosen)}
-    suite = _retrieval_suite(
-        "icd10cm-other-inclusion",
-        items,
-        corpus,
-        (),
-        f"{len(items)} sampled inclusion terms of ICD-10-CM chapters other "
-        f"than 9 -> description, among {len(corpus)} descriptions",
-    )
-    return suite.subsample(max_queries, seed)
+    return _retrieval_suite("icd10cm-other-inclusion", items, corpus)
 
 
 # ----------------------------------------------------------------------------- similarity
@@ -496,19 +364,15 @@ def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
     """Ids of the HPO terms whose information content (pyhpo, OMIM annotations) is above 0.
 
     pyhpo gives an unannotated term an information content of 0 while its ancestors keep a
-    positive one, so its Lin similarity (2 IC(MICA) / (IC(a) + IC(b))) can exceed 1 (up to
-    2, measured): meaningless. The similarity suites therefore pair annotated terms only.
-    Cached as JSON in `cache_dir` (keyed by the pyhpo version)."""
+    positive one, so its Lin similarity can exceed 1 (up to 2, measured): meaningless. The
+    similarity suites pair annotated terms only. Cached in `cache_dir` per pyhpo version."""
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
         if path.is_file():
             return set(json.loads(path.read_text()))
-    ontology = hpo_ontology()
-    ids = sorted(term.id for term in ontology if term.information_content["omim"] > 0)
+    ids = sorted(term.id for term in hpo_ontology() if term.information_content["omim"] > 0)
     if path is not None:
-        from cardioembed.artifacts import write_json
-
         write_json(path, ids)
     return set(ids)
 
@@ -516,29 +380,24 @@ def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
 def lin_similarity(a: str, b: str) -> float:
     """pyhpo's Lin similarity of two HPO terms (information content from its annotations)."""
     ontology = hpo_ontology()
-    return float(
-        ontology.get_hpo_object(a).similarity_score(ontology.get_hpo_object(b), method="lin")
-    )
+    term = ontology.get_hpo_object(a)
+    return float(term.similarity_score(ontology.get_hpo_object(b), method="lin"))
 
 
-def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple[str, str]]:
+def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
     """`n` distinct unordered term pairs, seeded: half siblings (sharing a parent inside
     `terms`), half drawn at random; two terms with the same definition are never paired."""
     ids = sorted(terms["term_id"])
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
-    in_pool = set(ids)
     children: dict[str, list[str]] = {}
     for term in terms.itertuples():
         for parent in term.parents:
             children.setdefault(parent, []).append(term.term_id)
-    sibling_pairs = sorted(
-        {
-            tuple(sorted((a, b)))
-            for kids in children.values()
-            for i, a in enumerate(sorted(set(kids) & in_pool))
-            for b in sorted(set(kids) & in_pool)[i + 1 :]
-        }
-    )
+    siblings = set()
+    for kids in children.values():
+        kids = sorted(set(kids))
+        siblings |= {(a, b) for i, a in enumerate(kids) for b in kids[i + 1 :]}
+    sibling_pairs = sorted(siblings)
     rng = random.Random(seed)
     chosen: set[tuple[str, str]] = set()
 
@@ -554,80 +413,60 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int = 42) -> list[tuple
             break
         if ok(pair):
             chosen.add(pair)
-    attempts = 0
-    while len(chosen) < n and attempts < 50 * n:
-        attempts += 1
+    for _ in range(50 * n):
+        if len(chosen) >= n:
+            break
         pair = tuple(sorted(rng.sample(ids, 2)))
         if ok(pair):
             chosen.add(pair)
     return sorted(chosen)
 
 
-def _similarity_pool(
-    in_cardio: bool, cache_dir: str | os.PathLike | None, annotated_only: bool = True
-) -> pd.DataFrame:
-    terms = _hpo_with_definitions(CARDIO_ROOT) if in_cardio else _hpo_noncardio_terms()
+def _similarity_pool(in_cardio: bool, cache_dir, annotated_only: bool = True) -> pd.DataFrame:
+    terms = (
+        _with_definition(sources.hpo_terms(CARDIO_ROOT)) if in_cardio else _hpo_noncardio_terms()
+    )
     return terms[terms["term_id"].isin(annotated_terms(cache_dir))] if annotated_only else terms
 
 
-def similarity_terms(
-    in_cardio: bool = True,
-    n: int = 1000,
-    *,
-    seed: int = 42,
-    cache_dir: str | os.PathLike | None = None,
-) -> pd.DataFrame:
-    """The terms (with OMIM annotations and a definition) that the seeded pairs of
-    ``hpo-(non)cardio-similarity`` use, sorted by id; no gold similarity is computed."""
+def similarity_terms(in_cardio: bool, n: int, *, seed: int, cache_dir=None) -> pd.DataFrame:
+    """The terms that the seeded pairs of ``hpo-(non)cardio-similarity`` use, by id."""
     terms = _similarity_pool(in_cardio, cache_dir)
     used = {t for pair in sample_term_pairs(terms, n, seed) for t in pair}
     return terms[terms["term_id"].isin(used)].sort_values("term_id").reset_index(drop=True)
 
 
 def hpo_similarity_suite(
-    in_cardio: bool = True,
-    n: int = 1000,
+    in_cardio: bool,
+    n: int,
     *,
-    seed: int = 42,
+    seed: int,
     terms: pd.DataFrame | None = None,
     gold_fn: Callable[[str, str], float] | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> SimilaritySuite:
-    """Seeded HPO term pairs inside (or outside) the cardiovascular subtree; text = the two
-    definitions, gold = pyhpo's Lin similarity. The gold values are cached as JSON in
-    `cache_dir` (keyed by pyhpo version, n and seed), so pyhpo's slow Ontology is loaded
-    only the first time. With pyhpo's gold, only terms with OMIM annotations are paired
-    (:func:`annotated_terms`). Uses every such term with a definition, training terms
-    included, as the similarity check is a test of forgetting, not of held-out cardiology."""
+    """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: the two
+    definitions, gold = pyhpo's Lin similarity (only terms with OMIM annotations are paired,
+    see :func:`annotated_terms`), cached as JSON in `cache_dir` per pyhpo version and pairs,
+    so pyhpo's slow Ontology is loaded once. Training terms are included: the similarity
+    check is a test of forgetting, not of held-out cardiology."""
     name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
     if terms is None:
         terms = _similarity_pool(in_cardio, cache_dir, annotated_only=gold_fn is None)
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     cache_file = None
-    if gold_fn is None:
-        gold_fn = lin_similarity
-        if cache_dir is not None:
-            key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
-            cache_file = Path(cache_dir) / f"gold-{name}-{key}.json"
-    gold = None
+    if gold_fn is None and cache_dir is not None:
+        key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
+        cache_file = Path(cache_dir) / f"gold-{name}-{key}.json"
     if cache_file is not None and cache_file.is_file():
         gold = json.loads(cache_file.read_text())
-    if gold is None:
-        gold = [float(gold_fn(a, b)) for a, b in pairs]
+    else:
+        gold = [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs]
         if cache_file is not None:
-            from cardioembed.artifacts import write_json
-
             write_json(cache_file, gold)
-    where = "inside" if in_cardio else "outside"
-    return SimilaritySuite(
-        name,
-        [(definition[a], definition[b]) for a, b in pairs],
-        list(gold),
-        description=f"{len(pairs)} HPO term pairs {where} the cardiovascular subtree (half "
-        "siblings, half random): definitions, gold = pyhpo Lin similarity",
-        ids=list(pairs),
-    )
+    texts = [(definition[a], definition[b]) for a, b in pairs]
+    return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
 
 
 # ----------------------------------------------------------------------------- all
@@ -635,23 +474,20 @@ def build_suites(
     corpus: Mapping[str, Any] | str | os.PathLike,
     names: Iterable[str] | None = None,
     *,
+    sample_size: int,
+    ood_documents: int,
+    seed: int,
     max_queries: int = 0,
-    sample_size: int = 1000,
     max_documents: int = 0,
-    ood_documents: int = 0,
-    seed: int = 42,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
-    """The suites named `names` (default: all of :data:`SUITE_NAMES`) from a corpus
-    artifact (`corpus.load_corpus` output, or its folder). `max_queries` (0: all)
-    subsamples every suite's queries or pairs for smoke runs; `sample_size` is the size of
-    the out-of-domain samples and of the similarity suites; `max_documents` (0: all) caps
-    each retrieval collection (relevant documents always kept), for smoke runs only.
-    `ood_documents` is the size of ``icd10cm-other-inclusion``'s collection (0: as many
-    documents as chapter 9 has, so that both ICD suites search collections of one size).
-
-    ``hpo-noncardio-name`` samples its terms from those of ``hpo-noncardio-similarity``
-    (terms with OMIM annotations), so the two share their definitions."""
+    """The suites named `names` (default all of :data:`SUITE_NAMES`) of a corpus artifact
+    (`load_corpus` output, or its folder). `sample_size`: the size of the out-of-domain
+    samples and of the similarity suites; `ood_documents`: the size of
+    ``icd10cm-other-inclusion``'s collection (0: as many as chapter 9 has); `seed`: of every
+    sample. Quick runs only: `max_queries` subsamples every suite's queries (or pairs),
+    `max_documents` caps each retrieval collection, relevant documents kept (0: no limit).
+    `cache_dir` keeps pyhpo's gold similarities."""
     names = list(SUITE_NAMES if names is None else names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
@@ -660,105 +496,69 @@ def build_suites(
         ("max_queries", max_queries),
         ("sample_size", sample_size),
         ("max_documents", max_documents),
+        ("ood_documents", ood_documents),
     ):
-        if not isinstance(value, int) or value < 0:
-            raise ParameterError(pname, value, "a whole number, 0 meaning no limit")
-    if not isinstance(ood_documents, int) or ood_documents < 0:
-        raise ParameterError(
-            "ood_documents", ood_documents, "a whole number, 0 meaning as many as chapter 9 has"
-        )
+        check_int(pname, value, 0, "a whole number, 0 meaning no limit")
     if not isinstance(corpus, Mapping):
         from cardioembed.curation.corpus import load_corpus
 
         corpus = load_corpus(corpus)
     groups, pairs = corpus["groups"], corpus["pairs"]
     seen = training_texts(pairs)
-    common = {"max_queries": max_queries, "seed": seed}
     builders: dict[str, Callable[[], Suite]] = {
-        "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen, **common),
-        "hpo-cardio-synonym": lambda: hpo_cardio_suite(
-            groups, "synonym", exclude_texts=seen, **common
-        ),
-        "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen, **common),
-        "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen, **common),
-        # The name sample is drawn from the similarity suite's terms: both suites then
-        # share their definitions, which every model encodes once instead of twice.
+        "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen),
+        "hpo-cardio-synonym": lambda: hpo_cardio_suite(groups, "synonym", exclude_texts=seen),
+        "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen),
+        "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen),
+        # drawn from the similarity suite's terms: both suites then share their
+        # definitions, which every model encodes once instead of twice
         "hpo-noncardio-name": lambda: hpo_noncardio_suite(
             sample_size,
+            seed=seed,
             terms=similarity_terms(False, sample_size, seed=seed, cache_dir=cache_dir),
-            **common,
         ),
         "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
-            sample_size, ood_documents or None, **common
+            sample_size, ood_documents or None, seed=seed
         ),
         "hpo-cardio-similarity": lambda: hpo_similarity_suite(
             True, sample_size, seed=seed, cache_dir=cache_dir
-        ).subsample(max_queries, seed),
+        ),
         "hpo-noncardio-similarity": lambda: hpo_similarity_suite(
             False, sample_size, seed=seed, cache_dir=cache_dir
-        ).subsample(max_queries, seed),
+        ),
     }
     ontology_was_loaded = hpo_ontology.cache_info().currsize > 0
     suites = {}
     for name in names:
-        suite = builders[name]()
+        suite = builders[name]().subsample(max_queries, seed)
         if isinstance(suite, RetrievalSuite):
             suite = suite.limit_corpus(max_documents, seed)
         if suite.n_items == 0:
             raise InputError(
-                f"suite {name!r} is empty: the corpus has no held-out items for "
-                "it (check its sources and split)"
+                f"suite {name!r} is empty: the corpus has no held-out items for it "
+                "(check its sources and split)"
             )
         suites[name] = suite
     if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
         # Loading pyhpo's Ontology (about a minute) is what gold similarities cost: once it
-        # is loaded, the other similarity suite's gold is computed and cached as well, so a
-        # later chapter that asks for it does not load the Ontology again.
-        for name in SIMILARITY_SUITES:
-            if name not in suites:
-                builders[name]()
+        # is loaded, the other similarity suite's gold is cached too, so a later chapter
+        # that asks for it does not load the Ontology again.
+        for name in [n for n in SIMILARITY_SUITES if n not in suites]:
+            builders[name]()
     return suites
 
 
 def suites_table(suites: Mapping[str, Suite]) -> pd.DataFrame:
-    """One row per suite: kind, queries (or pairs), corpus size, description."""
-    rows = []
-    for name, suite in suites.items():
-        rows.append(
+    """One row per suite: kind, queries (or pairs), corpus size, what it asks."""
+    return pd.DataFrame(
+        [
             {
                 "suite": name,
                 "kind": suite.kind,
                 "items": suite.n_items,
                 "corpus": len(suite.corpus) if suite.kind == "retrieval" else None,
-                "description": suite.description,
+                "description": DESCRIPTIONS.get(name, ""),
             }
-        )
-    return pd.DataFrame(rows)
-
-
-__all__ = [
-    "RetrievalSuite",
-    "SimilaritySuite",
-    "Suite",
-    "SUITE_NAMES",
-    "RETRIEVAL_SUITES",
-    "SIMILARITY_SUITES",
-    "SPECIFIC_PAIRS",
-    "INSTRUCTIONS",
-    "normalise",
-    "training_texts",
-    "hpo_cardio_suite",
-    "icd10cm_ch9_suite",
-    "pairs_heldout_suite",
-    "hpo_noncardio_suite",
-    "icd10cm_other_suite",
-    "noncardio_sample",
-    "hpo_similarity_suite",
-    "similarity_terms",
-    "sample_term_pairs",
-    "hpo_ontology",
-    "lin_similarity",
-    "annotated_terms",
-    "build_suites",
-    "suites_table",
-]
+            for name, suite in suites.items()
+        ]
+    )

@@ -12,6 +12,7 @@ CPU, torchrun uses the gloo backend. Every process gets its own shard of the dat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,8 +33,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--stop-after-steps", type=int, default=None)
     p.add_argument("--record-anchors", default=None, help="folder for anchors_rank<r>.txt")
-    p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
+
+
+def record_anchors(folder: str):
+    """A trainer callback that appends every anchor this process trains on to
+    `<folder>/anchors_rank<r>.txt`, to check how the data are sharded across processes."""
+    from transformers import TrainerCallback
+
+    path = Path(folder) / f"anchors_rank{os.environ.get('RANK', '0')}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class RecordAnchors(TrainerCallback):
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            # accelerate wraps the trainer's DataLoader; the batches come from the one inside
+            loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
+            collate = loader.collate_fn
+
+            def recording(features):
+                with open(path, "a") as handle:
+                    handle.writelines(str(f["anchor"]).replace("\n", " ") + "\n" for f in features)
+                return collate(features)
+
+            loader.collate_fn = recording
+
+    return RecordAnchors()
 
 
 def main(argv=None) -> int:
@@ -41,7 +65,7 @@ def main(argv=None) -> int:
     try:
         import pandas as pd
 
-        from cardioembed.book.profiles import notebook_values, parse_overrides
+        from cardioembed.profiles import notebook_values, parse_overrides
         from cardioembed.training.recipe import Recipe, train
 
         overrides = parse_overrides(args.param)
@@ -55,16 +79,13 @@ def main(argv=None) -> int:
             recipe,
             args.output,
             resume=not args.no_resume,
-            progress=not args.no_progress,
             gather_across_devices=args.gather_across_devices,
             stop_after_steps=args.stop_after_steps,
-            record_anchors_to=args.record_anchors,
+            callbacks=[record_anchors(args.record_anchors)] if args.record_anchors else None,
         )
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         state = "finished" if result.finished else "stopped"
         print(

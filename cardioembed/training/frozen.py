@@ -11,10 +11,12 @@ result does not depend on what was stored.
 No library offers this: peft freezes the base model but still runs all of it on every
 step. What it saves is printed by ``benchmarks/training.py``.
 
-The stored states are kept on disk as well (``<cache>/frozen/``, the cache of
-`models.cache_dir`, by default ``~/.cache/cardioembed``), so the notebooks of one study,
-each its own process, share them too. A file is named after the frozen weights (a
-checksum), their dtype and depth: another base model never reads it.
+The stored states are kept on disk too, in the folder the caller gives (the training
+code uses `<profile folder>/cache/frozen/`, so deleting a profile's runs removes them), and
+the notebooks of one study, each its own process, share them. A file is named after a
+sha256 of the frozen weights' bytes, their dtype and depth, and holds that key: a file of
+other weights, or a damaged one, is never read; it is recomputed and written again.
+In memory, at most `MAX_BYTES` of states are kept over all models; the rest is recomputed.
 
 Supported: encoders with right padding and learned absolute positions (BERT and kin,
 the teaching base). There a text's tokens sit at positions 0..n-1 in any batch, and
@@ -30,10 +32,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cardioembed.artifacts import atomic_path
-from cardioembed.training.models import cache_dir, has_absolute_positions
+from cardioembed.models import has_absolute_positions
 
 MAX_BYTES = 2 * 1024**3  # hidden states kept in memory, over all models; beyond: recomputed
-_STORES: dict[tuple, dict[bytes, object]] = {}
+_STORES: dict[str, dict[bytes, object]] = {}
 _STORED = {"bytes": 0}
 
 
@@ -57,19 +59,34 @@ def clear() -> None:
     _STORED["bytes"] = 0
 
 
-def _file(key: tuple) -> Path:
-    return cache_dir() / "frozen" / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:20]}.pt"
+def store_dir(profile_folder: str | Path) -> Path:
+    """Where a profile's frozen-layer states are kept: `runs/<profile>/cache/frozen`."""
+    return Path(profile_folder) / "cache" / "frozen"
 
 
-def _load(key: tuple) -> dict[bytes, object]:
-    """The store of `key`: from its file if there is one (a damaged file is ignored)."""
+def weights_key(modules, n_frozen: int) -> str:
+    """A sha256 of the frozen modules' parameters and buffers (bytes, shapes, dtypes)."""
     import torch
 
-    path = _file(key)
-    if not path.is_file():
+    digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
+    for module in modules:
+        for name, tensor in (*module.named_parameters(), *module.named_buffers()):
+            data = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}{tuple(data.shape)}{data.dtype}".encode())
+            digest.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def _load(path: Path | None, key: str) -> dict[bytes, object]:
+    """The store of `key` from its file, if there is one that holds this very key."""
+    import torch
+
+    if path is None or not path.is_file():
         return {}
     try:
         saved = torch.load(path, weights_only=True)
+        if saved["key"] != key:
+            return {}
         states = torch.split(saved["states"], saved["lengths"].tolist())
     except Exception:  # noqa: BLE001 - a damaged or foreign file: recompute, then overwrite
         return {}
@@ -83,26 +100,30 @@ def _load(key: tuple) -> dict[bytes, object]:
     return store
 
 
-def _save(key: tuple, store: dict[bytes, object]) -> None:
+def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
     """All of a store in one file (written whole, then renamed into place)."""
     import torch
 
     keys = list(store)
     saved = {
+        "key": key,
         "keys": keys,
         "lengths": torch.tensor([store[k].shape[0] for k in keys]),
         "states": torch.cat([store[k] for k in keys]),
     }
-    with atomic_path(_file(key)) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(saved, tmp)
 
 
 @contextlib.contextmanager
-def frozen_lower_layers(model, n_frozen: int) -> Iterator[dict[str, int]]:
+def frozen_lower_layers(
+    model, n_frozen: int, store_dir: str | Path | None = None
+) -> Iterator[dict[str, int]]:
     """Within the block, the embeddings and the first `n_frozen` layers of `model` (a
     SentenceTransformer whose adapter, if any, is on the layers above) are computed once
-    per distinct text, then read from memory. Yields counters of texts `computed` and
-    `reused`. Does nothing when `n_frozen` is 0 or the model is not `supported`."""
+    per distinct text, then read from memory (and from `store_dir`, where they are also
+    written). Yields counters of texts `computed` and `reused`. Does nothing when
+    `n_frozen` is 0 or the model is not `supported`."""
     import torch
 
     counters = {"computed": 0, "reused": 0}
@@ -116,10 +137,10 @@ def frozen_lower_layers(model, n_frozen: int) -> Iterator[dict[str, int]]:
     frozen = (hf.embeddings, *layers[:n_frozen])
     # Stored by content: every copy of the same base (the untrained model, each run's)
     # shares one store; other weights, another store.
-    checksum = sum(float(p.detach().double().abs().sum()) for m in frozen for p in m.parameters())
-    key = (str(hf.dtype), n_frozen, checksum)
+    key = weights_key(frozen, n_frozen)
+    path = Path(store_dir) / f"{key}.pt" if store_dir else None
     if key not in _STORES:
-        _STORES[key] = _load(key)
+        _STORES[key] = _load(path, key)
     store = _STORES[key]
     size_before = len(store)
     pad_id = model.tokenizer.pad_token_id
@@ -175,7 +196,10 @@ def frozen_lower_layers(model, n_frozen: int) -> Iterator[dict[str, int]]:
         out = hidden_states.new_zeros(hidden_states.shape)
         for i, (key, n) in enumerate(zip(keys, lengths, strict=True)):
             out[i, :n] = rows[i] if i in rows else store[key]
-        return out
+        # Under reentrant gradient checkpointing a segment whose inputs need no gradient
+        # gives its adapter none: the whole model's embeddings output needs one there
+        # (`enable_input_require_grads`), and so does this output, which replaces it.
+        return out.requires_grad_(torch.is_grad_enabled() and hf.is_activation_checkpointing)
 
     def other_layer(hidden_states, *args, **kwargs):
         """Stands in for the other frozen layers: their work is in the first's output."""
@@ -193,17 +217,18 @@ def frozen_lower_layers(model, n_frozen: int) -> Iterator[dict[str, int]]:
         hook.remove()
         for layer in layers[:n_frozen]:
             del layer.forward
-    if len(store) > size_before:
-        _save(key, store)
+    if path is not None and len(store) > size_before:
+        _save(path, key, store)
 
 
 @contextlib.contextmanager
-def share_frozen_layers(models, recipe) -> Iterator[None]:
+def share_frozen_layers(models, recipe, store_dir: str | Path | None = None) -> Iterator[None]:
     """`frozen_lower_layers` for every model of `models` that has encoder layers, each
     with the depth `recipe` leaves frozen: the untrained base and every run of one recipe
     then compute those layers once per text between them."""
     with contextlib.ExitStack() as stack:
         for model in models:
             if hasattr(model, "transformers_model"):  # not BM25
-                stack.enter_context(frozen_lower_layers(model, recipe.frozen_layers(model)))
+                n_frozen = recipe.frozen_layers(model)
+                stack.enter_context(frozen_lower_layers(model, n_frozen, store_dir))
         yield

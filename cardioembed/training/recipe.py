@@ -1,20 +1,17 @@
 """LoRA training with InfoNCE and in-batch negatives (the CardioEmbed recipe).
 
 A :class:`Recipe` is notebook 02's parameters (same names; their defaults live in that
-notebook's parameters cell only). It builds what the libraries take: the base model
-(`models.load_base`), peft's `LoraConfig`, sentence-transformers' training arguments and
-its `MultipleNegativesRankingLoss` (InfoNCE on cosine similarity, scale = 1/temperature).
+notebook's parameters cell only). Its methods build what the libraries take, each a few
+lines that notebook 02 shows step by step: the base model, peft's `LoraConfig`, the
+InfoNCE loss (`MultipleNegativesRankingLoss`, scale = 1/temperature) and the trainer's
+arguments. :func:`train` puts them together exactly as notebook 02 does, for the sweeps
+and for `torchrun -m cardioembed.training.cli`.
 
-`train(pairs, recipe, folder)` writes a sentence-transformers model folder, atomically:
-`SentenceTransformer(folder)` loads it (the base by its hub id or local path, the LoRA
-adapter applied), with the model card sentence-transformers writes, plus `history.csv`
-(loss and validation metrics per step) and `manifest.json` (the recipe, the data hash,
-the environment). An interrupted run resumes from its last checkpoint
-(`folder/checkpoints/`, removed once the run is finished).
-
-Several processes: `torchrun --nproc_per_node N -m cardioembed.training.cli ...` runs the
-same code; every process sees its own shard of the data, `gather_across_devices=True`
-makes every process's batch a negative for all others, rank 0 writes the model.
+:class:`TrainingRun` is the bookkeeping around one run folder: its key (the recipe, the
+data, the resolved dtype and device, the processes, the base model's content and the
+training code, see `cardioembed.artifacts`), resuming from `checkpoints/`, and writing the
+finished sentence-transformers model folder atomically with `history.csv` and
+`manifest.json`. `SentenceTransformer(folder)` loads it.
 """
 
 from __future__ import annotations
@@ -23,20 +20,20 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import math
 import os
 import shutil
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from cardioembed.artifacts import (
+    artifact_key,
     atomic_dir,
     is_current,
     load_manifest,
@@ -44,34 +41,25 @@ from cardioembed.artifacts import (
     write_json,
     write_manifest,
 )
-from cardioembed.errors import InputError, ParameterError
-from cardioembed.training.frozen import frozen_lower_layers
-from cardioembed.training.models import POOLINGS, load_base, load_model, query_prompt, torch_dtype
-
-logger = logging.getLogger(__name__)
+from cardioembed.errors import InputError, ParameterError, check_int, check_number
+from cardioembed.models import POOLINGS, load_base, load_model, model_identity, query_prompt
+from cardioembed.models import torch_dtype as resolve_dtype
+from cardioembed.training.frozen import frozen_lower_layers, store_dir
 
 HISTORY_FILE = "history.csv"
 CHECKPOINTS = "checkpoints"
-RUN_PARAMS_FILE = "run_params.json"
+RUN_KEY_FILE = "run_key.json"
 ARTIFACT_KIND = "sentence-transformer-lora"
 MAIN_RUN_FILE = "main.json"
+VALIDATION_METRIC = "eval_validation_cosine_accuracy@1"
 
 
 def scale_from_temperature(tau: float) -> float:
     """The InfoNCE logit scale for temperature `tau`: 1/tau (0.05 -> 20). The only place
     this is computed."""
-    try:
-        value = float(tau)
-    except (TypeError, ValueError):
-        raise ParameterError("temperature", tau, "a number > 0, such as 0.05") from None
-    if not math.isfinite(value) or value <= 0:
+    if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < math.inf:
         raise ParameterError("temperature", tau, "a number > 0, such as 0.05")
-    return 1.0 / value
-
-
-def _whole(name: str, value, minimum: int, expected: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ParameterError(name, value, expected)
+    return 1.0 / tau
 
 
 @dataclass(frozen=True)
@@ -111,36 +99,28 @@ class Recipe:
             )
         if self.pooling not in POOLINGS:
             raise ParameterError("pooling", self.pooling, f"one of {sorted(POOLINGS)}")
-        _whole("max_seq_length", self.max_seq_length, 2, "an integer >= 2")
-        _whole("lora_rank", self.lora_rank, 1, "an integer >= 1")
-        if not self.lora_alpha > 0:
-            raise ParameterError("lora_alpha", self.lora_alpha, "a positive number")
-        if not 0 <= self.lora_dropout < 1:
-            raise ParameterError("lora_dropout", self.lora_dropout, "a number in [0, 1)")
+        check_int("max_seq_length", self.max_seq_length, 2, "an integer >= 2")
+        check_int("lora_rank", self.lora_rank, 1, "an integer >= 1")
+        check_number("lora_alpha", self.lora_alpha, 1e-9, math.inf, "a positive number")
+        check_number("lora_dropout", self.lora_dropout, 0, 0.999, "a number in [0, 1)")
         if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
             raise ParameterError(
                 "lora_target_modules",
                 self.lora_target_modules,
                 "'all-linear' or comma-separated module names such as 'q_proj,v_proj'",
             )
-        _whole(
-            "lora_top_layers", self.lora_top_layers, 0, "0 (every layer) or how many last layers"
-        )
+        check_int("lora_top_layers", self.lora_top_layers, 0, "0 (all) or how many last layers")
         scale_from_temperature(self.temperature)
-        if not self.epochs > 0:
-            raise ParameterError("epochs", self.epochs, "a number > 0")
-        _whole(
-            "batch_size", self.batch_size, 2, "an integer >= 2 (in-batch negatives need a batch)"
-        )
-        if not self.learning_rate > 0:
-            raise ParameterError("learning_rate", self.learning_rate, "a number > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ParameterError("warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
-        _whole("mini_batch_size", self.mini_batch_size, 0, "0 (plain loss) or a GradCache size")
-        _whole("eval_steps", self.eval_steps, 1, "an integer >= 1")
-        if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
-            raise ParameterError("max_steps", self.max_steps, "-1 (use epochs) or an integer >= 1")
-        torch_dtype(self.dtype)
+        check_number("epochs", self.epochs, 1e-9, math.inf, "a number > 0")
+        check_int("batch_size", self.batch_size, 2, "an integer >= 2 (in-batch negatives)")
+        check_number("learning_rate", self.learning_rate, 1e-12, math.inf, "a number > 0")
+        check_number("warmup_ratio", self.warmup_ratio, 0, 0.999, "a number in [0, 1)")
+        check_int("mini_batch_size", self.mini_batch_size, 0, "0 (plain loss) or a GradCache size")
+        check_int("train_seed", self.train_seed, 0, "an integer >= 0")
+        check_int("eval_steps", self.eval_steps, 1, "an integer >= 1")
+        if check_int("max_steps", self.max_steps, -1, "-1 (use epochs) or >= 1") == 0:
+            raise ParameterError("max_steps", 0, "-1 (use epochs) or an integer >= 1")
+        resolve_dtype(self.dtype)
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
@@ -150,8 +130,8 @@ class Recipe:
         if missing:
             raise InputError(
                 f"the recipe lacks {', '.join(missing)}: pass every parameter of notebook "
-                "02_train_lora (recipe_defaults() reads them from it); a run trained by an "
-                "older version of the study has to be trained again with notebook 02"
+                "02_train_lora; a run trained by an older version of the study has to be "
+                "trained again with notebook 02"
             )
         return cls(**{n: values[n] for n in names})
 
@@ -164,15 +144,14 @@ class Recipe:
         return cls.from_parameters(manifest["params"]["recipe"])
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["train_kinds"] = list(self.train_kinds)
-        return data
+        return {**dataclasses.asdict(self), "train_kinds": list(self.train_kinds)}
 
     def replace(self, **changes) -> Recipe:
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------ what the libraries take
     def load_base(self, device: str | None = None):
+        """The untrained model: Transformer -> Pooling -> Normalize (`models.load_base`)."""
         return load_base(
             self.base_model,
             self.pooling,
@@ -193,31 +172,30 @@ class Recipe:
         return query_prompt(self.query_instruction)
 
     def lora_config(self, model):
-        """peft's LoraConfig for `model`: "all-linear" is peft's own choice of every
-        attention and feed-forward projection (the paper adapts all of them)."""
+        """peft's LoraConfig for `model`. "all-linear" is peft's own choice of every
+        attention and feed-forward projection (the paper adapts all of them); with
+        `lora_top_layers` peft needs the names, so they are read off the model."""
         import torch
         from peft import LoraConfig, TaskType
 
-        targets = self.lora_target_modules.strip()
+        hf = model.transformers_model
+        targets: str | list[str] = self.lora_target_modules.strip()
         if targets != "all-linear":
             targets = [t.strip() for t in targets.split(",") if t.strip()]
         elif self.lora_top_layers:
-            # peft takes "all-linear" only for every layer: name the linear layers instead
             targets = sorted(
                 {
                     name.rsplit(".", 1)[-1]
-                    for name, module in model.transformers_model.named_modules()
+                    for name, module in hf.named_modules()
                     if isinstance(module, torch.nn.Linear) and "pooler" not in name
                 }
             )
         layers = None
         if self.lora_top_layers:
-            n_layers = int(model.transformers_model.config.num_hidden_layers)
+            n_layers = int(hf.config.num_hidden_layers)
             if self.lora_top_layers > n_layers:
                 raise ParameterError(
-                    "lora_top_layers",
-                    self.lora_top_layers,
-                    f"at most {n_layers}, this model's layers",
+                    "lora_top_layers", self.lora_top_layers, f"at most {n_layers} for this model"
                 )
             layers = list(range(n_layers - self.lora_top_layers, n_layers))
         return LoraConfig(
@@ -228,12 +206,13 @@ class Recipe:
             target_modules=targets,
             # BERT's pooler is unused by every pooling here: LoRA on it would be dead weight
             # (and trips DistributedDataParallel's unused-parameter check)
-            exclude_modules=r".*pooler.*" if hasattr(model.transformers_model, "pooler") else None,
+            exclude_modules=r".*pooler.*" if hasattr(hf, "pooler") else None,
             layers_to_transform=layers,
         )
 
     def loss(self, model, gather_across_devices: bool = False):
-        """InfoNCE with in-batch negatives; GradCache when `mini_batch_size` > 0."""
+        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache when
+        `mini_batch_size` > 0 (the same loss in less memory)."""
         from sentence_transformers.sentence_transformer import losses
 
         scale = scale_from_temperature(self.temperature)
@@ -248,16 +227,14 @@ class Recipe:
             gather_across_devices=gather_across_devices,
         )
 
-    def training_arguments(
-        self, output_dir: str | os.PathLike, progress: bool | None = None, evaluate: bool = True
-    ):
-        """`progress`: the trainer's progress bar; None shows it unless TQDM_DISABLE is set
-        (the notebooks set it, so the book shows no bar)."""
+    def training_arguments(self, output_dir: str | os.PathLike, evaluate: bool = True):
+        """sentence-transformers' training arguments; the progress bar shows unless
+        TQDM_DISABLE=1 (the notebooks set it)."""
         import torch
         from sentence_transformers import SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
 
-        distributed = _world_size() > 1
+        distributed = world_size() > 1
         extra: dict[str, Any] = {}
         if distributed:
             extra["ddp_find_unused_parameters"] = False
@@ -275,7 +252,7 @@ class Recipe:
             lr_scheduler_type="cosine",
             seed=self.train_seed,
             data_seed=self.train_seed,
-            bf16=torch_dtype(self.dtype) == torch.bfloat16,  # mixed precision with bf16 weights
+            bf16=resolve_dtype(self.dtype) == torch.bfloat16,  # mixed precision, bf16 weights
             # duplicates in a batch would be false negatives
             batch_sampler=BatchSamplers.NO_DUPLICATES,
             prompts={"anchor": self.query_prompt} if self.query_prompt else None,
@@ -287,9 +264,7 @@ class Recipe:
             logging_steps=1,
             logging_first_step=True,
             report_to="none",
-            disable_tqdm=os.environ.get("TQDM_DISABLE") == "1"
-            if progress is None
-            else not progress,
+            disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
             dataloader_drop_last=distributed,
             dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns on a CPU
             activation_checkpointing=self.gradient_checkpointing,
@@ -301,22 +276,33 @@ class Recipe:
         """The corpus pairs this recipe trains on (every split, so validation matches)."""
         return select_pairs(corpus_pairs, self.train_kinds)
 
-    def run_params(self, pairs: pd.DataFrame) -> dict[str, Any]:
-        """What identifies a run: the recipe and the data (its manifest's `params`)."""
-        return {"recipe": self.to_dict(), "data_hash": data_fingerprint(pairs)}
+    def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
+        """What identifies a run besides its code: the recipe, the data, the base model's
+        content, the dtype and device class this machine resolves, and the processes."""
+        import torch
 
-    def run_name(self, pairs: pd.DataFrame) -> str:
+        return {
+            "recipe": self.to_dict(),
+            "data_hash": data_fingerprint(pairs),
+            "base": model_identity(self.base_model),
+            "dtype": str(resolve_dtype(self.dtype)).removeprefix("torch."),
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "processes": world_size(),
+            "gather_across_devices": bool(gather_across_devices and world_size() > 1),
+        }
+
+    def run_name(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> str:
         """A readable, unique folder name, e.g. `minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-1a2b3c`;
-        the hash covers every parameter and the data."""
+        the hash covers the run's whole key, its code included."""
         base = Path(self.base_model.rstrip("/")).name or self.base_model
         base = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in base.lower()).strip("-.")
         steps = f"m{self.max_steps}" if self.max_steps > 0 else f"e{self.epochs:g}"
         lr = f"{self.learning_rate:.0e}" if self.learning_rate < 1e-2 else f"{self.learning_rate:g}"
         lr = lr.replace("e-0", "e-").replace("e+0", "e")
-        tag = params_hash(self.run_params(pairs), 6)
+        key = artifact_key(ARTIFACT_KIND, self.run_params(pairs, gather_across_devices))
         return (
             f"{base or 'model'}-{self.pooling}-r{self.lora_rank}-tau{self.temperature:g}-{steps}"
-            f"-b{self.batch_size}-lr{lr}-s{self.train_seed}-{tag}"
+            f"-b{self.batch_size}-lr{lr}-s{self.train_seed}-{params_hash(key, 6)}"
         )
 
     def planned_steps(self, n_train_pairs: int) -> int:
@@ -328,22 +314,9 @@ class Recipe:
 
 def recipe_defaults() -> dict[str, Any]:
     """Notebook 02's parameter defaults: the one home of the recipe's defaults."""
-    from cardioembed.book.profiles import notebook_values
+    from cardioembed.profiles import notebook_values
 
     return notebook_values("02", "teaching")
-
-
-@dataclass
-class TrainResult:
-    output_dir: Path
-    history: pd.DataFrame
-    global_step: int
-    finished: bool
-    seconds: float
-    resumed_from: str | None = None
-    start_step: int = 0
-    loaded: bool = False
-    model: Any = field(default=None, repr=False)
 
 
 # ----------------------------------------------------------------------------- data
@@ -355,35 +328,19 @@ def data_fingerprint(pairs: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()[:16]
 
 
-def _check_pairs(pairs: pd.DataFrame) -> None:
-    if not isinstance(pairs, pd.DataFrame):
-        raise InputError("pairs must be a pandas DataFrame with columns anchor, positive, split")
-    missing = {"anchor", "positive", "split"} - set(pairs.columns)
-    if missing:
-        raise InputError(
-            f"pairs lack the column(s) {sorted(missing)}; expected anchor, positive, "
-            "negative (optional), split, group, source, kind"
-        )
-    bad = set(pairs["split"].dropna().unique()) - {"train", "validation", "test"}
-    if bad:
-        raise InputError(
-            f"pairs have unknown split values {sorted(bad)}; use train/validation/test"
-        )
-
-
 def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
     """The pairs of the given kinds (all splits, so validation matches training). An
     empty or unknown kind is an error that lists the kinds the corpus has."""
-    _check_pairs(pairs)
+    missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
+    if missing:
+        raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
-    available = sorted(pairs["kind"].dropna().unique()) if "kind" in pairs.columns else []
-    unknown = [k for k in kinds if k not in available]
-    if not kinds or unknown:
+    available = sorted(pairs["kind"].dropna().unique())
+    if not kinds or any(k not in available for k in kinds):
         raise ParameterError(
             "train_kinds",
             kinds,
-            "a non-empty list of kinds from the corpus: "
-            f"{', '.join(available) or '(the pairs have no kind column)'}",
+            f"a non-empty list of kinds from the corpus: {', '.join(available)}",
         )
     chosen = pairs[pairs["kind"].isin(kinds)].reset_index(drop=True)
     if not (chosen["split"] == "train").any():
@@ -391,7 +348,8 @@ def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
     return chosen
 
 
-def _train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
+def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
+    """The train split as a `datasets.Dataset` of (anchor, positive[, negative]) columns."""
     from datasets import Dataset
 
     train = pairs[pairs["split"] == "train"]
@@ -408,11 +366,10 @@ def _train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
                 "(sentence_transformers.util.mine_hard_negatives) or set it to False",
             )
         columns.append("negative")
-    frame = train[columns].astype(str).reset_index(drop=True)
-    return Dataset.from_pandas(frame, preserve_index=False)
+    return Dataset.from_pandas(train[columns].astype(str).reset_index(drop=True))
 
 
-def build_evaluator(pairs: pd.DataFrame, query_prompt: str | None, batch_size: int = 64):
+def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     """An InformationRetrievalEvaluator on the validation pairs: each anchor must find its
     own positive among all validation positives. None without validation pairs."""
     from sentence_transformers.sentence_transformer.evaluation import (
@@ -422,31 +379,26 @@ def build_evaluator(pairs: pd.DataFrame, query_prompt: str | None, batch_size: i
     val = pairs[pairs["split"] == "validation"]
     if val.empty:
         return None
-    doc_ids: dict[str, str] = {}
-    queries, relevant = {}, {}
-    for i, (anchor, positive) in enumerate(zip(val["anchor"], val["positive"], strict=True)):
-        did = doc_ids.setdefault(str(positive), f"d{len(doc_ids)}")
-        queries[f"q{i}"] = str(anchor)
-        relevant[f"q{i}"] = {did}
+    documents = {text: f"d{i}" for i, text in enumerate(dict.fromkeys(val["positive"]))}
     return InformationRetrievalEvaluator(
-        queries=queries,
-        corpus={did: text for text, did in doc_ids.items()},
-        relevant_docs=relevant,
+        queries={f"q{i}": a for i, a in enumerate(val["anchor"])},
+        corpus={did: text for text, did in documents.items()},
+        relevant_docs={f"q{i}": {documents[p]} for i, p in enumerate(val["positive"])},
         name="validation",
-        batch_size=batch_size,
+        batch_size=recipe.batch_size,
         accuracy_at_k=[1, 5, 10],
         precision_recall_at_k=[10],
         write_csv=False,
-        query_prompt_name="query" if query_prompt else None,
+        query_prompt_name="query" if recipe.query_prompt else None,
     )
 
 
 # ----------------------------------------------------------------------------- processes
-def _rank() -> int:
+def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _world_size() -> int:
+def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -457,26 +409,8 @@ def _barrier() -> None:
         dist.barrier()
 
 
-def _record_anchors(trainer, folder: Path) -> None:
-    """Make the trainer's collator append every anchor it batches to
-    `folder/anchors_rank<r>.txt` (to check how the data are sharded across processes)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"anchors_rank{_rank()}.txt"
-    collator = trainer.data_collator
-    base_cls = type(collator)
-
-    def __call__(self, features):
-        with open(path, "a") as handle:
-            for feature in features:
-                handle.write(str(feature.get("anchor", "")).replace("\n", " ") + "\n")
-        return base_cls.__call__(self, features)
-
-    collator.__class__ = type(f"Recording{base_cls.__name__}", (base_cls,), {"__call__": __call__})
-
-
-# ----------------------------------------------------------------------------- train
 @contextlib.contextmanager
-def _no_vocabulary_warning():
+def quiet_peft_save():
     """Offline, peft cannot ask the hub whether the base's vocabulary changed and warns on
     every save; LoRA on attention and feed-forward layers never changes it."""
     with warnings.catch_warnings():
@@ -484,55 +418,131 @@ def _no_vocabulary_warning():
         yield
 
 
+# ----------------------------------------------------------------------------- one run
+class TrainingRun:
+    """The bookkeeping of one run folder: is it finished with today's key, where its
+    checkpoints are, which one to resume, and the atomic save of the finished model.
+
+        run = TrainingRun(pairs, recipe, folder)
+        if not run.finished:
+            ...build the trainer with run.checkpoints as its output_dir...
+            trainer.train(resume_from_checkpoint=run.resume_from())
+            run.save(trainer)
+    """
+
+    def __init__(self, pairs, recipe: Recipe, folder, gather_across_devices: bool = False):
+        self.pairs, self.recipe, self.folder = pairs, recipe, Path(folder)
+        self.params = recipe.run_params(pairs, gather_across_devices)
+        self.checkpoints = self.folder / CHECKPOINTS
+        self.started = time.time()
+
+    @property
+    def finished(self) -> bool:
+        """A finished run made with this key: same parameters, data, base and code."""
+        return is_current(self.folder, ARTIFACT_KIND, self.params)
+
+    def resume_from(self, resume: bool = True) -> str | None:
+        """The last checkpoint of this very run, if any (never another run's); with
+        `resume=False` earlier checkpoints are removed."""
+        from transformers.trainer_utils import get_last_checkpoint
+
+        key = params_hash(artifact_key(ARTIFACT_KIND, self.params), 16)
+        marker = self.checkpoints / RUN_KEY_FILE
+        last = None
+        if resume and self.checkpoints.is_dir():
+            last = get_last_checkpoint(str(self.checkpoints))
+        if last is not None:
+            recorded = json.loads(marker.read_text()).get("key") if marker.is_file() else None
+            if recorded != key:
+                raise InputError(
+                    f"{self.checkpoints} holds checkpoints of a run with other parameters, "
+                    "data or code; remove that folder, or train with resume=False"
+                )
+        if rank() == 0:
+            if not resume and self.checkpoints.exists():
+                shutil.rmtree(self.checkpoints)
+            write_json(marker, {"key": key, "params": self.params})
+        _barrier()
+        self.resumed_from = last
+        return last
+
+    @contextlib.contextmanager
+    def frozen_layers_shared(self, model):
+        """Training inside this block computes the layers below the adapter once per text
+        (`training.frozen`), kept with the profile's runs; peft's offline warning on every
+        checkpoint is silenced."""
+        store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
+        with quiet_peft_save(), frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
+            yield
+
+    def save(self, trainer) -> None:
+        """Write the finished model folder atomically (rank 0): modules, adapter,
+        tokenizer and model card from sentence-transformers, then `history.csv`, then
+        `manifest.json` last. The checkpoints go with the old folder."""
+        if rank() == 0:
+            with atomic_dir(self.folder) as tmp, quiet_peft_save():
+                trainer.model.save_pretrained(str(tmp))
+                history(trainer).to_csv(tmp / HISTORY_FILE, index=False)
+                write_manifest(
+                    tmp,
+                    kind=ARTIFACT_KIND,
+                    params=self.params,
+                    inputs={"pairs": self.params["data_hash"], "base": self.params["base"]},
+                    seconds=time.time() - self.started,
+                    extra={
+                        "global_step": trainer.state.global_step,
+                        "resumed_from": getattr(self, "resumed_from", None),
+                        "world_size": world_size(),
+                        "n_train_pairs": len(trainer.train_dataset),
+                    },
+                )
+        _barrier()
+
+
+def history(trainer) -> pd.DataFrame:
+    """The trainer's log (loss per step, validation metrics) as a table, by step."""
+    log = pd.DataFrame(trainer.state.log_history)
+    return log.sort_values("step", kind="stable").reset_index(drop=True) if "step" in log else log
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    history: pd.DataFrame
+    global_step: int
+    finished: bool
+    seconds: float
+    model: Any = dataclasses.field(default=None, repr=False)
+    loaded: bool = False
+    resumed_from: str | None = None
+
+
 def train(
     pairs: pd.DataFrame,
     recipe: Recipe,
     output_dir: str | os.PathLike,
     resume: bool = True,
-    progress: bool | None = None,
     *,
     device: str | None = None,
     gather_across_devices: bool = False,
     stop_after_steps: int | None = None,
-    record_anchors_to: str | os.PathLike | None = None,
+    callbacks: list | None = None,
     validate: bool = True,
 ) -> TrainResult:
-    """Train a LoRA adapter; see the module docstring for what is written.
+    """Train the recipe into `output_dir`, the steps notebook 02 shows.
 
-    `resume`: continue from the last checkpoint in `output_dir/checkpoints` (made with the
-    same recipe and data) instead of starting over. `stop_after_steps`: stop (with a
-    checkpoint) once that global step is reached, without writing the model: the run is
-    left to be resumed, as after an interruption or in a time-boxed session. `validate`:
-    score the validation pairs every `eval_steps` (False: a run that is scored elsewhere,
-    such as a sweep point, saves that time; its history then has no validation column)."""
+    `resume`: continue from this run's last checkpoint. `stop_after_steps`: stop (with a
+    checkpoint) at that global step without writing the model, as after an interruption.
+    `validate`: score the validation pairs every `eval_steps` (a sweep point, scored
+    elsewhere, saves that time)."""
     import torch
     from peft.tuners.tuners_utils import cast_adapter_dtype
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import TrainerCallback, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
-    start = time.time()
-    _check_pairs(pairs)
-    output_dir = Path(output_dir)
-    ckpt_dir = output_dir / CHECKPOINTS
-    params = recipe.run_params(pairs)
-    train_dataset = _train_dataset(pairs, recipe.use_hard_negatives)
-
-    # Checkpoints belong to one recipe and data: never resume another run's.
-    marker = ckpt_dir / RUN_PARAMS_FILE
-    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
-    if last is not None:
-        recorded = json.loads(marker.read_text()).get("params_hash") if marker.is_file() else None
-        if recorded != params_hash(params):
-            raise InputError(
-                f"{ckpt_dir} holds checkpoints of a run with other parameters or data; "
-                "remove that folder, or train with resume=False to start over"
-            )
-    if _rank() == 0:
-        if not resume and ckpt_dir.exists():
-            shutil.rmtree(ckpt_dir)
-        write_json(marker, {"params_hash": params_hash(params), "params": params})
-    _barrier()
+    run = TrainingRun(pairs, recipe, output_dir, gather_across_devices)
+    dataset = train_dataset(pairs, recipe.use_hard_negatives)
+    last = run.resume_from(resume)
 
     set_seed(recipe.train_seed)
     local_rank = os.environ.get("LOCAL_RANK")
@@ -542,76 +552,40 @@ def train(
     model.add_adapter(recipe.lora_config(model))
     # peft gives the adapter its base layer's dtype: train it in float32 beside bf16 weights
     cast_adapter_dtype(model.transformers_model, "default")
-    if recipe.gradient_checkpointing:
-        model.transformers_model.enable_input_require_grads()
-    evaluator = (
-        build_evaluator(pairs, recipe.query_prompt, batch_size=recipe.batch_size)
-        if validate
-        else None
-    )
-    args = recipe.training_arguments(ckpt_dir, progress, evaluate=evaluator is not None)
+    evaluator = validation_evaluator(pairs, recipe) if validate else None
 
     class StopAfter(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if stop_after_steps is not None and state.global_step >= stop_after_steps:
-                control.should_save = True
-                control.should_training_stop = True
-            return control
+                control.should_save = control.should_training_stop = True
 
     trainer = SentenceTransformerTrainer(
         model=model,
-        args=args,
-        train_dataset=train_dataset,
+        args=recipe.training_arguments(run.checkpoints, evaluate=evaluator is not None),
+        train_dataset=dataset,
         loss=recipe.loss(model, gather_across_devices),
         evaluator=evaluator,
-        callbacks=[StopAfter()],
+        callbacks=[StopAfter(), *(callbacks or [])],
     )
-    if record_anchors_to is not None:
-        _record_anchors(trainer, Path(record_anchors_to))
-    start_step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0
-    if last:
-        logger.info("resuming from %s", last)
-    # checkpoints save the adapter too; the frozen layers run once per distinct text
-    with _no_vocabulary_warning(), frozen_lower_layers(model, recipe.frozen_layers(model)):
+    with run.frozen_layers_shared(model):
         trainer.train(resume_from_checkpoint=last)
-    state = trainer.state
-    history = pd.DataFrame(state.log_history)
-    if "step" in history:
-        history = history.sort_values("step", kind="stable").reset_index(drop=True)
-    finished = state.global_step >= state.max_steps
-    seconds = time.time() - start
-    result = TrainResult(
-        output_dir, history, state.global_step, finished, seconds, last, start_step
+    finished = trainer.state.global_step >= trainer.state.max_steps
+    if finished:
+        run.save(trainer)
+    return TrainResult(
+        Path(output_dir),
+        history(trainer),
+        trainer.state.global_step,
+        finished,
+        time.time() - run.started,
+        model,
+        resumed_from=last,
     )
-    result.model = model
-    if not finished:
-        return result
-
-    if _rank() == 0:
-        with atomic_dir(output_dir) as tmp, _no_vocabulary_warning():
-            model.save_pretrained(str(tmp))  # modules, adapter, tokenizer, model card
-            history.to_csv(tmp / HISTORY_FILE, index=False)
-            write_manifest(
-                tmp,
-                kind=ARTIFACT_KIND,
-                params=params,
-                inputs={"pairs": params["data_hash"]},
-                seconds=seconds,
-                extra={
-                    "global_step": state.global_step,
-                    "resumed_from": last,
-                    "world_size": _world_size(),
-                    "n_train_pairs": len(train_dataset),
-                },
-            )
-    _barrier()
-    return result
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
     """The model of a finished run: `SentenceTransformer(folder)` (the base loaded by its
-    recorded reference, the adapter applied), in eval mode. The adapter is not merged
-    into the weights: on the teaching model it adds a few rank-16 products to two layers."""
+    recorded reference, the adapter applied), in eval mode."""
     if load_manifest(output_dir) is None:
         raise InputError(f"{output_dir} holds no finished training run; run notebook 02_train_lora")
     return load_model(output_dir, device=device, dtype=Recipe.of_run(output_dir).dtype).eval()
@@ -625,9 +599,9 @@ def load_history(output_dir: str | os.PathLike) -> pd.DataFrame:
 def train_or_load(
     pairs: pd.DataFrame, recipe: Recipe, output_dir: str | os.PathLike, **kwargs
 ) -> TrainResult:
-    """Load-or-compute: load the finished run in `output_dir` if it was made with the same
-    recipe and data, else train (resuming where possible)."""
-    if is_current(output_dir, recipe.run_params(pairs)):
+    """Load-or-compute: load the finished run in `output_dir` if its key matches (same
+    recipe, data, base, dtype, processes and training code), else train it again."""
+    if TrainingRun(pairs, recipe, output_dir, kwargs.get("gather_across_devices", False)).finished:
         manifest = load_manifest(output_dir) or {}
         return TrainResult(
             Path(output_dir),
@@ -635,8 +609,8 @@ def train_or_load(
             int(manifest.get("global_step", 0)),
             True,
             0.0,
+            load_trained(output_dir, device=kwargs.get("device")),
             loaded=True,
-            model=load_trained(output_dir, device=kwargs.get("device")),
         )
     return train(pairs, recipe, output_dir, **kwargs)
 
@@ -650,14 +624,13 @@ def record_main_run(models_dir: str | os.PathLike, name: str) -> Path:
 
 def main_run(models_dir: str | os.PathLike) -> Path:
     """The folder of the main model recorded by notebook 02."""
-    models_dir = Path(models_dir)
-    pointer = models_dir / MAIN_RUN_FILE
+    pointer = Path(models_dir) / MAIN_RUN_FILE
     if not pointer.is_file():
         raise InputError(
             f"no main model recorded in {models_dir}; run notebook 02_train_lora "
             "first (cardioembed run --only 02)"
         )
-    folder = models_dir / json.loads(pointer.read_text())["run_name"]
+    folder = Path(models_dir) / json.loads(pointer.read_text())["run_name"]
     if load_manifest(folder) is None:
         raise InputError(
             f"the main model {folder} is missing or unfinished; run notebook 02_train_lora again"
@@ -671,8 +644,3 @@ def trained_runs(models_dir: str | os.PathLike) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and load_manifest(p)}
-
-
-def adapter_megabytes(output_dir: str | os.PathLike) -> float:
-    """Size on disk of a finished run's adapter weights, in MB."""
-    return (Path(output_dir) / "adapter_model.safetensors").stat().st_size / 1e6

