@@ -29,7 +29,8 @@ from cardioembed.envinfo import environment_record, package_versions
 MANIFEST = "manifest.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The code of each kind of artifact: its key changes when any file here changes (package
-# paths, or a notebook of the repository, whose code cells count, as jupyter-cache keys them).
+# paths, or a notebook of the repository, whose code cells count as jupyter-cache keys
+# them, but for `remove-cell` ones, which only glue numbers and figures for the book).
 TRAINING_CODE = ("training", "models.py", "artifacts.py", "notebooks/02_train_lora.ipynb")
 STAGE_CODE = {
     "corpus": ("curation", "models.py", "artifacts.py"),
@@ -132,7 +133,12 @@ def code_hash(kind: str) -> str:
             notebook = PACKAGE_DIR.parent / part
             if notebook.is_file():  # not there when the package is installed on its own
                 cells = json.loads(notebook.read_text())["cells"]
-                code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+                code = [  # remove-cell cells only glue numbers and figures for the book
+                    "".join(c["source"])
+                    for c in cells
+                    if c["cell_type"] == "code"
+                    and "remove-cell" not in c["metadata"].get("tags", [])
+                ]
                 digest.update(json.dumps([part, code]).encode())
             continue
         path = PACKAGE_DIR / part
@@ -156,6 +162,11 @@ def artifact_key(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def artifact_id(kind: str, params: Mapping[str, Any]) -> str:
+    """The short hash of `artifact_key`: what a manifest records and reuse compares."""
+    return params_hash(artifact_key(kind, params), 16)
+
+
 def write_manifest(
     folder: str | os.PathLike,
     *,
@@ -176,7 +187,7 @@ def write_manifest(
     manifest = {
         "kind": kind,
         "params": dict(params),
-        "key": params_hash(artifact_key(kind, params), 16),
+        "key": artifact_id(kind, params),
         "code": code_hash(kind),
         "inputs": dict(inputs or {}),
         "outputs": outputs,
@@ -204,6 +215,4 @@ def is_current(folder: str | os.PathLike, kind: str, params: Mapping[str, Any]) 
     """True if `folder` holds a finished artifact of `kind` with the key these parameters
     give today: same parameters, same stage code, same libraries (load-or-compute)."""
     manifest = load_manifest(folder)
-    return manifest is not None and manifest.get("key") == params_hash(
-        artifact_key(kind, params), 16
-    )
+    return manifest is not None and manifest.get("key") == artifact_id(kind, params)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from cardioembed.book.runner import NotebookFailed, RunInterrupted, build_book, run_profile
+from cardioembed.envinfo import format_duration
 from cardioembed.errors import InputError
 from cardioembed.profiles import available_profiles, load_profile, parse_overrides
 
@@ -62,10 +63,8 @@ def _command(args: argparse.Namespace) -> None:
         profile = load_profile(args.profile).with_overrides(parse_overrides(args.param))
         started = time.perf_counter()
         results = run_profile(profile, only=args.only, output_dir=args.output_dir)
-        print(
-            f"{len(results)} notebook(s) executed in {time.perf_counter() - started:.1f} s; "
-            f"published in {results[0].parent}"
-        )
+        took = format_duration(time.perf_counter() - started)
+        print(f"{len(results)} notebook(s) executed in {took}; published in {results[0].parent}")
     elif args.command == "book":
         index = build_book(
             strict=not args.no_strict,

@@ -1,16 +1,8 @@
-"""What the ablation chapters share. Notebooks 03 and 04 show their loop: for each setting
-and seed, the recipe of notebook 02's main run with that value, ``train_or_load``, and:
-
-- :func:`load_scores`, :func:`score_point`: a point's per-query results and cosines are an
-  artifact (``runs/<profile>/ablations/points/<run-name>-<hash>/``) keyed by the run's
-  files, the suites and the seed: a finished point costs nothing when the notebook runs
-  again, a point both sweeps share is scored once, an interrupted sweep does only the rest.
-- :func:`write_sweep`: the long table (:data:`TABLE_COLUMNS`, every metric with its
-  bootstrap interval over queries), the points, per-query results and cosines, written to
-  ``runs/<profile>/ablations/<pooling|temperature>/``.
-- :func:`paired_difference`, :func:`compare_to_default`, :func:`compare_settings`: one
-  setting against another on the same queries, each query's value averaged over the seeds
-  first, with a paired bootstrap interval.
+"""What the ablation chapters share; notebooks 03 and 04 show their loop. A point's
+per-query results and cosines are an artifact (``ablations/points/<run-name>-<hash>/``)
+keyed by the run's files, the suites and the seed, so a finished point costs nothing when
+the notebook runs again and a point both sweeps share is scored once. Settings are
+compared on the same queries, each query's value averaged over the seeds first.
 """
 
 from __future__ import annotations
@@ -34,25 +26,27 @@ from cardioembed.evaluation.metrics import (
     interval,
     mean_difference,
     query_prompt_for,
+    retrieval_inputs,
     score_suite,
     spearman_difference,
     summarise,
+    verdict,
 )
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
 from cardioembed.training.recipe import ARTIFACT_KIND, Recipe
 
 TABLE_COLUMNS = ["setting", "seed", "steps", "suite", "metric", "value", "ci_low", "ci_high"]
+POINT_COLUMNS = ["setting", "seed", "steps", "run_name", "status", "scored_now"]
+POINT_COLUMNS += ["train_seconds", "score_seconds"]
 HEADLINE_METRIC = {"retrieval": "acc@1", "similarity": "spearman"}
 POINT_KIND = "ablation-point-scores"
-SWEEP_KIND = "ablation-sweep"
 GEOMETRY_NEGATIVES = 20  # non-relevant documents per query in the cosine geometry
 OUT_OF_DOMAIN = ("hpo-noncardio-name", "icd10cm-other-inclusion")
 
 
 def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
-    """A ParameterError that names the notebook's parameter (``sweep_<axis>s``,
-    ``sweep_seeds``, ``sweep_suites``) before anything is trained."""
+    """A ParameterError naming the notebook's parameter before anything is trained."""
     name = f"sweep_{axis}s"
     if not isinstance(settings, list | tuple) or not settings or len(set(settings)) < len(settings):
         raise ParameterError(name, settings, "a non-empty list, each setting once")
@@ -77,13 +71,10 @@ def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
 
 
-# ----------------------------------------------------------------------------- one point
 @dataclass
 class PointScores:
-    """One point: its per-item results on every suite (``score_suite``'s columns), its
-    cosines, and how it was made: `status` "trained" (now) or "loaded" (a finished run),
-    `scored_now`, and its manifest (``steps`` trained, ``train_seconds`` when it was
-    trained, ``seconds`` of scoring)."""
+    """One point's per-item results and cosines; `status`: "trained" now or "loaded";
+    `manifest`: steps, train_seconds and the seconds of scoring."""
 
     recipe: Recipe
     status: str
@@ -94,8 +85,7 @@ class PointScores:
 
 
 def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, dict[str, Any]]:
-    """The run's folder, the point's folder and its parameters: the run's files (a run
-    trained again is scored again), the suites and the seed."""
+    """The run's folder, the point's folder and its key (a run trained again is rescored)."""
     name = recipe.run_name(pairs)
     run = Path(folder) / "models" / name
     scoring = {"suites": {n: s.fingerprint() for n, s in suites.items()}, "seed": seed}
@@ -105,20 +95,12 @@ def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, d
 
 
 def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> PointScores:
-    manifest = load_manifest(scores)
     frames = [pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")]
-    return PointScores(recipe, status, scored_now, manifest, *frames)
+    return PointScores(recipe, status, scored_now, load_manifest(scores), *frames)
 
 
-def load_scores(
-    pairs: pd.DataFrame,
-    recipe: Recipe,
-    suites: Mapping[str, Suite],
-    folder: str | os.PathLike,
-    seed: int,
-) -> PointScores | None:
-    """The scores of point `recipe` on `suites` if its run is finished and was scored
-    already with `seed` (`folder`: the profile's run folder), else None."""
+def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores | None:
+    """The point's stored scores if its run is finished and was scored with `seed`."""
     run, scores, params = _folders(pairs, recipe, suites, folder, seed)
     if is_current(run, ARTIFACT_KIND, recipe.run_params(pairs)) and is_current(
         scores, POINT_KIND, params
@@ -130,10 +112,8 @@ def load_scores(
 def score_point(
     run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
 ) -> PointScores:
-    """Score `run` (what ``train_or_load(pairs, recipe, ...)`` returned) on every suite and
-    store the scores as the point's artifact. `seed` breaks ties in the ranking and draws
-    the geometry's negatives. With ``lora_top_layers`` the frozen lower layers are computed
-    once per text for every point (``training.frozen``)."""
+    """Score `run` (``train_or_load``'s result) on every suite and store the point. `seed`
+    breaks ties in the ranking and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
@@ -144,15 +124,10 @@ def score_point(
         ]
         geometry = pd.DataFrame({"suite": [], "kind": [], "cosine": []})
         main = headline_suites(suites)[0]
-        if suites[main].kind == "retrieval":
-            suite = suites[main]
-            qids, dids = list(suite.queries), list(suite.corpus)
-            # the texts and prompt of score_suite: the encoder has them in memory
-            q = encoder([suite.queries[q] for q in qids], prompt=query_prompt_for(model, suite))
-            d = encoder([suite.corpus[d] for d in dids])
-            column = {d: i for i, d in enumerate(dids)}
-            relevant = [[column[d] for d in suite.relevant[q]] for q in qids]
-            geometry = cosine_geometry(q, d, relevant, GEOMETRY_NEGATIVES, seed)
+        if suites[main].kind == "retrieval":  # score_suite's texts: the encoder has them
+            _, queries, documents, relevant = retrieval_inputs(suites[main])
+            q = encoder(queries, prompt=query_prompt_for(model, suites[main]))
+            geometry = cosine_geometry(q, encoder(documents), relevant, GEOMETRY_NEGATIVES, seed)
             geometry.insert(0, "suite", main)
     seconds = time.perf_counter() - started
     with atomic_dir(scores) as tmp:
@@ -167,12 +142,9 @@ def score_point(
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 
 
-def cosine_geometry(
-    queries: np.ndarray, documents: np.ndarray, relevant: Sequence[Sequence[int]], n_negatives, seed
-) -> pd.DataFrame:
-    """Cosines of each query with its own relevant document (the best one, if several:
-    kind "positive") and with `n_negatives` seeded non-relevant documents ("negative").
-    Embeddings are unit length, so a dot product is the cosine."""
+def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_negatives, seed):
+    """Each query's cosine with its best relevant document ("positive") and with
+    `n_negatives` seeded non-relevant ones ("negative"); embeddings are unit length."""
     rng = np.random.default_rng(seed)
     scores = queries @ documents.T
     kinds, cosines = [], []
@@ -187,7 +159,6 @@ def cosine_geometry(
     return pd.DataFrame({"kind": kinds, "cosine": cosines})
 
 
-# ----------------------------------------------------------------------------- the sweep
 def write_sweep(
     points: Sequence[PointScores],
     axis: str,
@@ -196,37 +167,29 @@ def write_sweep(
     folder: str | os.PathLike,
     params: Mapping[str, Any],
 ) -> dict[str, pd.DataFrame]:
-    """The sweep's tables (`axis`: the recipe field it varies), written into `folder`:
-    ``table`` (:data:`TABLE_COLUMNS`, every metric of every point with its bootstrap
-    interval over queries or pairs) as ``<folder name>.csv``, ``points`` (one row per
-    point) as ``points.csv``, ``per_query`` and ``geometry`` as parquet, the manifest last."""
+    """The sweep over recipe field `axis`, written into `folder`: ``table``
+    (:data:`TABLE_COLUMNS`, every metric of every point with its bootstrap interval) as
+    ``<folder name>.csv``, ``points`` as points.csv, ``per_query`` and ``geometry``."""
     rows, per_query, geometry = [], [], []
     for point in points:
-        setting, seed, made = getattr(point.recipe, axis), point.recipe.train_seed, point.manifest
-        rows.append(
-            {
-                "setting": setting,
-                "seed": seed,
-                "steps": made["steps"],
-                "run_name": made["run_name"],
-                "status": point.status,
-                "scored_now": point.scored_now,
-                "train_seconds": made["train_seconds"],
-                "score_seconds": made["seconds"],
-            }
-        )
+        setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
+        made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
+        steps, run_name, train_seconds, score_seconds = made
+        row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
+        rows.append([setting, seed, *row])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         geometry.append(point.geometry.assign(setting=setting, seed=seed))
     per_query = pd.concat(per_query, ignore_index=True)
     labels = [f"{s}|{d}" for s, d in zip(per_query["setting"], per_query["seed"], strict=True)]
     labelled = per_query.drop(columns=["setting", "seed"]).assign(model=labels)
     table, _ = summarise(labelled, suites, base=None, config=bootstrap)
-    by_label = {f"{r['setting']}|{r['seed']}": r for r in rows}
+    points = pd.DataFrame(rows, columns=POINT_COLUMNS)
+    by_label = points.set_index(points["setting"].astype(str) + "|" + points["seed"].astype(str))
     for column in ("setting", "seed", "steps"):
-        table[column] = [by_label[label][column] for label in table["model"]]
+        table[column] = by_label.loc[table["model"], column].to_list()
     sweep = {
         "table": table[TABLE_COLUMNS].reset_index(drop=True),
-        "points": pd.DataFrame(rows),
+        "points": points,
         "per_query": per_query,
         "geometry": pd.concat(geometry, ignore_index=True),
     }
@@ -236,78 +199,46 @@ def write_sweep(
         sweep["points"].to_csv(tmp / "points.csv", index=False)
         for name in ("per_query", "geometry"):
             sweep[name].to_parquet(tmp / f"{name}.parquet", index=False)
-        write_manifest(tmp, kind=SWEEP_KIND, params=params)
+        write_manifest(tmp, kind="ablation-sweep", params=params)
     return sweep
 
 
-# ----------------------------------------------------------------------------- reading
 def headline(table: pd.DataFrame, suites: Mapping[str, Suite]) -> pd.DataFrame:
-    """The rows of each suite's headline metric: acc@1 (retrieval), spearman (similarity)."""
+    """The rows of each suite's headline metric (:data:`HEADLINE_METRIC`)."""
     wanted = table["suite"].map({n: HEADLINE_METRIC[s.kind] for n, s in suites.items()})
     return table[table["metric"] == wanted].reset_index(drop=True)
 
 
-def _item_means(per_query: pd.DataFrame, suite: str, setting, column: str) -> pd.Series:
-    """A setting's per-item values averaged over its seeds (the bootstrap's unit is the
-    query, so the seeds of one query are averaged first)."""
-    rows = per_query[(per_query["suite"] == suite) & (per_query["setting"] == setting)]
-    if rows.empty:
-        raise InputError(f"no results for setting {setting!r} on suite {suite!r}")
-    return rows.groupby("item")[column].mean()
-
-
-def paired_difference(
-    sweep: Mapping[str, pd.DataFrame], first, second, suite: str, metric: str, bootstrap
-) -> tuple[float, float, float]:
-    """(metric of `first` - metric of `second`, low, high) on `suite`: each setting's
-    per-item values averaged over its seeds, then a paired bootstrap over the items
-    (queries; pairs for spearman, both correlations recomputed)."""
-    per_query = sweep["per_query"]
-    if metric == "spearman":
-        a = _item_means(per_query, suite, first, "cosine")
-        b = _item_means(per_query, suite, second, "cosine").loc[a.index]
-        gold = _item_means(per_query, suite, first, "gold").loc[a.index]
-        return interval(spearman_difference, [a, b, gold], bootstrap)
-    if metric not in RETRIEVAL_METRICS:
+def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap):
+    """(metric of `first` - metric of `second`, low, high) on `suite`: a paired bootstrap
+    over the items (spearman: over the pairs, both correlations recomputed)."""
+    if metric != "spearman" and metric not in RETRIEVAL_METRICS:
         raise ParameterError("metric", metric, f"one of {', '.join(RETRIEVAL_METRICS)} or spearman")
-    a = _item_means(per_query, suite, first, metric)
-    b = _item_means(per_query, suite, second, metric).loc[a.index]
-    return interval(mean_difference, [a, b], bootstrap)
+    rows = sweep["per_query"][sweep["per_query"]["suite"] == suite]
+    # the bootstrap's unit is the item: each item's value averaged over the seeds first
+    means = rows.groupby(["setting", "item"])[
+        ["cosine", "gold"] if metric == "spearman" else [metric]
+    ]
+    means = means.mean()
+    for setting in (first, second):
+        if setting not in means.index.get_level_values("setting"):
+            raise InputError(f"no results for setting {setting!r} on suite {suite!r}")
+    a, b = means.loc[first], means.loc[second].loc[means.loc[first].index]
+    if metric == "spearman":
+        return interval(spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap)
+    return interval(mean_difference, [a[metric], b[metric]], bootstrap)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """The best setting (highest mean over seeds) against the paper's `default`. The
-    difference is `first` - `second`: the best minus the default or, when the default is
-    the best, the default minus the runner-up. `within_noise`: its interval covers 0, or
-    it is no larger than the seed-to-seed range (max - min) of either setting."""
-
-    best: Any
-    default: Any
-    first: Any
-    second: Any
-    best_value: float
-    default_value: float
-    margin: float
-    ci_low: float
-    ci_high: float
-    seed_range: float
-    within_noise: bool
-
-
-def compare_to_default(
-    sweep: Mapping[str, pd.DataFrame],
-    default,
-    suite: str,
-    metric: str,
-    bootstrap: BootstrapConfig,
-    parameter: str = "default",
-) -> Comparison:
-    """See :class:`Comparison`, on `suite` and `metric`. `parameter`: the name an error
-    gives when `default` is not among the settings."""
+def compare_to_default(sweep, default, suite: str, metric: str, bootstrap, parameter="default"):
+    """The best setting (highest mean over seeds) against the paper's `default`, keyed as
+    the chapters glue it. The difference is first - second: the best minus the default or,
+    when the default is the best, the default minus the runner-up. Its verdict is "within
+    noise" when its interval covers 0 or it is no larger than the seed-to-seed range
+    (max - min) of either setting. `parameter`: named when `default` is not swept."""
     table = sweep["table"]
-    values = table[(table["suite"] == suite) & (table["metric"] == metric)]
-    grouped = values.groupby("setting", sort=False)["value"]
+    grouped = table[(table["suite"] == suite) & (table["metric"] == metric)].groupby(
+        "setting", sort=False
+    )["value"]
     means, spread = grouped.mean(), grouped.max() - grouped.min()
     if default not in means.index:
         expected = f"a list with the paper's {default!r}, the reference of the others"
@@ -317,23 +248,29 @@ def compare_to_default(
     first, second = (best, default) if best != default else (default, (ranked + [best])[1])
     margin, low, high = paired_difference(sweep, first, second, suite, metric, bootstrap)
     seed_range = float(spread[[first, second]].max())
-    within = bool(low <= 0 <= high or abs(margin) <= seed_range)
-    values = (float(means[best]), float(means[default]), float(margin), float(low), float(high))
-    return Comparison(best, default, first, second, *values, seed_range, within)
+    return {
+        "best_setting": best,
+        "default_setting": default,
+        "first_setting": first,
+        "second_setting": second,
+        "best_value": float(means[best]),
+        "default_value": float(means[default]),
+        "margin": float(margin),
+        "margin_low": float(low),
+        "margin_high": float(high),
+        "seed_range": seed_range,
+        "verdict": "within noise" if abs(margin) <= seed_range else verdict(low, high),
+    }
 
 
-def compare_settings(
-    sweep: Mapping[str, pd.DataFrame], default, suite: str, metric: str, bootstrap
-) -> pd.DataFrame:
-    """Every other setting against `default` on the same items of `suite`: difference
-    (setting - default) with its paired bootstrap interval, the interval's half-width
-    (the smallest difference it could tell from 0), and a verdict: higher, lower, or
-    within noise (the interval covers 0)."""
+def compare_settings(sweep, default, suite: str, metric: str, bootstrap) -> pd.DataFrame:
+    """Every other setting minus `default` on the same items, with its paired interval,
+    the interval's half-width (the smallest difference it could tell from 0) and
+    :func:`~cardioembed.evaluation.metrics.verdict`."""
     rows = []
     for setting in dict.fromkeys(sweep["table"]["setting"]):
         if setting != default:
             diff, low, high = paired_difference(sweep, setting, default, suite, metric, bootstrap)
-            verdict = "higher" if low > 0 else "lower" if high < 0 else "within noise"
-            rows.append([setting, diff, low, high, (high - low) / 2, verdict])
+            rows.append([setting, diff, low, high, (high - low) / 2, verdict(low, high)])
     columns = ["setting", "difference", "ci_low", "ci_high", "half_width", "verdict"]
     return pd.DataFrame(rows, columns=columns)

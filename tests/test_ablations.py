@@ -17,6 +17,7 @@ import cardioembed.training.recipe as training
 from cardioembed.errors import ParameterError
 from cardioembed.evaluation.metrics import BootstrapConfig
 from cardioembed.evaluation.suites import RetrievalSuite, SimilaritySuite
+from cardioembed.profiles import notebook_values
 from cardioembed.sweeps import (
     TABLE_COLUMNS,
     check_sweep,
@@ -29,7 +30,7 @@ from cardioembed.sweeps import (
     score_point,
     write_sweep,
 )
-from cardioembed.training.recipe import Recipe, recipe_defaults
+from cardioembed.training.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP_NOTEBOOKS = [
@@ -75,7 +76,7 @@ def tiny_suites() -> dict:
 # The recipe of notebook 02, shrunk to one training step on tiny pairs.
 RECIPE = Recipe.from_parameters(
     {
-        **recipe_defaults(),
+        **notebook_values("02"),
         "train_kinds": ("name-definition",),
         "lora_rank": 4,
         "lora_alpha": 8,
@@ -183,13 +184,17 @@ def _synthetic_sweep(gap: float) -> dict:
 
 def test_compare_to_default_finds_a_real_difference_and_noise():
     clear = compare_to_default(_synthetic_sweep(0.4), "a", "s", "acc@1", BOOTSTRAP)
-    assert clear.best == "b" and (clear.first, clear.second) == ("b", "a")
-    assert 0.3 < clear.margin < 0.5 and clear.ci_low > 0 and not clear.within_noise
-    assert clear.best_value - clear.default_value == pytest.approx(clear.margin)
-    assert compare_to_default(_synthetic_sweep(0.0), "a", "s", "acc@1", BOOTSTRAP).within_noise
+    assert clear["best_setting"] == "b"
+    assert (clear["first_setting"], clear["second_setting"]) == ("b", "a")
+    assert 0.3 < clear["margin"] < 0.5 and clear["margin_low"] > 0
+    assert clear["verdict"] == "above zero"
+    assert clear["best_value"] - clear["default_value"] == pytest.approx(clear["margin"])
+    same = compare_to_default(_synthetic_sweep(0.0), "a", "s", "acc@1", BOOTSTRAP)
+    assert same["verdict"] == "within noise"
     leader = compare_to_default(_synthetic_sweep(-0.3), "a", "s", "acc@1", BOOTSTRAP)
-    assert leader.best == "a" and (leader.first, leader.second) == ("a", "b")
-    assert leader.margin > 0
+    assert leader["best_setting"] == "a"
+    assert (leader["first_setting"], leader["second_setting"]) == ("a", "b")
+    assert leader["margin"] > 0
     with pytest.raises(ParameterError) as info:
         compare_to_default(_synthetic_sweep(0.1), "c", "s", "acc@1", BOOTSTRAP, "sweep_poolings")
     assert info.value.name == "sweep_poolings"
@@ -207,7 +212,7 @@ def test_the_paired_difference_is_the_mean_over_queries_of_seed_averaged_differe
 
 def test_every_setting_is_compared_with_the_default_on_the_same_queries():
     clear = compare_settings(_synthetic_sweep(0.4), "a", "s", "acc@1", BOOTSTRAP)
-    assert list(clear["setting"]) == ["b"] and clear["verdict"].iloc[0] == "higher"
+    assert list(clear["setting"]) == ["b"] and clear["verdict"].iloc[0] == "above zero"
     row = clear.iloc[0]
     assert row["half_width"] == pytest.approx((row["ci_high"] - row["ci_low"]) / 2)
     # 400 queries: a 95% interval of a difference in Acc@1 is a few hundredths wide
@@ -215,7 +220,7 @@ def test_every_setting_is_compared_with_the_default_on_the_same_queries():
     same = compare_settings(_synthetic_sweep(0.0), "a", "s", "acc@1", BOOTSTRAP)
     assert same["verdict"].iloc[0] == "within noise"
     lower = compare_settings(_synthetic_sweep(-0.4), "a", "s", "acc@1", BOOTSTRAP)
-    assert lower["verdict"].iloc[0] == "lower"
+    assert lower["verdict"].iloc[0] == "below zero"
 
 
 # ----------------------------------------------------------------------------- trained
@@ -303,7 +308,7 @@ def test_table_contract_and_files(swept):
     assert list(pd.read_csv(folder / "points.csv")["status"]) == list(sweep["points"]["status"])
     loaded = {"table": on_disk, "per_query": pd.read_parquet(folder / "per_query.parquet")}
     comparison = compare_to_default(loaded, 0.05, "hpo-cardio-name", "acc@1", BOOTSTRAP)
-    assert comparison.ci_low <= comparison.margin <= comparison.ci_high
+    assert comparison["margin_low"] <= comparison["margin"] <= comparison["margin_high"]
 
 
 def test_a_restarted_sweep_does_only_what_is_missing(swept, count_training):
@@ -328,16 +333,3 @@ def test_a_restarted_sweep_does_only_what_is_missing(swept, count_training):
     # the rescored point gives the same numbers from the same run
     same = table["seed"].eq(43) & table["setting"].eq(0.05)
     pd.testing.assert_frame_equal(table[same], sweep["table"][same])
-
-
-def test_the_sweep_figures_draw(swept):
-    from cardioembed.book import plots
-
-    runs, pairs, suites, sweep, calls = swept
-    rows = headline(sweep["table"], suites)
-    for figure in (
-        plots.sweep_bars(rows, list(TEMPERATURES), default=0.05),
-        plots.sweep_curve(rows, default=0.05),
-        plots.cosine_distributions(sweep["geometry"], list(TEMPERATURES)),
-    ):
-        assert figure.axes

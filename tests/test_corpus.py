@@ -1,5 +1,6 @@
 """Curation end to end: parameters, textbooks, what is written and what is not."""
 
+import dataclasses
 import json
 import logging
 
@@ -61,7 +62,7 @@ def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
 
 def test_config_round_trips_through_a_dict_and_needs_every_parameter():
     config = config_with(seed=7, sources=["hpo"])
-    assert CorpusConfig.from_parameters(config.to_dict()) == config
+    assert CorpusConfig.from_parameters(dataclasses.asdict(config)) == config
     values = notebook_values("01", "teaching")
     del values["negatives_model"]
     with pytest.raises(InputError, match="negatives_model"):
@@ -80,12 +81,12 @@ def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
         split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
     )
     result = curate(config)
-    assert any("broken.pdf" in p for p in result.problems)
-    texts = set(result.sentences["text"])
+    assert any("broken.pdf" in p for p in result["problems"])
+    texts = set(result["sentences"]["text"])
     assert any("e.g. after climbing stairs" in t for t in texts)
     assert any("i.v." in t and "furosemide" in t for t in texts)
-    assert len(result.pairs) > 0
-    assert (result.pairs.groupby("group")["split"].nunique() == 1).all()
+    assert len(result["pairs"]) > 0
+    assert (result["pairs"].groupby("group")["split"].nunique() == 1).all()
 
 
 def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path):
@@ -213,7 +214,7 @@ def test_filter_counts_reach_the_corpus_counts(tmp_path):
     code = "```r\nfit <- lm(ef ~ age, data = registry)\nsummary(fit)\n```\n"
     (books / "a.md").write_text(f"# Heart failure\n\n{BOOK}\n\n{code}")
     result = curate(_textbook_config(books))
-    assert result.counts["textbook_dropped_code_lines"] == 2
-    assert result.counts["textbook_dropped_heading_paragraphs"] >= 1
-    texts = " ".join(result.sentences["text"])
+    assert result["counts"]["textbook_dropped_code_lines"] == 2
+    assert result["counts"]["textbook_dropped_heading_paragraphs"] >= 1
+    texts = " ".join(result["sentences"]["text"])
     assert "summary(fit)" not in texts and "Heart failure is a clinical syndrome" in texts

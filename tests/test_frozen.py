@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cardioembed.profiles import notebook_values
 from cardioembed.training import frozen
 from cardioembed.training.frozen import frozen_lower_layers
-from cardioembed.training.recipe import Recipe, recipe_defaults
+from cardioembed.training.recipe import Recipe
 
 TEXTS = [
     "atrial fibrillation",
@@ -19,7 +20,7 @@ TEXTS = [
 
 def adapted(top_layers: int = 2, pooling: str = "mean"):
     recipe = Recipe.from_parameters(
-        {**recipe_defaults(), "lora_top_layers": top_layers, "pooling": pooling}
+        {**notebook_values("02"), "lora_top_layers": top_layers, "pooling": pooling}
     )
     model = recipe.load_base()
     model.add_adapter(recipe.lora_config(model))

@@ -7,11 +7,12 @@ import pytest
 
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.models import MINILM_HUB_ID, count_parameters, load_base
-from cardioembed.training.recipe import Recipe, recipe_defaults
+from cardioembed.profiles import notebook_values
+from cardioembed.training.recipe import Recipe
 
 
 def _recipe(**changes) -> Recipe:
-    return Recipe.from_parameters({**recipe_defaults(), **changes})
+    return Recipe.from_parameters({**notebook_values("02"), **changes})
 
 
 SHORT = "Atrial fibrillation."

@@ -113,11 +113,12 @@ def test_the_recipe_is_notebook_02s_parameters():
     the notebook's defaults make a valid recipe: the defaults have no other home."""
     import dataclasses
 
-    from cardioembed.training.recipe import Recipe, recipe_defaults
+    from cardioembed.profiles import notebook_values
+    from cardioembed.training.recipe import Recipe
 
-    declared = set(recipe_defaults()) - {"profile", "runs_root"}
+    declared = set(notebook_values("02")) - {"profile", "runs_root"}
     assert {f.name for f in dataclasses.fields(Recipe)} == declared
-    assert Recipe.from_parameters(recipe_defaults()).base_model == "minilm"
+    assert Recipe.from_parameters(notebook_values("02")).base_model == "minilm"
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])

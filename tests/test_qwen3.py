@@ -8,7 +8,8 @@ import torch
 from conftest import write_tiny_qwen3
 
 from cardioembed.models import QWEN3_QUERY_TEMPLATE
-from cardioembed.training.recipe import Recipe, recipe_defaults
+from cardioembed.profiles import notebook_values
+from cardioembed.training.recipe import Recipe
 
 TASK = "Given a cardiology term, retrieve the text that defines it"
 QWEN3_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
@@ -26,7 +27,7 @@ def qwen3_dir(tmp_path_factory):
 
 def _recipe(folder, **changes) -> Recipe:
     values = {
-        **recipe_defaults(),
+        **notebook_values("02"),
         "base_model": str(folder),
         "pooling": "eos",
         "max_seq_length": 64,

@@ -179,10 +179,11 @@ def test_lora_adapters_train_in_float32_beside_bfloat16_weights(tiny_lm, tmp_pat
     dtype): the adapter is cast to float32, the base stays in bfloat16."""
     from peft.tuners.tuners_utils import cast_adapter_dtype
 
-    from cardioembed.training.recipe import Recipe, recipe_defaults
+    from cardioembed.profiles import notebook_values
+    from cardioembed.training.recipe import Recipe
 
     recipe = Recipe.from_parameters(
-        {**recipe_defaults(), "dtype": "bfloat16", "lora_top_layers": 0}
+        {**notebook_values("02"), "dtype": "bfloat16", "lora_top_layers": 0}
     )
     model = recipe.load_base()
     model.add_adapter(recipe.lora_config(model))

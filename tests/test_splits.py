@@ -200,8 +200,8 @@ def test_audit_finds_a_planted_leak_without_merge_and_none_after_merge():
 
 def test_split_frame_names_missing_columns():
     df = _pairs_frame(2, 2)
-    with pytest.raises(InputError, match="chapter"):
-        split_frame(df, FRACTIONS, 1, 0.8, group_col="chapter")
+    with pytest.raises(InputError, match="group"):
+        split_frame(df.drop(columns="group"), FRACTIONS, 1, 0.8)
     with pytest.raises(ParameterError, match="split_fractions"):
         split_frame(df, {"train": 0.9, "validation": 0.2, "test": 0.1}, 1, 0.8)
     with pytest.raises(ParameterError, match="near_duplicate_threshold"):

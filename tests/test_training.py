@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from cardioembed.errors import InputError, ParameterError
+from cardioembed.profiles import notebook_values
 from cardioembed.training.recipe import (
     Recipe,
     data_fingerprint,
     load_history,
     load_trained,
-    recipe_defaults,
     scale_from_temperature,
     train,
     train_or_load,
@@ -47,7 +47,7 @@ def make_pairs(n_train: int = 32, n_val: int = 8, negatives: bool = False) -> pd
 
 def make_recipe(**changes) -> Recipe:
     """Notebook 02's recipe with some values changed."""
-    return Recipe.from_parameters({**recipe_defaults(), **changes})
+    return Recipe.from_parameters({**notebook_values("02"), **changes})
 
 
 RECIPE = make_recipe(
@@ -90,7 +90,7 @@ def test_run_name_is_readable_and_covers_every_parameter():
 
 
 def test_recipe_needs_every_parameter_and_names_the_missing_ones():
-    values = recipe_defaults()
+    values = notebook_values("02")
     del values["temperature"]
     with pytest.raises(InputError, match="temperature"):
         Recipe.from_parameters(values)
@@ -228,6 +228,11 @@ def test_a_change_to_the_training_code_trains_again(trained, tmp_path, monkeypat
         )
         artifacts.code_hash.cache_clear()
         assert RECIPE.run_name(pairs) != name  # its code is
+        glue_cell = "glue(key, value, display=False)"
+        assert glue_cell in text  # a remove-cell that glues numbers for the book
+        notebook.write_text(text.replace(glue_cell, "glue(key, value, display=True)"))
+        artifacts.code_hash.cache_clear()
+        assert RECIPE.run_name(pairs) == name
         notebook.write_text(text)
         recipe_py = package / "training" / "recipe.py"
         text = recipe_py.read_text()

@@ -52,27 +52,14 @@ def _hub_problem(repo_id: str, parameter: str, offline: bool) -> str | None:
 
 def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
     """None when the model named by `value` can be loaded here, else what to do."""
-    where = f"{parameter} {value!r}"
-    if not isinstance(value, str) or not value.strip():
-        return f"{where}: give 'minilm', 'smollm2', a hub id or a local folder"
     try:
-        location, is_hub = models.resolve_base(value)
-    except (InputError, ImportError) as exc:  # a missing folder or package
-        return f"{where}: {exc}"
+        location, is_hub = models.resolve_base(value, parameter)
+    except InputError as exc:  # its message names the parameter
+        return str(exc)
+    except ImportError as exc:  # a package that ships a model
+        return f"{parameter} {value!r}: {exc}"
     problem = _hub_problem(location, parameter, offline) if is_hub else None
-    return f"{where} {problem}" if problem else None
-
-
-def textbook_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return (
-            "textbook_dir is empty, and the source 'textbooks' needs a folder of .pdf, "
-            ".epub, .txt or .md books: -p textbook_dir=/path/to/books (or "
-            "-p textbook_dir=rehearsal for a small textbook written from the open sources)"
-        )
-    if not Path(value).is_dir():
-        return f"textbook_dir {value!r}: no such folder; give the folder that holds the books"
-    return None
+    return f"{parameter} {value!r} {problem}" if problem else None
 
 
 def preflight(values: Mapping[str, Any], declared: set[str], run_folder: Path) -> dict[str, Any]:
@@ -90,7 +77,15 @@ def preflight(values: Mapping[str, Any], declared: set[str], run_folder: Path) -
             if not folder.is_dir():
                 logger.info("writing the rehearsal textbook into %s", folder)
             values["textbook_dir"] = str(write_rehearsal_textbooks(folder))
-        problems.append(textbook_problem(values.get("textbook_dir")))
+        books = values.get("textbook_dir")
+        if not isinstance(books, str) or not books.strip():
+            problems.append(
+                "textbook_dir is empty, and the source 'textbooks' needs a folder of .pdf, "
+                ".epub, .txt or .md books: -p textbook_dir=/path/to/books (or "
+                "-p textbook_dir=rehearsal for a small textbook written from the open sources)"
+            )
+        elif not Path(books).is_dir():
+            problems.append(f"textbook_dir {books!r}: no such folder; give the folder of the books")
     checks = []
     if "base_model" in declared:
         checks.append(("base_model", values.get("base_model")))

@@ -10,6 +10,7 @@ written from their run records, and renders them without executing anything agai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cardioembed.artifacts import MANIFEST, atomic_dir, atomic_path
+from cardioembed.artifacts import MANIFEST, atomic_dir
 from cardioembed.book.preflight import preflight
 from cardioembed.curation.rehearsal import REHEARSAL
 from cardioembed.envinfo import environment_record, format_duration
@@ -48,7 +49,7 @@ EXECUTED = "executed"
 # The kernel runs in notebooks/: folders, and models given as folders, are made absolute
 # from the working directory of the command.
 PATH_PARAMETERS = ("runs_root", "textbook_dir")
-MODEL_PARAMETERS = ("base_model", "paraphrase_model")
+MODEL_PARAMETERS = ("base_model", "paraphrase_model", "negatives_model")
 
 
 class NotebookFailed(RuntimeError):
@@ -133,26 +134,24 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": environment_record(),
     }
-    with atomic_path(output) as tmp:
-        tmp.write_text(json.dumps(nb, indent=1) + "\n")
+    output.write_text(json.dumps(nb, indent=1) + "\n")  # in the staging folder
 
 
 def _manifests(folder: Path) -> dict[Path, int]:
     """Every artifact manifest under a run folder, with its modification time."""
     found = {}
     for path in folder.rglob(MANIFEST) if folder.is_dir() else ():
-        try:
+        with contextlib.suppress(OSError):  # replaced while we looked
             found[path.parent] = path.stat().st_mtime_ns
-        except OSError:  # replaced while we looked
-            continue
     return found
 
 
-def _written(before: Mapping[Path, int], folder: Path) -> tuple[str, ...]:
-    """The artifacts written since `before`, counted by their first folder under `folder`."""
+def _written(before: Mapping[Path, int], folder: Path) -> str:
+    """What was written since `before`: artifacts counted by their first folder."""
     changed = [p for p, mtime in _manifests(folder).items() if before.get(p) != mtime]
     counts = Counter((p.relative_to(folder).parts or (".",))[0] for p in changed)
-    return tuple(f"{k}/" + (f" ({n} artifacts)" if n > 1 else "") for k, n in counts.items())
+    parts = [f"{k}/" + (f" ({n} artifacts)" if n > 1 else "") for k, n in counts.items()]
+    return f"wrote {', '.join(parts)} in" if parts else "wrote no new artifact in"
 
 
 def _show(path: Path) -> str:
@@ -213,12 +212,10 @@ def run_profile(
                     f"{_show(failed / source.name)}\n  {_kept(published)}"
                 ) from None
             _record(output, profile.name, given, seconds)
-            wrote = _written(before, folder)
             results.append(published / source.name)
-            what = f"wrote {', '.join(wrote)} in" if wrote else "wrote no new artifact in"
-            duration = format_duration(seconds)
             logger.info(
-                f"[{index}/{len(selected)}] {source.stem}  {duration}  {what} {_show(folder)}"
+                f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
+                f"{_written(before, folder)} {_show(folder)}"
             )
         _replace(published, published, staging)
     except KeyboardInterrupt:
@@ -229,19 +226,6 @@ def run_profile(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return results
-
-
-def _records(executed: Path) -> dict[str, dict]:
-    """The record that `cardioembed run` stored in each executed notebook."""
-    records = {}
-    for path in sorted(executed.glob("*.ipynb")):
-        records[path.stem] = json.loads(path.read_text())["metadata"].get("cardioembed")
-        if records[path.stem] is None:
-            raise InputError(
-                f"{path} carries no run record (metadata `cardioembed`); execute it with "
-                "`cardioembed run`, which writes the record"
-            )
-    return records
 
 
 def _markdown(rows: list[dict]) -> str:
@@ -315,7 +299,14 @@ def stage_executed(source: Path, root: Path) -> Path:
             f"the last successful run in {source} lacks {', '.join(missing)}, which the "
             f"book's _toc.yml lists; {how} for them"
         )
-    records = _records(source)
+    records = {}  # the record that `cardioembed run` stored in each executed notebook
+    for path in sorted(source.glob("*.ipynb")):
+        records[path.stem] = json.loads(path.read_text())["metadata"].get("cardioembed")
+        if records[path.stem] is None:
+            raise InputError(
+                f"{path} carries no run record (metadata `cardioembed`); execute it with "
+                "`cardioembed run`, which writes the record"
+            )
     tables = {TIMES_TABLE: times_table(records), STATUS_TABLE: status_table(records)}
     return _replace(root / "book" / EXECUTED, source, texts=tables)
 

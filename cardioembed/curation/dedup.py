@@ -1,22 +1,11 @@
-"""Exact and near-duplicate detection for sentences and short passages.
+"""Exact and near-duplicate texts, so that no copy of a held-out text is trained on.
 
-Textbooks repeat themselves: a definition comes back in a summary box, a chapter recaps
-the one before with a word changed. If one copy lands in training data and the other in
-test data, the test measures memory, not generalisation. This module finds such copies.
-
-* **Exact duplicates** are texts equal after `normalise_for_dedup` (Unicode NFKC,
-  casefold, punctuation and symbols removed, whitespace collapsed), the one comparison
-  key of the package.
-* **Near duplicates** are texts whose sets of character 5-grams have a Jaccard similarity
-  of at least a threshold, estimated with datasketch: `MinHash.bulk` signatures,
-  candidate pairs from `MinHashLSH`, kept when their estimated Jaccard reaches the
-  threshold; clusters are the connected components of the kept pairs.
-
-Why character 5-grams and not word 3-grams: changing one word of a 20-word sentence
-changes 3 of its 18 word 3-grams (Jaccard 0.71, below the usual 0.8), so word shingles
-miss the very edits we look for; the same edit changes about 10 of ~130 character 5-grams
-(Jaccard ~0.85). Character shingles also tolerate the damage of extracted book text (a
-split word, a stray hyphen, a ligature).
+Exact duplicates are equal after `normalise_for_dedup`, the package's one comparison key.
+Near duplicates have character 5-gram sets with an estimated Jaccard similarity of at
+least a threshold (datasketch: `MinHash.bulk`, candidates from `MinHashLSH`); clusters are
+the connected components of such pairs. Character 5-grams rather than word 3-grams: one
+word changed in a 20-word sentence leaves a word-3-gram Jaccard of 0.71 (below the usual
+0.8) but a character-5-gram one of about 0.85, and they tolerate extraction damage.
 """
 
 from __future__ import annotations
@@ -36,7 +25,9 @@ from cardioembed.errors import ParameterError, check_number
 NUM_PERM = 64
 NGRAM = 5
 SEED = 1
-AUDIT_COLUMNS = ["test_index", "test_text", "train_index", "train_text", "jaccard"]
+AUDIT_TYPES = {"test_index": "int64", "test_text": object, "train_index": "int64"}
+AUDIT_TYPES |= {"train_text": object, "jaccard": "float64"}
+AUDIT_COLUMNS = list(AUDIT_TYPES)
 _NON_WORD = re.compile(r"[\W_]+")
 _POLY = 0x9E3779B97F4A7C15  # multiplier of the polynomial shingle hash (odd, 64-bit)
 _EPS = 1e-9  # an estimated Jaccard similarity is a multiple of 1/NUM_PERM
@@ -54,16 +45,12 @@ def check_threshold(threshold) -> float:
 
 
 def normalise_for_dedup(text) -> str:
-    """The comparison key of a text: NFKC (so a PDF's "ﬁ" is "fi"), casefold, every run of
-    punctuation, symbols, underscores and whitespace one space, ends stripped.
-
-    >>> normalise_for_dedup("  The Left-Ventricular\\tejection  fraction: 35%! ")
-    'the left ventricular ejection fraction 35'
-    """
+    """NFKC (a PDF's "ﬁ" is "fi"), casefold, runs of punctuation, symbols and whitespace
+    one space, ends stripped."""
     return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", str(text)).casefold()).strip()
 
 
-def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
+def _unique(texts) -> tuple[list[str], np.ndarray]:
     """Distinct normalised texts (in order of first appearance), each text's index among them."""
     index: dict[str, int] = {}
     inverse = [index.setdefault(normalise_for_dedup(t), len(index)) for t in texts]
@@ -71,12 +58,11 @@ def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:
-    """A 32-bit hash of every character 5-gram of each text (a shorter text is one 5-gram
-    padded with NULs): the upper half of MurmurHash3's 64-bit finalizer of the polynomial
-    sum_k ord(c_k) * P^(k+1) mod 2^64: the hashes the corpus has always been built with, so
-    its near-duplicate decisions stay the same. Computed with numpy over all texts at once,
-    since a hash function per shingle in Python (datasketch's default, SHA-1) takes twice
-    as long as all of `minhashes` here."""
+    """A 32-bit hash of every character 5-gram of each text (a shorter text: one 5-gram
+    padded with NULs), the upper half of MurmurHash3's 64-bit finalizer of
+    sum_k ord(c_k) * P^(k+1) mod 2^64. Our own, in numpy over all texts at once: the
+    corpus has always been built with these hashes, and datasketch's default (SHA-1 per
+    shingle in Python) takes twice as long as all of `minhashes`."""
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
     pad = "\0" * NGRAM  # after each text: no 5-gram runs into the next one
     codes = np.frombuffer((pad.join(texts) + pad).encode("utf-32-le"), dtype=np.uint32)
@@ -102,8 +88,9 @@ def minhashes(texts: list[str]) -> list[LeanMinHash]:
     """The MinHash of the character 5-grams of each (normalised) text."""
     if not texts:
         return []
-    hashes = _shingle_hashes(texts)
-    bulk = MinHash.bulk(hashes, num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int)
+    bulk = MinHash.bulk(
+        _shingle_hashes(texts), num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int
+    )
     return [LeanMinHash(m) for m in bulk]
 
 
@@ -119,31 +106,25 @@ def _index(signatures: list[LeanMinHash], threshold: float) -> MinHashLSH:
     return lsh
 
 
-def _clusters(uniq: list[str], threshold: float) -> np.ndarray:
-    """Cluster label of each distinct normalised text: connected components of the pairs
-    that share an LSH band and have an estimated Jaccard of at least `threshold`."""
+def _labels(texts, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster label of each text (see `near_duplicate_clusters`) and the index of its
+    normalised form among the distinct ones."""
+    threshold = check_threshold(threshold)
+    uniq, inverse = _unique(texts)
+    if not uniq:
+        return inverse, inverse
+    # clusters of the distinct texts: components of the LSH candidates near enough
     signatures = minhashes(uniq)
     lsh = _index(signatures, threshold)
     found = [lsh.query(m) for m in signatures]
     left = np.repeat(np.arange(len(found)), [len(keys) for keys in found])
     right = np.array([key for keys in found for key in keys], dtype=np.int64)
     left, right = left[left < right], right[left < right]
-    # the share of equal hash values (`LeanMinHash.jaccard`) of all candidate pairs at once
-    values = np.vstack([m.hashvalues for m in signatures]) if signatures else np.empty((0, 0))
+    values = np.vstack([m.hashvalues for m in signatures])  # Jaccard: share of equal values
     near = (values[left] == values[right]).mean(axis=1) >= threshold - _EPS
-    n = len(uniq)
-    graph = coo_array((np.ones(int(near.sum())), (left[near], right[near])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
-
-
-def _labels(texts: list[str], threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster label of each text (see `near_duplicate_clusters`) and the index of its
-    normalised form among the distinct ones."""
-    threshold = check_threshold(threshold)
-    uniq, inverse = _unique(list(texts))
-    if not uniq:
-        return inverse, inverse
-    labels = _clusters(uniq, threshold)[inverse]
+    graph = coo_array((np.ones(int(near.sum())), (left[near], right[near])), shape=(len(uniq),) * 2)
+    labels = connected_components(graph, directed=False)[1][inverse]
+    # renumbered in order of each cluster's first text
     _, first, per_text = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(len(first))
@@ -151,21 +132,15 @@ def _labels(texts: list[str], threshold: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def near_duplicate_clusters(texts: list[str], threshold: float) -> np.ndarray:
-    """Cluster label per text; texts with the same label are (chains of) near duplicates.
-
-    Texts equal after `normalise_for_dedup` always share a label; a chain a~b~c is one
-    cluster even if a and c are not similar. Labels are 0, 1, 2, ... in order of each
-    cluster's first text."""
+    """Cluster label per text (0, 1, ... in order of each cluster's first text): texts equal
+    after `normalise_for_dedup` share one, and a chain a~b~c is one cluster."""
     return _labels(texts, threshold)[0]
 
 
 @dataclass(frozen=True)
 class DedupResult:
-    """`keep`: True for the first text of each near-duplicate cluster; the counts of texts
-    dropped as exact (normalised) copies of an earlier text and as near copies."""
-
-    keep: np.ndarray
-    n_exact_removed: int
+    keep: np.ndarray  # True for the first text of each near-duplicate cluster
+    n_exact_removed: int  # copies of an earlier text after normalisation
     n_near_removed: int
 
 
@@ -181,11 +156,10 @@ def deduplicate(texts: list[str], threshold: float) -> DedupResult:
 
 
 def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshold: float):
-    """One row per test text with a near (or exact) duplicate among the training texts:
-    test_index, test_text, train_index, train_text, jaccard. The training text shown has
-    the highest estimated Jaccard (the first on ties); exact copies have 1.0. The
-    criterion is the one clusters are linked by, so a split that keeps each cluster on
-    one side has an empty audit."""
+    """One row (`AUDIT_COLUMNS`) per test text with a near (or exact, jaccard 1.0)
+    duplicate among the training texts, showing the most similar one (the first on ties).
+    Clusters are linked by the same criterion, so a split that keeps each cluster on one
+    side has an empty audit."""
     threshold = check_threshold(threshold)
     train_texts, test_texts, rows = list(train_texts), list(test_texts), []
     if train_texts and test_texts:
@@ -210,7 +184,4 @@ def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshol
                 c, jaccard = best[u]
                 t = int(train_first[c])
                 rows.append((i, test_texts[i], t, train_texts[t], jaccard))
-    types = ["int64", object, "int64", object, "float64"]
-    return pd.DataFrame(rows, columns=AUDIT_COLUMNS).astype(
-        dict(zip(AUDIT_COLUMNS, types, strict=True))
-    )
+    return pd.DataFrame(rows, columns=AUDIT_COLUMNS).astype(AUDIT_TYPES)

@@ -1,18 +1,10 @@
-"""Training pairs: (anchor, positive[, negative]) from the study's sources.
+"""Training pairs (`PAIR_COLUMNS`, one row per pair) from the study's sources.
 
-A pairs table (`PAIR_COLUMNS`) has one row per pair:
-
-- ``pair_id``: ``"<source>:<group>:<kind>:<hash>"``, the hash over anchor and positive,
-  so the same pair gets the same id in any run and order;
-- ``source``: ``"hpo"``, ``"icd10cm"`` or ``"textbook"``; ``kind``: one of `PAIR_KINDS`;
-- ``group``: the leakage unit (HPO term id, ICD-10-CM code, textbook passage): a split
-  keeps every pair of one group on the same side;
-- ``anchor``, ``positive``; ``negative`` (text or None) and ``negative_group`` (the group
-  the negative came from: one drawn from a held-out group would leak that group's text
-  into training, so negatives are drawn within a split);
-- ``region``: a coarse area of the source (HPO branch, ICD-10-CM block, textbook chapter)
-  from which *distant* negatives are told, and ``position`` (the sentence's position in
-  its passage, None for term pairs).
+``pair_id`` hashes anchor and positive, so a pair has the same id in any run and order.
+``group`` is the leakage unit (HPO term, ICD-10-CM code, textbook passage): a split keeps
+a group on one side, and negatives are drawn within a split (``negative_group`` says
+where from). ``region`` (HPO branch, ICD-10-CM block, textbook chapter) tells *distant*
+negatives; ``position`` is a sentence's position in its passage.
 """
 
 from __future__ import annotations
@@ -30,8 +22,8 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, write_json
 from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.envinfo import format_duration
-from cardioembed.errors import InputError, ParameterError, check_int
-from cardioembed.models import load_resolved, model_identity
+from cardioembed.errors import InputError, ParameterError
+from cardioembed.models import load_resolved, model_identity, torch_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -49,25 +41,17 @@ def _text(value) -> str:
     return " ".join(str(value).split())
 
 
-def _require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{what} lacks the column(s) {missing}; it has {list(frame.columns)}")
+def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
+    if missing := [c for c in columns if c not in frame.columns]:
+        raise InputError(f"{what} has no column(s) {missing}; it has {list(frame.columns)}")
 
 
 def _row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
     digest = hashlib.sha1(f"{anchor}\x1f{positive}".encode(), usedforsecurity=False).hexdigest()
     return {
         "pair_id": f"{source}:{group}:{kind}:{digest[:10]}",
-        "source": source,
-        "kind": kind,
-        "group": group,
-        "anchor": anchor,
-        "positive": positive,
-        "negative": None,
-        "negative_group": None,
-        "region": region,
-        "position": position,
+        **dict(source=source, kind=kind, group=group, anchor=anchor, positive=positive),
+        **dict(negative=None, negative_group=None, region=region, position=position),
     }
 
 
@@ -78,39 +62,40 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def _as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    return list(value) if isinstance(value, list | tuple | np.ndarray) else []
 
 
-# --------------------------------------------------------------------- term pairs
+def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
+    """name -> `text` pairs of the `names` whose normal form is not yet in `seen`; `key`:
+    (source, kind, group, region)."""
+    source, kind, group, region = key
+    rows = []
+    for name in map(_text, names):
+        if name and _norm(name) not in seen:
+            seen.add(_norm(name))
+            rows.append(_row(source, kind, group, name, text, region))
+    return rows
 
 
 def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
-    """Pairs from HPO terms (`sources.hpo_terms`): ``name-definition`` (term name ->
-    definition) and ``synonym-definition`` (each EXACT synonym -> the definition, except
-    synonyms equal to the name, case and punctuation ignored). Terms without a definition
-    give no pair. Group: the term id; region: its branch."""
+    """Pairs from `sources.hpo_terms`: ``name-definition`` and ``synonym-definition`` (each
+    EXACT synonym other than the name). Terms without a definition give none. Group: the
+    term; region: its branch."""
     kinds = tuple(kinds)
     if unknown := [k for k in kinds if k not in HPO_KINDS]:
         raise ParameterError(
             "pair_kinds", list(kinds), f"unknown {unknown}; HPO gives {', '.join(HPO_KINDS)}"
         )
-    _require_columns(terms, ["term_id", "name", "definition", "synonyms"], "the HPO terms table")
+    require_columns(terms, ["term_id", "name", "definition", "synonyms"], "the HPO terms table")
     rows = []
     for term in terms.itertuples(index=False):
-        definition, name = _text(term.definition), _text(term.name)
-        if not definition:
-            continue
-        group, region = str(term.term_id), getattr(term, "branch", None)
-        if "name-definition" in kinds and name and _norm(name) != _norm(definition):
-            rows.append(_row("hpo", "name-definition", group, name, definition, region))
-        if "synonym-definition" in kinds:
-            seen = {_norm(name), _norm(definition)}
-            for synonym in map(_text, _as_list(term.synonyms)):
-                if synonym and _norm(synonym) not in seen:
-                    seen.add(_norm(synonym))
-                    rows.append(
-                        _row("hpo", "synonym-definition", group, synonym, definition, region)
-                    )
+        if definition := _text(term.definition):
+            seen = {_norm(definition)}
+            for kind, names in zip(HPO_KINDS, ([term.name], _as_list(term.synonyms)), strict=True):
+                if kind in kinds:
+                    key = ("hpo", kind, str(term.term_id), getattr(term, "branch", None))
+                    rows += _other_names(key, names, definition, seen)
+                seen.add(_norm(_text(term.name)))  # no synonym equal to the name
     return _frame(rows)
 
 
@@ -121,59 +106,44 @@ _ANY_CONDITION = re.compile(r"\s*(?:any\s+)?conditions?\b", re.IGNORECASE)
 
 
 def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
-    """``inclusion-description`` pairs from ICD-10-CM codes (`sources.icd10cm_codes`):
-    each other name of a code -> the code's description. Other names are its inclusion
-    terms and its "Includes" notes (many categories keep their synonyms there: I21
-    "cardiac infarction", I10 "high blood pressure"), except notes about scope, which refer
-    to other codes or start with "any condition". Names that repeat the description (case
-    and punctuation ignored) are skipped. Group: the code; region: its top-level block.
-
-    Not made: code description -> parent description. A child ("Acute transmural
-    myocardial infarction of inferior wall") is narrower than its parent, not another
-    wording of it; as a positive it would teach that siblings are interchangeable."""
-    _require_columns(
+    """``inclusion-description`` pairs from `sources.icd10cm_codes`: each inclusion term
+    and "Includes" note (I21 "cardiac infarction") -> the code's description, except scope
+    notes. Group: the code; region: its block. A child code's description is no positive
+    of its parent's: it is narrower, not another wording."""
+    require_columns(
         codes, ["code", "description", "inclusion_terms", "includes"], "the ICD-10-CM codes table"
     )
     rows = []
     for code in codes.itertuples(index=False):
-        description = _text(code.description)
-        seen = {_norm(description)}
-        for term in map(_text, [*_as_list(code.inclusion_terms), *_as_list(code.includes)]):
-            scope = _CODE.search(term) or _ANY_CONDITION.match(term)
-            if not description or not term or _norm(term) in seen or scope:
-                continue
-            seen.add(_norm(term))
-            block = getattr(code, "block", None)
-            rows.append(
-                _row("icd10cm", "inclusion-description", str(code.code), term, description, block)
-            )
+        if description := _text(code.description):
+            names = map(_text, [*_as_list(code.inclusion_terms), *_as_list(code.includes)])
+            names = [n for n in names if not (_CODE.search(n) or _ANY_CONDITION.match(n))]
+            key = ("icd10cm", "inclusion-description", str(code.code), getattr(code, "block", None))
+            rows += _other_names(key, names, description, {_norm(description)})
     return _frame(rows)
-
-
-# ----------------------------------------------------------------- sentence pairs
 
 
 def adjacent_pairs(sentences: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive sentences of one passage (``group``): sentence i -> sentence i+1, in
-    order of ``position``; pairs never cross passages. Region: the chapter; position: the
-    anchor's position."""
-    _require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
+    """Sentence i -> sentence i+1 of one passage (``group``), by ``position``. Region: the
+    chapter; position: the anchor's."""
+    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
     frame = sentences.assign(text=sentences["text"].map(_text))
     frame = frame[frame["text"].str.len() > 0].sort_values(["group", "position"], kind="stable")
-    items = list(
-        zip(*(frame[c] for c in ("group", "source", "chapter", "position", "text")), strict=True)
-    )
-    rows = [
-        _row(str(source), "adjacent", str(group), text, following[4], chapter, position)
-        for (group, source, chapter, position, text), following in zip(
-            items, items[1:], strict=False
-        )
-        if following[0] == group and _norm(text) != _norm(following[4])
+    following = frame[["group", "text"]].shift(-1)
+    frame = frame.assign(following=following["text"])[
+        (following["group"] == frame["group"])
+        & (frame["text"].map(_norm) != following["text"].map(_norm))
     ]
-    return _frame(rows)
+    columns = ("source", "group", "text", "following", "chapter", "position")
+    return _frame(
+        [
+            _row(str(source), "adjacent", str(group), text, following, chapter, position)
+            for source, group, text, following, chapter, position in zip(
+                *(frame[c] for c in columns), strict=True
+            )
+        ]
+    )
 
-
-# ------------------------------------------------------------------- paraphrases
 
 # Chosen on SmolLM2-135M-Instruct (greedy): a system prompt asking for "different words"
 # and a worked example both made it copy most sentences verbatim; this plain request
@@ -198,8 +168,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"“])")
 
 def clean_paraphrase(output: str, source_text: str) -> str:
     """The paraphrase in a model's raw reply: prefixes such as "Paraphrase:" dropped, the
-    first non-empty line, quotes removed, and as many leading sentences as the source
-    text has. '' when nothing is left."""
+    first non-empty line, quotes removed, as many sentences as the source has; or ''."""
     text = str(output or "").strip()
     for _ in range(3):
         stripped = _PREFIX.sub("", text, count=1).strip()
@@ -216,13 +185,10 @@ def clean_paraphrase(output: str, source_text: str) -> str:
 
 
 def load_causal_lm(name: str, dtype: str = "auto"):
-    """(model, tokenizer) of a causal instruction model, in eval mode, padding on the left
-    (batched prompts end where the output starts), on the GPU when there is one, its
-    weights in the dtype `models.torch_dtype` decides."""
+    """(model, tokenizer) of a causal instruction model in eval mode, on the GPU when there
+    is one, padding on the left (batched prompts end where the output starts)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from cardioembed.models import torch_dtype
 
     model, tokenizer = load_resolved(
         name,
@@ -239,25 +205,6 @@ def load_causal_lm(name: str, dtype: str = "auto"):
     return model.eval(), tokenizer
 
 
-def generation_settings(model: str, max_new_tokens: int, batch_size: int, dtype: str) -> dict:
-    """Everything a paraphrase depends on besides its sentence: the model's content, the
-    weights' dtype, the device class (batching and kernels change greedy output) and the
-    generation settings."""
-    import torch
-
-    from cardioembed.models import torch_dtype
-
-    return {
-        "model": model_identity(model),
-        "dtype": str(torch_dtype(dtype)),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "instruction": PARAPHRASE_INSTRUCTION,
-        "max_new_tokens": check_int("paraphrase_max_new_tokens", max_new_tokens, 1, "1 or more"),
-        "batch_size": check_int("paraphrase_batch_size", batch_size, 1, "1 or more"),
-        **GREEDY,
-    }
-
-
 def paraphrase_pairs(
     sentences: pd.DataFrame,
     model: str,
@@ -268,20 +215,17 @@ def paraphrase_pairs(
     cache: Path | None,
     dtype: str = "auto",
 ) -> pd.DataFrame:
-    """Sentence -> its paraphrase by a local causal instruction model, as in the paper.
+    """Sentence -> its paraphrase by a local causal instruction model, as in the paper:
+    the first `limit` sentences (0: all), greedy, batched by length; a reply cleaned by
+    `clean_paraphrase` is skipped when empty, equal to the sentence or too long.
 
-    Each of the first `limit` sentences (0: all) is sent as one chat turn, the
-    instruction then the sentence; decoding is greedy, prompts batched by length. A reply
-    is cleaned by `clean_paraphrase` and skipped when empty, equal to the sentence (case
-    and punctuation ignored) or more than `MAX_LENGTH_RATIO` times as long.
+    `cache`: a JSON file of the replies so far, keyed by sentence and everything else a
+    reply depends on (the model's content, dtype, device class, batching and generation
+    settings), so a restarted run generates only what it lacks. Counts in
+    ``result.attrs["paraphrase"]``. Group, region, position: the sentence's."""
+    import torch
 
-    `cache`: a JSON file of the replies written so far, each under a key of its sentence
-    and `generation_settings`; a restarted run generates only the replies it lacks, and a
-    run with another model or setting none of the old ones. The counts are in
-    ``result.attrs["paraphrase"]`` (requested, kept, empty, identical, too_long, cached).
-    Group: the sentence's group; region: its chapter; position: its position."""
-    _require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
-    limit = check_int("paraphrase_limit", limit, 0, "give a whole number, 0 meaning no limit")
+    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
     frame = sentences.head(limit) if limit else sentences
     frame = frame.assign(text=frame["text"].map(_text))
     frame = frame[frame["text"].str.len() > 0]
@@ -291,7 +235,10 @@ def paraphrase_pairs(
     outputs: list[str] = []
     if texts:
         done = _read_cache(cache)
-        settings = params_hash(generation_settings(model, max_new_tokens, batch_size, dtype), 64)
+        settings = {"model": model_identity(model), "dtype": str(torch_dtype(dtype))}
+        settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        settings |= dict(instruction=PARAPHRASE_INSTRUCTION, max_new_tokens=max_new_tokens)
+        settings = params_hash({**settings, "batch_size": batch_size, **GREEDY}, 64)
         keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
         todo = [i for i, k in enumerate(keys) if k not in done]
         report["cached"] = len(texts) - len(todo)
@@ -333,8 +280,7 @@ def _read_cache(cache: Path | None) -> dict[str, str]:
     if cache is None or not Path(cache).is_file():
         return {}
     try:
-        replies = json.loads(Path(cache).read_text())["replies"]
-        return {str(k): str(v) for k, v in replies.items()}
+        return {str(k): str(v) for k, v in json.loads(Path(cache).read_text())["replies"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(
             f"the paraphrase cache {cache} cannot be read ({exc}); remove it to paraphrase "
@@ -343,8 +289,8 @@ def _read_cache(cache: Path | None) -> dict[str, str]:
 
 
 def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
-    """Greedy replies for `texts[todo]` into `done` (the cache, saved as it grows and when
-    this ends, also on an interruption)."""
+    """Greedy replies for `texts[todo]` into `done`, the cache, saved as it grows and when
+    this ends, also on an interruption."""
     import torch
 
     def prompt(sentence: str) -> str:
@@ -394,9 +340,6 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
             write_json(cache, {"replies": done})
 
 
-# ---------------------------------------------------------------------- negatives
-
-
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     """Normalised texts (anchors and positives) of each group."""
     texts: dict[str, set[str]] = {}
@@ -407,24 +350,23 @@ def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     return texts
 
 
-def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Fill ``negative`` with a random positive text from a distant part of the corpus:
-    the paper's "random sentence from a distant part of the corpus".
-
-    Drawn from another region (HPO branch, ICD-10-CM block, textbook chapter) of the pair's
-    source; from another group when the source has a single region, and from any source
-    when it has a single group (both counted). Never from the pair's own group, and never
-    a text equal to one of its group (case and punctuation ignored). Deterministic for a
-    seed, whatever the row order. Counts are in ``result.attrs["negatives"]``; pairs with
-    no possible negative keep None."""
-    _require_columns(pairs, ["pair_id", "source", "group", "anchor", "positive"], "the pairs table")
-    result = pairs.assign(negative=None, negative_group=None).astype(
-        {"negative": object, "negative_group": object}
+def _without_negatives(pairs: pd.DataFrame, columns) -> pd.DataFrame:
+    require_columns(
+        pairs, ["pair_id", "source", "group", "anchor", "positive", *columns], "the pairs table"
     )
-    if "region" not in result.columns:
-        result["region"] = None
-    report = dict.fromkeys(("filled", "fallback_group", "fallback_source", "missing"), 0)
-    report = {"pairs": len(result), **report}
+    result = pairs.assign(negative=None, negative_group=None)
+    return result.astype({"negative": object, "negative_group": object})
+
+
+def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Fill ``negative`` with a random positive text from a distant part of the corpus (the
+    paper's "random sentence from a distant part of the corpus"): another region of the
+    pair's source; another group when the source has one region; any source when it has
+    one group (both counted in ``result.attrs["negatives"]``). Never a text of the pair's
+    own group. Deterministic for a seed, whatever the row order; None when impossible."""
+    result = _without_negatives(pairs, ["region"])
+    report = {"pairs": len(result), "filled": 0, "fallback_group": 0, "fallback_source": 0}
+    report["missing"] = 0
     rng = np.random.default_rng(seed)
     group_texts = _group_texts(result)
     # the candidates: unique positive texts with their group, region and source
@@ -460,9 +402,10 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
 
     negatives = np.full(len(result), None, dtype=object)
     negative_groups = np.full(len(result), None, dtype=object)
-    columns = ("source", "group", "region", "anchor", "positive")
-    sources, groups, regions = (result[c].astype(str).to_numpy(dtype=object) for c in columns[:3])
-    anchors, positives = (result[c].to_numpy(dtype=object) for c in columns[3:])
+    sources, groups, regions = (
+        result[c].astype(str).to_numpy(dtype=object) for c in ("source", "group", "region")
+    )
+    anchors, positives = result["anchor"].to_numpy(object), result["positive"].to_numpy(object)
     for idx in np.argsort(result["pair_id"].to_numpy(dtype=str), kind="stable"):
         group, region, source = groups[idx], regions[idx], sources[idx]
         forbidden = group_texts[group] | {_norm(anchors[idx]), _norm(positives[idx])}
@@ -495,26 +438,15 @@ MINING_MARGIN = 0.05
 MINING_CANDIDATES = 10
 
 
-def load_miner(name: str):
-    """The SentenceTransformer that mines hard negatives, with its own saved pooling."""
-    from sentence_transformers import SentenceTransformer
-
-    return load_resolved(name, "negatives_model", SentenceTransformer)
-
-
 def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
-    """Fill ``negative`` with a hard negative mined by `model` (a SentenceTransformer)
-    with ``sentence_transformers.util.mine_hard_negatives`` over the positives: of the
-    `MINING_CANDIDATES` most similar ones, best first, the first that is not a text of
-    the pair's own group (mine_hard_negatives itself only excludes the pair's positive).
-    Pairs with no usable candidate keep None. Counts in ``result.attrs["negatives"]``."""
+    """Fill ``negative`` with a hard negative mined by `model` (a SentenceTransformer) with
+    ``sentence_transformers.util.mine_hard_negatives`` over the positives: the most similar
+    candidate that is no text of the pair's own group (mine_hard_negatives only excludes
+    the pair's positive); else None. Counts in ``result.attrs["negatives"]``."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
-    _require_columns(pairs, ["pair_id", "source", "group", "anchor", "positive"], "the pairs table")
-    result = pairs.assign(negative=None, negative_group=None).astype(
-        {"negative": object, "negative_group": object}
-    )
+    result = _without_negatives(pairs, [])
     anchors = result["anchor"].astype(str).tolist()
     positives = result["positive"].astype(str).tolist()
     candidates: dict[tuple[str, str], list[str]] = {}

@@ -1,17 +1,10 @@
-"""A small cardiology textbook written from the open sources, for rehearsals.
+"""A small cardiology textbook written from the open sources, for rehearsals: the
+`rehearsal` profile runs the paper's textbook path on a CPU without the user's books.
 
-The `paper` profile reads the user's own textbooks; the `rehearsal` profile runs the
-same path on a CPU without them. `write_rehearsal_textbooks(folder)` writes a few
-chapters of prose made from HPO definitions (cardiovascular subtree) and ICD-10-CM
-chapter 9 descriptions as three files, one per format the textbook reader takes: a PDF
-(text pages with running headers and page numbers, written by matplotlib), an EPUB (a
-zip of container.xml, an OPF package document and XHTML chapters) and a Markdown file.
-Extraction and cleaning then run on real files.
-
-The files are written deterministically (no dates inside), so the corpus built from them
-is reused by a second run. `textbook_dir: rehearsal` asks `cardioembed run` to write
-them into `<runs_root>/<profile>/textbooks/` (once, with `artifacts.atomic_dir`: the
-folder exists only complete) and to read them from there.
+A few chapters of prose from HPO definitions and ICD-10-CM descriptions, written
+deterministically (so the corpus is reused by a second run) as a PDF (matplotlib), an
+EPUB and a Markdown file. `textbook_dir: rehearsal` asks `cardioembed run` to write them
+once into `<runs_root>/<profile>/textbooks/` and to read them from there.
 """
 
 from __future__ import annotations
@@ -49,32 +42,28 @@ def _icd_paragraph(code) -> str:
     return text
 
 
-def rehearsal_chapters(n_chapters: int = CHAPTERS_PER_FILE * len(FILES)) -> list[tuple]:
-    """(title, paragraphs) of each chapter: HPO branches first, then ICD-10-CM blocks,
-    the first `PARAGRAPHS_PER_CHAPTER` items of each in source order."""
+def rehearsal_chapters() -> list[tuple[str, list[str]]]:
+    """(title, paragraphs) of each chapter: half HPO branches, then ICD-10-CM blocks, the
+    first `PARAGRAPHS_PER_CHAPTER` items of each in source order."""
     from cardioembed.curation import sources
 
-    chapters: list[tuple[str, list[str]]] = []
+    n_chapters, size = CHAPTERS_PER_FILE * len(FILES), PARAGRAPHS_PER_CHAPTER
     terms = sources.hpo_terms()
     terms = terms[terms["definition"].fillna("").str.len() > 40]
-    for _branch, part in terms.groupby("branch_name", sort=True):
-        if len(part) >= PARAGRAPHS_PER_CHAPTER:
-            rows = part.head(PARAGRAPHS_PER_CHAPTER).itertuples()
-            chapters.append((str(_branch), [_hpo_paragraph(t) for t in rows]))
-    codes = sources.icd10cm_codes()
-    hpo_share = n_chapters // 2
-    chapters = chapters[:hpo_share]
-    for block, part in codes.groupby("block", sort=True):
-        if len(chapters) >= n_chapters:
-            break
-        if len(part) >= PARAGRAPHS_PER_CHAPTER:
-            rows = part.head(PARAGRAPHS_PER_CHAPTER).itertuples()
-            chapters.append((f"Diseases coded {block}", [_icd_paragraph(c) for c in rows]))
+    chapters = [
+        (str(branch), [_hpo_paragraph(t) for t in part.head(size).itertuples()])
+        for branch, part in terms.groupby("branch_name", sort=True)
+        if len(part) >= size
+    ][: n_chapters // 2]
+    chapters += [
+        (f"Diseases coded {block}", [_icd_paragraph(c) for c in part.head(size).itertuples()])
+        for block, part in sources.icd10cm_codes().groupby("block", sort=True)
+        if len(part) >= size
+    ]
     return chapters[:n_chapters]
 
 
 def _write_pdf(path: Path, chapters: list[tuple]) -> None:
-    """Text pages with a running header and a page number; one outline-free PDF."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,51 +92,42 @@ def _write_pdf(path: Path, chapters: list[tuple]) -> None:
             plt.close(figure)
 
 
-def _zip_write(archive: zipfile.ZipFile, name: str, data: str, stored: bool = False) -> None:
-    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-    archive.writestr(info, data.encode())
-
-
 def _write_epub(path: Path, chapters: list[tuple]) -> None:
-    """An EPUB 3: mimetype (first, stored), container.xml, the OPF and one XHTML file
-    per chapter in the spine."""
-    container = (
-        '<?xml version="1.0"?>\n'
+    """An EPUB 3: mimetype (first, stored), container.xml, a page per chapter, the OPF."""
+    xml = '<?xml version="1.0" encoding="utf-8"?>\n'
+    files = {
+        "mimetype": "application/epub+zip",
+        "META-INF/container.xml": '<?xml version="1.0"?>\n'
         '<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
         '<rootfiles><rootfile full-path="OEBPS/content.opf" '
-        'media-type="application/oebps-package+xml"/></rootfiles></container>\n'
-    )
-    items, spine = [], []
-    with zipfile.ZipFile(path, "w") as archive:
-        _zip_write(archive, "mimetype", "application/epub+zip", stored=True)
-        _zip_write(archive, "META-INF/container.xml", container)
-        for index, (title, paragraphs) in enumerate(chapters, 1):
-            body = "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
-            _zip_write(
-                archive,
-                f"OEBPS/chapter{index}.xhtml",
-                '<?xml version="1.0" encoding="utf-8"?>\n'
-                '<html xmlns="http://www.w3.org/1999/xhtml"><head>'
-                f"<title>{escape(title)}</title></head><body>"
-                f"<h1>{escape(title)}</h1>\n{body}</body></html>\n",
-            )
-            items.append(
-                f'<item id="c{index}" href="chapter{index}.xhtml" '
-                'media-type="application/xhtml+xml"/>'
-            )
-            spine.append(f'<itemref idref="c{index}"/>')
-        _zip_write(
-            archive,
-            "OEBPS/content.opf",
-            '<?xml version="1.0" encoding="utf-8"?>\n'
-            '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
-            'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
-            '<dc:identifier id="id">cardioembed-rehearsal</dc:identifier>'
-            "<dc:title>Cardiology for Rehearsals</dc:title><dc:language>en</dc:language>"
-            f"</metadata><manifest>{''.join(items)}</manifest>"
-            f"<spine>{''.join(spine)}</spine></package>\n",
+        'media-type="application/oebps-package+xml"/></rootfiles></container>\n',
+    }
+    for index, (title, paragraphs) in enumerate(chapters, 1):
+        body = "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
+        files[f"OEBPS/chapter{index}.xhtml"] = (
+            f'{xml}<html xmlns="http://www.w3.org/1999/xhtml"><head><title>{escape(title)}'
+            f"</title></head><body><h1>{escape(title)}</h1>\n{body}</body></html>\n"
         )
+    numbers = range(1, len(chapters) + 1)
+    files["OEBPS/content.opf"] = (
+        f'{xml}<package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+        'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<dc:identifier id="id">cardioembed-rehearsal</dc:identifier>'
+        "<dc:title>Cardiology for Rehearsals</dc:title><dc:language>en</dc:language>"
+        "</metadata><manifest>"
+        + "".join(
+            f'<item id="c{i}" href="chapter{i}.xhtml" media-type="application/xhtml+xml"/>'
+            for i in numbers
+        )
+        + "</manifest><spine>"
+        + "".join(f'<itemref idref="c{i}"/>' for i in numbers)
+        + "</spine></package>\n"
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            archive.writestr(info, data.encode())
 
 
 def _write_markdown(path: Path, chapters: list[tuple]) -> None:

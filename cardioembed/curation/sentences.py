@@ -1,9 +1,9 @@
 """Sentence splitting for clinical text with pysbd.
 
-pysbd also cuts where no sentence ends: after some abbreviations ("approx. | 35% of
-patients", "vs. | 55%"), before a lowercase word, and before the items of an inline list
-("defined by | (i) QRS duration ...; | (ii) ..."). It has no option to keep them, so such
-pieces are joined back here: a sentence ends at sentence punctuation only.
+pysbd also cuts where no sentence ends: after some abbreviations ("approx. | 35%"), before
+a lowercase word and before the items of an inline list ("defined by | (i) ...; | (ii)").
+It has no option to keep them, so such pieces are joined back: a sentence ends at
+sentence punctuation only.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 
 import pysbd
 
-from cardioembed.errors import ParameterError, check_int
+from cardioembed.errors import check_int
 
 # Titles, Latin connectives and "approx."/"ca." before a number: never a sentence end.
 _NON_TERMINAL = frozenset(
@@ -43,21 +43,17 @@ def _continues(sentence: str, piece: str) -> bool:
 
 
 def split_sentences(text: str, min_chars: int) -> list[str]:
-    """The sentences of `text`, in order, whitespace collapsed. Paragraphs (blocks separated
-    by a blank line) are split apart: a sentence never spans two. Sentences shorter than
-    `min_chars` characters (headings, labels, debris) are dropped; the paper drops those
-    under 20."""
+    """The sentences of `text` of at least `min_chars` characters (the paper: 20), in order,
+    whitespace collapsed; none spans two paragraphs (blocks separated by a blank line)."""
     check_int("min_chars", min_chars, 0, "give a whole number of 0 or more")
-    if not isinstance(text, str):
-        raise ParameterError("text", type(text).__name__, "give a str")
     sentences: list[str] = []
     for block in _BLANK_LINE.split(text):
+        pieces = filter(None, map(str.strip, _segmenter().segment(" ".join(block.split()))))
         paragraph: list[str] = []
-        for piece in _segmenter().segment(" ".join(block.split())):
-            piece = piece.strip()
-            if piece and paragraph and _continues(paragraph[-1], piece):
+        for piece in pieces:
+            if paragraph and _continues(paragraph[-1], piece):
                 paragraph[-1] = f"{paragraph[-1]} {piece}"
-            elif piece:
+            else:
                 paragraph.append(piece)
         sentences += paragraph
     return [s for s in sentences if len(s) >= min_chars]

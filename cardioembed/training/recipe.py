@@ -33,11 +33,10 @@ from typing import Any
 import pandas as pd
 
 from cardioembed.artifacts import (
-    artifact_key,
+    artifact_id,
     atomic_dir,
     is_current,
     load_manifest,
-    params_hash,
     write_json,
     write_manifest,
 )
@@ -299,10 +298,10 @@ class Recipe:
         steps = f"m{self.max_steps}" if self.max_steps > 0 else f"e{self.epochs:g}"
         lr = f"{self.learning_rate:.0e}" if self.learning_rate < 1e-2 else f"{self.learning_rate:g}"
         lr = lr.replace("e-0", "e-").replace("e+0", "e")
-        key = artifact_key(ARTIFACT_KIND, self.run_params(pairs, gather_across_devices))
+        key = artifact_id(ARTIFACT_KIND, self.run_params(pairs, gather_across_devices))
         return (
             f"{base or 'model'}-{self.pooling}-r{self.lora_rank}-tau{self.temperature:g}-{steps}"
-            f"-b{self.batch_size}-lr{lr}-s{self.train_seed}-{params_hash(key, 6)}"
+            f"-b{self.batch_size}-lr{lr}-s{self.train_seed}-{key[:6]}"
         )
 
     def planned_steps(self, n_train_pairs: int) -> int:
@@ -310,13 +309,6 @@ class Recipe:
         if self.max_steps > 0:
             return int(self.max_steps)
         return int(math.ceil(math.ceil(n_train_pairs / self.batch_size) * self.epochs))
-
-
-def recipe_defaults() -> dict[str, Any]:
-    """Notebook 02's parameter defaults: the one home of the recipe's defaults."""
-    from cardioembed.profiles import notebook_values
-
-    return notebook_values("02", "teaching")
 
 
 # ----------------------------------------------------------------------------- data
@@ -446,7 +438,7 @@ class TrainingRun:
         `resume=False` earlier checkpoints are removed."""
         from transformers.trainer_utils import get_last_checkpoint
 
-        key = params_hash(artifact_key(ARTIFACT_KIND, self.params), 16)
+        key = artifact_id(ARTIFACT_KIND, self.params)
         marker = self.checkpoints / RUN_KEY_FILE
         last = None
         if resume and self.checkpoints.is_dir():
