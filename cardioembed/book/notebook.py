@@ -11,8 +11,9 @@ import warnings
 
 
 def quiet_progress_bars() -> None:
-    """Keep library progress bars and chatter out of the rendered notebooks; the runner
-    reports each notebook's progress and time instead."""
+    """Keep library progress bars and chatter out of the rendered notebooks (the runner
+    reports each notebook's time instead); the study's own progress lines (`logging` at
+    info level: curation steps, paraphrasing, encoding) are printed in the cell's output."""
     os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when each bar is created
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", category=FutureWarning, module="mteb")
@@ -23,6 +24,13 @@ def quiet_progress_bars() -> None:
     hf_logging.set_verbosity_error()
     datasets.disable_progress_bars()
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    package = logging.getLogger("cardioembed")
+    if not package.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False  # printed once, not again by a root handler
 
 
 @contextlib.contextmanager

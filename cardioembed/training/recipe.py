@@ -427,6 +427,7 @@ class TrainingRun:
         self.params = recipe.run_params(pairs, gather_across_devices)
         self.checkpoints = self.folder / CHECKPOINTS
         self.started = time.time()
+        self.resumed_from: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -483,7 +484,7 @@ class TrainingRun:
                     seconds=time.time() - self.started,
                     extra={
                         "global_step": trainer.state.global_step,
-                        "resumed_from": getattr(self, "resumed_from", None),
+                        "resumed_from": self.resumed_from,
                         "world_size": world_size(),
                         "n_train_pairs": len(trainer.train_dataset),
                     },
