@@ -161,6 +161,16 @@ def model_identity(base: str) -> str:
         return f"{location}@main"
 
 
+def hash_tensors(digest, named_tensors) -> None:
+    """Feed each (name, tensor) to `digest`: its name, dtype, shape and bytes."""
+    import torch
+
+    for name, tensor in named_tensors:
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+
+
 def folder_hash(folder: Path) -> str:
     """A sha256 over the files of a model folder (names and contents), computed once per
     process for each state of the folder (names, sizes and modification times)."""

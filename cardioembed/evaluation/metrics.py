@@ -69,12 +69,7 @@ def model_fingerprint(model) -> str:
     if not callable(getattr(model, "state_dict", None)):
         digest.update(repr(model).encode())
         return digest.hexdigest()[:16]
-    import torch
-
-    for name, tensor in model.state_dict().items():
-        flat = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(flat.view(torch.uint8).numpy())
+    hub.hash_tensors(digest, model.state_dict().items())
     tokenizer = getattr(model, "tokenizer", None)
     # how it was loaded or last called, not what it is
     volatile = ("local_files_only", "is_local", "truncation", "padding")

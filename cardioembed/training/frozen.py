@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cardioembed.artifacts import atomic_path
-from cardioembed.models import has_absolute_positions
+from cardioembed.models import has_absolute_positions, hash_tensors
 
 MAX_BYTES = 2 * 1024**3  # hidden states kept in memory, over all models; beyond: recomputed
 _STORES: dict[str, dict[bytes, object]] = {}
@@ -66,14 +66,9 @@ def store_dir(profile_folder: str | Path) -> Path:
 
 def weights_key(modules, n_frozen: int) -> str:
     """A sha256 of the frozen modules' parameters and buffers (bytes, shapes, dtypes)."""
-    import torch
-
     digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
     for module in modules:
-        for name, tensor in (*module.named_parameters(), *module.named_buffers()):
-            data = tensor.detach().cpu().contiguous()
-            digest.update(f"{name}{tuple(data.shape)}{data.dtype}".encode())
-            digest.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+        hash_tensors(digest, (*module.named_parameters(), *module.named_buffers()))
     return digest.hexdigest()[:24]
 
 
