@@ -48,8 +48,33 @@ def gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB"
 
 
-def hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h"
+def paper_hours(
+    train_tps: float,
+    base_parameters: float,
+    paraphrase_tps: float,
+    paraphrase_parameters: float,
+    encode_tps: float,
+) -> dict[str, float]:
+    """Hours of the paper profile's stages from measured throughputs (tokens per second)
+    of models with the given parameter counts: time ~ parameters x tokens."""
+    from cardioembed import paper
+
+    corpus, epochs = paper.CORPUS, paper.RECIPE["epochs"]
+    tokens = corpus["tokens_per_sentence"]
+    # a triplet is three texts: anchor, positive and negative
+    train_tokens = corpus["train_triplets"] * epochs * 3 * tokens
+    held_out_tokens = 2 * (corpus["validation_triplets"] + corpus["test_triplets"]) * tokens
+    new_tokens = corpus["sentences"] * PAPER_NEW_TOKENS_PER_SENTENCE
+    base_ratio = PAPER_BASE_PARAMETERS / base_parameters
+    seconds = {
+        "training": train_tokens / train_tps * base_ratio,
+        "encoding": held_out_tokens / encode_tps * base_ratio,
+        "paraphrasing": new_tokens
+        / paraphrase_tps
+        * PAPER_PARAPHRASE_PARAMETERS
+        / paraphrase_parameters,
+    }
+    return {stage: s / 3600 for stage, s in seconds.items()}
 
 
 class Meter:
@@ -208,25 +233,18 @@ def main(argv=None) -> int:
     )
 
     # -- the paper's profile, by parameters x tokens
+    projected = paper_hours(train_tps, base_parameters, paraphrase_tps, lm_parameters, encode_tps)
     corpus = paper.CORPUS
-    train_tokens = corpus["train_triplets"] * 2 * 3 * corpus["tokens_per_sentence"]
-    train_seconds = train_tokens / train_tps * PAPER_BASE_PARAMETERS / base_parameters
-    paraphrase_seconds = (
-        corpus["sentences"]
-        * PAPER_NEW_TOKENS_PER_SENTENCE
-        / paraphrase_tps
-        * PAPER_PARAPHRASE_PARAMETERS
-        / lm_parameters
-    )
-    eval_tokens = 2 * (corpus["validation_triplets"] + corpus["test_triplets"]) * 28.4
-    encode_seconds = eval_tokens / encode_tps * PAPER_BASE_PARAMETERS / base_parameters
     print(
         "the paper profile, projected (time ~ parameters x tokens; an upper bound from a "
         "small model):"
     )
-    print(f"  paraphrasing {corpus['sentences']:,} sentences:   {hours(paraphrase_seconds)}")
-    print(f"  training 2 epochs of {corpus['train_triplets']:,} triplets: {hours(train_seconds)}")
-    print(f"  encoding the held-out pairs:            {hours(encode_seconds)}")
+    for stage, what in (
+        ("paraphrasing", f"paraphrasing {corpus['sentences']:,} sentences"),
+        ("training", f"training 2 epochs of {corpus['train_triplets']:,} triplets"),
+        ("encoding", "encoding the held-out pairs"),
+    ):
+        print(f"  {what + ':':44s}{projected[stage]:.1f} h")
     print(
         f"  the paper's own training time: {paper.RECIPE['training_minutes'] / 60:.1f} h on "
         f"{paper.RECIPE['gpu']}"

@@ -1,19 +1,18 @@
-"""Benchmark: reading real books into clean sentences.
+"""Benchmark: reading real books into clean sentences, judged on documents held out.
 
-Four freely licensed, prose-heavy documents that nobody in this project wrote are fetched
-from Debian's archive with `apt-get download` (so the exact package versions are known)
-into `benchmarks/results/textbooks-cache/` (git-ignored):
+Fourteen freely licensed, prose-heavy documents that nobody in this project wrote are
+fetched from Debian's archive with `apt-get download` (so the exact package versions are
+known) into `benchmarks/results/textbooks-cache/` (git-ignored): manuals and FAQs, a
+history of the Debian project, four EPUBs and two documents set in two columns (LaTeX
+News and a TUGboat article), as clinical textbooks are. The documents are never committed.
 
-- `policy.pdf`, Debian Policy Manual (package debian-policy; GPL-2+)
-- `developers-reference.epub`, Debian Developer's Reference (package developers-reference;
-  GPL-2+)
-- `R-intro.pdf`, An Introduction to R (package r-doc-pdf; GPL-2+)
-- `R-FAQ.pdf`, the R FAQ (package r-doc-pdf; GPL-2+)
-
-For each document the script reads the book, splits its passages into sentences of at
-least 20 characters (as curation does) and prints pages per second (EPUB: documents of
-its spine, shown as "docs") and the share of kept sentences that are clean. The rule,
-stated here and independent of the filters it measures: a sentence is clean when it
+Before the reader was tuned, a seeded shuffle (seed 20, within each kind: two-column PDF,
+EPUB, one-column PDF) split them into a tuning half and a held-out half; the headline
+figure is the held-out half's, as for a model. For each document the script reads the
+book, splits its passages into sentences of at least 20 characters (as curation does)
+and prints pages per second (EPUB: documents of its spine, "docs"), the kept sentences
+and the share of them that are clean. The rule, stated here and independent of the
+filters it measures: a sentence is clean when it
 
 1. starts like a sentence: an uppercase letter or a digit, optionally after an opening
    quote or parenthesis;
@@ -23,12 +22,12 @@ stated here and independent of the filters it measures: a sentence is clean when
 4. is not markup: no LaTeX command, no HTML tag, no run of 3+ code characters ({};=<>$\\).
 
 `--baseline REV` also measures the reader of an earlier commit (its textbooks.py and
-cleaning.py, from `git show REV:...`), with the same language check, right before the
-current one; `--repeat N` measures both N times, alternating, and keeps each one's best
-time, since other processes share the cores (the load average is printed). Twenty random
-kept sentences per document (seeded) are printed for the current reader.
+cleaning.py, from `git show REV:...`); `--repeat N` measures each reader N times and
+keeps each document's best time, since other processes share the cores. `--samples FILE`
+writes 20 seeded kept sentences per held-out document; `--half tuning` measures the
+tuning half only (what tuning may look at).
 
-    .venv/bin/python benchmarks/textbooks.py --baseline HEAD --repeat 3
+    .venv/bin/python benchmarks/textbooks.py --baseline HEAD --repeat 3 --samples /tmp/s.txt
 """
 
 from __future__ import annotations
@@ -48,13 +47,52 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / "results" / "textbooks-cache"
-PACKAGES = ("debian-policy", "developers-reference", "r-doc-pdf")
+# name: (Debian package, path inside it, kind)
 DOCUMENTS = {
-    "policy.pdf": "usr/share/doc/debian-policy/policy.pdf.gz",
-    "developers-reference.epub": "usr/share/developers-reference/developers-reference.epub",
-    "R-intro.pdf": "usr/share/R/doc/manual/R-intro.pdf",
-    "R-FAQ.pdf": "usr/share/R/doc/manual/R-FAQ.pdf",
+    "debian-reference.pdf": (
+        "debian-reference-en",
+        "usr/share/debian-reference/debian-reference.en.pdf",
+        "pdf",
+    ),
+    "policy.epub": ("debian-policy", "usr/share/doc/debian-policy/policy.epub", "epub"),
+    "developers-reference.pdf": (
+        "developers-reference",
+        "usr/share/developers-reference/developers-reference.pdf",
+        "pdf",
+    ),
+    "developers-reference.epub": (
+        "developers-reference",
+        "usr/share/developers-reference/developers-reference.epub",
+        "epub",
+    ),
+    "R-lang.pdf": ("r-doc-pdf", "usr/share/R/doc/manual/R-lang.pdf", "pdf"),
+    "R-FAQ.pdf": ("r-doc-pdf", "usr/share/R/doc/manual/R-FAQ.pdf", "pdf"),
+    "debian-faq.pdf": ("debian-faq", "usr/share/doc/debian/FAQ/debian-faq.en.pdf.gz", "pdf"),
+    "project-history.pdf": (
+        "debian-history",
+        "usr/share/doc/debian-history/docs/project-history.en.pdf",
+        "pdf",
+    ),
+    "project-history.epub": (
+        "debian-history",
+        "usr/share/doc/debian-history/docs/project-history.en.epub",
+        "epub",
+    ),
+    "debmake-doc.epub": ("debmake-doc", "usr/share/doc/debmake-doc/debmake-doc.en.epub", "epub"),
+    "maint-guide.pdf": ("maint-guide", "usr/share/doc/maint-guide/maint-guide.en.pdf", "pdf"),
+    "gnu-standards.pdf": ("gnu-standards", "usr/share/doc/gnu-standards/standards.pdf.gz", "pdf"),
+    "ltnews.pdf": (
+        "texlive-latex-base-doc",
+        "usr/share/doc/texlive-doc/latex/base/ltnews.pdf",
+        "2col",
+    ),
+    "tugboat-babelbib.pdf": (
+        "texlive-latex-base-doc",
+        "usr/share/doc/texlive-doc/bibtex/babelbib/tugboat-babelbib.pdf",
+        "2col",
+    ),
 }
+SPLIT_SEED = 20
 
 _STARTS = re.compile(r"^[\"'“‘(\[]?[A-Z0-9]")
 _ENDS = re.compile(r"[.!?:][\"'”’)\]]*$")
@@ -71,38 +109,41 @@ def is_clean(sentence: str) -> bool:
     )
 
 
+def halves() -> dict[str, str]:
+    """Each document's half ("tuning" or "held-out"): a seeded shuffle within each kind,
+    alternating, so that both halves hold each kind."""
+    rng = random.Random(SPLIT_SEED)
+    half: dict[str, str] = {}
+    for kind in ("2col", "epub", "pdf"):
+        names = sorted(n for n, (_, _, k) in DOCUMENTS.items() if k == kind)
+        rng.shuffle(names)
+        for i, name in enumerate(names):
+            half[name] = "tuning" if i % 2 == 0 else "held-out"
+    return half
+
+
 def fetch() -> dict[str, Path]:
     """The documents, downloaded and unpacked once into the cache folder."""
     CACHE.mkdir(parents=True, exist_ok=True)
     paths = {name: CACHE / name for name in DOCUMENTS}
-    if all(p.is_file() for p in paths.values()):
+    missing = [name for name, path in paths.items() if not path.is_file()]
+    if not missing:
         return paths
-    debs = CACHE / "debs"
+    debs, unpacked = CACHE / "debs", CACHE / "unpacked"
     debs.mkdir(exist_ok=True)
-    subprocess.run(["apt-get", "download", *PACKAGES], cwd=debs, check=True)
-    unpacked = CACHE / "unpacked"
+    packages = sorted({DOCUMENTS[name][0] for name in missing})
+    subprocess.run(["apt-get", "download", *packages], cwd=debs, check=True)
     for deb in debs.glob("*.deb"):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
-    for name, member in DOCUMENTS.items():
-        source = unpacked / member
-        if member.endswith(".gz"):
+    for name in missing:
+        source = unpacked / DOCUMENTS[name][1]
+        if source.suffix == ".gz":
             with gzip.open(source, "rb") as src, open(paths[name], "wb") as dst:
                 shutil.copyfileobj(src, dst)
         else:
             shutil.copyfile(source, paths[name])
+    shutil.rmtree(unpacked, ignore_errors=True)
     return paths
-
-
-def _git_show(rev: str, name: str) -> str:
-    """The module `name` at commit `rev`, from `cardioembed/curation/` or, in commits
-    before the package was split by stage, `cardioembed/`."""
-    for path in (f"cardioembed/curation/{name}.py", f"cardioembed/{name}.py"):
-        shown = subprocess.run(
-            ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True
-        )
-        if shown.returncode == 0:
-            return shown.stdout
-    raise SystemExit(f"--baseline {rev}: no textbooks/cleaning modules in that commit")
 
 
 def baseline_modules(rev: str):
@@ -113,21 +154,19 @@ def baseline_modules(rev: str):
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("textbooks", "cleaning"):
-        text = _git_show(rev, name)
-        for old in ("cardioembed.curation.cleaning", "cardioembed.cleaning"):
-            text = text.replace(old, "cardioembed_baseline.cleaning")
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:cardioembed/curation/{name}.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        text = shown.stdout.replace(
+            "cardioembed.curation.cleaning", "cardioembed_baseline.cleaning"
+        )
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(folder))
     return importlib.import_module("cardioembed_baseline.textbooks")
-
-
-def sentences_of(book, split_passages, split_sentences) -> list[str]:
-    return [
-        sentence
-        for chapter in book.chapters
-        for passage in split_passages(chapter)
-        for sentence in split_sentences(passage, min_chars=20)
-    ]
 
 
 def units(path: Path) -> tuple[int, str]:
@@ -148,50 +187,51 @@ def units(path: Path) -> tuple[int, str]:
 
 
 def measure(read, split_passages, split_sentences, paths) -> dict:
-    """Seconds, kept sentences and clean ones per document."""
+    """Seconds to read, seconds to read and split into sentences, and kept sentences per
+    document."""
     results = {}
     for name, path in paths.items():
         started = time.perf_counter()
         book = read(path)
-        kept = sentences_of(book, split_passages, split_sentences)
-        seconds = time.perf_counter() - started
-        results[name] = (seconds, kept, sum(map(is_clean, kept)))
+        read_s = time.perf_counter() - started
+        kept = [
+            sentence
+            for chapter in book.chapters
+            for passage in split_passages(chapter)
+            for sentence in split_sentences(passage, 20)
+        ]
+        results[name] = (read_s, time.perf_counter() - started, kept)
     return results
 
 
-def report(label: str, results: dict, paths, show: bool) -> None:
+def report(label: str, results: dict, paths, half: dict[str, str]) -> None:
     print(f"\n== {label}")
     print(
-        f"{'document':28} {'units':>6} {'seconds':>8} {'units/s':>8} {'sentences':>9} {'clean':>7}"
+        f"{'document':26} {'half':8} {'units':>6} {'read/s':>7} {'+split/s':>8} "
+        f"{'kept':>6} {'clean':>6}   (units per second: read; read and split)"
     )
-    total_units = total_seconds = total_clean = total_kept = 0
-    for name, path in paths.items():
-        n, unit = units(path)
-        seconds, kept, clean = results[name]
-        share = clean / len(kept) if kept else 0.0
-        print(
-            f"{name:28} {n:>6} {seconds:>8.2f} {n / seconds:>8.1f} {len(kept):>9} "
-            f"{share:>7.1%}  ({unit})"
-        )
-        if unit == "pages":
-            total_units += n
-            total_seconds += seconds
-        total_clean += clean
-        total_kept += len(kept)
-    print(
-        f"{'PDF pages, all':28} {total_units:>6} {total_seconds:>8.2f} "
-        f"{total_units / total_seconds:>8.1f} {total_kept:>9} {total_clean / total_kept:>7.1%}"
-    )
-    if show:
-        for name, (_, kept, _) in results.items():
-            print(f"\n-- 20 random kept sentences of {name} (seed 0)")
-            for sentence in random.Random(0).sample(kept, min(20, len(kept))):
-                print(f"  * {sentence}")
-
-
-def best(runs: list[dict]) -> dict:
-    """Each document's fastest run (the sentences are the same in every run)."""
-    return {name: min((run[name] for run in runs), key=lambda r: r[0]) for name in runs[0]}
+    for part in ("tuning", "held-out"):
+        pages = read_pdf = total_pdf = clean_all = kept_all = 0
+        worst = 1.0
+        for name in sorted(n for n in results if half[n] == part):
+            n, unit = units(paths[name])
+            read_s, total_s, kept = results[name]
+            clean = sum(map(is_clean, kept))
+            share = clean / len(kept) if kept else 0.0
+            worst = min(worst, share)
+            print(
+                f"{name:26} {part:8} {n:>6} {n / read_s:>7.1f} {n / total_s:>8.1f} "
+                f"{len(kept):>6} {share:>6.1%}  ({unit})"
+            )
+            if unit == "pages":
+                pages, read_pdf, total_pdf = pages + n, read_pdf + read_s, total_pdf + total_s
+            clean_all, kept_all = clean_all + clean, kept_all + len(kept)
+        if kept_all:
+            print(
+                f"{'  ' + part + ', all':35} {pages:>6} {pages / max(read_pdf, 1e-9):>7.1f} "
+                f"{pages / max(total_pdf, 1e-9):>8.1f} {kept_all:>6} {clean_all / kept_all:>6.1%}"
+                f"  (PDF pages; lowest document {worst:.1%})"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,8 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="also measure the reader of this git revision")
     parser.add_argument("--language", default="english")
     parser.add_argument("--repeat", type=int, default=1, help="runs per reader (best kept)")
+    parser.add_argument("--half", choices=("tuning", "held-out", "both"), default="both")
+    parser.add_argument("--only", nargs="*", help="measure these documents only")
+    parser.add_argument(
+        "--samples", type=Path, help="write 20 seeded sentences per held-out document"
+    )
     args = parser.parse_args(argv)
-    paths = fetch()
+    half = halves()
+    paths = {
+        name: path
+        for name, path in fetch().items()
+        if args.half in ("both", half[name]) and (not args.only or name in args.only)
+    }
 
     from cardioembed.curation.cleaning import language_detector, split_passages
     from cardioembed.curation.sentences import split_sentences
@@ -210,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         old = baseline_modules(args.baseline)
         old_cleaning = importlib.import_module("cardioembed_baseline.cleaning")
-        if hasattr(old_cleaning, "language_detector"):
-            old_cleaning.language_detector(args.language).detect_language_of("load models")
+        old_cleaning.language_detector(args.language).detect_language_of("load models")
         readers[f"before ({args.baseline})"] = (
             lambda path: old.read_book(path, language=args.language),
             old_cleaning.split_passages,
@@ -227,8 +276,18 @@ def main(argv: list[str] | None = None) -> int:
         for label, (read, passages) in readers.items():
             runs[label].append(measure(read, passages, split_sentences, paths))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    for label in readers:
-        report(label, best(runs[label]), paths, show=label.startswith("after"))
+    for label, measured in runs.items():
+        fastest = {n: min((run[n] for run in measured), key=lambda r: r[1]) for n in paths}
+        report(label, fastest, paths, half)
+    if args.samples:
+        after = runs["after (working tree)"][0]
+        with open(args.samples, "w") as out:
+            for name in sorted(n for n in paths if half[n] == "held-out"):
+                kept = after[name][2]
+                out.write(f"== {name}: 20 of {len(kept)} kept sentences (seed 0)\n")
+                for sentence in random.Random(0).sample(kept, min(20, len(kept))):
+                    out.write(f"  * {sentence}\n")
+        print(f"\nsamples of the held-out documents: {args.samples}")
     return 0
 
 

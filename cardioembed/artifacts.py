@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from cardioembed.envinfo import environment_record, package_versions
+from cardioembed.paths import CACHE_ENV, cache_dir
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -100,6 +104,32 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+_WARNED_CACHES: set[str] = set()
+
+
+@contextlib.contextmanager
+def tolerate_cache(cache: str | os.PathLike) -> Iterator[None]:
+    """Read or write a cache within the block. A cache only saves time: when it cannot be
+    read or written (permissions, a full disk, a damaged file), the block is left, one
+    warning per `cache` (a folder or file) names it and how to move it, and the caller
+    computes instead."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, computing is right
+        if str(cache) not in _WARNED_CACHES:
+            _WARNED_CACHES.add(str(cache))
+            under_env = Path(cache).resolve().is_relative_to(cache_dir().resolve())
+            move = (
+                f"set {CACHE_ENV} to a writable folder"
+                if under_env
+                else "delete it, or use a writable -p runs_root"
+            )
+            logger.warning(
+                f"the cache {cache} cannot be used ({type(exc).__name__}: {exc}); computing "
+                f"without it. To use a cache again, {move}"
+            )
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--param", **many, metavar="KEY=VALUE", help="a parameter, e.g. temperature=0.02"
     )
     run.add_argument("--output-dir", type=Path, help="default: <runs_root>/<profile>/executed")
+    run.add_argument(
+        "--no-wait", action="store_true", help="fail at once if another run holds the profile"
+    )
 
     book = sub.add_parser("book", help="render the last successful run of a profile")
     book.add_argument("--profile", default="teaching", help="whose run (default: teaching)")
@@ -62,7 +66,9 @@ def _command(args: argparse.Namespace) -> None:
     elif args.command == "run":
         profile = load_profile(args.profile).with_overrides(parse_overrides(args.param))
         started = time.perf_counter()
-        results = run_profile(profile, only=args.only, output_dir=args.output_dir)
+        results = run_profile(
+            profile, only=args.only, output_dir=args.output_dir, wait=not args.no_wait
+        )
         took = format_duration(time.perf_counter() - started)
         print(f"{len(results)} notebook(s) executed in {took}; published in {results[0].parent}")
     elif args.command == "book":
@@ -79,9 +85,23 @@ def _command(args: argparse.Namespace) -> None:
 
         searcher = Searcher.open(args.profile, args.model, args.runs_root)
         hits = searcher.search(args.query, args.top)
-        print(f"{searcher.model_name}, {len(searcher.passages):,} passages of {args.profile}:")
+        print(
+            f"{searcher.model_name}, {len(searcher.passages):,} passages of the corpus "
+            f"{searcher.corpus_name} (profile {args.profile}):"
+        )
         for hit in hits.itertuples():
             print(f"{hit.rank:>3}. {hit.score:.3f}  {hit.passage}")
+
+
+def _for_this_profile(message: object, args: argparse.Namespace) -> str:
+    """The package's hints say `cardioembed run`; the profile (and runs_root) they are for
+    are known here."""
+    if not hasattr(args, "profile"):
+        return str(message)
+    given = dict(p.partition("=")[::2] for p in getattr(args, "param", []))
+    runs_root = given.get("runs_root") or getattr(args, "runs_root", "")
+    where = f"--profile {args.profile}" + (f" -p runs_root={runs_root}" if runs_root else "")
+    return re.sub(r"cardioembed run(?! --profile)", f"cardioembed run {where}", str(message))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,12 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _command(args)
         return 0
-    except InputError as exc:
-        print(f"cardioembed: {exc}", file=sys.stderr)
-        return 2
-    except NotebookFailed as exc:
-        print(f"cardioembed: {exc}", file=sys.stderr)
-        return 1
+    except (InputError, NotebookFailed) as exc:
+        print(f"cardioembed: {_for_this_profile(exc, args)}", file=sys.stderr)
+        return 2 if isinstance(exc, InputError) else 1
     except KeyboardInterrupt as exc:  # RunInterrupted says what was kept
         what = exc if isinstance(exc, RunInterrupted) else f"{args.command} interrupted"
         print(f"cardioembed: {what}", file=sys.stderr)

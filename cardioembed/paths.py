@@ -1,4 +1,5 @@
-"""Where things live: the project root and the run folders under `runs/<profile>/`."""
+"""Where things live: the project root, the run folders under `runs/<profile>/` and the
+cache of converted models."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from cardioembed.errors import InputError, ParameterError
 
 ROOT_ENV = "CARDIOEMBED_ROOT"
+CACHE_ENV = "CARDIOEMBED_CACHE"
 
 
 def project_root() -> Path:
@@ -43,6 +45,11 @@ def run_dir(profile: str, runs_root: str | os.PathLike = "") -> Path:
     if root.exists() and not root.is_dir():
         raise ParameterError("runs_root", str(runs_root), f"{root} is a file; give a folder")
     return root / profile
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: $CARDIOEMBED_CACHE, else ~/.cache/cardioembed."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "cardioembed").expanduser()
 
 
 def package_dir(module: str, install_hint: str) -> Path:

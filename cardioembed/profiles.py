@@ -23,7 +23,14 @@ from cardioembed.paths import project_root
 
 NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 # The types a parameters cell declares; a whole number is a valid float.
-TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list, "dict": dict}
+TYPES = {
+    "int": int,
+    "float": (int, float),
+    "str": str,
+    "bool": bool,
+    "list": (list, tuple),
+    "dict": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,16 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
             article = "an" if kind[0] in "aeiou" else "a"
             expected = f"notebook {notebook} declares it {article} {kind}, e.g. {info['default']}"
             raise ParameterError(name, value, expected)
+
+
+def check_values(values: Mapping[str, Any], notebook: str) -> None:
+    """Check the values a notebook runs with (its `globals()`, under `cardioembed run`,
+    plain papermill or Jupyter alike) against its parameters cell, as `-p` overrides are."""
+    path = notebooks([notebook])[0]
+    declared = declared_parameters(path)
+    check_parameters(
+        {k: v for k, v in values.items() if k in declared}, {path: declared}, path.stem
+    )
 
 
 def available_profiles() -> list[str]:

@@ -23,6 +23,7 @@ from cardioembed.evaluation.metrics import (
     RETRIEVAL_METRICS,
     BootstrapConfig,
     Encoder,
+    claim_verdict,
     interval,
     mean_difference,
     query_prompt_for,
@@ -209,17 +210,16 @@ def headline(table: pd.DataFrame, suites: Mapping[str, Suite]) -> pd.DataFrame:
     return table[table["metric"] == wanted].reset_index(drop=True)
 
 
-def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap):
+def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, seed=None):
     """(metric of `first` - metric of `second`, low, high) on `suite`: a paired bootstrap
-    over the items (spearman: over the pairs, both correlations recomputed)."""
+    over the items (spearman: over the pairs, both correlations recomputed) of training
+    seed `seed`, or (None) of every seed, each item's value averaged over the seeds first."""
     if metric != "spearman" and metric not in RETRIEVAL_METRICS:
         raise ParameterError("metric", metric, f"one of {', '.join(RETRIEVAL_METRICS)} or spearman")
     rows = sweep["per_query"][sweep["per_query"]["suite"] == suite]
-    # the bootstrap's unit is the item: each item's value averaged over the seeds first
-    means = rows.groupby(["setting", "item"])[
-        ["cosine", "gold"] if metric == "spearman" else [metric]
-    ]
-    means = means.mean()
+    rows = rows if seed is None else rows[rows["seed"] == seed]
+    columns = ["cosine", "gold"] if metric == "spearman" else [metric]
+    means = rows.groupby(["setting", "item"])[columns].mean()
     for setting in (first, second):
         if setting not in means.index.get_level_values("setting"):
             raise InputError(f"no results for setting {setting!r} on suite {suite!r}")
@@ -229,12 +229,17 @@ def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap):
     return interval(mean_difference, [a[metric], b[metric]], bootstrap)
 
 
-def compare_to_default(sweep, default, suite: str, metric: str, bootstrap, parameter="default"):
-    """The best setting (highest mean over seeds) against the paper's `default`, keyed as
-    the chapters glue it. The difference is first - second: the best minus the default or,
-    when the default is the best, the default minus the runner-up. Its verdict is "within
-    noise" when its interval covers 0 or it is no larger than the seed-to-seed range
-    (max - min) of either setting. `parameter`: named when `default` is not swept."""
+def compare_to_default(
+    sweep, default, suite: str, metric: str, bootstrap, parameter="default", measured=True
+):
+    """The paper's `default` against the best other setting (the rival: highest mean over
+    seeds), keyed as the chapters glue them. `margin` is default - rival on the same items,
+    each item averaged over the seeds; its verdict is "within noise" when its interval
+    covers 0 or it is no larger than the seed-to-seed range (max - min) of either setting,
+    "not measured" when no other setting was swept. `claim_verdict` judges the paper's
+    claim that its choice is the better one on each seed's own paired interval (`measured`:
+    whether this build's recipe makes the claim testable). `parameter`: named when
+    `default` is not swept."""
     table = sweep["table"]
     grouped = table[(table["suite"] == suite) & (table["metric"] == metric)].groupby(
         "setting", sort=False
@@ -244,22 +249,34 @@ def compare_to_default(sweep, default, suite: str, metric: str, bootstrap, param
         expected = f"a list with the paper's {default!r}, the reference of the others"
         raise ParameterError(parameter, list(means.index), expected)
     ranked = list(means.sort_values(ascending=False, kind="stable").index)
-    best = ranked[0]
-    first, second = (best, default) if best != default else (default, (ranked + [best])[1])
-    margin, low, high = paired_difference(sweep, first, second, suite, metric, bootstrap)
-    seed_range = float(spread[[first, second]].max())
+    rival = next((s for s in ranked if s != default), None)
+    seeds = list(dict.fromkeys(sweep["per_query"]["seed"]))
+    nan = (float("nan"),) * 3
+    if rival is None:
+        (margin, low, high), per_seed, seed_range = nan, [nan], float(spread[default])
+    else:
+        margin, low, high = paired_difference(sweep, default, rival, suite, metric, bootstrap)
+        per_seed = [
+            paired_difference(sweep, default, rival, suite, metric, bootstrap, seed=seed)
+            for seed in seeds
+        ]
+        seed_range = float(spread[[default, rival]].max())
+    noise = rival is not None and abs(margin) <= seed_range
+    lows, highs = [low for _, low, _ in per_seed], [high for _, _, high in per_seed]
     return {
-        "best_setting": best,
+        "best_setting": ranked[0],
         "default_setting": default,
-        "first_setting": first,
-        "second_setting": second,
-        "best_value": float(means[best]),
+        "rival_setting": "none" if rival is None else rival,
+        "best_value": float(means[ranked[0]]),
         "default_value": float(means[default]),
+        "rival_value": float(means[rival]) if rival is not None else nan[0],
         "margin": float(margin),
         "margin_low": float(low),
         "margin_high": float(high),
         "seed_range": seed_range,
-        "verdict": "within noise" if abs(margin) <= seed_range else verdict(low, high),
+        "n_seeds": len(seeds),
+        "verdict": "within noise" if noise else verdict(low, high),
+        "claim_verdict": claim_verdict(lows, highs, 0, measured),
     }
 
 

@@ -14,6 +14,7 @@ import papermill
 import pytest
 
 import cardioembed.training.recipe as training
+from cardioembed.book.tables import estimate
 from cardioembed.errors import ParameterError
 from cardioembed.evaluation.metrics import BootstrapConfig
 from cardioembed.evaluation.suites import RetrievalSuite, SimilaritySuite
@@ -160,17 +161,16 @@ def test_headline_suites_pick_the_first_retrieval_suite_and_an_out_of_domain_one
     )
 
 
-def _synthetic_sweep(gap: float) -> dict:
-    """Two settings x two seeds on one suite: 'b' scores `gap` more often than 'a'."""
-    rng = np.random.default_rng(0)
+def _sweep_of(rates, rng_seed: int = 0) -> dict:
+    """A sweep on one suite of 400 queries: (setting, seed, hit rate) per point."""
+    rng = np.random.default_rng(rng_seed)
     rows = []
-    for setting, rate in (("a", 0.5), ("b", 0.5 + gap)):
-        for seed in (1, 2):
-            hits = (rng.random(400) < rate).astype(float)
-            rows += [
-                {"setting": setting, "seed": seed, "suite": "s", "item": f"q{i}", "acc@1": h}
-                for i, h in enumerate(hits)
-            ]
+    for setting, seed, rate in rates:
+        hits = (rng.random(400) < rate).astype(float)
+        rows += [
+            {"setting": setting, "seed": seed, "suite": "s", "item": f"q{i}", "acc@1": h}
+            for i, h in enumerate(hits)
+        ]
     per_query = pd.DataFrame(rows)
     table = (
         per_query.groupby(["setting", "seed", "suite"])["acc@1"]
@@ -182,22 +182,61 @@ def _synthetic_sweep(gap: float) -> dict:
     return {"table": table[TABLE_COLUMNS], "per_query": per_query}
 
 
+def _synthetic_sweep(gap: float) -> dict:
+    """Two settings x two seeds on one suite: 'b' scores `gap` more often than 'a'."""
+    return _sweep_of([(s, seed, r) for s, r in (("a", 0.5), ("b", 0.5 + gap)) for seed in (1, 2)])
+
+
 def test_compare_to_default_finds_a_real_difference_and_noise():
-    clear = compare_to_default(_synthetic_sweep(0.4), "a", "s", "acc@1", BOOTSTRAP)
-    assert clear["best_setting"] == "b"
-    assert (clear["first_setting"], clear["second_setting"]) == ("b", "a")
-    assert 0.3 < clear["margin"] < 0.5 and clear["margin_low"] > 0
-    assert clear["verdict"] == "above zero"
-    assert clear["best_value"] - clear["default_value"] == pytest.approx(clear["margin"])
+    """The words and numbers the chapters and the findings glue, in every case: the paper's
+    setting against the best other one (its rival), whichever of the two is best."""
+    worse = compare_to_default(_synthetic_sweep(0.4), "a", "s", "acc@1", BOOTSTRAP)
+    assert (worse["best_setting"], worse["rival_setting"]) == ("b", "b")
+    assert -0.5 < worse["margin"] < -0.3 and worse["margin_high"] < 0  # the paper's minus b
+    assert worse["default_value"] - worse["rival_value"] == pytest.approx(worse["margin"])
+    assert worse["verdict"] == "below zero" and worse["claim_verdict"] == "not confirmed"
     same = compare_to_default(_synthetic_sweep(0.0), "a", "s", "acc@1", BOOTSTRAP)
-    assert same["verdict"] == "within noise"
-    leader = compare_to_default(_synthetic_sweep(-0.3), "a", "s", "acc@1", BOOTSTRAP)
-    assert leader["best_setting"] == "a"
-    assert (leader["first_setting"], leader["second_setting"]) == ("a", "b")
-    assert leader["margin"] > 0
+    assert same["verdict"] == "within noise" and same["claim_verdict"] == "cannot tell"
+    best = compare_to_default(_synthetic_sweep(-0.3), "a", "s", "acc@1", BOOTSTRAP)
+    assert (best["best_setting"], best["rival_setting"]) == ("a", "b")  # the runner-up
+    assert best["margin"] > 0 and best["margin_low"] > 0
+    assert best["verdict"] == "above zero" and best["claim_verdict"] == "confirmed"
+    untestable = compare_to_default(
+        _synthetic_sweep(-0.3), "a", "s", "acc@1", BOOTSTRAP, measured=False
+    )
+    assert untestable["claim_verdict"] == "not measured at this scale"
     with pytest.raises(ParameterError) as info:
         compare_to_default(_synthetic_sweep(0.1), "c", "s", "acc@1", BOOTSTRAP, "sweep_poolings")
     assert info.value.name == "sweep_poolings"
+
+
+def test_a_single_setting_has_nothing_to_compare():
+    sweep = _synthetic_sweep(0.4)
+    sweep = {name: frame[frame["setting"] == "a"] for name, frame in sweep.items()}
+    alone = compare_to_default(sweep, "a", "s", "acc@1", BOOTSTRAP)
+    assert (alone["best_setting"], alone["rival_setting"]) == ("a", "none")
+    assert np.isnan([alone["margin"], alone["margin_low"], alone["rival_value"]]).all()
+    assert alone["verdict"] == "not measured"
+    assert alone["claim_verdict"] == "not measured at this scale"
+    assert estimate(alone["margin"], alone["margin_low"], alone["margin_high"]) == "–"
+    assert compare_settings(sweep, "a", "s", "acc@1", BOOTSTRAP).empty
+
+
+def test_a_single_seed_gives_no_seed_range_and_judges_that_seed():
+    sweep = _synthetic_sweep(0.4)
+    sweep = {name: frame[frame["seed"] == 1] for name, frame in sweep.items()}
+    one = compare_to_default(sweep, "a", "s", "acc@1", BOOTSTRAP)
+    assert one["n_seeds"] == 1 and one["seed_range"] == 0
+    assert one["verdict"] == "below zero" and one["claim_verdict"] == "not confirmed"
+
+
+def test_the_claim_holds_only_if_it_holds_for_every_seed():
+    """Seed 1 shows a clear lead of the paper's setting, seed 2 none: the seeds' mean may
+    lead, but the claim is not confirmed."""
+    sweep = _sweep_of([("a", 1, 0.9), ("b", 1, 0.4), ("a", 2, 0.5), ("b", 2, 0.5)], rng_seed=1)
+    mixed = compare_to_default(sweep, "a", "s", "acc@1", BOOTSTRAP)
+    assert mixed["margin_low"] > 0  # over the seeds' mean the paper's setting leads
+    assert mixed["claim_verdict"] == "cannot tell"
 
 
 def test_the_paired_difference_is_the_mean_over_queries_of_seed_averaged_differences():

@@ -20,6 +20,7 @@ BOOK = ROOT / "book"
 CHAPTERS = sorted(BOOK.glob("*.md"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+NOTEBOOK_SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _toc_files():
@@ -119,7 +120,9 @@ def test_status_page_includes_the_table_written_at_build_time():
 def test_the_book_and_citation_cff_cite_the_paper():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
-    assert citation["repository-code"] == CONFIG["repository"]["url"]
+    # the repository's address has one home, _config.yml; CITATION.cff repeats it, or
+    # names none while it is unset
+    assert citation.get("repository-code", "") == CONFIG["repository"]["url"]
     assert {"message", "title", "authors"} <= set(citation)
     (paper_ref,) = [r for r in citation["references"] if "CardioEmbed" in r["title"]]
     assert paper_ref["title"] == (
@@ -146,15 +149,55 @@ def test_intro_and_limitations_say_not_for_clinical_use():
 
 
 def test_launch_buttons_are_configured_for_the_source_notebooks():
-    assert CONFIG["repository"] == {
-        "url": "https://github.com/cardioembed/cardioembed",
-        "path_to_book": ".",
-        "branch": "main",
-    }
+    assert set(CONFIG["repository"]) == {"url", "path_to_book", "branch"}
+    assert CONFIG["parse"]["myst_substitutions"]["repository_url"] == CONFIG["repository"]["url"]
     assert CONFIG["launch_buttons"]["binderhub_url"] and CONFIG["launch_buttons"]["colab_url"]
     assert "cardioembed.book.launch" in CONFIG["sphinx"]["extra_extensions"]
     # Binder installs the package from the checkout after creating environment.yml's env.
     assert "pip install --no-deps -e ." in (ROOT / "postBuild").read_text()
+
+
+REPOSITORY_ADDRESS = re.compile(r"https?://(?:www\.)?(?:github|gitlab)\.com/[\w.-]+/[\w.-]+")
+
+
+def test_no_page_names_a_repository_address_the_configuration_does_not():
+    """_config.yml's repository.url is the one home of the address: the pages, the README,
+    CITATION.cff and the notebooks may name it and no other (no made-up address)."""
+    configured = CONFIG["repository"]["url"].rstrip("/")
+    files = [*CHAPTERS, ROOT / "README.md", ROOT / "CITATION.cff", *NOTEBOOK_SOURCES]
+    for path in files:
+        for address in REPOSITORY_ADDRESS.findall(path.read_text()):
+            assert address.rstrip("/").removesuffix(".git") == configured, (path.name, address)
+    for name in ("intro.md", "teaching.md"):  # where to get the code, address set or not
+        assert "{{ " in (BOOK / name).read_text() and "repository_url" in (BOOK / name).read_text()
+
+
+KEY_RESULTS_CLAIMS = ("random", "gain over", "domain-specific", "MTEB", "pooling", "temperature")
+
+
+@pytest.mark.parametrize("chapter", ["findings", "intro"])
+def test_the_key_results_table_has_a_row_per_claim_with_a_glued_verdict(chapter):
+    text = (BOOK / f"{chapter}.md").read_text()
+    header = text.index("| the paper's claim |")
+    rows = [line for line in text[header:].split("\n\n")[0].splitlines()[2:]]
+    assert len(rows) == len(KEY_RESULTS_CLAIMS)
+    for claim, row in zip(KEY_RESULTS_CLAIMS, rows, strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert claim in cells[0]
+        verdict = cells[-2]  # the last column links the chapter that measured it
+        assert re.fullmatch(r"\{glue:text\}`executed/0\d_\w+\.ipynb::\w*verdict:s`", verdict)
+        assert cells[-1].startswith("{doc}`executed/0")
+        assert all("{glue:text}" in cell for cell in cells[1:-1] if cell != "not separated")
+
+
+def test_estimates_are_quoted_with_their_interval_and_seeds_or_as_a_dash():
+    from cardioembed.book.tables import estimate
+
+    assert estimate(0.0634, 0.026, 0.1, [0.05, 0.071]) == (
+        "+0.063 (95% CI +0.026 to +0.100; 2 seeds: +0.050 to +0.071)"
+    )
+    assert estimate(0.5, 0.4, 0.6, [0.5], sign="") == "0.500 (95% CI 0.400 to 0.600; one seed)"
+    assert estimate(float("nan"), float("nan"), float("nan")) == "–"  # an empty transfer table
 
 
 def test_launch_urls_of_executed_notebooks_point_at_their_sources():
@@ -169,7 +212,7 @@ def test_launch_urls_of_executed_notebooks_point_at_their_sources():
     assert source_notebook_url(other) == other
 
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = NOTEBOOK_SOURCES
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -22,6 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
+import yaml
 
 from cardioembed.book.runner import STATUS_TABLE, build_book
 from cardioembed.envinfo import format_duration
@@ -56,6 +58,7 @@ REDIRECT = re.compile(r'http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', re
 SKIPPED_SCHEMES = ("mailto:", "javascript:", "tel:")
 # TeX that MathJax did not typeset: the delimiters Sphinx writes around math.
 RAW_MATH = re.compile(r"\\\(|\\\[|\$\$")
+INJECTED_CELL = "tag_injected-parameters"  # MyST-NB's class for papermill's cell tag
 NETLOG_URL = re.compile(r'"url":"((?:https?|wss?)://[^"]+)"')
 
 
@@ -74,6 +77,7 @@ class Page:
     code: list[str] = field(default_factory=list)  # code blocks and cell outputs
     requests: list[str] = field(default_factory=list)  # every URL the browser asked for
     tags: set[str] = field(default_factory=set)  # element names in the rendered DOM
+    classes: set[str] = field(default_factory=set)  # class names in the rendered DOM
 
 
 class _PageParser(HTMLParser):
@@ -92,6 +96,7 @@ class _PageParser(HTMLParser):
             if attrs.get(key):
                 self.page.ids.add(attrs[key])
         classes = set((attrs.get("class") or "").split())
+        self.page.classes |= classes
         self.page.error_classes += sorted(classes & ERROR_CLASSES)
         if tag == "img":
             self.page.images.append(attrs.get("src") or "")
@@ -275,6 +280,20 @@ def requested_urls(netlog: Path) -> list[str]:
     return sorted(urls)
 
 
+def plumbing(book: Book, machine_paths) -> list[str]:
+    """What a reader should not see: papermill's injected-parameters cell (the parameters
+    cell stays), and an absolute path of the machine that built the book."""
+    problems = [
+        f"{path}: papermill's injected-parameters cell is shown"
+        for path, page in book.pages.items()
+        if INJECTED_CELL in page.classes
+    ]
+    for path, page in book.pages.items():
+        text = "".join(page.text) + "".join(page.code)
+        problems += [f"{path}: the path {p} is shown" for p in machine_paths if str(p) in text]
+    return problems
+
+
 def unresolved_references(book: Book) -> list[str]:
     return [
         f"{path}: {match.group(0)!r} left as text"
@@ -431,6 +450,12 @@ def test_no_glue_or_reference_is_left_unresolved(book):
 
 
 @pytest.mark.slow
+def test_no_plumbing_is_shown(book, smoke_run, project_root):
+    machine = {smoke_run, project_root, Path(sys.prefix), Path.home()}
+    assert not (problems := plumbing(book, sorted(machine))), "\n".join(problems)
+
+
+@pytest.mark.slow
 def test_nothing_is_requested_from_outside_the_book(book):
     assert not (problems := outside_requests(book)), "\n".join(problems)
 
@@ -462,11 +487,17 @@ def test_the_teaching_guide_shows_the_recorded_notebook_times(book):
 
 
 @pytest.mark.slow
-def test_launch_buttons_open_the_source_notebooks(book):
+def test_launch_buttons_follow_the_configured_address(book, project_root):
+    """With `repository.url` set, Binder and Colab open the source notebook; without it
+    (as in this repository), no button points at an address nobody configured."""
+    url = yaml.safe_load((project_root / "_config.yml").read_text())["repository"]["url"]
     links = book.pages["book/executed/01_curate_corpus.html"].links
     launch = [href for href in links if "mybinder.org" in href or "colab.research" in href]
-    assert launch, "the notebook page has no Binder or Colab button"
-    assert all("notebooks/01_curate_corpus.ipynb" in href for href in launch), launch
+    if url:
+        assert launch, "the notebook page has no Binder or Colab button"
+        assert all("notebooks/01_curate_corpus.ipynb" in href for href in launch), launch
+    else:
+        assert not launch, launch
 
 
 # ------------------------------------------------------------------ the checks themselves
@@ -507,6 +538,17 @@ def test_the_checks_find_planted_problems(tmp_path):
         "b.html: '{doc}`' left as text",
     ]
     assert outside_requests(book) == [] and raw_math(book) == []
+    assert plumbing(book, [Path("/home/builder")]) == []
+    shown = (
+        '<html><body><div class="cell tag_injected-parameters"><pre># Parameters</pre></div>'
+        "<p>run -&gt; /home/builder/runs/teaching</p></body></html>"
+    )
+    book.pages["d.html"] = parse_page(base + "d.html", shown)
+    assert plumbing(book, [Path("/home/builder")]) == [
+        "d.html: papermill's injected-parameters cell is shown",
+        "d.html: the path /home/builder is shown",
+    ]
+    del book.pages["d.html"]
     offline = (
         '<html><head><script src="https://cdn.example.org/mathjax.js"></script></head>'
         "<body><p>Inline \\(a^2\\) and</p><div>$$b$$</div><pre>\\(in code\\)</pre></body></html>"

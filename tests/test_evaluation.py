@@ -173,6 +173,39 @@ def test_paired_difference_of_model_with_itself_is_zero():
     assert unpaired_lo < 0
 
 
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (0.01, 0.2, "above zero"),
+        (-0.2, -0.01, "below zero"),
+        (-0.1, 0.1, "within noise"),
+        (math.nan, math.nan, "not measured"),
+    ],
+)
+def test_verdict_reads_where_an_interval_lies(low, high, expected):
+    assert E.verdict(low, high) == expected
+
+
+@pytest.mark.parametrize(
+    "lows, highs, kwargs, expected",
+    [
+        ([0.01, 0.02, 0.03], [0.1, 0.1, 0.1], {}, "confirmed"),
+        ([0.01, -0.02, 0.03], [0.1, 0.1, 0.1], {}, "cannot tell"),  # one seed covers 0
+        ([-0.3, -0.2], [-0.1, -0.05], {}, "not confirmed"),
+        ([-0.3, 0.01], [-0.1, 0.2], {}, "cannot tell"),  # the seeds disagree
+        ([0.01, math.nan], [0.1, math.nan], {}, "cannot tell"),  # a seed not measured
+        ([math.nan], [math.nan], {}, "not measured at this scale"),
+        ([0.01], [0.1], {"measured": False}, "not measured at this scale"),
+        ([0.990], [0.999], {"above": 0.996}, "cannot tell"),  # covers the paper's value
+        ([0.90], [0.95], {"above": 0.996}, "not confirmed"),
+    ],
+)
+def test_a_claim_is_confirmed_only_when_every_seeds_interval_is_on_its_side(
+    lows, highs, kwargs, expected
+):
+    assert E.claim_verdict(lows, highs, **kwargs) == expected
+
+
 def test_difference_of_gains_independent_suites():
     rng = np.random.default_rng(3)
     base_in, base_out = rng.integers(0, 2, 300).astype(float), rng.integers(0, 2, 500).astype(float)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
+from test_runner import unwritable
 
 from cardioembed.profiles import notebook_values
 from cardioembed.training import frozen
@@ -114,7 +117,7 @@ def test_nothing_is_shared_where_it_would_not_be_exact():
     assert counters == {"computed": 0, "reused": 0}
 
 
-def test_another_process_reads_the_stored_states_from_disk(tmp_path):
+def test_another_process_reads_the_stored_states_from_disk(tmp_path, caplog):
     recipe, model = adapted()
     whole = model.encode(TEXTS, convert_to_tensor=True)
     with frozen_lower_layers(model, 4, tmp_path):
@@ -131,10 +134,24 @@ def test_another_process_reads_the_stored_states_from_disk(tmp_path):
     with frozen_lower_layers(model, 4, tmp_path) as counters:
         model.encode(TEXTS)
     assert counters == {"computed": 4, "reused": 0}  # recomputed, and written again
+    assert f"the cache {tmp_path} cannot be used" in caplog.text
     _, other = adapted(top_layers=3)  # another depth: another file
     with frozen_lower_layers(other, 3, tmp_path):
         other.encode(TEXTS)
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_an_unwritable_store_is_one_warning_and_the_states_are_computed(tmp_path, caplog):
+    _, model = adapted()
+    whole = model.encode(TEXTS, convert_to_tensor=True)
+    with unwritable(tmp_path / "store") as store:
+        for _ in range(2):
+            frozen.clear()
+            with frozen_lower_layers(model, 4, store) as counters:
+                got = model.encode(TEXTS, convert_to_tensor=True)
+    assert counters == {"computed": 4, "reused": 0} and (got - whole).abs().max() < 1e-5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"the cache {store} cannot be used" in warnings[0]
 
 
 def test_a_store_of_other_weights_is_never_read(tmp_path):

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.models import MINILM_HUB_ID, count_parameters, load_base
+from cardioembed.models import (
+    MINILM_HUB_ID,
+    count_parameters,
+    load_base,
+    load_model,
+    model_identity,
+)
 from cardioembed.profiles import notebook_values
 from cardioembed.training.recipe import Recipe
 
@@ -155,6 +161,30 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
     message = str(info.value)
     assert "base_model=/path/to/" in message
     assert "hf download" in message
+
+
+def test_a_baseline_is_loaded_by_pinned_hub_id_or_alias(monkeypatch):
+    """`extra_models` takes hub ids pinned to a revision (the paper's baselines) and the
+    study's aliases (local stand-ins); offline, a hub id not in the cache is one clear
+    error that names the parameter, at once."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True, raising=False)
+    pinned = "thenlper/gte-base@c078288308d8dee004ab72c6191778064285ec0c"
+    with pytest.raises(InputError) as info:
+        load_model(pinned, parameter="extra_models['GTE-Base']")
+    assert "thenlper/gte-base" in str(info.value)
+    assert "--revision c078288308d8dee004ab72c6191778064285ec0c" in str(info.value)
+    assert "-p 'extra_models={GTE-Base: /path/to/gte-base, ...}'" in str(info.value)
+    assert model_identity(pinned) == pinned  # the revision is what a cache key records
+    stand_in = load_model("minilm", parameter="extra_models['MiniLM']")
+    texts = ["atrial fibrillation", "a fast irregular heartbeat"]
+    plain = load_base("minilm", "mean", 256)
+    # the packaged folder has no Normalize module: the same directions
+    assert np.allclose(
+        stand_in.encode(texts, normalize_embeddings=True), plain.encode(texts), atol=1e-5
+    )
 
 
 @pytest.mark.slow

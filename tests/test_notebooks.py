@@ -155,6 +155,27 @@ def test_the_point_shared_by_both_sweeps_is_trained_once(smoke_run):
     assert len(shared) and (shared["status"] == "loaded").all()
 
 
+def test_the_headline_numbers_reuse_every_run_of_the_main_recipe(smoke_run):
+    """Notebook 05 reports its headline numbers for every seed of the main recipe: the main
+    run (notebook 02's key is the sweeps' point of the same seed) and the sweeps' runs are
+    reused, and notebook 06 measures the leakage inflation on the same seeds."""
+    from cardioembed.training.recipe import main_run
+
+    runs = smoke_run / "runs" / "smoke"
+    seeds = pd.read_csv(runs / "seeds" / "runs.csv")
+    assert list(seeds["seed"]) == [42, 43, 44]
+    main = main_run(runs / "models").name
+    assert seeds.loc[seeds["seed"] == 42, "run_name"].item() == main
+    pooling = pd.read_csv(runs / "ablations" / "pooling" / "points.csv")
+    assert pooling.loc[pooling["run_name"] == main, "status"].tolist() == ["loaded"]
+    assert set(seeds["run_name"]) & set(pooling["run_name"]) >= {main}
+    gains = pd.read_csv(runs / "seeds" / "gains.csv")
+    assert {"seed 42", "seed 43", "seed 44", "mean over seeds"} <= set(gains["model"])
+    assert "cardio-specific:hpo-name" in set(gains["suite"])
+    leakage = pd.read_csv(runs / "leakage" / "seeds.csv")
+    assert sorted(set(leakage["seed"])) == [42, 43, 44]
+
+
 def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run):
     """What the book renders: a progress bar or a hub retry log in a cell's output is noise
     (and a retry means minutes lost waiting on a network that is not there)."""
@@ -176,7 +197,8 @@ def test_leakage_notebook_measures_both_splits(smoke_run):
     columns = ["split", "model", "metric", "value", "ci_low", "ci_high", "queries", "steps"]
     assert list(table.columns) == columns
     assert set(table["split"]) == {"random", "group", "random - group"}
-    assert set(table["model"]) == {"base", "trained", "gain"}
+    # the untrained models (BM25 and any extra_models) take both tests too
+    assert set(table["model"]) == {"base", "trained", "gain", "bm25"}
     assert set(table["steps"]) == {3} and table["queries"].nunique() == 1
     assert (
         (table["ci_low"] <= table["value"] + 1e-9) & (table["value"] <= table["ci_high"] + 1e-9)

@@ -1,5 +1,6 @@
 """Training pairs and their negatives."""
 
+import json
 import os
 
 import pandas as pd
@@ -277,10 +278,16 @@ def test_the_paraphrase_cache_is_reused_only_with_the_same_model_and_settings(tm
     assert cached(model) == 3
 
 
-def test_a_damaged_paraphrase_cache_is_named(tmp_path):
+def test_a_damaged_paraphrase_cache_is_named_and_paraphrasing_goes_on(tmp_path, caplog):
+    """A cache only saves time: a damaged one is named in one warning and the sentences
+    are paraphrased again, the cache rewritten whole."""
     cache = tmp_path / "paraphrase-cache.json"
     cache.write_text("{not json")
-    with pytest.raises(InputError, match="paraphrase-cache.json"):
-        P.paraphrase_pairs(
-            SENTENCES, "smollm2", max_new_tokens=4, batch_size=1, limit=1, cache=cache
-        )
+    result = P.paraphrase_pairs(
+        SENTENCES, "smollm2", max_new_tokens=4, batch_size=1, limit=1, cache=cache
+    )
+    assert result.attrs["paraphrase"]["requested"] == 1
+    assert result.attrs["paraphrase"]["cached"] == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("paraphrase-cache.json cannot be used" in w for w in warnings)
+    assert len(json.loads(cache.read_text())["replies"]) == 1

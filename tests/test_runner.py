@@ -1,8 +1,14 @@
 """The runner on a tiny project of its own: parameters, progress, failures, records,
 isolation of runs, and the book's staging of the last successful run."""
 
+import contextlib
 import json
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
 
 import nbformat
 import pytest
@@ -20,7 +26,7 @@ from cardioembed.book.runner import (
 )
 from cardioembed.envinfo import format_duration
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.paths import run_dir
+from cardioembed.paths import CACHE_ENV, run_dir
 from cardioembed.profiles import (
     Profile,
     load_profile,
@@ -94,6 +100,9 @@ def test_profile_values_and_overrides_reach_the_notebooks(tiny_project, caplog):
     assert len(lines) == 2 and lines[0].startswith("[1/2] 01_first  ")
     assert " s  wrote art/ in " in lines[0] and "wrote no new artifact" in lines[1]
     executed = json.loads((tiny_project / "executed" / "01_first.ipynb").read_text())
+    # The book shows the parameters cell, not papermill's copy of the values.
+    tags = [c["metadata"].get("tags", []) for c in executed["cells"]]
+    assert ["parameters"] in tags and ["injected-parameters", "remove-cell"] in tags
     record = executed["metadata"]["cardioembed"]
     assert record["profile"] == "mini" and record["parameters"]["scale"] == 2
     assert "torch" in record["environment"]["packages"]
@@ -280,12 +289,19 @@ def test_a_failed_run_leaves_the_book_on_the_last_good_run(tiny_project, monkeyp
     with pytest.raises(NotebookFailed, match=r"(?s)executed-failed.*is unchanged"):
         run_profile(good.with_overrides({"scale": 9}))
     assert _files(published) == before
-    failed = json.loads(
-        (tiny_project / "runs" / "mini" / "executed-failed" / "02_second.ipynb").read_text()
-    )
-    assert any(
-        o.get("ename") == "AssertionError" for c in failed["cells"] for o in c.get("outputs", [])
-    )
+    # Each failed run keeps its own record, the last few of them.
+    with pytest.raises(NotebookFailed):
+        run_profile(good.with_overrides({"scale": 8}))
+    failures = sorted((tiny_project / "runs" / "mini" / "executed-failed").iterdir())
+    assert len(failures) == 2
+    for failure, scale in zip(failures, (9, 8), strict=True):
+        failed = json.loads((failure / "02_second.ipynb").read_text())
+        assert failed["metadata"]["papermill"]["parameters"]["scale"] == scale
+        assert any(
+            o.get("ename") == "AssertionError"
+            for c in failed["cells"]
+            for o in c.get("outputs", [])
+        )
     assert not _leftovers(tiny_project / "runs" / "mini")
 
     seen = {}
@@ -375,3 +391,109 @@ def test_book_build_names_what_is_missing(tiny_project, capsys):
     with pytest.raises(InputError, match="lacks 02_second, which the book's _toc.yml lists"):
         build_book(root=tiny_project, profile="mini")
     assert not (tiny_project / "book" / "executed").exists()  # nothing staged on a refusal
+
+
+@contextlib.contextmanager
+def unwritable(folder):
+    """`folder`, read-only for the block. Permissions do not stop root, so as root it is a
+    read-only bind mount of itself (the read-only file system of the report); a root that
+    may not mount gets a path below a regular file, where nothing can be made either."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+    elif subprocess.run(["mount", "-o", "bind,ro", folder, folder], capture_output=True).returncode:
+        (folder / "a-file").write_text("")
+        yield folder / "a-file" / "folder"
+    else:
+        try:
+            yield folder
+        finally:
+            subprocess.run(["umount", folder], check=True)
+
+
+def test_a_folder_that_cannot_be_written_is_named_before_anything_runs(tiny_project, capsys):
+    with unwritable(tiny_project / "read-only") as folder:
+        assert cli.main(["run", "--profile", "mini", "-p", f"runs_root={folder}"]) == 2
+        err = capsys.readouterr().err
+        assert f"{folder / 'mini'} cannot be written" in err and "-p runs_root=" in err
+        assert cli.main(["run", "--profile", "mini", "--output-dir", str(folder / "out")]) == 2
+        err += capsys.readouterr().err
+        assert f"{folder} cannot be written" in err and "--output-dir" in err
+    assert "Traceback" not in err and not (tiny_project / "out.json").exists()
+
+
+def test_a_read_only_model_cache_is_a_warning_and_the_run_completes(
+    tiny_project, monkeypatch, caplog
+):
+    caplog.set_level(logging.WARNING, logger="cardioembed")
+    with unwritable(tiny_project / "cache") as cache:
+        monkeypatch.setenv(CACHE_ENV, str(cache))
+        assert len(run_profile(load_profile("mini"))) == 2
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert f"model cache {cache} cannot be written" in warning and CACHE_ENV in warning
+    assert os.environ[CACHE_ENV] == str(tiny_project / "runs" / "mini" / "cache")
+
+
+def _waiting_notebook(project):
+    """A third notebook that runs until the file `release` appears."""
+    _notebook(
+        project / "notebooks" / "03_wait.ipynb",
+        "scale: int = 1  # a factor",
+        "import pathlib, time\nwhile not pathlib.Path('../release').exists():\n    time.sleep(0.1)",
+    )
+
+
+def test_two_runs_of_one_profile_one_waits_or_fails_naming_the_other(tiny_project, caplog):
+    _waiting_notebook(tiny_project)
+    lock = tiny_project / "runs" / "mini" / runner.LOCK
+    first = subprocess.Popen(
+        [sys.executable, "-m", "cardioembed.cli", "run", "--profile", "mini", "--only", "03"]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(InputError, match=f"in use by the run of process {first.pid}, start"):
+            run_profile(load_profile("mini"), only=["01"], wait=False)
+        caplog.set_level(logging.INFO, logger="cardioembed")
+        threading.Timer(3, (tiny_project / "release").write_text, [""]).start()
+        run_profile(load_profile("mini"), only=["01"])  # waits for the first, then runs
+        assert (
+            f"in use by the run of process {first.pid}" in caplog.text and "waiting" in caplog.text
+        )
+        assert first.wait(60) == 0  # the first run's results are intact: both published
+    finally:
+        first.kill()
+    published = sorted(p.name for p in (tiny_project / "runs" / "mini" / "executed").iterdir())
+    assert published == ["01_first.ipynb", "03_wait.ipynb"] and lock.read_text() == ""
+
+
+def test_the_lock_left_by_a_killed_run_is_taken_over(tiny_project, caplog):
+    caplog.set_level(logging.INFO, logger="cardioembed")
+    lock = tiny_project / "runs" / "mini" / runner.LOCK
+    lock.parent.mkdir(parents=True)
+    lock.write_text('{"pid": 99999999, "started": "2025-01-01 10:00:00", "command": "x"}')
+    run_profile(load_profile("mini"), only=["02"], wait=False)
+    assert "process 99999999, started 2025-01-01 10:00:00" in caplog.text
+    assert "ended without releasing" in caplog.text
+
+
+def test_skipped_inputs_are_listed_under_the_notebooks_line(tiny_project, capsys):
+    # A stand-in for notebook 01: it reads textbooks and writes the corpus' files.csv.
+    _notebook(
+        tiny_project / "notebooks" / "03_books.ipynb",
+        "textbook_dir: str = ''  # a folder of books",
+        "import pathlib\ncorpus = pathlib.Path('../runs/mini/corpus')\n"
+        "(corpus / 'c1').mkdir(parents=True)\n"
+        "(corpus / 'current.json').write_text('{\"corpus\": \"c1\"}')\n"
+        "(corpus / 'c1' / 'files.csv').write_text('file,status,pages,reason\\n"
+        "a.txt,used,1,\\nb.doc,skipped,0,b.doc: convert it to .txt\\n')",
+    )
+    assert cli.main(["run", "--profile", "mini", "--only", "03"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[1/1] 03_books")
+    assert lines[1].strip() == "skipped: b.doc: convert it to .txt" and "a.txt" not in lines[2]

@@ -196,6 +196,17 @@ def test_train_or_load_reuses_finished_run(trained, monkeypatch):
     assert result.loaded and result.global_step == 4 and result.model is not None
 
 
+def test_validation_does_not_change_what_is_trained(trained, tmp_path):
+    """Sweeps train without validation and reuse notebook 02's validated run under the
+    same key: that is only right if validating leaves the training untouched (MiniLM's
+    dropout and every evaluation DataLoader draw from the same generator)."""
+    pairs, _, _, second = trained
+    unvalidated = train(pairs, RECIPE, tmp_path / "run", validate=False)
+    assert "eval_validation_cosine_accuracy@1" in second.history  # it did validate
+    losses = [r.history.dropna(subset=["loss"])["loss"].tolist() for r in (second, unvalidated)]
+    assert losses[0] == losses[1]
+
+
 def test_a_change_to_the_training_code_trains_again(trained, tmp_path, monkeypatch):
     """A run made by other code is never reused: editing the loss in the training code
     changes the run's key, so load-or-train trains again; code of another stage does not."""

@@ -26,7 +26,17 @@ def _point_launch_buttons_at_sources(app, pagename, templatename, context, doctr
                 button["url"] = source_notebook_url(button["url"])
 
 
+def _no_repository_no_buttons(app, config) -> None:
+    """Without `repository.url` the launch and repository buttons have nothing to open
+    (and sphinx-book-theme fails on them): they are left out."""
+    options = config.html_theme_options
+    if not options.get("repository_url"):
+        options.pop("launch_buttons", None)
+        options["use_repository_button"] = False
+
+
 def setup(app):
+    app.connect("config-inited", _no_repository_no_buttons)
     # sphinx-book-theme adds the launch buttons at priority 501; run after it.
     app.connect("html-page-context", _point_launch_buttons_at_sources, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,5 @@
-"""Before any notebook runs: can every model and input the run needs be had here?
+"""Before any notebook runs: can every folder the run writes be written, and every model
+and input it needs be had here?
 
 Each model the selected notebooks will load is resolved as training resolves it
 (`models.resolve_base`); a hub id must be in the local Hugging Face cache or on the
@@ -9,25 +10,28 @@ hour into the run. One `InputError` names every problem and what to do.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cardioembed import models
 from cardioembed.errors import InputError
+from cardioembed.paths import CACHE_ENV, cache_dir
 
 logger = logging.getLogger(__name__)
 
 TEXTBOOKS_FOLDER = "textbooks"  # in <runs_root>/<profile>/: the rehearsal textbook
 
 
-def _hub_problem(repo_id: str, parameter: str, offline: bool) -> str | None:
+def _hub_problem(repo_id: str, parameter: str, offline: bool, revision: str | None) -> str | None:
     """Why `repo_id` cannot be had from the local hub cache or the reachable hub, or None
     (also when the answer is unclear: the load itself will say)."""
     from huggingface_hub import errors, hf_hub_download
 
     try:
-        hf_hub_download(repo_id, "config.json", local_files_only=offline)
+        hf_hub_download(repo_id, "config.json", revision=revision, local_files_only=offline)
     except errors.GatedRepoError:
         return (
             "is gated on the hub: accept its terms on its hub page and log in "
@@ -36,12 +40,8 @@ def _hub_problem(repo_id: str, parameter: str, offline: bool) -> str | None:
     except errors.RepositoryNotFoundError:
         return "is not a model on the Hugging Face hub: check the id, or give a local folder"
     except errors.LocalEntryNotFoundError:
-        name = repo_id.split("/")[-1]
-        return (
-            f"is not in the local Hugging Face cache and the hub is out of reach. On a "
-            f"machine with access run `hf download {repo_id} --local-dir /path/to/{name}`, "
-            f"copy the folder here and pass -p {parameter}=/path/to/{name} (or run where the "
-            "hub is reachable, with HF_HUB_OFFLINE unset)"
+        return "is not in the local Hugging Face cache and the hub is out of reach. " + (
+            models.local_copy_hint(repo_id, parameter, revision)
         )
     except errors.HFValidationError:
         return "is neither a folder nor a valid hub id such as 'Qwen/Qwen3-Embedding-8B'"
@@ -52,24 +52,62 @@ def _hub_problem(repo_id: str, parameter: str, offline: bool) -> str | None:
 
 def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
     """None when the model named by `value` can be loaded here, else what to do."""
+    name, revision = models.split_revision(value)
     try:
-        location, is_hub = models.resolve_base(value, parameter)
+        location, is_hub = models.resolve_base(name, parameter)
     except InputError as exc:  # its message names the parameter
         return str(exc)
     except ImportError as exc:  # a package that ships a model
         return f"{parameter} {value!r}: {exc}"
-    problem = _hub_problem(location, parameter, offline) if is_hub else None
+    problem = _hub_problem(location, parameter, offline, revision) if is_hub else None
     return f"{parameter} {value!r} {problem}" if problem else None
 
 
-def preflight(values: Mapping[str, Any], declared: set[str], run_folder: Path) -> dict[str, Any]:
-    """Check what the run will load; returns `values` with `textbook_dir: rehearsal`
-    replaced by the written folder. `declared`: the parameters of the selected notebooks
-    (a model of a notebook that does not run is not checked). Raises InputError naming
-    every problem."""
+def _unwritable(folder: Path) -> str | None:
+    """Why no file can be written in `folder` (made if missing), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _refuse(problems: list[str | None]) -> None:
+    if any(problems):
+        raise InputError(
+            "this run cannot start here, nothing was executed:\n"
+            + "\n".join(f"  - {p}" for p in problems if p)
+        )
+
+
+def preflight(
+    values: Mapping[str, Any], declared: set[str], run_folder: Path, published: Path | None = None
+) -> dict[str, Any]:
+    """Check what the run will write and load; returns `values` with `textbook_dir:
+    rehearsal` replaced by the written folder. `published`: where the executed notebooks
+    go. `declared`: the parameters of the selected notebooks (a model of a notebook that
+    does not run is not checked). Raises InputError naming every problem. An unwritable
+    model cache is no problem: this run's converted models go to `run_folder/cache`."""
     from cardioembed.curation.rehearsal import REHEARSAL, write_rehearsal_textbooks
 
     values = dict(values)
+    options = {published.parent: "--output-dir /path/to/folder"} if published else {}
+    options[run_folder] = "-p runs_root=/path/to/folder"  # the one to give if both are one
+    _refuse(
+        [
+            f"{folder} cannot be written ({why}); give a writable folder with {option}"
+            for folder, option in options.items()
+            if (why := _unwritable(folder))
+        ]
+    )
+    if why := _unwritable(cache_dir()):
+        logger.warning(
+            f"the model cache {cache_dir()} cannot be written ({why}); this run keeps its "
+            f"converted models in {run_folder / 'cache'}. Set {CACHE_ENV} to a writable "
+            "folder to convert them once for every run"
+        )
+        os.environ[CACHE_ENV] = str(run_folder / "cache")
     problems = []
     if "textbook_dir" in declared and "textbooks" in (values.get("sources") or ()):
         if values.get("textbook_dir") == REHEARSAL:
@@ -99,10 +137,5 @@ def preflight(values: Mapping[str, Any], declared: set[str], run_folder: Path) -
     offline = models.local_cache_only_if_unreachable()
     if offline and not models.offline_requested():
         logger.info("the Hugging Face hub is out of reach: models come from the local cache")
-    problems += [model_problem(parameter, value, offline) for parameter, value in checks]
-    if any(problems):
-        raise InputError(
-            "this run cannot start here, nothing was executed:\n"
-            + "\n".join(f"  - {p}" for p in problems if p)
-        )
+    _refuse(problems + [model_problem(parameter, value, offline) for parameter, value in checks])
     return values

@@ -2,8 +2,9 @@
 
 `run_profile` executes the selected notebooks in order into a fresh folder, each with the
 profile's values for the parameters it declares, and publishes them, merged with those of
-earlier successful runs, only when every one succeeded. A failed run is kept in
-`executed-failed/` for its tracebacks; an interrupted run is removed. `build_book` copies
+earlier successful runs, only when every one succeeded. One run per profile folder at a
+time (`profile_lock`). A failed run is kept in its own folder of `executed-failed/` for
+its tracebacks (the last few); an interrupted run is removed. `build_book` copies
 the published notebooks into `book/executed/` with the tables of times and environments
 written from their run records, and renders them without executing anything again.
 """
@@ -20,7 +21,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 TIMES_TABLE = "notebook_times.md"  # in book/executed/; book/teaching.md includes it
 STATUS_TABLE = "run_status.md"  # in book/executed/; book/status.md includes it
 EXECUTED = "executed"
+KEPT_FAILURES = 5  # failed runs whose executed notebooks are kept, each in its own folder
+LOCK = "run.lock"  # in <runs_root>/<profile>/: held by the run of the profile
 # The kernel runs in notebooks/: folders, and models given as folders, are made absolute
 # from the working directory of the command.
 PATH_PARAMETERS = ("runs_root", "textbook_dir")
@@ -127,6 +131,10 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
 def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: float) -> None:
     """Store the profile, parameters, time and environment in the notebook's metadata."""
     nb = json.loads(output.read_text())
+    for cell in nb["cells"]:  # the book shows the parameters cell, not papermill's copy
+        tags = cell["metadata"].get("tags", [])
+        if "injected-parameters" in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
     nb["metadata"]["cardioembed"] = {
         "profile": profile,
         "parameters": dict(params),
@@ -178,53 +186,115 @@ def _kept(published: Path) -> str:
     return "no run had been published before"
 
 
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        who = json.loads(path.read_text())
+        return f"the run of process {who['pid']}, started {who['started']} (`{who['command']}`)"
+    return "another run"
+
+
+@contextlib.contextmanager
+def profile_lock(folder: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the lock of a profile folder (filelock's, on the OS's file lock) for the block:
+    one run per profile folder at a time. A second run waits, or with `wait=False` fails
+    at once; either way it names the holder, whose pid, start and command the lock file
+    keeps. The OS frees the lock of a killed run; its record names it to the next run."""
+    from filelock import FileLock, Timeout
+
+    path = folder / LOCK
+
+    def claim(fd: int) -> None:
+        if os.pread(fd, 1, 0):  # the record of a run that ended without releasing: killed
+            logger.info(f"{_holder(path)} ended without releasing {_show(folder)}: taken over")
+        me = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({**me, "command": " ".join(sys.argv)}).encode(), 0)
+
+    lock = FileLock(path, on_acquired=claim)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        message = f"{_show(folder)} is in use by {_holder(path)}"
+        if not wait:
+            raise InputError(f"{message}; run again when it ends, or without --no-wait") from None
+        logger.info(f"{message}: waiting until it ends (Ctrl-C to stop)")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a lock file with a record: a killed run's
+            os.truncate(path, 0)
+        lock.release()
+
+
+def _lost_inputs(folder: Path) -> list[str]:
+    """The files the profile's current corpus skipped or read with text lost, with the
+    reason and what to do, from its files.csv (the table chapter 01 shows)."""
+    from cardioembed.curation.corpus import POINTER
+
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        corpus = folder / "corpus" / json.loads((folder / "corpus" / POINTER).read_text())["corpus"]
+        files = pd.read_csv(corpus / "files.csv", keep_default_na=False)
+        return [f"      {r.status}: {r.reason}" for r in files.itertuples() if r.status != "used"]
+    return []
+
+
 def run_profile(
-    profile: Profile, *, only: Iterable[str] = (), output_dir: Path | None = None
+    profile: Profile,
+    *,
+    only: Iterable[str] = (),
+    output_dir: Path | None = None,
+    wait: bool = True,
 ) -> list[Path]:
     """Execute the selected notebooks with the profile's values; when all succeeded,
     publish them into `output_dir` (default `<run folder>/executed/`) and return their
-    paths there. A failing notebook raises `NotebookFailed`; Ctrl-C `RunInterrupted`."""
+    paths there. A failing notebook raises `NotebookFailed`; Ctrl-C `RunInterrupted`;
+    `wait=False`: an InputError when another run holds the profile folder."""
     root = project_root()
     declared = {nb: declared_parameters(nb) for nb in notebooks(root=root)}
     selected = notebooks(only, root)
     check_parameters(profile.params, declared, f"profile {profile.name!r}")
     params = absolute_paths(profile.params)
     folder = run_dir(profile.name, params.get("runs_root", ""))
-    # Fail now, not an hour in: every model and input the selected notebooks load.
-    defaults = {k: v for nb in selected for k, v in notebook_defaults(declared[nb]).items()}
-    checked = preflight({**defaults, **params}, set(defaults), folder)
-    params = {key: checked[key] for key in params}
     published = Path(output_dir).resolve() if output_dir else folder / EXECUTED
-    published.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
-    results: list[Path] = []
-    source = selected[0]
-    try:
-        for index, source in enumerate(selected, 1):
-            given = {key: value for key, value in params.items() if key in declared[source]}
-            output, before = staging / source.name, _manifests(folder)
-            try:
-                seconds = execute_notebook(source, output, given, root / "notebooks")
-            except NotebookFailed as exc:
-                failed = _replace(published.with_name(published.name + "-failed"), staging)
-                raise NotebookFailed(
-                    f"{exc}\n  the executed notebook, with the traceback, is "
-                    f"{_show(failed / source.name)}\n  {_kept(published)}"
-                ) from None
-            _record(output, profile.name, given, seconds)
-            results.append(published / source.name)
-            logger.info(
-                f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
-                f"{_written(before, folder)} {_show(folder)}"
-            )
-        _replace(published, published, staging)
-    except KeyboardInterrupt:
-        raise RunInterrupted(
-            f"interrupted while running {source.stem} (profile {profile.name}); nothing "
-            f"was lost: {_kept(published)}, and artifacts are only ever replaced whole"
-        ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # Fail now, not an hour in: every folder the run writes, every model and input it loads.
+    defaults = {k: v for nb in selected for k, v in notebook_defaults(declared[nb]).items()}
+    checked = preflight({**defaults, **params}, set(defaults), folder, published)
+    params = {key: checked[key] for key in params}
+    with profile_lock(folder, wait):
+        staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
+        results: list[Path] = []
+        source = selected[0]
+        try:
+            for index, source in enumerate(selected, 1):
+                given = {key: value for key, value in params.items() if key in declared[source]}
+                output, before = staging / source.name, _manifests(folder)
+                try:
+                    seconds = execute_notebook(source, output, given, root / "notebooks")
+                except NotebookFailed as exc:
+                    failures = published.with_name(published.name + "-failed")
+                    failed = _replace(failures / f"{datetime.now():%Y%m%d-%H%M%S-%f}", staging)
+                    for old in sorted(failures.iterdir())[:-KEPT_FAILURES]:
+                        shutil.rmtree(old, ignore_errors=True)
+                    raise NotebookFailed(
+                        f"{exc}\n  the executed notebook, with the traceback, is "
+                        f"{_show(failed / source.name)}\n  {_kept(published)}"
+                    ) from None
+                _record(output, profile.name, given, seconds)
+                results.append(published / source.name)
+                lost = _lost_inputs(folder) if "textbook_dir" in declared[source] else []
+                logger.info(
+                    f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
+                    f"{_written(before, folder)} {_show(folder)}" + "".join(f"\n{x}" for x in lost)
+                )
+            _replace(published, published, staging)
+        except KeyboardInterrupt:
+            raise RunInterrupted(
+                f"interrupted while running {source.stem} (profile {profile.name}); nothing "
+                f"was lost: {_kept(published)}, and artifacts are only ever replaced whole"
+            ) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return results
 
 
@@ -290,7 +360,7 @@ def stage_executed(source: Path, root: Path) -> Path:
     """Replace `book/executed/` by a copy of `source` (a run's published notebooks) and
     the tables written from their records, in one rename."""
     source = Path(source)
-    how = "run `cardioembed run` (with the same --profile, and -p runs_root=... if you gave one)"
+    how = "run `cardioembed run`"
     if not any(source.glob("*.ipynb")):
         raise InputError(f"no successful run to render: no executed notebooks in {source}; {how}")
     missing = [n for n in _toc_notebooks(root) if not (source / f"{n}.ipynb").is_file()]

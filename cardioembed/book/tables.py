@@ -1,4 +1,4 @@
-"""How the chapters show a table: one format for every chapter.
+"""How the chapters show a table and an estimate: one format for every chapter.
 
 No index column unless it means something (a plain 0, 1, 2... index is hidden), counts as
 whole numbers (a count column with a missing value is not shown as 1365.0), missing
@@ -7,7 +7,8 @@ values as a dash, other numbers to three decimals, settings such as 0.05 as writ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -44,3 +45,19 @@ def show(
     if index is False or (index is None and isinstance(frame.index, pd.RangeIndex)):
         styler = styler.hide(axis="index")
     return styler
+
+
+def estimate(value, low=None, high=None, seeds: Sequence[float] = (), sign: str = "+") -> str:
+    """A number as the chapters glue it where it may be missing: "+0.063 (95% CI +0.026 to
+    +0.100; 3 seeds: +0.050 to +0.071)", a dash when it was not measured. `seeds`: the
+    per-seed values whose range is shown; `sign`: "+" for a difference, "" for a score."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    number = f"{{:{sign}.{DECIMALS}f}}".format
+    bounds = [b for b in (low, high) if b is not None and math.isfinite(b)]
+    parts = [f"95% CI {number(low)} to {number(high)}"] if len(bounds) == 2 else []
+    if len(seeds) > 1:
+        parts.append(f"{len(seeds)} seeds: {number(min(seeds))} to {number(max(seeds))}")
+    elif len(seeds) == 1:
+        parts.append("one seed")
+    return number(value) + (f" ({'; '.join(parts)})" if parts else "")

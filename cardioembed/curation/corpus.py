@@ -33,6 +33,7 @@ from cardioembed.curation import pairs as pairs_mod
 from cardioembed.curation.sentences import split_sentences
 from cardioembed.errors import InputError, ParameterError, check_int
 from cardioembed.models import load_resolved, model_identity
+from cardioembed.profiles import check_values
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ class CorpusConfig:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> CorpusConfig:
-        """The configuration from notebook 01's parameters (other names are ignored)."""
+        """The configuration from notebook 01's parameters (other names are ignored), their
+        types checked against its parameters cell."""
+        check_values(values, "01_curate_corpus")
         names = [f.name for f in dataclasses.fields(cls)]
         if missing := [n for n in names if n not in values]:
             raise InputError(
@@ -202,6 +205,24 @@ def _read_textbooks(config: CorpusConfig, counts: dict, problems: list):
     return textbook_sentences(books, config.min_sentence_chars), files
 
 
+def add_negatives(pairs: pd.DataFrame, negatives: str, negatives_model: str, seed: int):
+    """`pairs` with a ``negative`` per pair by notebook 01's `negatives` strategy, drawn
+    within each split, so no held-out text is ever trained on (also for another split of
+    the same pairs, as notebook 06 makes)."""
+    if negatives == "none":
+        return pairs.assign(negative=None)
+    if negatives == "mined":
+        from sentence_transformers import SentenceTransformer
+
+        miner = load_resolved(negatives_model, "negatives_model", SentenceTransformer)
+    return pd.concat(
+        pairs_mod.add_mined_hard_negatives(part, miner)
+        if negatives == "mined"
+        else pairs_mod.add_random_distant_negatives(part, seed)
+        for _, part in pairs.groupby("split", sort=False)
+    ).sort_index()
+
+
 def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> dict[str, Any]:
     """Run curation end to end: the tables sentences, pairs, audit and files (one row per
     textbook file: used, degraded or skipped, and why), and counts, problems and seconds.
@@ -295,19 +316,7 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> dict[s
     step("split")
 
     # 5. Negatives, drawn within each split so no held-out text is ever trained on
-    if config.negatives == "none":
-        pairs["negative"] = None
-    else:
-        if config.negatives == "mined":
-            from sentence_transformers import SentenceTransformer
-
-            miner = load_resolved(config.negatives_model, "negatives_model", SentenceTransformer)
-        pairs = pd.concat(
-            pairs_mod.add_mined_hard_negatives(part, miner)
-            if config.negatives == "mined"
-            else pairs_mod.add_random_distant_negatives(part, config.seed)
-            for _, part in pairs.groupby("split", sort=False)
-        ).sort_index()
+    pairs = add_negatives(pairs, config.negatives, config.negatives_model, config.seed)
     step("negatives")
 
     # 6. Near-duplicate audit between training and test texts
@@ -361,9 +370,14 @@ def curate_to_folder(
             for reason in manifest[f"inputs_{status}"].values():
                 logger.warning("%s: %s", what, reason)
         if config.strict and (manifest["inputs_skipped"] or manifest["inputs_degraded"]):
+            listing = "\n".join(
+                f"  - {status}: {reason}"
+                for status in ("skipped", "degraded")
+                for reason in manifest[f"inputs_{status}"].values()
+            )
             raise InputError(
                 f"strict mode: the corpus in {target} was made with textbook files skipped "
-                "or read with text lost (listed above); fix or remove them, or set "
+                f"or read with text lost:\n{listing}\nfix or remove them, or set "
                 "strict=False to go on without them"
             )
     else:

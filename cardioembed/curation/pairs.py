@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardioembed.artifacts import params_hash, write_json
+from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.envinfo import format_duration
 from cardioembed.errors import InputError, ParameterError
@@ -277,15 +277,12 @@ def paraphrase_pairs(
 
 
 def _read_cache(cache: Path | None) -> dict[str, str]:
-    if cache is None or not Path(cache).is_file():
-        return {}
-    try:
-        return {str(k): str(v) for k, v in json.loads(Path(cache).read_text())["replies"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(
-            f"the paraphrase cache {cache} cannot be read ({exc}); remove it to paraphrase "
-            "every sentence again"
-        ) from exc
+    if cache is not None and Path(cache).is_file():
+        with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
+            return {
+                str(k): str(v) for k, v in json.loads(Path(cache).read_text())["replies"].items()
+            }
+    return {}
 
 
 def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
@@ -333,11 +330,13 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
                     logger.info(message, finished, len(todo), format_duration(left))
                     last_report = now
                 if cache is not None and now - last_save > CACHE_SECONDS:
-                    write_json(cache, {"replies": done})
+                    with tolerate_cache(cache):
+                        write_json(cache, {"replies": done})
                     last_save = now
     finally:
         if finished and cache is not None:
-            write_json(cache, {"replies": done})
+            with tolerate_cache(cache):
+                write_json(cache, {"replies": done})
 
 
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:

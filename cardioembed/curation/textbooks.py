@@ -1,10 +1,12 @@
 """Reading the user's own textbooks: a folder of `.pdf`, `.epub`, `.txt` and `.md` files.
 
-Each file becomes a `Book` whose chapters are cleaned text (see `cleaning`), with counts
-of what cleaning dropped. PDF text comes from PDFium (package `pypdfium2`), EPUB
-documents are read in the order of the book's spine (zipfile and the OPF package
-document) and turned into text with BeautifulSoup, Markdown is parsed with
-`markdown-it-py`.
+Each file becomes a `Book` whose chapters are paragraphs of prose, with counts and
+examples of what was dropped. A PDF page is read from its layout: PDFium (package
+`pypdfium2`) gives each line's place and font, and `cleaning.paragraphs` tells prose
+from the rest. EPUB documents are read in the order of the book's spine (zipfile and the
+OPF package document) and parsed with lxml, Markdown with `markdown-it-py`: there the
+elements say what is prose. Plain text goes through the same layout rules as a PDF,
+with a line's number as its height.
 
 A file that cannot be used raises `InputError` from `read_book`, with a message that
 names the file and says what to do; a file that can be used but lost much of its text
@@ -15,11 +17,11 @@ does not stop a library of good ones; with `strict=True` any of them is an error
 
 from __future__ import annotations
 
-import functools
+import bisect
+import ctypes
 import logging
 import posixpath
 import re
-import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
@@ -28,7 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from cardioembed.curation.cleaning import clean_book_text, remove_running_lines
+from cardioembed.curation.cleaning import (
+    HYPHEN,
+    Line,
+    drop,
+    finish,
+    normalize_unicode,
+    paragraphs,
+    text_paragraphs,
+    trim_cut_sentences,
+)
 from cardioembed.errors import InputError, ParameterError, check_int
 
 logger = logging.getLogger(__name__)
@@ -44,8 +55,9 @@ OTHER_LANGUAGE_WARNING = 0.3  # warn when this share of paragraphs is in another
 
 @dataclass(frozen=True)
 class Book:
-    """One textbook: its file, a title, its chapters as cleaned text, its page count (PDF;
-    else 0), what cleaning dropped (`cleaning.FILTERS` names), and warnings about text
+    """One textbook: its file, a title, its chapters as cleaned text (paragraphs separated
+    by a blank line), its page count (PDF; else 0), how many blocks each filter dropped
+    (`cleaning.FILTERS` names) with a few `examples` of them, and warnings about text
     that was lost."""
 
     path: Path
@@ -54,6 +66,7 @@ class Book:
     pages: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,27 +81,86 @@ class Problem:
 
 # ----------------------------------------------------------------------------- PDF
 
+# Font names say the weight and the pitch: "CMBX12", "Helvetica-Bold"; "CMTT10", "Courier".
+_BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
+_MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
+
+
+def _font_style(name: str) -> str:
+    return "mono" if _MONO_FONT.search(name) else "bold" if _BOLD_FONT.search(name) else ""
+
+
+def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
+    """The lines of a page, each with its left and right edge, the baseline of its first
+    character, and the font size and style that most of three of its characters (first,
+    middle, last) have. Rotated text (a watermark) is left out. PDFium runs a word
+    hyphenated at a line end into the next line and marks the hyphen: the line is cut
+    there again, so that every `Line` is one line of the page."""
+    import pypdfium2.raw as pdfium_c
+
+    handle = textpage.raw
+    text = textpage.get_text_range().replace("\x02", HYPHEN)
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    x, y = ctypes.c_double(), ctypes.c_double()
+    name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
+    spans, start = [], 0
+    for raw in text.split("\r\n"):
+        cuts = [start + i + 1 for i, c in enumerate(raw) if c == HYPHEN]
+        bounds = [start, *cuts, start + len(raw)]
+        spans += zip(bounds, bounds[1:], strict=False)
+        start += len(raw) + 2
+    lines: list[Line] = []
+    for first, end in spans:
+        raw = text[first:end]
+        first += len(raw) - len(raw.lstrip())
+        last = first + len(raw.strip()) - 1
+        if last < first or pdfium_c.FPDFText_GetCharAngle(handle, (first + last) // 2) > 0.01:
+            continue
+        fonts = []
+        middle = (first + last) // 2
+        middle += text[middle] == " "  # spaces and PDFium's hyphen marks have no font
+        for index in (first, middle, last - (text[last] == HYPHEN)):
+            pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
+            font = name.value
+            if font not in styles:
+                styles[font] = _font_style(font.decode("latin-1"))
+            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), styles[font]))
+        size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
+        pdfium_c.FPDFText_GetCharBox(handle, first, left, right, bottom, top)
+        pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
+        x0 = left.value
+        pdfium_c.FPDFText_GetCharBox(handle, last, left, right, bottom, top)
+        content = normalize_unicode(raw.strip())
+        lines.append(Line(content, page, 0, x0, right.value, y.value, size or 10.0, style))
+    # Two columns: many lines end left of the middle and many start right of it; the
+    # left column is read first.
+    middle = width / 2
+    n_left = sum(1 for line in lines if line.x1 < middle)
+    n_right = sum(1 for line in lines if line.x0 > middle)
+    if n_left >= 5 and n_right >= 5 and n_left + n_right >= 0.6 * len(lines):
+        lines = sorted(
+            (line._replace(column=int(line.x0 > middle)) for line in lines),
+            key=lambda line: line.column,
+        )
+    return lines
+
 
 def _pdf_chapter_starts(document) -> list[int]:
     """First pages (0-based) of the top-level outline entries, or [] without one."""
     starts: set[int] = set()
     try:
         for bookmark in document.get_toc():
-            if bookmark.level != 0:  # nested entries: sections of the chapter above
-                continue
             destination = bookmark.get_dest()
             page = destination.get_index() if destination is not None else None
-            if page is not None and page >= 0:
+            if bookmark.level == 0 and page is not None and page >= 0:
                 starts.add(page)
     except Exception:  # a broken outline is no reason to lose the text
         return []
     return sorted(starts)
 
 
-def _read_pdf(
-    path: Path, pages_per_chunk: int, stats: Counter
-) -> tuple[str, list[str], int, list[str]]:
-    """Title, chapters (pages joined by form feeds), page count and warnings of a PDF."""
+def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
+    """Title, chapters (lists of paragraphs), page count and warnings of a PDF."""
     import pypdfium2 as pdfium
 
     try:
@@ -102,20 +174,22 @@ def _read_pdf(
         raise InputError(
             f"{path.name} could not be read as a PDF ({exc}); re-export it or give a text file"
         ) from exc
+    lines: list[Line] = []
+    blank = failed = 0
+    styles: dict = {}
     try:
         n_pages = len(document)
-        pages: list[str] = []
-        failed = 0
         for index in range(n_pages):
             try:
                 page = document[index]
                 textpage = page.get_textpage()
-                pages.append(textpage.get_text_range())
+                found = _pdf_lines(textpage, index, page.get_width(), styles)
                 textpage.close()
                 page.close()
             except Exception:  # one damaged page: keep the others
-                pages.append("")
-                failed += 1
+                found, failed = [], failed + 1
+            blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
+            lines += found
         starts = _pdf_chapter_starts(document)
         try:
             title = document.get_metadata_dict().get("Title", "")
@@ -128,7 +202,6 @@ def _read_pdf(
             f"{path.name} could not be read as a PDF (no page could be decoded); "
             "re-export it or give a text file"
         )
-    blank = sum(1 for page in pages if len("".join(page.split())) < BLANK_PAGE_CHARS)
     stats["blank_pages"] += blank
     if blank == n_pages:
         raise InputError(
@@ -142,70 +215,60 @@ def _read_pdf(
             "image-only pages), so their text is missing from the corpus; run OCR on the "
             "file (e.g. `ocrmypdf`) or give a text file"
         )
-    # Running heads repeat through the whole book: remove them with all pages in view.
-    pages = remove_running_lines(pages)
     if len(starts) < 2:
-        starts = list(range(0, len(pages), pages_per_chunk))
-    bounds = sorted({0, *starts[1:]}) + [len(pages)]
-    chapters = ["\f".join(pages[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+        starts = list(range(0, n_pages, pages_per_chunk))
+    bounds = sorted({0, *starts[1:]})
+    chapters: list[list[str]] = [[] for _ in bounds]
+    for page, paragraph in paragraphs(lines, n_pages, stats, examples):
+        chapters[bisect.bisect_right(bounds, page) - 1].append(paragraph)
     return str(title or ""), chapters, n_pages, warnings_
 
 
 # ---------------------------------------------------------------------------- EPUB
 
-_BLOCK_TAGS = (
-    "p div h1 h2 h3 h4 h5 h6 li ul ol dl blockquote section article header footer "
-    "figure dt dd aside tr".split()
-)
-# Not prose: scripts and styles, navigation, formulas, code blocks, tables.
-_SKIP_TAGS = "script style head title nav svg math pre table".split()
-_CAPTION_TAGS = ["figcaption", "caption"]
+# Elements that are not prose, and the filter that counts them.
+_NOT_PROSE = {
+    **dict.fromkeys("h1 h2 h3 h4 h5 h6".split(), "headings"),
+    **dict.fromkeys("ul ol dl".split(), "lists"),
+    **dict.fromkeys("table".split(), "tables"),
+    **dict.fromkeys("pre math svg".split(), "code"),
+    **dict.fromkeys("figure figcaption caption aside".split(), "small_print"),
+    "nav": "contents_index",
+}
 _CITATION_MARK = re.compile(r"^\s*[\[(]?\d+(?:\s*[,\-–]\s*\d+)*[\])]?\s*$")
-_PARAGRAPH_MARK, _LINE_MARK = "\x1e", "\x1d"
 
 
-@functools.lru_cache(maxsize=1)
-def _html_parser() -> str:
-    """bs4's lxml tree builder when lxml is installed (it parsed the Debian Developer's
-    Reference EPUB 1.7x faster than html.parser, with the same text), else html.parser."""
-    from bs4 import BeautifulSoup, FeatureNotFound
+def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
+    """The prose paragraphs (`p` elements, and `div`s that hold text and no other block)
+    of an (X)HTML document; headings, lists, tables, code, captions, asides and
+    navigation are dropped by element and counted, and so are citation links and
+    footnote marks ("<a href='#ref12'>12</a>")."""
+    import lxml.etree
+    import lxml.html
 
     try:
-        BeautifulSoup("<p></p>", "lxml")
-    except FeatureNotFound:
-        return "html.parser"
-    return "lxml"
-
-
-def html_to_text(html: str | bytes, stats: Counter | None = None) -> str:
-    """Plain text of an (X)HTML document, block elements separated by blank lines.
-    Code blocks and captions are dropped (counted in `stats` as "code_lines" and
-    "caption_lines"), tables and formulas too; citation links and footnote marks
-    ("<a href='#ref12'>12</a>") are dropped: they would glue digits onto words."""
-    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
-
-    stats = stats if stats is not None else Counter()
-    with warnings.catch_warnings():
-        # EPUB documents are XHTML; an HTML parser reads them as well as it reads HTML.
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(html, _html_parser())
-    for tag in soup.find_all(_SKIP_TAGS):
-        if tag.name == "pre":
-            stats["code_lines"] += max(1, tag.get_text().count("\n"))
-        tag.decompose()
-    for tag in soup.find_all(_CAPTION_TAGS):
-        stats["caption_lines"] += 1
-        tag.decompose()
-    for tag in soup.find_all(["a", "sup"]):
-        if _CITATION_MARK.match(tag.get_text()):
-            tag.decompose()
-    for tag in soup.find_all("br"):
-        tag.replace_with(_LINE_MARK)
-    for tag in soup.find_all(_BLOCK_TAGS):
-        tag.insert_before(_PARAGRAPH_MARK)
-        tag.append(_PARAGRAPH_MARK)
-    text = soup.get_text().replace("\n", " ")  # a line break in HTML source is a space
-    return text.replace(_LINE_MARK, "\n").replace(_PARAGRAPH_MARK, "\n\n")
+        root = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    lxml.etree.strip_elements(root, "script", "style", "head", with_tail=False)
+    for element in list(root.iter(*_NOT_PROSE)):
+        if next(element.iterancestors(*_NOT_PROSE), None) is None:
+            drop(stats, examples, _NOT_PROSE[element.tag], element.text_content())
+    for element in list(root.iter(*_NOT_PROSE)):
+        if element.getparent() is not None:
+            element.drop_tree()
+    for element in list(root.iter("a", "sup")):
+        if _CITATION_MARK.match(element.text_content()):
+            stats["footnote_marks"] += 1
+            element.drop_tree()
+    found = []
+    for element in root.iter("p", "div"):
+        if element.tag == "div" and (len(element) or not (element.text or "").strip()):
+            continue
+        text = normalize_unicode(" ".join(element.text_content().split()))
+        if text and (text := trim_cut_sentences(text, stats, examples)):
+            found.append(text)
+    return found
 
 
 def _local(tag: str) -> str:
@@ -219,7 +282,7 @@ def _epub_error(path: Path, why: str) -> InputError:
     )
 
 
-def _read_epub(path: Path, stats: Counter) -> tuple[str, list[str], list[str]]:
+def _read_epub(path: Path, stats: Counter, examples: dict):
     """Title, chapters (the spine's documents in reading order) and warnings of an EPUB.
     Manifest links may carry a #fragment: it names a place inside the file, so the file
     is read once."""
@@ -254,7 +317,7 @@ def _read_epub(path: Path, stats: Counter) -> tuple[str, list[str], list[str]]:
                 spine.append(element.get("idref", ""))
             elif name == "title" and not title:
                 title = (element.text or "").strip()
-        chapters: list[str] = []
+        chapters: list[list[str]] = []
         seen: set[str] = set()
         missing: list[str] = []
         for idref in spine:
@@ -268,7 +331,7 @@ def _read_epub(path: Path, stats: Counter) -> tuple[str, list[str], list[str]]:
             if file not in names:
                 missing.append(file)
                 continue
-            chapters.append(html_to_text(archive.read(file), stats))
+            chapters.append(html_paragraphs(archive.read(file), stats, examples))
     warnings_ = []
     if missing:
         warnings_.append(
@@ -335,71 +398,58 @@ def _inline_text(children) -> str:
     for token in children or ():
         if token.type in ("text", "code_inline"):
             parts.append(token.content)
-        elif token.type == "softbreak":
+        elif token.type in ("softbreak", "hardbreak"):
             parts.append(" ")
-        elif token.type == "hardbreak":
-            parts.append("\n")
         # images, inline HTML and link markers carry no prose of their own
     return "".join(parts)
 
 
-def _markdown_blocks(text: str, stats: Counter | None = None) -> list[tuple[int, str]]:
-    """The text blocks of a Markdown document as (heading level or 0, text): code,
-    HTML blocks and tables are left out (code counted in `stats` as "code_lines")."""
+_MARKDOWN_NOT_PROSE = {
+    "heading_open": "headings",
+    "bullet_list_open": "lists",
+    "ordered_list_open": "lists",
+    "table_open": "tables",
+}
+
+
+def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[str]]:
+    """Prose paragraphs of a Markdown document by element: headings, lists, tables,
+    code and HTML blocks are dropped and counted. Chapters start at top-level headings,
+    else at second-level ones."""
     from markdown_it import MarkdownIt
 
-    stats = stats if stats is not None else Counter()
-    parser = MarkdownIt("commonmark").enable("table")
-    blocks: list[tuple[int, str]] = []
-    level = 0
-    in_table = 0
-    for token in parser.parse(_FRONT_MATTER.sub("", text)):
-        if token.type == "table_open":
-            in_table += 1
-        elif token.type == "table_close":
-            in_table -= 1
-        elif token.type in ("fence", "code_block"):
-            stats["code_lines"] += token.content.count("\n")
-        elif token.type == "heading_open":
-            level = int(token.tag[1:])
-        elif token.type == "heading_close":
-            level = 0
-        elif token.type == "inline" and not in_table:
-            blocks.append((level, _inline_text(token.children)))
-    return blocks
-
-
-def strip_markdown(text: str) -> str:
-    """Markdown to plain text: code blocks, HTML, images and tables go; headings,
-    paragraphs, list items and quotes are kept as paragraphs of their text."""
-    return "\n\n".join(block for _, block in _markdown_blocks(text) if block.strip())
-
-
-def _markdown_chapters(text: str, stats: Counter) -> list[str]:
-    """Chapters start at top-level headings, else at second-level ones."""
-    blocks = _markdown_blocks(text, stats)
-    for level in (1, 2):
-        if sum(1 for lvl, _ in blocks if lvl == level) > 1:
-            break
-    else:
-        return ["\n\n".join(b for _, b in blocks)]
+    tokens = MarkdownIt("commonmark").enable("table").parse(_FRONT_MATTER.sub("", text))
+    levels = Counter(token.tag for token in tokens if token.type == "heading_open")
+    chapter_tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
     chapters: list[list[str]] = [[]]
-    for lvl, block in blocks:
-        if lvl == level and chapters[-1]:
-            chapters.append([])
-        chapters[-1].append(block)
-    return ["\n\n".join(chapter) for chapter in chapters]
+    inside: list[str] = []  # the elements that are not prose, open around this token
+    for token in tokens:
+        if token.type in _MARKDOWN_NOT_PROSE:
+            inside.append(_MARKDOWN_NOT_PROSE[token.type])
+            if token.tag == chapter_tag and chapters[-1]:
+                chapters.append([])
+        elif token.type.replace("_close", "_open") in _MARKDOWN_NOT_PROSE:
+            inside.pop()
+        elif token.type in ("fence", "code_block", "html_block"):
+            drop(stats, examples, "code", token.content)
+        elif token.type == "inline":
+            content = normalize_unicode(" ".join(_inline_text(token.children).split()))
+            if inside:
+                if len(inside) == 1:  # counted once per element, at its first text
+                    drop(stats, examples, inside[0], content)
+                    inside[0] = f"counted:{inside[0]}"
+            elif content and (content := trim_cut_sentences(content, stats, examples)):
+                chapters[-1].append(content)
+    return chapters
 
 
 def _split_on(text: str, pattern: re.Pattern[str]) -> list[str]:
     starts = [m.start() for m in pattern.finditer(text)]
-    if not starts:
-        return [text]
-    bounds = [0, *starts, len(text)] if starts[0] > 0 else [*starts, len(text)]
+    bounds = sorted({0, *starts, len(text)})
     return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-def _read_text(path: Path, stats: Counter) -> tuple[str, list[str]]:
+def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
     size = path.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise InputError(
@@ -409,8 +459,8 @@ def _read_text(path: Path, stats: Counter) -> tuple[str, list[str]]:
         )
     text = _decode_text(path, path.read_bytes())
     if path.suffix.lower() == ".md":
-        return "", _markdown_chapters(text, stats)
-    return "", _split_on(text, _CHAPTER_LINE)
+        return _markdown_chapters(text, stats, examples)
+    return [text_paragraphs(chapter, stats, examples) for chapter in _split_on(text, _CHAPTER_LINE)]
 
 
 # ------------------------------------------------------------------------- public
@@ -441,15 +491,16 @@ def read_book(
     if path.stat().st_size == 0:
         raise InputError(f"{path.name} is empty; remove it or give the book's text")
     stats: Counter = Counter()
+    examples: dict[str, list[str]] = {}
     warnings_: list[str] = []
-    n_pages = 0
+    title, n_pages = "", 0
     if suffix == ".pdf":
-        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, stats)
+        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, stats, examples)
     elif suffix == ".epub":
-        title, raw, warnings_ = _read_epub(path, stats)
+        title, raw, warnings_ = _read_epub(path, stats, examples)
     else:
-        title, raw = _read_text(path, stats)
-    chapters = [clean_book_text(chapter, stats, language=language) for chapter in raw]
+        raw = _read_text(path, stats, examples)
+    chapters = ["\n\n".join(finish(chapter, stats, language, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
         raise InputError(
@@ -473,6 +524,7 @@ def read_book(
         pages=n_pages,
         dropped={k: int(v) for k, v in sorted(stats.items()) if v},
         warnings=tuple(warnings_),
+        examples={k: tuple(v) for k, v in sorted(examples.items())},
     )
 
 

@@ -9,7 +9,6 @@ out of domain) resamples each suite on its own.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cardioembed import models as hub
-from cardioembed.artifacts import atomic_path, params_hash
+from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
 from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
 
@@ -130,7 +129,7 @@ class Encoder:
             key = params_hash({"prompt": prompt or "", "texts": texts}, 20)
             path = self.cache_dir / self.fingerprint / f"{key}.npy"
         if path is not None and path.is_file() and not all(t in known for t in texts):
-            with contextlib.suppress(OSError, ValueError):  # a damaged file is recomputed
+            with tolerate_cache(self.cache_dir):  # a damaged file is recomputed
                 stored = np.load(path)
                 if len(stored) == len(texts):
                     known.update(zip(texts, stored, strict=True))
@@ -149,9 +148,8 @@ class Encoder:
             self.encoded_texts += len(todo)
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
         if path is not None and not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, emb)
+            with tolerate_cache(self.cache_dir), atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, emb)
         return emb
 
 
@@ -442,6 +440,22 @@ def mteb_public(
 
 
 def verdict(low: float, high: float) -> str:
-    """Where a difference's 95% interval lies: "above zero", "below zero" or "within noise"
-    (it covers zero, or is not a number)."""
+    """Where a difference's 95% interval lies: "above zero", "below zero", "within noise"
+    (it covers zero) or "not measured" (it is not a number)."""
+    if not np.isfinite([low, high]).all():
+        return "not measured"
     return "above zero" if low > 0 else "below zero" if high < 0 else "within noise"
+
+
+def claim_verdict(lows, highs, above: float = 0.0, measured: bool = True) -> str:
+    """The verdict on a claim that a quantity exceeds `above`, from its 95% interval on
+    each training seed: "confirmed" when every interval lies above it, "not confirmed"
+    when every one lies below, "cannot tell" otherwise; "not measured at this scale" when
+    `measured` is false (the build cannot test the claim) or no interval is a number."""
+    lows, highs = np.asarray(lows, dtype=float) - above, np.asarray(highs, dtype=float) - above
+    if not measured or not np.isfinite(lows + highs).any():
+        return "not measured at this scale"
+    sides = {verdict(low, high) for low, high in zip(lows, highs, strict=True)}
+    return {"above zero": "confirmed", "below zero": "not confirmed"}.get(
+        sides.pop() if len(sides) == 1 else "", "cannot tell"
+    )

@@ -1,22 +1,31 @@
-"""`cardioembed search "query"`: a profile's corpus searched with a trained model. The
-passages (the corpus's distinct texts) are embedded once per model into the evaluation's
-`Encoder` cache in `runs/<profile>/cache/`; sentence-transformers' `util.semantic_search`
-ranks them."""
+"""`cardioembed search "query"`: a profile's corpus searched with a trained model. A run
+of the profile searches the corpus it was trained on (a later curation may have changed
+the current one); a model folder, the current corpus. The passages (the corpus's distinct
+texts) are embedded once per model into the evaluation's `Encoder` cache in
+`runs/<profile>/cache/`; sentence-transformers' `util.semantic_search` ranks them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from cardioembed.artifacts import load_manifest
 from cardioembed.curation.corpus import load_corpus
 from cardioembed.errors import InputError
 from cardioembed.evaluation.metrics import Encoder
 from cardioembed.models import load_model
 from cardioembed.paths import run_dir
-from cardioembed.training.recipe import Recipe, load_trained, main_run
+from cardioembed.training.recipe import (
+    Recipe,
+    data_fingerprint,
+    load_trained,
+    main_run,
+    trained_runs,
+)
 
 BASE = "base"  # --model base: the main run's base model, untrained
 
@@ -29,35 +38,57 @@ def corpus_passages(corpus: dict) -> list[str]:
     return list(dict.fromkeys(t for t in texts if t.strip()))
 
 
+def trained_corpus(run: Path, corpora: Path) -> Path:
+    """The corpus folder under `corpora` that the finished run `run` was trained on: the
+    one whose training pairs give the data hash its manifest records, newest first."""
+    recipe, recorded = Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
+    for corpus in sorted(corpora.glob("*/pairs.parquet"), key=os.path.getmtime, reverse=True):
+        with contextlib.suppress(OSError, ValueError):  # unreadable, or without the run's kinds
+            pairs = recipe.training_pairs(pd.read_parquet(corpus))
+            if load_manifest(corpus.parent) and data_fingerprint(pairs) == recorded:
+                return corpus.parent
+    raise InputError(
+        f"the run {run.name} was trained on a corpus that is no longer in {corpora}: the "
+        "current one differs (notebook 01 ran since, perhaps by hand). Train on the current "
+        "corpus with `cardioembed run --only 02`, or give --model a run trained on it"
+    )
+
+
 @dataclass
 class Searcher:
     model_name: str
     model: object
     passages: list[str]
     encoder: Encoder
+    corpus_name: str
 
     @classmethod
     def open(cls, profile: str, model: str, runs_root: str | os.PathLike) -> Searcher:
         """`model`: empty for notebook 02's main run, `base` for its untrained base, a run
         name under `runs/<profile>/models/`, or a model folder."""
         folder = run_dir(profile, runs_root)
-        corpus, models = load_corpus(folder / "corpus"), folder / "models"
-        if not model:
-            name, loaded = main_run(models).name, load_trained(main_run(models))
-        elif model == BASE:
-            name, loaded = BASE, Recipe.of_run(main_run(models)).load_base()
-        elif (models / model).is_dir():
-            name, loaded = model, load_trained(models / model)
-        elif Path(model).is_dir():
-            name, loaded = Path(model).name, load_model(model)
-        else:
-            found = sorted(models.iterdir()) if models.is_dir() else []
-            runs = ", ".join(p.name for p in found if p.is_dir()) or "none: run notebook 02"
+        corpora, models = folder / "corpus", folder / "models"
+        runs = trained_runs(models)  # finished ones only
+        if not model or model == BASE:
+            run = main_run(models)
+        elif Path(model).is_dir() and model not in runs:
+            run = None  # a model folder: the current corpus
+        elif (run := runs.get(model)) is None:
+            newest = sorted(runs, key=lambda n: runs[n].stat().st_mtime, reverse=True)
+            shown = ", ".join(newest[:5]) + (f" and {len(runs) - 5} more" * (len(runs) > 5))
             raise InputError(
-                f"--model {model!r} is neither a run in {models} (runs: {runs}), "
-                f"'{BASE}', nor a model folder"
+                f"--model {model!r} is neither a finished run in {models} (newest: "
+                f"{shown or 'none: cardioembed run --only 02'}), '{BASE}', nor a model folder"
             )
-        searcher = cls(name, loaded, corpus_passages(corpus), Encoder(loaded, folder / "cache"))
+        corpus = load_corpus(trained_corpus(run, corpora) if run else corpora)
+        if model == BASE:
+            name, loaded = BASE, Recipe.of_run(run).load_base()
+        elif run is not None:
+            name, loaded = run.name, load_trained(run)
+        else:
+            name, loaded = Path(model).name, load_model(model)
+        encoder = Encoder(loaded, folder / "cache")
+        searcher = cls(name, loaded, corpus_passages(corpus), encoder, corpus["folder"].name)
         searcher.encoder(searcher.passages)  # embedded once; kept on disk for the next search
         return searcher
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from cardioembed.artifacts import params_hash, write_json
+from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation import sources
 from cardioembed.curation.dedup import normalise_for_dedup as normalise
 from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
@@ -61,12 +61,14 @@ INSTRUCTIONS = {
 
 
 def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
-    """`compute()`, kept as JSON at `path` (None: not kept)."""
+    """`compute()`, kept as JSON at `path` (None: not kept; unusable: computed again)."""
     if path is not None and path.is_file():
-        return json.loads(path.read_text())
+        with tolerate_cache(path):
+            return json.loads(path.read_text())
     value = compute()
     if path is not None:
-        write_json(path, value)
+        with tolerate_cache(path):
+            write_json(path, value)
     return value
 
 

@@ -15,7 +15,8 @@ The stored states are kept on disk too, in the folder the caller gives (the trai
 code uses `<profile folder>/cache/frozen/`, so deleting a profile's runs removes them), and
 the notebooks of one study, each its own process, share them. A file is named after a
 sha256 of the frozen weights' bytes, their dtype and depth, and holds that key: a file of
-other weights, or a damaged one, is never read; it is recomputed and written again.
+other weights is never read; a damaged or unwritable one is a warning (`tolerate_cache`),
+and the states are computed.
 In memory, at most `MAX_BYTES` of states are kept over all models; the rest is recomputed.
 
 Supported: encoders with right padding and learned absolute positions (BERT and kin,
@@ -31,7 +32,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from cardioembed.artifacts import atomic_path
+from cardioembed.artifacts import atomic_path, tolerate_cache
 from cardioembed.models import has_absolute_positions, hash_tensors
 
 MAX_BYTES = 2 * 1024**3  # hidden states kept in memory, over all models; beyond: recomputed
@@ -76,22 +77,20 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
     """The store of `key` from its file, if there is one that holds this very key."""
     import torch
 
+    store: dict[bytes, object] = {}
     if path is None or not path.is_file():
-        return {}
-    try:
+        return store
+    with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
         saved = torch.load(path, weights_only=True)
         if saved["key"] != key:
-            return {}
+            return store
         states = torch.split(saved["states"], saved["lengths"].tolist())
-    except Exception:  # noqa: BLE001 - a damaged or foreign file: recompute, then overwrite
-        return {}
-    store = {}
-    for key_bytes, state in zip(saved["keys"], states, strict=True):
-        size = state.numel() * state.element_size()
-        if _STORED["bytes"] + size > MAX_BYTES:
-            break
-        store[key_bytes] = state
-        _STORED["bytes"] += size
+        for key_bytes, state in zip(saved["keys"], states, strict=True):
+            size = state.numel() * state.element_size()
+            if _STORED["bytes"] + size > MAX_BYTES:
+                break
+            store[key_bytes] = state
+            _STORED["bytes"] += size
     return store
 
 
@@ -106,7 +105,7 @@ def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
         "lengths": torch.tensor([store[k].shape[0] for k in keys]),
         "states": torch.cat([store[k] for k in keys]),
     }
-    with atomic_path(path) as tmp:
+    with tolerate_cache(path.parent), atomic_path(path) as tmp:
         torch.save(saved, tmp)
 
 

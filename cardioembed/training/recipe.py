@@ -41,8 +41,16 @@ from cardioembed.artifacts import (
     write_manifest,
 )
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
-from cardioembed.models import POOLINGS, load_base, load_model, model_identity, query_prompt
+from cardioembed.models import (
+    POOLINGS,
+    load_base,
+    load_model,
+    model_identity,
+    quantization_kwargs,
+    query_prompt,
+)
 from cardioembed.models import torch_dtype as resolve_dtype
+from cardioembed.profiles import check_values
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
 
 HISTORY_FILE = "history.csv"
@@ -88,6 +96,7 @@ class Recipe:
     max_steps: int
     gradient_checkpointing: bool
     dtype: str
+    quantization: str
 
     def __post_init__(self):
         kinds = (self.train_kinds,) if isinstance(self.train_kinds, str) else self.train_kinds
@@ -120,10 +129,13 @@ class Recipe:
         if check_int("max_steps", self.max_steps, -1, "-1 (use epochs) or >= 1") == 0:
             raise ParameterError("max_steps", 0, "-1 (use epochs) or an integer >= 1")
         resolve_dtype(self.dtype)
+        quantization_kwargs(self.quantization)
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
-        """The recipe from notebook 02's parameters (other names are ignored)."""
+        """The recipe from notebook 02's parameters (other names are ignored), their types
+        checked against its parameters cell."""
+        check_values(values, "02_train_lora")
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names if n not in values]
         if missing:
@@ -158,6 +170,7 @@ class Recipe:
             self.query_instruction,
             dtype=self.dtype,
             device=device,
+            quantization=self.quantization,
         )
 
     def frozen_layers(self, model) -> int:
@@ -234,12 +247,13 @@ class Recipe:
         from sentence_transformers.base.sampler import BatchSamplers
 
         distributed = world_size() > 1
-        extra: dict[str, Any] = {}
+        # without use_cpu, transformers refuses bf16 on a CPU and, under torchrun, falls
+        # back to one process per copy of the data
+        extra: dict[str, Any] = {"use_cpu": not torch.cuda.is_available()}
         if distributed:
             extra["ddp_find_unused_parameters"] = False
-            if not torch.cuda.is_available():
-                # without these transformers falls back to one process per copy of the data
-                extra.update(use_cpu=True, ddp_backend="gloo")
+            if extra["use_cpu"]:
+                extra["ddp_backend"] = "gloo"
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
             num_train_epochs=self.epochs,
@@ -303,12 +317,6 @@ class Recipe:
             f"{base or 'model'}-{self.pooling}-r{self.lora_rank}-tau{self.temperature:g}-{steps}"
             f"-b{self.batch_size}-lr{lr}-s{self.train_seed}-{key[:6]}"
         )
-
-    def planned_steps(self, n_train_pairs: int) -> int:
-        """Optimizer steps of a run on one process: `max_steps`, else epochs x batches."""
-        if self.max_steps > 0:
-            return int(self.max_steps)
-        return int(math.ceil(math.ceil(n_train_pairs / self.batch_size) * self.epochs))
 
 
 # ----------------------------------------------------------------------------- data
@@ -411,6 +419,29 @@ def quiet_peft_save():
 
 
 # ----------------------------------------------------------------------------- one run
+def random_state_across_validation():
+    """A trainer callback: evaluation draws from torch's generator (every DataLoader takes
+    a seed); restored after it, a run that validates trains exactly as one that does not,
+    so `validate` is no part of a run's key."""
+    import torch
+    from transformers import TrainerCallback
+
+    class RandomStateAcrossValidation(TrainerCallback):
+        fork = None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if control.should_evaluate:
+                self.fork = torch.random.fork_rng()
+                self.fork.__enter__()
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            if self.fork is not None:
+                self.fork.__exit__(None, None, None)
+                self.fork = None
+
+    return RandomStateAcrossValidation()
+
+
 class TrainingRun:
     """The bookkeeping of one run folder: is it finished with today's key, where its
     checkpoints are, which one to resume, and the atomic save of the finished model.
@@ -460,13 +491,23 @@ class TrainingRun:
         return last
 
     @contextlib.contextmanager
-    def frozen_layers_shared(self, model):
-        """Training inside this block computes the layers below the adapter once per text
-        (`training.frozen`), kept with the profile's runs; peft's offline warning on every
-        checkpoint is silenced."""
+    def training(self, trainer):
+        """What this study adds around `trainer.train()`: the layers below the adapter
+        computed once per text (`training.frozen`, kept with the profile's runs), a
+        validation that leaves the random state as it found it, and no peft warning on
+        every offline checkpoint."""
+        model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
-        with quiet_peft_save(), frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
-            yield
+        callback = random_state_across_validation()
+        trainer.add_callback(callback)
+        try:
+            with (
+                quiet_peft_save(),
+                frozen_lower_layers(model, self.recipe.frozen_layers(model), store),
+            ):
+                yield
+        finally:
+            trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
         """Write the finished model folder atomically (rank 0): modules, adapter,
@@ -560,7 +601,7 @@ def train(
         evaluator=evaluator,
         callbacks=[StopAfter(), *(callbacks or [])],
     )
-    with run.frozen_layers_shared(model):
+    with run.training(trainer):
         trainer.train(resume_from_checkpoint=last)
     finished = trainer.state.global_step >= trainer.state.max_steps
     if finished:
