@@ -18,12 +18,14 @@ padding the "last token" of a short text is padding (Qwen3-Embedding's model car
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -97,6 +99,7 @@ def smollm2_dir() -> Path:
             tokenizer.save_pretrained(str(tmp))
         return target
     target = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # for this process only
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
     model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
     return target
@@ -113,6 +116,11 @@ def split_revision(model: str) -> tuple[str, str | None]:
         name, _, revision = model.partition("@")
         return name, revision or None
     return model, None
+
+
+def is_pinned(revision: str | None) -> bool:
+    """A commit hash, which no later upload can move (a branch or tag can)."""
+    return bool(revision and re.fullmatch(r"[0-9a-f]{40}", revision))
 
 
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
@@ -158,17 +166,19 @@ def model_identity(base: str) -> str:
     """What a run's key records of its base model's content: for a hub id, the revision
     of the snapshot in the local hub cache (snapshots are named by commit); for a folder,
     a hash of its files (config, tokenizer, weights)."""
-    if split_revision(base)[1]:
-        return base  # a hub id pinned to a revision
-    location, is_hub = resolve_base(base)
+    name, revision = split_revision(base)
+    if is_pinned(revision):
+        return base  # a hub id pinned to a commit
+    location, is_hub = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
     from huggingface_hub import snapshot_download
 
     try:
-        return f"{location}@{Path(snapshot_download(location, local_files_only=True)).name}"
+        snapshot = snapshot_download(location, revision=revision, local_files_only=True)
+        return f"{location}@{Path(snapshot).name}"
     except Exception:  # noqa: BLE001 - not in the local cache: the hub's latest revision
-        return f"{location}@main"
+        return f"{location}@{revision or 'main'}"
 
 
 def hash_tensors(digest, named_tensors) -> None:

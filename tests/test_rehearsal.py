@@ -296,6 +296,21 @@ def test_every_notebook_runs_the_papers_path(rehearsal_run):
     assert set(pooling["steps"]) == set(temperature["steps"]) == {recipe.max_steps}
     leakage = pd.read_csv(runs / "leakage" / "leakage.csv")
     assert set(leakage["split"]) == {"random", "group", "random - group"}
+    # the paper's baselines, by a packaged stand-in (extra_models), on every suite and on
+    # both splits' test pairs, with the paper's three metrics
+    assert "MiniLM" in set(metrics["model"])
+    baseline = leakage[leakage["model"] == "MiniLM"]
+    assert set(baseline["split"]) == {"random", "group"}
+    assert {"acc@1", "acc@5", "mrr@10"} <= set(baseline["metric"])
+    page = json.loads((rehearsal_run / "executed" / "06_leakage_and_transfer.ipynb").read_text())
+    (table,) = [
+        "".join(output["data"]["text/html"])
+        for cell in page["cells"]
+        for output in cell.get("outputs", [])
+        if output.get("metadata", {}).get("scrapbook", {}).get("name") == "paper_table"
+    ]
+    for row in ("CardioEmbed", "trained", "base", "bm25", "MiniLM", "0.996"):
+        assert row in table, row  # this run's models beside the paper's reported Acc@1
     # a corpus of textbooks only has one source: transfer is not measured, and says so
     assert pd.read_csv(runs / "transfer" / "transfer.csv").empty
 

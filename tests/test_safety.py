@@ -98,3 +98,19 @@ def test_a_text_where_a_number_belongs_is_named_with_an_example():
         with pytest.raises(ParameterError, match=f"'{name}' = 'fast'"):
             check_values({**notebook_values("02"), name: "fast"}, "02")
     check_values({**notebook_values("02"), "epochs": 2}, "02")  # a whole number is a float
+
+
+def test_a_folder_that_cannot_be_locked_is_named_with_what_to_do(tmp_path, monkeypatch):
+    """Some network storage has no file locks: the run stops with a message, not a
+    traceback, before anything is written."""
+    import filelock
+
+    from cardioembed.book.runner import profile_lock
+
+    def no_locks(self, *args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", no_locks)
+    with pytest.raises(InputError, match="cannot be locked.*runs_root"):
+        with profile_lock(tmp_path):
+            pass

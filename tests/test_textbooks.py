@@ -330,7 +330,8 @@ def test_markdown_keeps_prose_paragraphs_and_drops_other_elements(tmp_path):
         "# Heart failure\n\n"
         "**Heart failure** is a *clinical* syndrome; see [the guideline](http://x.org).\n\n"
         "```python\nprint('code is not prose')\n```\n\n"
-        "- Loop diuretics relieve `congestion`.\n\n"
+        "- Loop diuretics relieve `congestion`.\n- Thiazides add to them.\n\n"
+        "| drug | dose |\n| --- | --- |\n| bisoprolol | 5 mg |\n| ramipril | 10 mg |\n\n"
         "# Valve disease\n\n"
         "![echo](echo.png)\n"
         "> Aortic stenosis is common in the elderly.\n"
@@ -340,7 +341,8 @@ def test_markdown_keeps_prose_paragraphs_and_drops_other_elements(tmp_path):
         "Heart failure is a clinical syndrome; see the guideline.",
         "Aortic stenosis is common in the elderly.",
     )
-    assert book.dropped == {"code": 1, "headings": 2, "lists": 1}
+    # each list and table counted once, whatever its items or rows
+    assert book.dropped == {"code": 1, "headings": 2, "lists": 1, "tables": 1}
     assert book.examples["lists"] == ("Loop diuretics relieve congestion.",)
 
 
@@ -596,16 +598,21 @@ def test_epub_is_read_by_element(tmp_path):
         "<aside><p>A side note on history.</p></aside>"
         "<p>Patients with heart failure<sup>3</sup> are followed up.</p>"
         "<div>A division that holds text and no other block is prose.</div>"
+        "<p>An index above 115 g/m<sup>2</sup> and 10<sup>9</sup>/L cells were seen.</p>"
+        '<p>Aortic stenosis is common.<sup><a href="#n1">4</a></sup> It is treated.</p>'
     )
     book = read_book(write_epub(tmp_path / "book.epub", [("One", body)]))
     assert book.chapters == (
         "The first sentence of the book is here.\n\n"
         "Patients with heart failure are followed up.\n\n"
-        "A division that holds text and no other block is prose.",
+        "A division that holds text and no other block is prose.\n\n"
+        # a power after a number or a unit is kept; a note's mark, linked or not, goes
+        "An index above 115 g/m^2 and 10^9/L cells were seen.\n\n"
+        "Aortic stenosis is common. It is treated.",
     )
     assert book.dropped == {
         "code": 1,
-        "footnote_marks": 1,
+        "footnote_marks": 2,
         "headings": 2,
         "lists": 3,  # and the reference list the writer adds
         "small_print": 2,

@@ -53,6 +53,12 @@ def _hub_problem(repo_id: str, parameter: str, offline: bool, revision: str | No
 def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
     """None when the model named by `value` can be loaded here, else what to do."""
     name, revision = models.split_revision(value)
+    if revision and not parameter.startswith("extra_models"):
+        return (
+            f"{parameter} {value!r}: a revision (@...) is taken by extra_models only; give "
+            f"{parameter} a hub id, or a folder made by `hf download {name} --revision "
+            f"{revision} --local-dir /path/to/folder`"
+        )
     try:
         location, is_hub = models.resolve_base(name, parameter)
     except InputError as exc:  # its message names the parameter

@@ -219,6 +219,11 @@ def profile_lock(folder: Path, wait: bool = True) -> Iterator[None]:
             raise InputError(f"{message}; run again when it ends, or without --no-wait") from None
         logger.info(f"{message}: waiting until it ends (Ctrl-C to stop)")
         lock.acquire()
+    except OSError as exc:  # a file system without file locks (some network storage)
+        raise InputError(
+            f"{path} cannot be locked ({exc.strerror or exc}), so two runs of the profile "
+            "could collide; put the runs on a local disk with -p runs_root=/path/to/folder"
+        ) from None
     try:
         yield
     finally:

@@ -235,6 +235,7 @@ _NOT_PROSE = {
     **dict.fromkeys("figure figcaption caption aside".split(), "small_print"),
     "nav": "contents_index",
 }
+_POWER_BASE = re.compile(r"(?:\d|\b[kcmnµμ]?(?:m|g|[lL]|s|mol)|\bmin|\bh)$")
 _CITATION_MARK = re.compile(r"^\s*[\[(]?\d+(?:\s*[,\-–]\s*\d+)*[\])]?\s*$")
 
 
@@ -258,9 +259,18 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
         if element.getparent() is not None:
             element.drop_tree()
     for element in list(root.iter("a", "sup")):
-        if _CITATION_MARK.match(element.text_content()):
+        if next(element.iterancestors("sup"), None) is not None:
+            continue  # the number of a note inside <sup> goes with its <sup>
+        before = element.getprevious()
+        before = (before.tail if before is not None else element.getparent().text) or ""
+        # after a number or a unit, a raised number is a power ("g/m<sup>2</sup>"), kept
+        # as "m^2"; elsewhere, or as a link, it is the mark of a note or citation
+        power = element.tag == "sup" and _POWER_BASE.search(before)
+        if _CITATION_MARK.match(element.text_content()) and not power:
             stats["footnote_marks"] += 1
             element.drop_tree()
+        elif power:
+            element.text = "^" + (element.text or "")
     found = []
     for element in root.iter("p", "div"):
         if element.tag == "div" and (len(element) or not (element.text or "").strip()):
@@ -435,8 +445,8 @@ def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[s
         elif token.type == "inline":
             content = normalize_unicode(" ".join(_inline_text(token.children).split()))
             if inside:
-                if len(inside) == 1:  # counted once per element, at its first text
-                    drop(stats, examples, inside[0], content)
+                if len(inside) == 1 and not inside[0].startswith("counted:"):
+                    drop(stats, examples, inside[0], content)  # once per element
                     inside[0] = f"counted:{inside[0]}"
             elif content and (content := trim_cut_sentences(content, stats, examples)):
                 chapters[-1].append(content)

@@ -429,12 +429,18 @@ def random_state_across_validation():
     class RandomStateAcrossValidation(TrainerCallback):
         fork = None
 
+        # the trainer's own flow callback, called first, has set should_evaluate by
+        # on_step_end; on_evaluate comes before the checkpoint saves the random state
         def on_step_end(self, args, state, control, **kwargs):
             if control.should_evaluate:
-                self.fork = torch.random.fork_rng()
+                devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+                self.fork = torch.random.fork_rng(devices=devices)
                 self.fork.__enter__()
 
         def on_evaluate(self, args, state, control, **kwargs):
+            self.close()
+
+        def close(self):
             if self.fork is not None:
                 self.fork.__exit__(None, None, None)
                 self.fork = None
@@ -507,6 +513,7 @@ class TrainingRun:
             ):
                 yield
         finally:
+            callback.close()  # an evaluation that raised
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
