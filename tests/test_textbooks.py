@@ -526,6 +526,29 @@ def test_mostly_blank_pdf_is_read_with_a_warning_that_says_run_ocr(tmp_path, cap
         read_folder(tmp_path, strict=True)
 
 
+def test_a_page_that_cannot_be_decoded_is_named_apart_from_scanned_pages(tmp_path, monkeypatch):
+    """A damaged page is not a scanned one: the file is kept with the others' text and a
+    warning that counts the pages lost and says to re-export, not to run OCR."""
+    import cardioembed.curation.textbooks as textbooks
+
+    pages = [paragraph(72, 100, 451, [f"Page {n} tells of the mitral valve."]) for n in "123"]
+    write_pdf(tmp_path / "damaged.pdf", pages)
+    decode = textbooks._pdf_lines
+
+    def second_page_fails(textpage, index, *args):
+        if index == 1:
+            raise ValueError("a damaged content stream")
+        return decode(textpage, index, *args)
+
+    monkeypatch.setattr(textbooks, "_pdf_lines", second_page_fails)
+    books, problems = read_folder(tmp_path)
+    assert "Page 2" not in " ".join(books[0].chapters) and "Page 3" in " ".join(books[0].chapters)
+    (problem,) = problems
+    assert problem.kind == "degraded"
+    assert "1 of 3 pages could not be decoded" in problem.message
+    assert "re-export" in problem.message and "OCR" not in problem.message
+
+
 def test_epub_in_several_languages_keeps_the_chosen_one(tmp_path):
     foreign = {
         "Herzinsuffizienz": "Die Herzinsuffizienz ist ein klinisches Syndrom, bei dem das "

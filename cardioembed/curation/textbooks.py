@@ -186,8 +186,9 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
                 found = _pdf_lines(textpage, index, page.get_width(), styles)
                 textpage.close()
                 page.close()
-            except Exception:  # one damaged page: keep the others
-                found, failed = [], failed + 1
+            except Exception:  # one damaged page: keep the others, and say so below
+                failed += 1
+                continue
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
@@ -203,12 +204,19 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
             "re-export it or give a text file"
         )
     stats["blank_pages"] += blank
-    if blank == n_pages:
+    if not n_pages:
+        raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
+    if blank + failed == n_pages:
         raise InputError(
             f"no PDF text could be extracted from {path.name} (scanned image?); "
             "run OCR first (e.g. `ocrmypdf`) or give a text file"
         )
     warnings_: list[str] = []
+    if failed:
+        warnings_.append(
+            f"{path.name}: {failed} of {n_pages} pages could not be decoded, so their text is "
+            "missing from the corpus; re-export the file (e.g. print it to a new PDF)"
+        )
     if blank >= BLANK_SHARE_WARNING * n_pages:
         warnings_.append(
             f"{path.name}: {blank} of {n_pages} pages have no text layer (scanned or "
