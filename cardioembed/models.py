@@ -93,16 +93,19 @@ def smollm2_dir() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+
+    def save(folder: Path) -> Path:
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        return folder
+
     with tolerate_cache(target):
         with atomic_dir(target) as tmp:
-            model.save_pretrained(str(tmp))
-            tokenizer.save_pretrained(str(tmp))
+            save(tmp)
         return target
-    target = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # for this process only
-    atexit.register(shutil.rmtree, target, ignore_errors=True)
-    model.save_pretrained(str(target))
-    tokenizer.save_pretrained(str(target))
-    return target
+    fallback = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # for this process only
+    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+    return save(fallback)
 
 
 def _looks_like_path(base: str) -> bool:

@@ -13,6 +13,7 @@ import re
 
 import pysbd
 
+from cardioembed.curation.cleaning import split_passages
 from cardioembed.errors import check_int
 
 # Titles, Latin connectives and "approx."/"ca." before a number: never a sentence end.
@@ -23,7 +24,6 @@ _NON_TERMINAL = frozenset(
 _BEFORE_NUMBER = frozenset("no nos p pp vol fig figs table tab ch chap ref refs eq".split())
 _LOWER_WORD = re.compile(r"[a-z]+(?=[^\w]|$)")  # "and", "with"; not "pH", "mRNA"
 _END = re.compile(r"[.!?][\"'”’)\]]*$")
-_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
 @functools.cache
@@ -47,8 +47,8 @@ def split_sentences(text: str, min_chars: int) -> list[str]:
     whitespace collapsed; none spans two paragraphs (blocks separated by a blank line)."""
     check_int("min_chars", min_chars, 0, "give a whole number of 0 or more")
     sentences: list[str] = []
-    for block in _BLANK_LINE.split(text):
-        pieces = filter(None, map(str.strip, _segmenter().segment(" ".join(block.split()))))
+    for passage in split_passages(text):
+        pieces = filter(None, map(str.strip, _segmenter().segment(passage)))
         paragraph: list[str] = []
         for piece in pieces:
             if paragraph and _continues(paragraph[-1], piece):
