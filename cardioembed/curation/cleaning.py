@@ -1,16 +1,8 @@
 """From the lines of a page to paragraphs of prose, every dropped block counted.
 
-A reader (`textbooks`) turns a PDF page into `Line`s with their place and font; a text
-file's lines get their line number as height. `paragraphs` then decides with the layout
-what is prose: running heads and feet are the lines at the same height at the edge of
-many pages; a paragraph ends where the next line is set lower than the line spacing, in
-another size, indented after a sentence end, or after a line the next word would have
-fitted on, and runs on over a page or column break when it has not ended a sentence;
-headings are set larger or bold, code and synopses in a monospaced font, footnotes and
-captions smaller, table rows with gaps between their cells. Only whole sentences are
-kept: a paragraph's first or last sentence cut at a break that could not be joined goes.
-Each decision is counted in a `Counter` under a `FILTERS` name, with a few examples of
-what was dropped; the EPUB and Markdown readers count theirs by element.
+`paragraphs` tells prose from the rest by the layout of `Line`s (a PDF's, or plain
+text's with a line's number as its height); only whole sentences are kept, and each
+drop is counted under a `FILTERS` name with a few examples.
 """
 
 from __future__ import annotations
@@ -40,8 +32,7 @@ EXAMPLES = 3  # dropped blocks kept per filter, to show what it drops
 
 
 class Line(NamedTuple):
-    """One line of a page: its text, page and column, left and right edge, baseline
-    height (upwards), font size and style ("", "bold" or "mono")."""
+    """One line of a page; `y` is its baseline (upwards), `style` "", "bold" or "mono"."""
 
     text: str
     page: int
@@ -67,8 +58,7 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
 def normalize_unicode(text: str) -> str:
-    """NFKC-normalise `text` (ligatures, odd spaces, full-width forms fold to plain
-    characters) and unify line breaks; a soft hyphen at a line end joins the word."""
+    """NFKC (ligatures, odd spaces fold), one kind of line break, soft hyphens joined."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00ad\n", "")
     text = text.replace("\u2028", "\n").replace("\u2029", "\n\n").translate(_INVISIBLE)
     return unicodedata.normalize("NFKC", text).replace("\t", " ").replace("\v", "\n")
@@ -87,10 +77,9 @@ _HYPHENATED = re.compile(r"\b\w+-\w+\b")
 
 
 def rebuild_words(text: str, attested: set[str]) -> str:
-    """Rebuild the words broken at line ends: "myo" + "cardial" is "myocardial"; the
-    hyphen stays when the next part is capitalised ("Kaplan-Meier"), when the word is
-    spelled with it elsewhere in the book (`attested`), after a capital or digit
-    ("ACE-inhibitor") or a free-standing prefix ("beta-blocker")."""
+    """Words broken at line ends joined ("myo-cardial"); the hyphen stays before a capital
+    ("Kaplan-Meier"), after a capital or digit ("ACE-inhibitor") or a prefix ("beta-
+    blocker"), and where the book spells the word with it elsewhere (`attested`)."""
 
     def join(match: re.Match[str]) -> str:
         left, right = match.groups()
@@ -103,10 +92,6 @@ def rebuild_words(text: str, attested: set[str]) -> str:
         return f"{left}-{right}" if keep else left + right
 
     return _BROKEN.sub(join, text) if HYPHEN in text else text
-
-
-def attested_hyphenations(text: str) -> set[str]:
-    return {m.lower() for m in _HYPHENATED.findall(text)}
 
 
 # ---------------------------------------------------------------------- layout
@@ -138,10 +123,9 @@ def _mode(values) -> float:
 
 
 def _running(lines: list[Line], pages: int) -> set[int]:
-    """Indexes of running heads and feet: the top or bottom line of a page that stands
-    apart from the next line (by over 1.3 line spacings) at a height shared by half the
-    pages or more, or whose text (digits masked) recurs there on half the pages of one
-    parity (books alternate left and right heads)."""
+    """Indexes of running heads and feet: a page's top or bottom line set apart (by 1.3
+    line spacings) at a height shared by half the pages, or whose text (digits masked)
+    recurs there on half the pages of one parity (left and right heads alternate)."""
     if pages < 3:
         return set()
     by_page: dict[int, list[int]] = {}
@@ -173,14 +157,13 @@ def _running(lines: list[Line], pages: int) -> set[int]:
 
 
 def _spread(line: Line) -> bool:
-    """Whether the line's text covers far less of it than its characters would: gaps
-    between table cells, or before a page number set at the margin."""
+    """Whether the line is wider than its characters: gaps between table cells, or before
+    a page number at the margin."""
     return line.x1 - line.x0 > 0.8 * line.size * len(line.text) + 3 * line.size
 
 
 def _listing_pages(lines: list[Line]) -> set[int]:
-    """Pages of a table of contents or an index: most of their lines end in a page
-    number set apart by dot leaders, a gap, or a comma (index entries)."""
+    """Pages where most lines end in a page number after dot leaders, a gap or a comma."""
     ends: dict[int, list[bool]] = {}
     for line in lines:
         listed = bool(_PAGE_REFERENCE.search(line.text)) and bool(
@@ -191,8 +174,8 @@ def _listing_pages(lines: list[Line]) -> set[int]:
 
 
 def _blocks(lines: list[Line], spacing: float, body: float) -> list[list[Line]]:
-    """Lines grouped into blocks (paragraphs, headings, code, ...) in reading order. The
-    edges of a column are those of its lines on pages of the same parity."""
+    """Lines grouped into blocks (paragraphs, headings, code, ...) in reading order; a
+    column's edges are its lines' on pages of the same parity."""
     groups: dict[tuple[int, int], list[Line]] = {}
     for line in lines:
         groups.setdefault((line.page % 2, line.column), []).append(line)
@@ -262,9 +245,8 @@ def _join(block: list[Line]) -> str:
 def paragraphs(
     lines: list[Line], pages: int, stats: Counter, examples: dict, spacing: float = 0.0
 ) -> list[tuple[int, str]]:
-    """The prose paragraphs of a document's lines as (page, text), in reading order;
-    what is dropped is counted in `stats` and sampled in `examples` (see `FILTERS`).
-    `spacing`: the line spacing in ems where it is known (plain text), else measured."""
+    """The prose paragraphs of a document's lines as (page, text); drops counted in
+    `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
     running = _running(lines, pages)
     listing = _listing_pages(lines)
     for i in sorted(running):
@@ -288,7 +270,7 @@ def paragraphs(
         ),
     )
     texts = [(block, _join(block)) for block in _blocks(lines, spacing, body)]
-    attested = attested_hyphenations(" ".join(text for _, text in texts))
+    attested = {m.lower() for m in _HYPHENATED.findall(" ".join(text for _, text in texts))}
     out: list[tuple[int, str]] = []
     in_references = False
     for block, text in texts:
@@ -328,10 +310,8 @@ _SENTENCE_BREAK = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘”’(\[]?[A
 
 
 def trim_cut_sentences(text: str, stats: Counter, examples: dict) -> str:
-    """A paragraph without its first or last sentence where that one was cut (at a break
-    that could not be joined): one that does not start or end like a sentence; "" for
-    one with words glued together (a text layer without spaces). What goes is counted
-    as "fragments"."""
+    """The paragraph without a first or last sentence cut at a break (not starting or
+    ending like a sentence); "" for words glued together. Counted as "fragments"."""
     if _GLUED.search(text):
         drop(stats, examples, "fragments", text)
         return ""
@@ -359,9 +339,8 @@ _PASSAGE_TARGET = 2_000
 
 
 def break_long_lines(text: str, max_chars: int = _LONG_LINE) -> str:
-    """Break lines longer than `max_chars` into paragraphs of about 2,000 characters at
-    sentence ends (else at spaces): text saved without line breaks would otherwise be
-    one enormous passage."""
+    """Lines over `max_chars` broken into paragraphs of about 2,000 characters at sentence
+    ends (else spaces): text saved without line breaks would be one enormous passage."""
     if all(len(line) <= max_chars for line in text.split("\n")):
         return text
     out: list[str] = []
@@ -387,8 +366,7 @@ TEXT_SPACING = 0.5  # plain text: one line, and a character is half an em wide
 
 
 def text_lines(text: str) -> tuple[list[Line], int]:
-    """The lines of plain text (pages separated by form feeds) as `Line`s: a line's
-    height is minus its number on the page, its left edge its indent."""
+    """Plain text's lines (pages split at form feeds): height minus number, x0 indent."""
     lines = []
     pages = text.split("\f")
     for page, body in enumerate(pages):
@@ -411,8 +389,7 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
 def clean_book_text(
     text: str, stats: Counter | None = None, language: str | None = None, examples=None
 ) -> str:
-    """Prose paragraphs of plain text, separated by one blank line; what was dropped is
-    counted in `stats` (see `FILTERS`); with a `language`, paragraphs in others go."""
+    """Prose paragraphs of plain text separated by a blank line (tests, benchmarks)."""
     stats = stats if stats is not None else Counter()
     examples = {} if examples is None else examples
     found = text_paragraphs(text, stats, examples)
@@ -439,8 +416,8 @@ def _without_markup(paragraph: str, stats: Counter, examples: dict) -> str:
 
 
 def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
-    """Footnote marks and sentences with markup removed; with a `language`, paragraphs
-    in others dropped."""
+    """Footnote marks and sentences with markup removed; paragraphs in others than
+    `language` dropped."""
     found = [_without_markup(remove_footnote_marks(p, stats), stats, examples) for p in found]
     found = [p for p in found if p]
     return keep_language(found, language, stats) if language else found
@@ -476,8 +453,7 @@ def _plainly_english(sample: str) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def language_detector(language: str):
-    """A `lingua` detector that tells `language` from other common languages; raises
-    ParameterError for a name lingua does not know."""
+    """A `lingua` detector that tells `language` from other common languages."""
     from lingua import Language, LanguageDetectorBuilder
 
     names = {lang.name.lower() for lang in Language.all()}
@@ -493,8 +469,7 @@ def language_detector(language: str):
 
 
 def keep_language(paragraphs_: list[str], language: str, stats: Counter) -> list[str]:
-    """The paragraphs written in `language` (lingua on their first 120 characters);
-    others are counted as "other_language_paragraphs", short ones kept unjudged."""
+    """The paragraphs in `language` (judged on 120 characters; short ones kept)."""
     detector = language_detector(language)
     english = language.lower() == "english"
     samples = sorted(
@@ -520,7 +495,6 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def split_passages(text: str) -> list[str]:
-    """The paragraphs of (cleaned) text: blocks separated by blank lines, each with its
-    whitespace collapsed; empty ones left out."""
+    """The blocks of text separated by blank lines, whitespace collapsed, empty ones out."""
     passages = (" ".join(block.split()) for block in _BLANK_LINES.split(text))
     return [p for p in passages if p]

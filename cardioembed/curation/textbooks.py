@@ -1,18 +1,10 @@
-"""Reading the user's own textbooks: a folder of `.pdf`, `.epub`, `.txt` and `.md` files.
+"""Reading the user's textbooks (`.pdf`, `.epub`, `.txt`, `.md`) into `Book`s of prose.
 
-Each file becomes a `Book` whose chapters are paragraphs of prose, with counts and
-examples of what was dropped. A PDF page is read from its layout: PDFium (package
-`pypdfium2`) gives each line's place and font, and `cleaning.paragraphs` tells prose
-from the rest. EPUB documents are read in the order of the book's spine (zipfile and the
-OPF package document) and parsed with lxml, Markdown with `markdown-it-py`: there the
-elements say what is prose. Plain text goes through the same layout rules as a PDF,
-with a line's number as its height.
-
-A file that cannot be used raises `InputError` from `read_book`, with a message that
-names the file and says what to do; a file that can be used but lost much of its text
-(image-only pages, another language) is read and carries a warning. `read_folder`
-logs both for every file, returns them as `Problem`s and goes on, so that one bad file
-does not stop a library of good ones; with `strict=True` any of them is an error.
+PDF lines come with their place and font from PDFium and go through the layout rules of
+`cleaning.paragraphs`, as plain text does (a line's number is its height); EPUB (its
+spine, parsed with lxml) and Markdown (markdown-it-py) say by element what is prose.
+`read_folder` reports a bad file as a `Problem` and goes on, so that one bad file does
+not stop a library of good ones.
 """
 
 from __future__ import annotations
@@ -25,7 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -55,10 +47,8 @@ OTHER_LANGUAGE_WARNING = 0.3  # warn when this share of paragraphs is in another
 
 @dataclass(frozen=True)
 class Book:
-    """One textbook: its file, a title, its chapters as cleaned text (paragraphs separated
-    by a blank line), its page count (PDF; else 0), how many blocks each filter dropped
-    (`cleaning.FILTERS` names) with a few `examples` of them, and warnings about text
-    that was lost."""
+    """One textbook: chapters of paragraphs separated by a blank line, pages (PDF; else
+    0), blocks dropped per `cleaning.FILTERS` name with a few `examples`, warnings."""
 
     path: Path
     title: str
@@ -71,8 +61,7 @@ class Book:
 
 @dataclass(frozen=True)
 class Problem:
-    """A file of the folder that was skipped (`kind` "skipped") or read with much of its
-    text lost (`kind` "degraded"), and why, with what to do."""
+    """A file skipped (`kind` "skipped") or read with much text lost ("degraded")."""
 
     path: Path
     message: str
@@ -86,16 +75,10 @@ _BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
 _MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
 
 
-def _font_style(name: str) -> str:
-    return "mono" if _MONO_FONT.search(name) else "bold" if _BOLD_FONT.search(name) else ""
-
-
 def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
-    """The lines of a page, each with its left and right edge, the baseline of its first
-    character, and the font size and style that most of three of its characters (first,
-    middle, last) have. Rotated text (a watermark) is left out. PDFium runs a word
-    hyphenated at a line end into the next line and marks the hyphen: the line is cut
-    there again, so that every `Line` is one line of the page."""
+    """The lines of a page, with the font size and style of most of three characters
+    (first, middle, last); rotated text (a watermark) left out. PDFium runs a word
+    hyphenated at a line end into the next line: the line is cut at its mark again."""
     import pypdfium2.raw as pdfium_c
 
     handle = textpage.raw
@@ -123,7 +106,9 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
             font = name.value
             if font not in styles:
-                styles[font] = _font_style(font.decode("latin-1"))
+                decoded = font.decode("latin-1")
+                bold = "bold" if _BOLD_FONT.search(decoded) else ""
+                styles[font] = "mono" if _MONO_FONT.search(decoded) else bold
             fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), styles[font]))
         size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
         pdfium_c.FPDFText_GetCharBox(handle, first, left, right, bottom, top)
@@ -192,20 +177,17 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
-        try:
-            title = document.get_metadata_dict().get("Title", "")
-        except Exception:
-            title = ""
+        title = document.get_metadata_dict().get("Title", "")
     finally:
         document.close()
-    if n_pages and failed == n_pages:
+    if not n_pages:
+        raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
+    if failed == n_pages:
         raise InputError(
             f"{path.name} could not be read as a PDF (no page could be decoded); "
             "re-export it or give a text file"
         )
     stats["blank_pages"] += blank
-    if not n_pages:
-        raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if blank + failed == n_pages:
         raise InputError(
             f"no PDF text could be extracted from {path.name} (scanned image?); "
@@ -229,7 +211,7 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
     chapters: list[list[str]] = [[] for _ in bounds]
     for page, paragraph in paragraphs(lines, n_pages, stats, examples):
         chapters[bisect.bisect_right(bounds, page) - 1].append(paragraph)
-    return str(title or ""), chapters, n_pages, warnings_
+    return title, chapters, n_pages, warnings_
 
 
 # ---------------------------------------------------------------------------- EPUB
@@ -289,10 +271,6 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
     return found
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def _epub_error(path: Path, why: str) -> InputError:
     return InputError(
         f"{path.name} could not be read as an EPUB ({why}); re-export it (e.g. with "
@@ -301,9 +279,7 @@ def _epub_error(path: Path, why: str) -> InputError:
 
 
 def _read_epub(path: Path, stats: Counter, examples: dict):
-    """Title, chapters (the spine's documents in reading order) and warnings of an EPUB.
-    Manifest links may carry a #fragment: it names a place inside the file, so the file
-    is read once."""
+    """Title, chapters (the spine's documents in reading order) and warnings of an EPUB."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -312,38 +288,30 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
         names = set(archive.namelist())
         try:
             container = ET.fromstring(archive.read("META-INF/container.xml"))
-            rootfile = next(
-                e.get("full-path", "") for e in container.iter() if _local(e.tag) == "rootfile"
-            )
+            rootfile = next(e.get("full-path", "") for e in container.iterfind(".//{*}rootfile"))
             package = ET.fromstring(archive.read(rootfile))
         except (KeyError, StopIteration, ET.ParseError, zipfile.BadZipFile) as exc:
             raise _epub_error(path, f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
-        manifest: dict[str, tuple[str, str, str]] = {}
-        spine: list[str] = []
-        title = ""
-        for element in package.iter():
-            name = _local(element.tag)
-            if name == "item":
-                href = unquote(element.get("href", "").split("#", 1)[0])
-                manifest[element.get("id", "")] = (
-                    posixpath.normpath(posixpath.join(base, href)),
-                    element.get("media-type", ""),
-                    element.get("properties", ""),
-                )
-            elif name == "itemref":
-                spine.append(element.get("idref", ""))
-            elif name == "title" and not title:
-                title = (element.text or "").strip()
+        manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
+        titles = ((t.text or "").strip() for t in package.iterfind(".//{*}title"))
+        title = next(filter(None, titles), "")
         chapters: list[list[str]] = []
         seen: set[str] = set()
         missing: list[str] = []
-        for idref in spine:
+        for idref in (ref.get("idref", "") for ref in package.iterfind(".//{*}itemref")):
             if idref not in manifest:
                 missing.append(idref)
                 continue
-            file, media_type, properties = manifest[idref]
-            if file in seen or "nav" in properties.split() or "html" not in media_type:
+            item = manifest[idref]
+            # A link may carry a #fragment, a place inside its file: the file is read once.
+            href = unquote(item.get("href", "").split("#", 1)[0])
+            file = posixpath.normpath(posixpath.join(base, href))
+            if (
+                file in seen
+                or "nav" in item.get("properties", "").split()
+                or "html" not in item.get("media-type", "")
+            ):
                 continue  # a second link into the same file, the table of contents, an image
             seen.add(file)
             if file not in names:
@@ -364,7 +332,8 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
 
 # ------------------------------------------------------------------- text, Markdown
 
-_CHAPTER_LINE = re.compile(r"^(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b.*$", re.MULTILINE)
+# A chapter starts at a "Chapter 3" or "CHAPTER IV" line.
+_CHAPTER_LINE = re.compile(r"^(?=(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b)", re.MULTILINE)
 
 
 def _decode_text(path: Path, data: bytes) -> str:
@@ -411,15 +380,8 @@ def _decode_text(path: Path, data: bytes) -> str:
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)\n", re.DOTALL)
 
 
-def _inline_text(children) -> str:
-    parts = []
-    for token in children or ():
-        if token.type in ("text", "code_inline"):
-            parts.append(token.content)
-        elif token.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        # images, inline HTML and link markers carry no prose of their own
-    return "".join(parts)
+# Images, inline HTML and link markers carry no prose of their own.
+_INLINE_TEXT = {"text": None, "code_inline": None, "softbreak": " ", "hardbreak": " "}
 
 
 _MARKDOWN_NOT_PROSE = {
@@ -451,7 +413,10 @@ def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[s
         elif token.type in ("fence", "code_block", "html_block"):
             drop(stats, examples, "code", token.content)
         elif token.type == "inline":
-            content = normalize_unicode(" ".join(_inline_text(token.children).split()))
+            parts = (
+                _INLINE_TEXT[t.type] or t.content for t in token.children if t.type in _INLINE_TEXT
+            )
+            content = normalize_unicode(" ".join("".join(parts).split()))
             if inside:
                 if len(inside) == 1 and not inside[0].startswith("counted:"):
                     drop(stats, examples, inside[0], content)  # once per element
@@ -459,12 +424,6 @@ def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[s
             elif content and (content := trim_cut_sentences(content, stats, examples)):
                 chapters[-1].append(content)
     return chapters
-
-
-def _split_on(text: str, pattern: re.Pattern[str]) -> list[str]:
-    starts = [m.start() for m in pattern.finditer(text)]
-    bounds = sorted({0, *starts, len(text)})
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
@@ -478,7 +437,7 @@ def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
     text = _decode_text(path, path.read_bytes())
     if path.suffix.lower() == ".md":
         return _markdown_chapters(text, stats, examples)
-    return [text_paragraphs(chapter, stats, examples) for chapter in _split_on(text, _CHAPTER_LINE)]
+    return [text_paragraphs(chapter, stats, examples) for chapter in _CHAPTER_LINE.split(text)]
 
 
 # ------------------------------------------------------------------------- public
@@ -489,13 +448,9 @@ def read_book(
     pages_per_chunk: int = PAGES_PER_CHUNK,
     language: str | None = None,
 ) -> Book:
-    """Read one textbook (.pdf, .epub, .txt or .md) into a `Book` of cleaned chapters.
-
-    PDF chapters follow the PDF's top-level outline when it has one, else they are runs
-    of `pages_per_chunk` pages; EPUB chapters are its spine's documents in reading order;
-    text and Markdown files are split at "Chapter N" lines or top-level headings. With a
-    `language` (e.g. "english"), paragraphs in other languages are dropped. Raises
-    InputError, naming the file, when it cannot be read or holds no text."""
+    """One textbook (.pdf, .epub, .txt or .md) as a `Book`; with a `language` (e.g.
+    "english"), paragraphs in others are dropped. PDF chapters follow its outline, else
+    runs of `pages_per_chunk` pages; text files split at "Chapter N" lines."""
     path = Path(path)
     check_int("pages_per_chunk", pages_per_chunk, 1, "give a whole number >= 1")
     if not path.is_file():
@@ -546,15 +501,6 @@ def read_book(
     )
 
 
-def _list_files(folder: Path) -> Iterable[Path]:
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue  # hidden files and folders (.DS_Store, .git)
-        if path.is_file():
-            yield path
-
-
 def read_folder(
     folder: str | Path,
     extensions: Sequence[str] = SUPPORTED_EXTENSIONS,
@@ -562,15 +508,9 @@ def read_folder(
     language: str | None = None,
     strict: bool = False,
 ) -> tuple[list[Book], list[Problem]]:
-    """Read every textbook under `folder` (subfolders included, hidden ones skipped).
-
-    Returns the books read and the problems met: a file with another extension, or one
-    that `read_book` refused, is skipped ("skipped"); a book read with much of its text
-    lost is kept ("degraded"). Every problem is logged as a warning with what to do, each
-    file read at info level. Raises
-    InputError when the folder is missing, holds no file with a supported extension, or
-    holds no usable book at all (the message lists the problems), and, with
-    `strict=True`, when any file was skipped or degraded."""
+    """The books under `folder` (subfolders included, hidden ones skipped) and the
+    problems met, each logged with what to do; with `strict=True` any problem is an
+    InputError, as is a folder without a usable book."""
     folder = Path(folder)
     wanted = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
     unknown = [e for e in wanted if e not in SUPPORTED_EXTENSIONS]
@@ -582,7 +522,12 @@ def read_folder(
         raise InputError(f"textbook folder {folder} does not exist; check the path")
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder; give the folder that holds the books")
-    files = list(_list_files(folder))
+    files = [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()  # hidden files and folders (.DS_Store, .git) are skipped
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    ]
     usable = [p for p in files if p.suffix.lower() in wanted]
     problems = [
         Problem(
@@ -605,22 +550,22 @@ def read_folder(
         logger.info("reading textbook %d of %d: %s", number, len(usable), path.relative_to(folder))
         try:
             book = read_book(path, language=language)
-        except InputError as exc:
-            problem = Problem(path, str(exc))
         except Exception as exc:  # one unexpected failure must not lose the others
-            problem = Problem(
-                path,
-                f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the file "
-                "or give a text file",
+            why = (
+                str(exc)
+                if isinstance(exc, InputError)
+                else (
+                    f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the file "
+                    "or give a text file"
+                )
             )
-        else:
-            books.append(book)
-            for warning in book.warnings:
-                problems.append(Problem(path, warning, kind="degraded"))
-                logger.warning("read with text lost: %s", warning)
+            problems.append(Problem(path, why))
+            logger.warning("skipped: %s", why)
             continue
-        problems.append(problem)
-        logger.warning("skipped: %s", problem.message)
+        books.append(book)
+        for warning in book.warnings:
+            problems.append(Problem(path, warning, kind="degraded"))
+            logger.warning("read with text lost: %s", warning)
     if not books:
         listing = "\n".join(f"  - {p.message}" for p in problems)
         raise InputError(f"no usable textbook in {folder}:\n{listing}")
