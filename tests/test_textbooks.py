@@ -446,11 +446,6 @@ def test_mixed_folder_keeps_good_files_and_reports_bad_ones(tmp_path):
     for name, message in by_name.items():
         assert name in message
     assert "OCR" in by_name["scan.pdf"]
-    # Only some extensions asked for: the others are reported as skipped.
-    books, problems = read_folder(tmp_path, extensions=(".md",))
-    assert [b.path.name for b in books] == ["good.md"]
-    with pytest.raises(ParameterError, match="extensions"):
-        read_folder(tmp_path, extensions=(".doc",))
 
 
 # ----------------------------------------------------------------- real-book layout

@@ -1,10 +1,6 @@
-"""A small cardiology textbook written from the open sources, for rehearsals: the
-`rehearsal` profile runs the paper's textbook path on a CPU without the user's books.
-
-A few chapters of prose from HPO definitions and ICD-10-CM descriptions, written
-deterministically (so the corpus is reused by a second run) as a PDF (matplotlib), an
-EPUB and a Markdown file. `textbook_dir: rehearsal` asks `cardioembed run` to write them
-once into `<runs_root>/<profile>/textbooks/` and to read them from there.
+"""A small cardiology textbook from HPO and ICD-10-CM, written deterministically as a
+PDF, an EPUB and a Markdown file, so that the `rehearsal` profile (`textbook_dir:
+rehearsal`) runs the paper's textbook path on a CPU without the user's books.
 """
 
 from __future__ import annotations
@@ -43,8 +39,7 @@ def _icd_paragraph(code) -> str:
 
 
 def rehearsal_chapters() -> list[tuple[str, list[str]]]:
-    """(title, paragraphs) of each chapter: half HPO branches, then ICD-10-CM blocks, the
-    first `PARAGRAPHS_PER_CHAPTER` items of each in source order."""
+    """(title, paragraphs) of each chapter: HPO branches, then ICD-10-CM blocks."""
     from cardioembed.curation import sources
 
     n_chapters, size = CHAPTERS_PER_FILE * len(FILES), PARAGRAPHS_PER_CHAPTER
@@ -138,8 +133,7 @@ def _write_markdown(path: Path, chapters: list[tuple]) -> None:
 
 
 def write_rehearsal_textbooks(folder: str | Path) -> Path:
-    """Write the rehearsal textbook (PDF, EPUB, Markdown) into `folder`, once: a folder
-    that already holds it is returned as it is."""
+    """Write the rehearsal textbook into `folder` once; a folder holding it is kept."""
     folder = Path(folder)
     if all((folder / name).is_file() for name in FILES):
         return folder

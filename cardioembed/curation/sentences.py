@@ -1,9 +1,5 @@
-"""Sentence splitting for clinical text with pysbd.
-
-pysbd also cuts where no sentence ends: after some abbreviations ("approx. | 35%"), before
-a lowercase word and before the items of an inline list ("defined by | (i) ...; | (ii)").
-It has no option to keep them, so such pieces are joined back: a sentence ends at
-sentence punctuation only.
+"""Sentence splitting for clinical text with pysbd, whose cuts where no sentence ends
+(after "approx.", before a lowercase word or an inline list's "(ii)") are joined back.
 """
 
 from __future__ import annotations
@@ -43,8 +39,8 @@ def _continues(sentence: str, piece: str) -> bool:
 
 
 def split_sentences(text: str, min_chars: int) -> list[str]:
-    """The sentences of `text` of at least `min_chars` characters (the paper: 20), in order,
-    whitespace collapsed; none spans two paragraphs (blocks separated by a blank line)."""
+    """The sentences of `text` of at least `min_chars` characters (the paper: 20), none
+    spanning two paragraphs (blocks separated by a blank line)."""
     check_int("min_chars", min_chars, 0, "give a whole number of 0 or more")
     sentences: list[str] = []
     for passage in split_passages(text):

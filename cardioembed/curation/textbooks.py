@@ -17,7 +17,6 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -32,7 +31,7 @@ from cardioembed.curation.cleaning import (
     text_paragraphs,
     trim_cut_sentences,
 )
-from cardioembed.errors import InputError, ParameterError, check_int
+from cardioembed.errors import InputError, check_int
 
 logger = logging.getLogger(__name__)
 SUPPORTED_EXTENSIONS = (".pdf", ".epub", ".txt", ".md")
@@ -230,10 +229,8 @@ _CITATION_MARK = re.compile(r"^\s*[\[(]?\d+(?:\s*[,\-–]\s*\d+)*[\])]?\s*$")
 
 
 def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
-    """The prose paragraphs (`p` elements, and `div`s that hold text and no other block)
-    of an (X)HTML document; headings, lists, tables, code, captions, asides and
-    navigation are dropped by element and counted, and so are citation links and
-    footnote marks ("<a href='#ref12'>12</a>")."""
+    """The prose paragraphs (`p`, and `div`s of text only) of an (X)HTML document; other
+    elements, citation links and note marks ("<a href='#ref12'>12</a>") are counted."""
     import lxml.etree
     import lxml.html
 
@@ -243,10 +240,8 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
         return []
     lxml.etree.strip_elements(root, "script", "style", "head", with_tail=False)
     for element in list(root.iter(*_NOT_PROSE)):
-        if next(element.iterancestors(*_NOT_PROSE), None) is None:
+        if next(element.iterancestors(*_NOT_PROSE), None) is None:  # counted once, outermost
             drop(stats, examples, _NOT_PROSE[element.tag], element.text_content())
-    for element in list(root.iter(*_NOT_PROSE)):
-        if element.getparent() is not None:
             element.drop_tree()
     for element in list(root.iter("a", "sup")):
         if next(element.iterancestors("sup"), None) is not None:
@@ -378,12 +373,8 @@ def _decode_text(path: Path, data: bytes) -> str:
 
 # Front matter is not CommonMark; markdown-it-py reads it only through a plugin package.
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)\n", re.DOTALL)
-
-
 # Images, inline HTML and link markers carry no prose of their own.
 _INLINE_TEXT = {"text": None, "code_inline": None, "softbreak": " ", "hardbreak": " "}
-
-
 _MARKDOWN_NOT_PROSE = {
     "heading_open": "headings",
     "bullet_list_open": "lists",
@@ -393,9 +384,8 @@ _MARKDOWN_NOT_PROSE = {
 
 
 def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[str]]:
-    """Prose paragraphs of a Markdown document by element: headings, lists, tables,
-    code and HTML blocks are dropped and counted. Chapters start at top-level headings,
-    else at second-level ones."""
+    """Prose paragraphs of Markdown by element, in chapters at top-level headings (else
+    second-level); headings, lists, tables, code and HTML blocks are counted."""
     from markdown_it import MarkdownIt
 
     tokens = MarkdownIt("commonmark").enable("table").parse(_FRONT_MATTER.sub("", text))
@@ -502,22 +492,12 @@ def read_book(
 
 
 def read_folder(
-    folder: str | Path,
-    extensions: Sequence[str] = SUPPORTED_EXTENSIONS,
-    *,
-    language: str | None = None,
-    strict: bool = False,
+    folder: str | Path, *, language: str | None = None, strict: bool = False
 ) -> tuple[list[Book], list[Problem]]:
     """The books under `folder` (subfolders included, hidden ones skipped) and the
     problems met, each logged with what to do; with `strict=True` any problem is an
     InputError, as is a folder without a usable book."""
     folder = Path(folder)
-    wanted = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
-    unknown = [e for e in wanted if e not in SUPPORTED_EXTENSIONS]
-    if not wanted or unknown:
-        raise ParameterError(
-            "extensions", tuple(extensions), f"choose among {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
     if not folder.exists():
         raise InputError(f"textbook folder {folder} does not exist; check the path")
     if not folder.is_dir():
@@ -528,21 +508,22 @@ def read_folder(
         if path.is_file()  # hidden files and folders (.DS_Store, .git) are skipped
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]
-    usable = [p for p in files if p.suffix.lower() in wanted]
+    usable = [p for p in files if p.suffix.lower() in SUPPORTED_EXTENSIONS]
     problems = [
         Problem(
             p,
             f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
-            f"{', '.join(wanted)}; convert it to one of them or move it out of the folder",
+            f"{', '.join(SUPPORTED_EXTENSIONS)}; convert it to one of them or move it out of "
+            "the folder",
         )
         for p in files
-        if p.suffix.lower() not in wanted
+        if p.suffix.lower() not in SUPPORTED_EXTENSIONS
     ]
     for problem in problems:
         logger.warning("skipped: %s", problem.message)
     if not usable:
         raise InputError(
-            f"no textbook found in {folder}: it holds no {', '.join(wanted)} file "
+            f"no textbook found in {folder}: it holds no {', '.join(SUPPORTED_EXTENSIONS)} file "
             f"({len(files)} other file(s)); put the books there"
         )
     books: list[Book] = []
