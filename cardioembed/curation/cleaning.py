@@ -2,7 +2,8 @@
 
 `paragraphs` tells prose from the rest by the layout of `Line`s (a PDF's, or plain
 text's with a line's number as its height); only whole sentences are kept, and each
-drop is counted under a `FILTERS` name with a few examples.
+drop is counted under a `FILTERS` name with a few examples. The rules, in words, are in
+book/data.md ("How textbooks are read and filtered").
 """
 
 from __future__ import annotations

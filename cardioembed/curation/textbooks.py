@@ -176,7 +176,10 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
-        title = document.get_metadata_dict().get("Title", "")
+        try:
+            title = document.get_metadata_dict().get("Title", "")
+        except Exception:  # a title that does not decode (a lone UTF-16 surrogate) is none
+            title = ""
     finally:
         document.close()
     if not n_pages:
