@@ -275,11 +275,10 @@ def summarise(
     *,
     base: str | None,
     config: BootstrapConfig,
-    specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
-    in-domain suite of `specific_pairs` minus its gain on the out-of-domain partner."""
+    in-domain suite of a :data:`SPECIFIC_PAIRS` pair minus its gain on the other."""
     metric_rows, gain_rows = [], []
     by_key = {key: rows.set_index("item") for key, rows in per_query.groupby(["suite", "model"])}
     paired: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (suite, model, metric) -> arrays
@@ -300,7 +299,7 @@ def summarise(
                     arrays = paired[(suite_name, model, metric)] = [*arrays, *gold]
                     gain = mean_difference if retrieval else spearman_difference
                     gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
-    for label, (in_name, out_name) in specific_pairs.items():
+    for label, (in_name, out_name) in SPECIFIC_PAIRS.items():
         for (suite_name, model, metric), inside in list(paired.items()):
             outside = paired.get((out_name, model, metric))
             if suite_name == in_name and outside is not None:
@@ -336,7 +335,6 @@ def evaluate_models(
     *,
     cache_dir: str | os.PathLike | None,
     base: str | None = "base",
-    specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> EvaluationResult:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over `base`."""
@@ -358,15 +356,12 @@ def evaluate_models(
                 frames.append(frame.assign(suite=suite_name, model=model_name))
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
-    metrics, gains = summarise(
-        per_query, suites, base=base, config=bootstrap, specific_pairs=specific_pairs
-    )
+    metrics, gains = summarise(per_query, suites, base=base, config=bootstrap)
     params = {
         "models": fingerprints,
         "base": base,
         "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
         "bootstrap": dataclasses.asdict(bootstrap),
-        "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
     }
     return EvaluationResult(metrics, gains, per_query, params, time.perf_counter() - started)
 
