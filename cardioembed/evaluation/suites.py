@@ -162,20 +162,13 @@ def _retrieval_suite(
     excluded = {normalise(t) for t in exclude_texts}
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
-    qid_of_text: dict[str, str] = {}
+    first: dict[str, str] = {}  # normalised query text -> the id of its first query
     for qid, text, did in items:
-        if not text or not str(text).strip():
+        if not text or not str(text).strip() or (key := normalise(text)) in excluded:
             continue
-        key = normalise(text)
-        if key in excluded:
-            continue
-        docs = set(by_text[normalise(corpus[did])])
-        if key in qid_of_text:
-            relevant[qid_of_text[key]] |= docs
-            continue
-        qid_of_text[key] = qid
-        queries[qid] = str(text)
-        relevant[qid] = docs
+        qid = first.setdefault(key, qid)
+        queries.setdefault(qid, str(text))
+        relevant.setdefault(qid, set()).update(by_text[normalise(corpus[did])])
     return RetrievalSuite(name, queries, dict(corpus), relevant, INSTRUCTIONS.get(name))
 
 
@@ -245,9 +238,7 @@ def pairs_heldout_suite(
         documents.setdefault(normalise(text), (f"p{len(documents):06d}", text))
     items = [
         (str(pid), anchor, documents[normalise(positive)][0])
-        for pid, anchor, positive in zip(
-            test["pair_id"], test["anchor"], test["positive"], strict=True
-        )
+        for pid, anchor, positive in test[["pair_id", "anchor", "positive"]].itertuples(index=False)
     ]
     return _retrieval_suite("pairs-heldout", items, dict(documents.values()), exclude_texts)
 
