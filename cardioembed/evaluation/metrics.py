@@ -371,9 +371,7 @@ def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series 
     return rows.iloc[0] if len(rows) else None
 
 
-def mteb_public(
-    model, tasks: Iterable[str], encode_kwargs: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
+def mteb_public(model, tasks: Iterable[str]) -> list[dict[str, Any]]:
     """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
     reason (a dataset out of reach is skipped at once: ``offline_when_unreachable``)."""
     import mteb
@@ -391,10 +389,8 @@ def mteb_public(
                 task.load_data()
             failed, offline = "the evaluation failed", False
             # mteb's search draws its own progress bar unless encode_kwargs say no
-            kwargs = {"show_progress_bar": False, **(encode_kwargs or {})}
-            result = mteb.evaluate(
-                model, [task], cache=None, show_progress_bar=False, encode_kwargs=kwargs
-            )
+            no_bars = {"show_progress_bar": False}
+            result = mteb.evaluate(model, [task], cache=None, encode_kwargs=no_bars, **no_bars)
         except Exception as error:
             why = f"{type(error).__name__}: {str(error)[:200]}"
             if offline:
