@@ -1,10 +1,9 @@
 """Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals.
 
-Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, as sentence-transformers'
-InformationRetrievalEvaluator computes them, ties broken by a seeded order of the corpus.
-Similarity: Spearman of cosine against gold (BM25 scores retrieval only). A gain over the
-base is bootstrapped paired; the cardiology-specific gain (in-domain gain minus the gain
-out of domain) resamples each suite on its own.
+Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, ties broken by a seeded order of the
+corpus. Similarity: Spearman of cosine against gold. A gain over the base is bootstrapped
+paired; the cardiology-specific gain (in-domain gain minus the gain out of domain)
+resamples each suite on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import pandas as pd
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
 from cardioembed.errors import ParameterError, check_int
-from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, SimilaritySuite, Suite
+from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 logger = logging.getLogger(__name__)
 
@@ -61,37 +60,26 @@ def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
 
 
 def model_fingerprint(model) -> str:
-    """A content hash of what makes a model's embeddings: every tensor of its state_dict
-    (adapter included), its tokenizer, its modules' configuration, max_seq_length, prompts
-    and device type. An object without a state_dict is known by its type and repr."""
+    """A content hash of what makes a model's embeddings: its tensors (adapter included),
+    tokenizer, modules' configuration, max_seq_length, prompts and device type. An object
+    without a state_dict (a test's stand-in) is known by its type and repr."""
     digest = hashlib.sha256(type(model).__name__.encode())
-    if not callable(getattr(model, "state_dict", None)):
+    if not hasattr(model, "state_dict"):
         digest.update(repr(model).encode())
         return digest.hexdigest()[:16]
     hub.hash_tensors(digest, model.state_dict().items())
-    tokenizer = getattr(model, "tokenizer", None)
-    # how it was loaded or last called, not what it is
-    volatile = ("local_files_only", "is_local", "truncation", "padding")
-    described = {
-        "modules": [
-            [type(m).__name__, getattr(m, "get_config_dict", dict)()] for m in model.children()
-        ],
-        "max_seq_length": getattr(model, "max_seq_length", None),
-        "prompts": getattr(model, "prompts", None),
-        "device": getattr(getattr(model, "device", None), "type", None),
-        "tokenizer": None,
-    }
-    if tokenizer is not None:
-        backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is not None:  # its truncation and padding are set by each call: left out
-            backend = {k: v for k, v in json.loads(backend.to_str()).items() if k not in volatile}
-        described["tokenizer"] = [
-            type(tokenizer).__name__,
-            len(tokenizer),
-            getattr(tokenizer, "padding_side", None),
-            {k: v for k, v in getattr(tokenizer, "init_kwargs", {}).items() if k not in volatile},
-            backend,
-        ]
+    tokenizer = model.tokenizer
+
+    def kept(settings: dict) -> dict:  # how it was loaded or last called, not what it is
+        volatile = ("local_files_only", "is_local", "truncation", "padding")
+        return {k: v for k, v in settings.items() if k not in volatile}
+
+    described = [
+        [[type(m).__name__, getattr(m, "get_config_dict", dict)()] for m in model.children()],
+        [model.max_seq_length, model.prompts, model.device.type, type(tokenizer).__name__],
+        [len(tokenizer), tokenizer.padding_side, kept(tokenizer.init_kwargs)],
+        kept(json.loads(tokenizer.backend_tokenizer.to_str())),
+    ]
     digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
@@ -110,10 +98,9 @@ class Encoder:
     ``<cache_dir>/<model fingerprint>/<text-set hash>.npy`` (None: memory only) and, within
     a run, text by text (several suites share the cardiovascular definitions)."""
 
-    def __init__(self, model, cache_dir: str | os.PathLike | None = None, batch_size: int = 64):
+    def __init__(self, model, cache_dir: str | os.PathLike | None = None):
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self.batch_size = batch_size
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
         self.encoded_texts = 0  # texts actually encoded (cache misses), for reports
 
@@ -130,20 +117,18 @@ class Encoder:
             path = self.cache_dir / self.fingerprint / f"{key}.npy"
         if path is not None and path.is_file() and not all(t in known for t in texts):
             with tolerate_cache(self.cache_dir):  # a damaged file is recomputed
-                stored = np.load(path)
-                if len(stored) == len(texts):
-                    known.update(zip(texts, stored, strict=True))
+                known.update(zip(texts, np.load(path), strict=True))
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
             raw = self.model.encode(
                 todo,
-                batch_size=self.batch_size,
+                batch_size=64,
                 show_progress_bar=False,
                 normalize_embeddings=True,
-                **({"prompt": prompt} if prompt else {}),
+                prompt=prompt or None,
             )
             raw = np.asarray(raw, dtype=np.float32)
-            norms = np.linalg.norm(raw, axis=1, keepdims=True)
+            norms = np.linalg.norm(raw, axis=1, keepdims=True)  # stand-ins do not normalise
             known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
             self.encoded_texts += len(todo)
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
@@ -269,21 +254,19 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
     similarity -> item, cosine, gold; BM25 on a similarity suite -> None."""
     is_bm25 = isinstance(model, str) and model == BM25_NAME
     encoder = encoder or (None if is_bm25 else Encoder(model))
-    if isinstance(suite, RetrievalSuite):
-        qids, queries, documents, relevant = retrieval_inputs(suite)
-        if is_bm25:
-            scores = bm25_scores(queries, documents)
-        else:
-            scores = encoder(queries, query_prompt_for(encoder.model, suite)) @ encoder(documents).T
-        return rank_metrics(scores, relevant, seed, qids)
-    if isinstance(suite, SimilaritySuite):
+    if suite.kind == "similarity":
         if is_bm25:
             return None
         a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
         items = ["|".join(i) for i in suite.ids or [(str(i),) for i in range(len(a))]]
         gold = np.asarray(suite.gold, dtype=float)
         return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float), "gold": gold})
-    raise TypeError(f"not a suite: {type(suite).__name__}")
+    qids, queries, documents, relevant = retrieval_inputs(suite)
+    if is_bm25:
+        scores = bm25_scores(queries, documents)
+    else:
+        scores = encoder(queries, query_prompt_for(encoder.model, suite)) @ encoder(documents).T
+    return rank_metrics(scores, relevant, seed, qids)
 
 
 def summarise(
@@ -292,11 +275,10 @@ def summarise(
     *,
     base: str | None,
     config: BootstrapConfig,
-    specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
-    in-domain suite of `specific_pairs` minus its gain on the out-of-domain partner."""
+    in-domain suite of a :data:`SPECIFIC_PAIRS` pair minus its gain on the other."""
     metric_rows, gain_rows = [], []
     by_key = {key: rows.set_index("item") for key, rows in per_query.groupby(["suite", "model"])}
     paired: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (suite, model, metric) -> arrays
@@ -317,7 +299,7 @@ def summarise(
                     arrays = paired[(suite_name, model, metric)] = [*arrays, *gold]
                     gain = mean_difference if retrieval else spearman_difference
                     gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
-    for label, (in_name, out_name) in specific_pairs.items():
+    for label, (in_name, out_name) in SPECIFIC_PAIRS.items():
         for (suite_name, model, metric), inside in list(paired.items()):
             outside = paired.get((out_name, model, metric))
             if suite_name == in_name and outside is not None:
@@ -353,7 +335,6 @@ def evaluate_models(
     *,
     cache_dir: str | os.PathLike | None,
     base: str | None = "base",
-    specific_pairs: Mapping[str, tuple[str, str]] = SPECIFIC_PAIRS,
 ) -> EvaluationResult:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over `base`."""
@@ -364,7 +345,6 @@ def evaluate_models(
         base = None
     started, fingerprints, frames = time.perf_counter(), {}, []
     for model_name, model in models.items():
-        clock = time.perf_counter()
         if isinstance(model, str) and model != BM25_NAME:
             raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
@@ -374,22 +354,14 @@ def evaluate_models(
             frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
             if frame is not None:
                 frames.append(frame.assign(suite=suite_name, model=model_name))
-        took, encoded = time.perf_counter() - clock, encoder.encoded_texts if encoder else 0
-        logger.info("%s: %.1f s (%d texts encoded)", model_name, took, encoded)
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
-    metrics, gains = summarise(
-        per_query, suites, base=base, config=bootstrap, specific_pairs=specific_pairs
-    )
+    metrics, gains = summarise(per_query, suites, base=base, config=bootstrap)
     params = {
         "models": fingerprints,
         "base": base,
-        "suites": {
-            n: {"kind": s.kind, "items": s.n_items, "fingerprint": s.fingerprint()}
-            for n, s in suites.items()
-        },
+        "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
         "bootstrap": dataclasses.asdict(bootstrap),
-        "specific_pairs": {k: list(v) for k, v in specific_pairs.items()},
     }
     return EvaluationResult(metrics, gains, per_query, params, time.perf_counter() - started)
 
@@ -399,9 +371,7 @@ def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series 
     return rows.iloc[0] if len(rows) else None
 
 
-def mteb_public(
-    model, tasks: Iterable[str], encode_kwargs: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
+def mteb_public(model, tasks: Iterable[str]) -> list[dict[str, Any]]:
     """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
     reason (a dataset out of reach is skipped at once: ``offline_when_unreachable``)."""
     import mteb
@@ -419,18 +389,14 @@ def mteb_public(
                 task.load_data()
             failed, offline = "the evaluation failed", False
             # mteb's search draws its own progress bar unless encode_kwargs say no
-            kwargs = {"show_progress_bar": False, **(encode_kwargs or {})}
-            result = mteb.evaluate(
-                model, [task], cache=None, show_progress_bar=False, encode_kwargs=kwargs
-            )
+            no_bars = {"show_progress_bar": False}
+            result = mteb.evaluate(model, [task], cache=None, encode_kwargs=no_bars, **no_bars)
         except Exception as error:
             why = f"{type(error).__name__}: {str(error)[:200]}"
             if offline:
-                why = (
-                    "offline (HF_HUB_OFFLINE=1)"
-                    if hub.offline_requested()
-                    else "the Hugging Face Hub cannot be reached from this machine"
-                ) + ", and it is not in the local Hugging Face cache"
+                where = "offline (HF_HUB_OFFLINE=1)" if hub.offline_requested() else None
+                where = where or "the Hugging Face Hub cannot be reached from this machine"
+                why = f"{where}, and it is not in the local Hugging Face cache"
             record["reason"] = f"{failed}: {why}"
             continue
         scores = result.task_results[0].scores

