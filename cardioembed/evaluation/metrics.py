@@ -69,6 +69,7 @@ def model_fingerprint(model) -> str:
         return digest.hexdigest()[:16]
     hub.hash_tensors(digest, model.state_dict().items())
     tokenizer = model.tokenizer
+    backend = getattr(tokenizer, "backend_tokenizer", None)
 
     def kept(settings: dict) -> dict:  # how it was loaded or last called, not what it is
         volatile = ("local_files_only", "is_local", "truncation", "padding")
@@ -78,7 +79,8 @@ def model_fingerprint(model) -> str:
         [[type(m).__name__, getattr(m, "get_config_dict", dict)()] for m in model.children()],
         [model.max_seq_length, model.prompts, model.device.type, type(tokenizer).__name__],
         [len(tokenizer), tokenizer.padding_side, kept(tokenizer.init_kwargs)],
-        kept(json.loads(tokenizer.backend_tokenizer.to_str())),
+        # a slow (Python) tokenizer has no backend: its init_kwargs above describe it
+        backend and kept(json.loads(backend.to_str())),
     ]
     digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
