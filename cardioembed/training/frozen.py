@@ -68,14 +68,6 @@ def store_dir(profile_folder: str | Path) -> Path:
     return Path(profile_folder) / "cache" / "frozen"
 
 
-def weights_key(modules, n_frozen: int) -> str:
-    """A sha256 of the frozen modules' parameters and buffers (bytes, shapes, dtypes)."""
-    digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
-    for module in modules:
-        hash_tensors(digest, (*module.named_parameters(), *module.named_buffers()))
-    return digest.hexdigest()[:24]
-
-
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
     """The store of `key` from its file, if there is one that holds this very key."""
     import torch
@@ -128,9 +120,12 @@ def frozen_lower_layers(
     if n_frozen >= len(layers):
         raise ValueError(f"n_frozen={n_frozen}: the model has only {len(layers)} layers")
     frozen = (hf.embeddings, *layers[:n_frozen])
-    # Stored by content: every copy of the same base (the untrained model, each run's)
-    # shares one store; other weights, another store.
-    key = weights_key(frozen, n_frozen)
+    # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
+    # same base (the untrained model, each run's) shares one store.
+    digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
+    for module in frozen:
+        hash_tensors(digest, (*module.named_parameters(), *module.named_buffers()))
+    key = digest.hexdigest()[:24]
     path = Path(store_dir) / f"{key}.pt" if store_dir else None
     if key not in _STORES:
         _STORES[key] = _load(path, key)
