@@ -538,7 +538,6 @@ def train(
     output_dir: str | os.PathLike,
     resume: bool = True,
     *,
-    device: str | None = None,
     gather_across_devices: bool = False,
     stop_after_steps: int | None = None,
     callbacks: list | None = None,
@@ -556,10 +555,10 @@ def train(
     dataset = train_dataset(pairs, recipe.use_hard_negatives)
     last = run.resume_from(resume)
     local_rank = os.environ.get("LOCAL_RANK")
-    if device is None and local_rank is not None and torch.cuda.is_available():
-        device = f"cuda:{local_rank}"  # each process its own GPU, not all of them on GPU 0
+    gpu = local_rank is not None and torch.cuda.is_available()
     set_seed(recipe.train_seed)
-    model = recipe.load_base(device=device)
+    # each process its own GPU, not all of them on GPU 0
+    model = recipe.load_base(device=f"cuda:{local_rank}" if gpu else None)
     model.add_adapter(recipe.lora_config(model))
     # peft gives the adapter its base layer's dtype: train it in float32 beside bf16 weights
     cast_adapter_dtype(model.transformers_model, "default")
@@ -609,14 +608,13 @@ def train_or_load(
 ) -> TrainResult:
     """The finished run in `output_dir` if its key matches, else trained (again)."""
     if TrainingRun(pairs, recipe, output_dir, kwargs.get("gather_across_devices", False)).finished:
-        manifest = load_manifest(output_dir) or {}
         return TrainResult(
             Path(output_dir),
             load_history(output_dir),
-            int(manifest.get("global_step", 0)),
+            int(load_manifest(output_dir)["global_step"]),
             True,
             0.0,
-            load_trained(output_dir, device=kwargs.get("device")),
+            load_trained(output_dir),
             loaded=True,
         )
     return train(pairs, recipe, output_dir, **kwargs)
