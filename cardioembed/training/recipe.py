@@ -235,14 +235,7 @@ class Recipe:
         from sentence_transformers import SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
 
-        distributed = world_size() > 1
-        # without use_cpu, transformers refuses bf16 on a CPU and, under torchrun, falls
-        # back to one process per copy of the data
-        extra: dict[str, Any] = {"use_cpu": not torch.cuda.is_available()}
-        if distributed:
-            extra["ddp_find_unused_parameters"] = False
-            if extra["use_cpu"]:
-                extra["ddp_backend"] = "gloo"
+        distributed, cpu = world_size() > 1, not torch.cuda.is_available()
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
             num_train_epochs=self.epochs,
@@ -270,7 +263,11 @@ class Recipe:
             dataloader_drop_last=distributed,
             dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns on a CPU
             activation_checkpointing=self.gradient_checkpointing,
-            **extra,
+            # without use_cpu, transformers refuses bf16 on a CPU and, under torchrun, falls
+            # back to one process per copy of the data
+            use_cpu=cpu,
+            ddp_backend="gloo" if distributed and cpu else None,
+            ddp_find_unused_parameters=False if distributed else None,
         )
 
     def training_pairs(self, corpus_pairs: pd.DataFrame) -> pd.DataFrame:
