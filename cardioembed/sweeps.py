@@ -1,8 +1,7 @@
-"""What the ablation chapters share; notebooks 03 and 04 show their loop. A point's
-per-query results and cosines are an artifact (``ablations/points/<run-name>-<hash>/``)
-keyed by the run's files, the suites and the seed, so a finished point costs nothing when
-the notebook runs again and a point both sweeps share is scored once. Settings are
-compared on the same queries, each query's value averaged over the seeds first.
+"""What the ablation chapters 03 and 04 share (they show their loop). A point's per-query
+results and cosines are an artifact (``ablations/points/<run-name>-<hash>/``) keyed by the
+run's files, the suites and the seed: scored once, whichever sweep needs it first.
+Settings are compared on the same queries, each query's value averaged over the seeds.
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from cardioembed.artifacts import atomic_dir, is_current, load_manifest, params_hash, write_manifest
-from cardioembed.errors import InputError, ParameterError, check_int
+from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.metrics import (
-    RETRIEVAL_METRICS,
     BootstrapConfig,
     Encoder,
     claim_verdict,
@@ -67,15 +65,14 @@ def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
 
 def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
     """The suite a sweep is judged on (the first retrieval suite, else the first) and an
-    out-of-domain retrieval suite to set beside it (None if the sweep scores none)."""
+    out-of-domain retrieval suite beside it (or None)."""
     main = next((n for n, s in suites.items() if s.kind == "retrieval"), next(iter(suites)))
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
 
 
 @dataclass
 class PointScores:
-    """One point's per-item results and cosines; `status`: "trained" now or "loaded";
-    `manifest`: steps, train_seconds and the seconds of scoring."""
+    """One point's per-item results and cosines; `status`: "trained" now or "loaded"."""
 
     recipe: Recipe
     status: str
@@ -86,7 +83,7 @@ class PointScores:
 
 
 def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, dict[str, Any]]:
-    """The run's folder, the point's folder and its key (a run trained again is rescored)."""
+    """The run's folder, the point's folder and its key (a retrained run is rescored)."""
     name = recipe.run_name(pairs)
     run = Path(folder) / "models" / name
     scoring = {"suites": {n: s.fingerprint() for n, s in suites.items()}, "seed": seed}
@@ -113,8 +110,8 @@ def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores
 def score_point(
     run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
 ) -> PointScores:
-    """Score `run` (``train_or_load``'s result) on every suite and store the point. `seed`
-    breaks ties in the ranking and draws the geometry's negatives."""
+    """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
+    breaks ranking ties and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
@@ -168,9 +165,9 @@ def write_sweep(
     folder: str | os.PathLike,
     params: Mapping[str, Any],
 ) -> dict[str, pd.DataFrame]:
-    """The sweep over recipe field `axis`, written into `folder`: ``table``
-    (:data:`TABLE_COLUMNS`, every metric of every point with its bootstrap interval) as
-    ``<folder name>.csv``, ``points`` as points.csv, ``per_query`` and ``geometry``."""
+    """The sweep over recipe field `axis`, written into `folder`: ``table`` (every
+    metric of every point with its bootstrap interval) as ``<folder name>.csv``,
+    ``points`` as points.csv, ``per_query`` and ``geometry`` as parquet."""
     rows, per_query, geometry = [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
@@ -211,18 +208,13 @@ def headline(table: pd.DataFrame, suites: Mapping[str, Suite]) -> pd.DataFrame:
 
 
 def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, seed=None):
-    """(metric of `first` - metric of `second`, low, high) on `suite`: a paired bootstrap
-    over the items (spearman: over the pairs, both correlations recomputed) of training
-    seed `seed`, or (None) of every seed, each item's value averaged over the seeds first."""
-    if metric != "spearman" and metric not in RETRIEVAL_METRICS:
-        raise ParameterError("metric", metric, f"one of {', '.join(RETRIEVAL_METRICS)} or spearman")
+    """(`first` - `second`, low, high) in `metric` on `suite`: a paired bootstrap over
+    the items (spearman: both correlations recomputed) of seed `seed`, or of every seed,
+    each item averaged over the seeds first."""
     rows = sweep["per_query"][sweep["per_query"]["suite"] == suite]
     rows = rows if seed is None else rows[rows["seed"] == seed]
     columns = ["cosine", "gold"] if metric == "spearman" else [metric]
     means = rows.groupby(["setting", "item"])[columns].mean()
-    for setting in (first, second):
-        if setting not in means.index.get_level_values("setting"):
-            raise InputError(f"no results for setting {setting!r} on suite {suite!r}")
     a, b = means.loc[first], means.loc[second].loc[means.loc[first].index]
     if metric == "spearman":
         return interval(spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap)
@@ -232,14 +224,12 @@ def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, 
 def compare_to_default(
     sweep, default, suite: str, metric: str, bootstrap, parameter="default", measured=True
 ):
-    """The paper's `default` against the best other setting (the rival: highest mean over
-    seeds), keyed as the chapters glue them. `margin` is default - rival on the same items,
-    each item averaged over the seeds; its verdict is "within noise" when its interval
-    covers 0 or it is no larger than the seed-to-seed range (max - min) of either setting,
-    "not measured" when no other setting was swept. `claim_verdict` judges the paper's
-    claim that its choice is the better one on each seed's own paired interval (`measured`:
-    whether this build's recipe makes the claim testable). `parameter`: named when
-    `default` is not swept."""
+    """The paper's `default` against the rival (the other setting with the highest mean),
+    keyed as the chapters glue them. `margin`: default - rival on the same items; "within
+    noise" when its interval covers 0 or it is no larger than either setting's seed range
+    (max - min), "not measured" when nothing else was swept. `claim_verdict` judges the
+    paper's claim on each seed's paired interval (`measured`: whether this build's recipe
+    makes it testable); `parameter` is named when `default` was not swept."""
     table = sweep["table"]
     grouped = table[(table["suite"] == suite) & (table["metric"] == metric)].groupby(
         "setting", sort=False
@@ -281,9 +271,8 @@ def compare_to_default(
 
 
 def compare_settings(sweep, default, suite: str, metric: str, bootstrap) -> pd.DataFrame:
-    """Every other setting minus `default` on the same items, with its paired interval,
-    the interval's half-width (the smallest difference it could tell from 0) and
-    :func:`~cardioembed.evaluation.metrics.verdict`."""
+    """Every other setting minus `default` on the same items: paired interval, its
+    half-width (the smallest difference it could tell from 0) and verdict."""
     rows = []
     for setting in dict.fromkeys(sweep["table"]["setting"]):
         if setting != default:

@@ -4,9 +4,8 @@
     torchrun --nproc_per_node 2 -m cardioembed.training.cli --profile paper --pairs ... \\
         --gather-across-devices -p batch_size=64
 
-The recipe is notebook 02's: its parameter defaults, then the profile's values, then the
-`-p name=value` overrides, exactly as `cardioembed run` gives them to the notebook. On a
-CPU, torchrun uses the gloo backend. Every process gets its own shard of the data.
+The recipe is notebook 02's defaults, the profile's values and the `-p name=value`
+overrides, as `cardioembed run` gives them. Every process trains on its own shard.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 from cardioembed.errors import InputError
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m cardioembed.training.cli",
         description=__doc__,
@@ -33,35 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--stop-after-steps", type=int, default=None)
     p.add_argument("--record-anchors", default=None, help="folder for anchors_rank<r>.txt")
-    return p.parse_args(argv)
-
-
-def record_anchors(folder: str):
-    """A trainer callback that appends every anchor this process trains on to
-    `<folder>/anchors_rank<r>.txt`, to check how the data are sharded across processes."""
-    from transformers import TrainerCallback
-
-    path = Path(folder) / f"anchors_rank{os.environ.get('RANK', '0')}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    class RecordAnchors(TrainerCallback):
-        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-            # accelerate wraps the trainer's DataLoader; the batches come from the one inside
-            loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
-            collate = loader.collate_fn
-
-            def recording(features):
-                with open(path, "a") as handle:
-                    handle.writelines(str(f["anchor"]).replace("\n", " ") + "\n" for f in features)
-                return collate(features)
-
-            loader.collate_fn = recording
-
-    return RecordAnchors()
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
+    args = p.parse_args(argv)
     try:
         import pandas as pd
 
@@ -92,6 +63,30 @@ def main(argv=None) -> int:
             f"{state} at step {result.global_step} in {result.seconds:.1f} s: {result.output_dir}"
         )
     return 0
+
+
+def record_anchors(folder: str):
+    """A trainer callback that appends every anchor this process trains on to
+    `<folder>/anchors_rank<r>.txt` (to check the sharding across processes)."""
+    from transformers import TrainerCallback
+
+    path = Path(folder) / f"anchors_rank{os.environ.get('RANK', '0')}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class RecordAnchors(TrainerCallback):
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            # accelerate wraps the trainer's DataLoader; the batches come from the one inside
+            loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
+            collate = loader.collate_fn
+
+            def recording(features):
+                with open(path, "a") as handle:
+                    handle.writelines(str(f["anchor"]).replace("\n", " ") + "\n" for f in features)
+                return collate(features)
+
+            loader.collate_fn = recording
+
+    return RecordAnchors()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,21 @@
 """The frozen lower layers of an encoder, computed once per text and shared by every run.
 
-With `lora_top_layers: N` the LoRA adapter sits on the last N layers only; the
-embeddings and the layers below them are frozen, so for a given text they give the same
-output in every run of every sweep, in training and in scoring. `frozen_lower_layers`
-puts, for the duration of a `with` block, a stand-in in place of those layers that looks
-each text up by its token ids and computes only the texts it has not met before. The
-frozen part runs in eval mode (no dropout) whether a text was stored or not, so a
-result does not depend on what was stored.
+With `lora_top_layers: N` the adapter sits on the last N layers; the embeddings and the
+layers below are frozen and give a text the same output in every run, in training and in
+scoring. `frozen_lower_layers` puts a stand-in in their place that looks each text up by
+its token ids and computes only new texts, always in eval mode (no dropout), so a result
+does not depend on what was stored. peft freezes the base but still runs all of it on
+every step; what this saves is printed by ``benchmarks/training.py``.
 
-No library offers this: peft freezes the base model but still runs all of it on every
-step. What it saves is printed by ``benchmarks/training.py``.
+The states are kept in memory (at most `MAX_BYTES` over all models; the rest is
+recomputed) and in a file per content key (a sha256 of the frozen weights, dtype and
+depth) in the folder the caller gives, `<profile folder>/cache/frozen/`: deleting a
+profile's runs removes them. A file of other weights is never read; a damaged or
+unwritable one is a warning (`tolerate_cache`) and the states are computed.
 
-The stored states are kept on disk too, in the folder the caller gives (the training
-code uses `<profile folder>/cache/frozen/`, so deleting a profile's runs removes them), and
-the notebooks of one study, each its own process, share them. A file is named after a
-sha256 of the frozen weights' bytes, their dtype and depth, and holds that key: a file of
-other weights is never read; a damaged or unwritable one is a warning (`tolerate_cache`),
-and the states are computed.
-In memory, at most `MAX_BYTES` of states are kept over all models; the rest is recomputed.
-
-Supported: encoders with right padding and learned absolute positions (BERT and kin,
-the teaching base). There a text's tokens sit at positions 0..n-1 in any batch, and
-attention never looks at padding, so its hidden states do not depend on the other texts
-of the batch. Other models run as they are.
+Supported: encoders with right padding and learned absolute positions (BERT and kin):
+a text's tokens sit at positions 0..n-1 in any batch and attention never looks at
+padding, so its states do not depend on the batch. Other models run as they are.
 """
 
 from __future__ import annotations
@@ -40,12 +33,22 @@ _STORES: dict[str, dict[bytes, object]] = {}
 _STORED = {"bytes": 0}
 
 
+def _keep(store: dict, key: bytes, state) -> bool:
+    """Store `state` under `key` if the memory budget allows."""
+    size = state.numel() * state.element_size()
+    if _STORED["bytes"] + size > MAX_BYTES:
+        return False
+    store[key] = state
+    _STORED["bytes"] += size
+    return True
+
+
 def _layer_list(transformers_model):
     return getattr(getattr(transformers_model, "encoder", None), "layer", None)
 
 
 def supported(model) -> bool:
-    """Whether `frozen_lower_layers` can share the lower layers of this SentenceTransformer."""
+    """Whether `frozen_lower_layers` can share this SentenceTransformer's lower layers."""
     hf = model.transformers_model
     return (
         _layer_list(hf) is not None
@@ -61,16 +64,8 @@ def clear() -> None:
 
 
 def store_dir(profile_folder: str | Path) -> Path:
-    """Where a profile's frozen-layer states are kept: `runs/<profile>/cache/frozen`."""
+    """`runs/<profile>/cache/frozen`: where a profile's frozen-layer states are kept."""
     return Path(profile_folder) / "cache" / "frozen"
-
-
-def weights_key(modules, n_frozen: int) -> str:
-    """A sha256 of the frozen modules' parameters and buffers (bytes, shapes, dtypes)."""
-    digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
-    for module in modules:
-        hash_tensors(digest, (*module.named_parameters(), *module.named_buffers()))
-    return digest.hexdigest()[:24]
 
 
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
@@ -86,11 +81,8 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
             return store
         states = torch.split(saved["states"], saved["lengths"].tolist())
         for key_bytes, state in zip(saved["keys"], states, strict=True):
-            size = state.numel() * state.element_size()
-            if _STORED["bytes"] + size > MAX_BYTES:
+            if not _keep(store, key_bytes, state):
                 break
-            store[key_bytes] = state
-            _STORED["bytes"] += size
     return store
 
 
@@ -113,10 +105,9 @@ def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
 def frozen_lower_layers(
     model, n_frozen: int, store_dir: str | Path | None = None
 ) -> Iterator[dict[str, int]]:
-    """Within the block, the embeddings and the first `n_frozen` layers of `model` (a
-    SentenceTransformer whose adapter, if any, is on the layers above) are computed once
-    per distinct text, then read from memory (and from `store_dir`, where they are also
-    written). Yields counters of texts `computed` and `reused`. Does nothing when
+    """Within the block, the embeddings and first `n_frozen` layers of `model` are
+    computed once per distinct text, then read from memory and `store_dir` (also written
+    there). Yields counters of texts `computed` and `reused`; does nothing when
     `n_frozen` is 0 or the model is not `supported`."""
     import torch
 
@@ -129,9 +120,12 @@ def frozen_lower_layers(
     if n_frozen >= len(layers):
         raise ValueError(f"n_frozen={n_frozen}: the model has only {len(layers)} layers")
     frozen = (hf.embeddings, *layers[:n_frozen])
-    # Stored by content: every copy of the same base (the untrained model, each run's)
-    # shares one store; other weights, another store.
-    key = weights_key(frozen, n_frozen)
+    # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
+    # same base (the untrained model, each run's) shares one store.
+    digest = hashlib.sha256(f"frozen-{n_frozen}".encode())
+    for module in frozen:
+        hash_tensors(digest, (*module.named_parameters(), *module.named_buffers()))
+    key = digest.hexdigest()[:24]
     path = Path(store_dir) / f"{key}.pt" if store_dir else None
     if key not in _STORES:
         _STORES[key] = _load(path, key)
@@ -181,10 +175,8 @@ def frozen_lower_layers(
             h = compute(missing, attention_mask)
             for j, i in enumerate(missing):
                 rows[i] = h[j, : lengths[i]].clone()
-                size = rows[i].numel() * rows[i].element_size()
-                if keys[i] not in store and _STORED["bytes"] + size <= MAX_BYTES:
-                    store[keys[i]] = rows[i]
-                    _STORED["bytes"] += size
+                if keys[i] not in store:
+                    _keep(store, keys[i], rows[i])
         counters["computed"] += len(missing)
         counters["reused"] += len(keys) - len(missing)
         out = hidden_states.new_zeros(hidden_states.shape)
@@ -217,9 +209,8 @@ def frozen_lower_layers(
 
 @contextlib.contextmanager
 def share_frozen_layers(models, recipe, store_dir: str | Path | None = None) -> Iterator[None]:
-    """`frozen_lower_layers` for every model of `models` that has encoder layers, each
-    with the depth `recipe` leaves frozen: the untrained base and every run of one recipe
-    then compute those layers once per text between them."""
+    """`frozen_lower_layers` for every model (BM25 aside) at the depth `recipe` leaves
+    frozen: the base and every run of one recipe compute those layers once between them."""
     with contextlib.ExitStack() as stack:
         for model in models:
             if hasattr(model, "transformers_model"):  # not BM25

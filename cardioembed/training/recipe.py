@@ -1,17 +1,9 @@
 """LoRA training with InfoNCE and in-batch negatives (the CardioEmbed recipe).
 
-A :class:`Recipe` is notebook 02's parameters (same names; their defaults live in that
-notebook's parameters cell only). Its methods build what the libraries take, each a few
-lines that notebook 02 shows step by step: the base model, peft's `LoraConfig`, the
-InfoNCE loss (`MultipleNegativesRankingLoss`, scale = 1/temperature) and the trainer's
-arguments. :func:`train` puts them together exactly as notebook 02 does, for the sweeps
-and for `torchrun -m cardioembed.training.cli`.
-
-:class:`TrainingRun` is the bookkeeping around one run folder: its key (the recipe, the
-data, the resolved dtype and device, the processes, the base model's content and the
-training code, see `cardioembed.artifacts`), resuming from `checkpoints/`, and writing the
-finished sentence-transformers model folder atomically with `history.csv` and
-`manifest.json`. `SentenceTransformer(folder)` loads it.
+A :class:`Recipe` is notebook 02's parameters (their defaults live in its parameters cell
+only); its methods build what the libraries take, the steps notebook 02 shows. :func:`train`
+puts them together as notebook 02 does, for the sweeps and `cardioembed.training.cli`.
+:class:`TrainingRun` keeps one run folder: its key, resuming, the atomic save.
 """
 
 from __future__ import annotations
@@ -62,8 +54,7 @@ VALIDATION_METRIC = "eval_validation_cosine_accuracy@1"
 
 
 def scale_from_temperature(tau: float) -> float:
-    """The InfoNCE logit scale for temperature `tau`: 1/tau (0.05 -> 20). The only place
-    this is computed."""
+    """The InfoNCE logit scale for temperature `tau`: 1/tau (0.05 -> 20), computed here only."""
     if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < math.inf:
         raise ParameterError("temperature", tau, "a number > 0, such as 0.05")
     return 1.0 / tau
@@ -71,8 +62,8 @@ def scale_from_temperature(tau: float) -> float:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The training recipe: notebook 02's parameters, checked once, so a bad value is a
-    ParameterError before anything is trained. No defaults here: they are notebook 02's."""
+    """Notebook 02's parameters, checked once: a bad value is a ParameterError before
+    anything is trained."""
 
     base_model: str
     pooling: str
@@ -133,8 +124,7 @@ class Recipe:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
-        """The recipe from notebook 02's parameters (other names are ignored), their types
-        checked against its parameters cell."""
+        """The recipe from notebook 02's parameters (other names ignored), type-checked."""
         check_values(values, "02_train_lora")
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names if n not in values]
@@ -151,7 +141,10 @@ class Recipe:
         """The recipe a finished run was trained with (from its manifest)."""
         manifest = load_manifest(folder)
         if manifest is None or "recipe" not in manifest.get("params", {}):
-            raise InputError(f"{folder} holds no finished training run (no manifest.json)")
+            raise InputError(
+                f"{folder} holds no finished training run (no manifest.json); run notebook "
+                "02_train_lora"
+            )
         return cls.from_parameters(manifest["params"]["recipe"])
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,9 +153,7 @@ class Recipe:
     def replace(self, **changes) -> Recipe:
         return dataclasses.replace(self, **changes)
 
-    # ------------------------------------------------------------ what the libraries take
     def load_base(self, device: str | None = None):
-        """The untrained model: Transformer -> Pooling -> Normalize (`models.load_base`)."""
         return load_base(
             self.base_model,
             self.pooling,
@@ -184,9 +175,8 @@ class Recipe:
         return query_prompt(self.query_instruction)
 
     def lora_config(self, model):
-        """peft's LoraConfig for `model`. "all-linear" is peft's own choice of every
-        attention and feed-forward projection (the paper adapts all of them); with
-        `lora_top_layers` peft needs the names, so they are read off the model."""
+        """peft's LoraConfig. "all-linear" is peft's choice of every attention and
+        feed-forward projection; with `lora_top_layers` peft needs their names."""
         import torch
         from peft import LoraConfig, TaskType
 
@@ -223,8 +213,8 @@ class Recipe:
         )
 
     def loss(self, model, gather_across_devices: bool = False):
-        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache when
-        `mini_batch_size` > 0 (the same loss in less memory)."""
+        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in
+        less memory) when `mini_batch_size` > 0."""
         from sentence_transformers.sentence_transformer import losses
 
         scale = scale_from_temperature(self.temperature)
@@ -240,20 +230,12 @@ class Recipe:
         )
 
     def training_arguments(self, output_dir: str | os.PathLike, evaluate: bool = True):
-        """sentence-transformers' training arguments; the progress bar shows unless
-        TQDM_DISABLE=1 (the notebooks set it)."""
+        """sentence-transformers' training arguments (no progress bar with TQDM_DISABLE=1)."""
         import torch
         from sentence_transformers import SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
 
-        distributed = world_size() > 1
-        # without use_cpu, transformers refuses bf16 on a CPU and, under torchrun, falls
-        # back to one process per copy of the data
-        extra: dict[str, Any] = {"use_cpu": not torch.cuda.is_available()}
-        if distributed:
-            extra["ddp_find_unused_parameters"] = False
-            if extra["use_cpu"]:
-                extra["ddp_backend"] = "gloo"
+        distributed, cpu = world_size() > 1, not torch.cuda.is_available()
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
             num_train_epochs=self.epochs,
@@ -281,17 +263,20 @@ class Recipe:
             dataloader_drop_last=distributed,
             dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns on a CPU
             activation_checkpointing=self.gradient_checkpointing,
-            **extra,
+            # without use_cpu, transformers refuses bf16 on a CPU and, under torchrun, falls
+            # back to one process per copy of the data
+            use_cpu=cpu,
+            ddp_backend="gloo" if distributed and cpu else None,
+            ddp_find_unused_parameters=False if distributed else None,
         )
 
-    # ------------------------------------------------------------ data and names
     def training_pairs(self, corpus_pairs: pd.DataFrame) -> pd.DataFrame:
         """The corpus pairs this recipe trains on (every split, so validation matches)."""
         return select_pairs(corpus_pairs, self.train_kinds)
 
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
-        """What identifies a run besides its code: the recipe, the data, the base model's
-        content, the dtype and device class this machine resolves, and the processes."""
+        """A run's key besides its code: recipe, data, base content, resolved dtype and
+        device class, processes and gathering."""
         import torch
 
         return {
@@ -305,8 +290,7 @@ class Recipe:
         }
 
     def run_name(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> str:
-        """A readable, unique folder name, e.g. `minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-1a2b3c`;
-        the hash covers the run's whole key, its code included."""
+        """A readable folder name, `minilm-eos-r16-tau0.05-e1-b64-lr2e-3-s42-<key hash>`."""
         base = Path(self.base_model.rstrip("/")).name or self.base_model
         base = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in base.lower()).strip("-.")
         steps = f"m{self.max_steps}" if self.max_steps > 0 else f"e{self.epochs:g}"
@@ -319,7 +303,6 @@ class Recipe:
         )
 
 
-# ----------------------------------------------------------------------------- data
 def data_fingerprint(pairs: pd.DataFrame) -> str:
     """A stable hash of the pairs that training uses (order matters: it seeds batches)."""
     cols = [c for c in ("anchor", "positive", "negative", "split") if c in pairs.columns]
@@ -329,8 +312,8 @@ def data_fingerprint(pairs: pd.DataFrame) -> str:
 
 
 def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
-    """The pairs of the given kinds (all splits, so validation matches training). An
-    empty or unknown kind is an error that lists the kinds the corpus has."""
+    """The pairs of the given kinds, all splits; an empty or unknown kind is an error
+    that lists the corpus's kinds."""
     missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
     if missing:
         raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
@@ -370,8 +353,8 @@ def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
 
 
 def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
-    """An InformationRetrievalEvaluator on the validation pairs: each anchor must find its
-    own positive among all validation positives. None without validation pairs."""
+    """Each validation anchor must find its own positive among all validation positives
+    (None without validation pairs)."""
     from sentence_transformers.sentence_transformer.evaluation import (
         InformationRetrievalEvaluator,
     )
@@ -393,7 +376,6 @@ def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     )
 
 
-# ----------------------------------------------------------------------------- processes
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -411,17 +393,16 @@ def _barrier() -> None:
 
 @contextlib.contextmanager
 def quiet_peft_save():
-    """Offline, peft cannot ask the hub whether the base's vocabulary changed and warns on
-    every save; LoRA on attention and feed-forward layers never changes it."""
+    """Offline, peft warns on every save that it cannot ask the hub whether the base's
+    vocabulary changed; LoRA on attention and feed-forward layers never changes it."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Could not find a config file")
         yield
 
 
-# ----------------------------------------------------------------------------- one run
 def random_state_across_validation():
-    """A trainer callback: evaluation draws from torch's generator (every DataLoader takes
-    a seed); restored after it, a run that validates trains exactly as one that does not,
+    """A trainer callback that restores torch's generator after each evaluation (its
+    DataLoader draws a seed): a run that validates trains exactly as one that does not,
     so `validate` is no part of a run's key."""
     import torch
     from transformers import TrainerCallback
@@ -449,15 +430,8 @@ def random_state_across_validation():
 
 
 class TrainingRun:
-    """The bookkeeping of one run folder: is it finished with today's key, where its
-    checkpoints are, which one to resume, and the atomic save of the finished model.
-
-        run = TrainingRun(pairs, recipe, folder)
-        if not run.finished:
-            ...build the trainer with run.checkpoints as its output_dir...
-            trainer.train(resume_from_checkpoint=run.resume_from())
-            run.save(trainer)
-    """
+    """One run folder: finished with today's key?, its checkpoints, which one to resume,
+    and the atomic save of the finished model (notebook 02, step 4, shows the use)."""
 
     def __init__(self, pairs, recipe: Recipe, folder, gather_across_devices: bool = False):
         self.pairs, self.recipe, self.folder = pairs, recipe, Path(folder)
@@ -468,12 +442,12 @@ class TrainingRun:
 
     @property
     def finished(self) -> bool:
-        """A finished run made with this key: same parameters, data, base and code."""
+        """A finished run with this key (same parameters, data, base and code)."""
         return is_current(self.folder, ARTIFACT_KIND, self.params)
 
     def resume_from(self, resume: bool = True) -> str | None:
-        """The last checkpoint of this very run, if any (never another run's); with
-        `resume=False` earlier checkpoints are removed."""
+        """The last checkpoint of this very run (never another run's); `resume=False`
+        removes earlier checkpoints."""
         from transformers.trainer_utils import get_last_checkpoint
 
         key = artifact_id(ARTIFACT_KIND, self.params)
@@ -498,10 +472,8 @@ class TrainingRun:
 
     @contextlib.contextmanager
     def training(self, trainer):
-        """What this study adds around `trainer.train()`: the layers below the adapter
-        computed once per text (`training.frozen`, kept with the profile's runs), a
-        validation that leaves the random state as it found it, and no peft warning on
-        every offline checkpoint."""
+        """Around `trainer.train()`: the layers below the adapter computed once per text
+        (`training.frozen`), validation that keeps the random state, quiet peft saves."""
         model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
         callback = random_state_across_validation()
@@ -517,9 +489,8 @@ class TrainingRun:
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
-        """Write the finished model folder atomically (rank 0): modules, adapter,
-        tokenizer and model card from sentence-transformers, then `history.csv`, then
-        `manifest.json` last. The checkpoints go with the old folder."""
+        """Write the model folder atomically on rank 0 (sentence-transformers' files, then
+        `history.csv`, `manifest.json` last); the checkpoints go with the old folder."""
         if rank() == 0:
             with atomic_dir(self.folder) as tmp, quiet_peft_save():
                 trainer.model.save_pretrained(str(tmp))
@@ -541,7 +512,7 @@ class TrainingRun:
 
 
 def history(trainer) -> pd.DataFrame:
-    """The trainer's log (loss per step, validation metrics) as a table, by step."""
+    """The trainer's log (loss per step, validation metrics) by step."""
     log = pd.DataFrame(trainer.state.log_history)
     return log.sort_values("step", kind="stable").reset_index(drop=True) if "step" in log else log
 
@@ -564,18 +535,14 @@ def train(
     output_dir: str | os.PathLike,
     resume: bool = True,
     *,
-    device: str | None = None,
     gather_across_devices: bool = False,
     stop_after_steps: int | None = None,
     callbacks: list | None = None,
     validate: bool = True,
 ) -> TrainResult:
-    """Train the recipe into `output_dir`, the steps notebook 02 shows.
-
-    `resume`: continue from this run's last checkpoint. `stop_after_steps`: stop (with a
-    checkpoint) at that global step without writing the model, as after an interruption.
-    `validate`: score the validation pairs every `eval_steps` (a sweep point, scored
-    elsewhere, saves that time)."""
+    """Train the recipe into `output_dir`, the steps notebook 02 shows. `stop_after_steps`:
+    stop with a checkpoint, as after an interruption. `validate=False`: no validation
+    (a sweep point is scored elsewhere)."""
     import torch
     from peft.tuners.tuners_utils import cast_adapter_dtype
     from sentence_transformers import SentenceTransformerTrainer
@@ -584,12 +551,11 @@ def train(
     run = TrainingRun(pairs, recipe, output_dir, gather_across_devices)
     dataset = train_dataset(pairs, recipe.use_hard_negatives)
     last = run.resume_from(resume)
-
-    set_seed(recipe.train_seed)
     local_rank = os.environ.get("LOCAL_RANK")
-    if device is None and local_rank is not None and torch.cuda.is_available():
-        device = f"cuda:{local_rank}"  # each process its own GPU, not all of them on GPU 0
-    model = recipe.load_base(device=device)
+    gpu = local_rank is not None and torch.cuda.is_available()
+    set_seed(recipe.train_seed)
+    # each process its own GPU, not all of them on GPU 0
+    model = recipe.load_base(device=f"cuda:{local_rank}" if gpu else None)
     model.add_adapter(recipe.lora_config(model))
     # peft gives the adapter its base layer's dtype: train it in float32 beside bf16 weights
     cast_adapter_dtype(model.transformers_model, "default")
@@ -625,10 +591,7 @@ def train(
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
-    """The model of a finished run: `SentenceTransformer(folder)` (the base loaded by its
-    recorded reference, the adapter applied), in eval mode."""
-    if load_manifest(output_dir) is None:
-        raise InputError(f"{output_dir} holds no finished training run; run notebook 02_train_lora")
+    """The model of a finished run (`models.load_model`), in eval mode."""
     return load_model(output_dir, device=device, dtype=Recipe.of_run(output_dir).dtype).eval()
 
 
@@ -640,26 +603,22 @@ def load_history(output_dir: str | os.PathLike) -> pd.DataFrame:
 def train_or_load(
     pairs: pd.DataFrame, recipe: Recipe, output_dir: str | os.PathLike, **kwargs
 ) -> TrainResult:
-    """Load-or-compute: load the finished run in `output_dir` if its key matches (same
-    recipe, data, base, dtype, processes and training code), else train it again."""
+    """The finished run in `output_dir` if its key matches, else trained (again)."""
     if TrainingRun(pairs, recipe, output_dir, kwargs.get("gather_across_devices", False)).finished:
-        manifest = load_manifest(output_dir) or {}
         return TrainResult(
             Path(output_dir),
             load_history(output_dir),
-            int(manifest.get("global_step", 0)),
+            int(load_manifest(output_dir)["global_step"]),
             True,
             0.0,
-            load_trained(output_dir, device=kwargs.get("device")),
+            load_trained(output_dir),
             loaded=True,
         )
     return train(pairs, recipe, output_dir, **kwargs)
 
 
-# ----------------------------------------------------------------------------- main run
 def record_main_run(models_dir: str | os.PathLike, name: str) -> Path:
-    """Mark run `name` as the study's main model (notebook 02's): the evaluation chapter
-    compares it with its base, the ablations take their recipe from it."""
+    """Mark run `name` as the study's main model, the one notebooks 03-06 start from."""
     return write_json(Path(models_dir) / MAIN_RUN_FILE, {"run_name": name})
 
 
