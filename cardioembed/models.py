@@ -12,7 +12,6 @@ padding the "last token" of a short text is padding (Qwen3-Embedding's model car
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import hashlib
 import logging
@@ -21,7 +20,6 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -389,20 +387,6 @@ def _offline_flags(new: tuple[bool, bool] | None = None) -> tuple[bool, bool]:
     if new is not None:
         huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = new
     return saved
-
-
-@contextlib.contextmanager
-def offline_when_unreachable(timeout: float = 3.0) -> Iterator[bool]:
-    """The block in offline mode when it was asked for or the hub is out of reach (the
-    flags restored after); yields whether it is offline."""
-    if offline_requested() or hub_reachable(timeout):
-        yield offline_requested()
-        return
-    saved = _offline_flags((True, True))
-    try:
-        yield True
-    finally:
-        _offline_flags(saved)
 
 
 _probed: list[bool] = []  # the one probe of this process

@@ -375,28 +375,31 @@ def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series 
 
 def mteb_public(model, tasks: Iterable[str]) -> list[dict[str, Any]]:
     """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
-    reason (a dataset out of reach is skipped at once: ``offline_when_unreachable``)."""
+    reason (out of the hub's reach, the process is offline, as for models, so a dataset not
+    in the local cache is skipped at once)."""
     import mteb
 
+    asked_offline = hub.offline_requested()
+    offline = hub.local_cache_only_if_unreachable()
     records = []
     for name in tasks:
         record = {"task": name, "metric": None, "value": None, "status": "skipped", "reason": ""}
         records.append(record)
-        offline, failed = False, f"MTEB has no task {name!r}"
+        loading, failed = False, f"MTEB has no task {name!r}"
         try:
             task = mteb.get_tasks(tasks=[name])[0]
             record["metric"] = task.metadata.main_score
             failed = f"its dataset {task.metadata.dataset.get('path')} could not be loaded"
-            with hub.offline_when_unreachable() as offline:
-                task.load_data()
-            failed, offline = "the evaluation failed", False
+            loading = True
+            task.load_data()
+            failed, loading = "the evaluation failed", False
             # mteb's search draws its own progress bar unless encode_kwargs say no
             no_bars = {"show_progress_bar": False}
             result = mteb.evaluate(model, [task], cache=None, encode_kwargs=no_bars, **no_bars)
         except Exception as error:
             why = f"{type(error).__name__}: {str(error)[:200]}"
-            if offline:
-                where = "offline (HF_HUB_OFFLINE=1)" if hub.offline_requested() else None
+            if loading and offline:
+                where = "offline (HF_HUB_OFFLINE=1)" if asked_offline else None
                 where = where or "the Hugging Face Hub cannot be reached from this machine"
                 why = f"{where}, and it is not in the local Hugging Face cache"
             record["reason"] = f"{failed}: {why}"
