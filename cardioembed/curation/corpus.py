@@ -182,14 +182,15 @@ def _read_textbooks(config: CorpusConfig, counts: dict, problems: list):
     )
     problems += [f"{p.path}: {p.message}" for p in book_problems]
     # one row per file: used, degraded (used, text lost) or skipped, with the reason
-    rows = {book.path: ["used", book.pages, ""] for book in books}
+    rows = {book.path: {"status": "used", "pages": book.pages, "reason": ""} for book in books}
     for problem in book_problems:
-        row = rows.setdefault(problem.path, ["skipped", 0, ""])
-        row[0] = "degraded" if problem.kind == "degraded" else row[0]
-        row[2] = "; ".join(filter(None, [row[2], problem.message]))
+        row = rows.setdefault(problem.path, {"status": "skipped", "pages": 0, "reason": ""})
+        if problem.kind == "degraded":
+            row["status"] = "degraded"
+        row["reason"] = "; ".join(filter(None, [row["reason"], problem.message]))
     folder = Path(config.textbook_dir)
     files = pd.DataFrame(
-        [[str(path.relative_to(folder)), *row] for path, row in sorted(rows.items())],
+        [{"file": str(path.relative_to(folder)), **row} for path, row in sorted(rows.items())],
         columns=FILES_COLUMNS,
     )
     counts["textbooks"] = len(books)
