@@ -54,14 +54,15 @@ def main() -> int:
     parser.add_argument("--no-trained", action="store_true", help="skip the trained model")
     args = parser.parse_args()
     from cardioembed.paths import run_dir
-    from cardioembed.profiles import notebook_values
+    from cardioembed.profiles import load_profile, notebook_values
 
     settings = notebook_values("05", args.profile)
     profile = run_dir(args.profile, args.runs_root)
     times: dict[str, float] = {}
 
     clock = time.perf_counter()
-    from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.book.runner import run_profile
+    from cardioembed.curation.corpus import load_corpus
     from cardioembed.errors import InputError
 
     corpus_dir = profile / "corpus"
@@ -70,9 +71,8 @@ def main() -> int:
         corpus = load_corpus(corpus_dir)
     except InputError:  # no finished corpus: curate the profile's, as notebook 01 would
         print(f"no finished corpus in {corpus_dir}: curating one into {tmp.name}")
-        config = CorpusConfig.from_parameters(notebook_values("01", args.profile))
-        corpus_dir, _ = curate_to_folder(config, Path(tmp.name) / "corpus")
-        corpus = load_corpus(corpus_dir)
+        run_profile(load_profile(args.profile).with_overrides({"runs_root": tmp.name}), only=["01"])
+        corpus = load_corpus(run_dir(args.profile, tmp.name) / "corpus")
     times["corpus"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

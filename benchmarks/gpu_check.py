@@ -104,18 +104,19 @@ class Meter:
 def rehearsal_pairs(folder: Path):
     """The rehearsal textbook's sentences and their adjacent-sentence pairs (no
     paraphrasing here: it is measured on its own)."""
-    from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.book.runner import run_profile
+    from cardioembed.curation.corpus import load_corpus
     from cardioembed.curation.rehearsal import write_rehearsal_textbooks
-    from cardioembed.profiles import notebook_values
+    from cardioembed.profiles import load_profile
 
-    values = notebook_values("01", "rehearsal")
-    values.update(
+    values = dict(
+        runs_root=str(folder),
         textbook_dir=str(write_rehearsal_textbooks(folder / "textbooks")),
         pair_kinds=["adjacent"],
         paraphrase_model="",
     )
-    corpus_dir, _ = curate_to_folder(CorpusConfig.from_parameters(values), folder / "corpus")
-    corpus = load_corpus(corpus_dir)
+    run_profile(load_profile("rehearsal").with_overrides(values), only=["01"])
+    corpus = load_corpus(folder / "rehearsal" / "corpus")
     return corpus["sentences"], corpus["pairs"]
 
 

@@ -55,17 +55,18 @@ def teaching_recipe():
 
 
 def teaching_pairs(recipe):
-    from cardioembed.curation.corpus import CorpusConfig, curate_to_folder, load_corpus
+    from cardioembed.book.runner import run_profile
+    from cardioembed.curation.corpus import load_corpus
     from cardioembed.errors import InputError
-    from cardioembed.profiles import notebook_values
+    from cardioembed.profiles import load_profile
 
     folder = ROOT / "runs" / "teaching" / "corpus"
     try:
         corpus = load_corpus(folder)
     except InputError:  # no finished teaching corpus: curate one, as notebook 01 would
-        config = CorpusConfig.from_parameters(notebook_values("01", "teaching"))
-        folder, _ = curate_to_folder(config, Path(tempfile.mkdtemp()) / "corpus")
-        corpus = load_corpus(folder)
+        runs_root = tempfile.mkdtemp()
+        run_profile(load_profile("teaching").with_overrides({"runs_root": runs_root}), only=["01"])
+        corpus = load_corpus(Path(runs_root) / "teaching" / "corpus")
     return recipe.training_pairs(corpus["pairs"])
 
 

@@ -37,7 +37,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # them, but for `remove-cell` ones, which only glue numbers and figures for the book).
 TRAINING_CODE = ("training", "models.py", "artifacts.py", "notebooks/02_train_lora.ipynb")
 STAGE_CODE = {
-    "corpus": ("curation", "models.py", "artifacts.py"),
+    "corpus": ("curation", "models.py", "artifacts.py", "notebooks/01_curate_corpus.ipynb"),
     "sentence-transformer-lora": TRAINING_CODE,
     "evaluation": ("evaluation", "models.py", "artifacts.py"),
     "ablation-point-scores": ("evaluation", "sweeps.py", "models.py", "artifacts.py"),

