@@ -39,22 +39,19 @@ def git_commit() -> str | None:
     """The commit of the checkout, with `-dirty` if tracked files have changes."""
     from cardioembed.paths import project_root
 
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10
-        )
-
+    # Every tag excluded, `describe` names the full commit.
+    command = ["git", "describe", "--always", "--dirty", "--abbrev=40", "--exclude=*"]
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        done = subprocess.run(
+            command, cwd=project_root(), capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit.stdout.strip() + ("-dirty" if dirty else "") if commit.returncode == 0 else None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 @functools.cache
 def environment_record() -> dict:
-    """A record of the environment, computed once per process."""
     import torch
 
     cuda = torch.cuda.is_available()
