@@ -3,6 +3,7 @@ how long it took."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import os
@@ -26,12 +27,10 @@ def format_duration(seconds: float) -> str:
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
-    versions = {}
+    versions = dict.fromkeys(names)  # None: not installed
     for name in names:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
     return versions
 
 

@@ -81,23 +81,18 @@ def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[
     return resolved
 
 
-def _kernel_config():
-    # The kernel's connection stays on this machine either way; encrypting it where zmq
-    # can keeps the kernel's plain-text warning out of the run's output.
-    import zmq
-    from traitlets.config import Config
-
-    config = Config()
-    if zmq.has("curve"):
-        config.KernelManager.transport_encryption = "auto"
-    return config
-
-
 def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd: Path) -> float:
     """Execute `source` into `output`; `NotebookFailed` names the cell that raised."""
     import papermill
+    import zmq
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
+    # The kernel's connection stays on this machine either way; encrypting it where zmq
+    # can keeps the kernel's plain-text warning out of the run's output.
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -107,7 +102,7 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
             cwd=str(cwd),
             kernel_name="python3",
             progress_bar=False,
-            config=_kernel_config(),
+            config=config,
             shutdown_kernel="immediate",  # on Ctrl-C, stop the kernel and its children now
         )
     except PapermillExecutionError as exc:
@@ -283,10 +278,8 @@ def run_profile(
 
 
 def _markdown(rows: list[dict]) -> str:
-    # Text as written (no number parsing: a version 2.10 is not 2.1); a | would end a cell.
-    frame = (
-        pd.DataFrame(rows, dtype=object).fillna("").astype(str).replace(r"\|", r"\\|", regex=True)
-    )
+    # Text as written: no number parsing (a version 2.10 is not 2.1).
+    frame = pd.DataFrame(rows, dtype=object).fillna("")
     return frame.to_markdown(index=False, disable_numparse=True) + "\n"
 
 

@@ -13,28 +13,21 @@ DECIMALS = 3
 
 def _counts(values: pd.Series) -> bool:
     # whole numbers, some above 1 (a metric whose values are all 0 or 1 keeps decimals)
-    present = values.dropna()
-    if values.dtype.kind != "f" or present.empty:
+    if values.dtype.kind != "f":
         return False
+    present = values.dropna()
     return bool((present == present.round()).all() and (present.abs() > 1).any())
 
 
-def show(
-    frame: pd.DataFrame | pd.Series,
-    decimals: int | Mapping[str, int] = DECIMALS,
-    index: bool | None = None,
-):
-    """`frame` styled for display; `decimals` for all numbers or per column; `index`:
-    show, hide, or (None) hide a plain 0, 1, 2..."""
+def show(frame, decimals: Mapping[str, int] | None = None, index: bool | None = None):
+    """`frame` (or a Series) styled for display; `decimals`: of some columns; `index`: show
+    (True), hide (False) or hide a plain 0, 1, 2... (None)."""
     frame = frame.to_frame() if isinstance(frame, pd.Series) else frame.copy()
     for column in frame.columns:
         if _counts(frame[column]):
             frame[column] = frame[column].astype("Int64")
-    places = decimals if isinstance(decimals, Mapping) else {}
-    styler = frame.style.format(
-        precision=DECIMALS if places else decimals, na_rep="–", thousands=","
-    )
-    for column, precision in places.items():
+    styler = frame.style.format(precision=DECIMALS, na_rep="–", thousands=",")
+    for column, precision in (decimals or {}).items():
         styler = styler.format(precision=precision, na_rep="–", subset=[column])
     styler = styler.format_index(lambda v: f"{v:g}" if isinstance(v, float) else v, axis="index")
     if index is False or (index is None and isinstance(frame.index, pd.RangeIndex)):
