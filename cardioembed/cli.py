@@ -61,13 +61,8 @@ def _command(args: argparse.Namespace) -> None:
         took = format_duration(time.perf_counter() - started)
         print(f"{len(results)} notebook(s) executed in {took}; published in {results[0].parent}")
     elif args.command == "book":
-        index = build_book(
-            strict=not args.no_strict,
-            profile=args.profile,
-            runs_root=args.runs_root,
-            executed=args.executed,
-        )
-        print(f"book built: open {index}")
+        run = {"profile": args.profile, "runs_root": args.runs_root, "executed": args.executed}
+        print(f"book built: open {build_book(strict=not args.no_strict, **run)}")
     elif args.command == "search":
         os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
         from cardioembed.evaluation.search import Searcher
