@@ -237,10 +237,10 @@ def run_profile(
     defaults = {k: v for nb in selected for k, v in notebook_defaults(declared[nb]).items()}
     checked = preflight({**defaults, **params}, set(defaults), folder, published)
     params = {key: checked[key] for key in params}
-    kept = "no run had been published before"
-    if published.is_dir():
-        kept = f"the last successful run, in {_show(published)}, is unchanged"
     with profile_lock(folder, wait):
+        kept = "no run had been published before"
+        if published.is_dir():
+            kept = f"the last successful run, in {_show(published)}, is unchanged"
         staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
         results: list[Path] = []
         source = selected[0]
