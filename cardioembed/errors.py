@@ -11,7 +11,6 @@ class ParameterError(InputError):
 
     def __init__(self, name: str, value, expected: str):
         self.name = name
-        self.value = value
         super().__init__(f"parameter {name!r} = {value!r}: {expected}")
 
 
