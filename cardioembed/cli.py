@@ -22,38 +22,27 @@ INTERRUPTED = 130  # the exit status of a program stopped by Ctrl-C (128 + SIGIN
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardioembed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    # Every command but `profiles` works on one profile's run folder.
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--profile", default="teaching", help="in profiles/ (default: teaching)")
     many = {"action": "append", "default": []}  # repeatable
 
-    run = sub.add_parser("run", help="execute the study's notebooks with a profile")
-    run.add_argument(
-        "--profile", default="teaching", help="a file in profiles/ (default: teaching)"
-    )
+    run = sub.add_parser("run", parents=[where], help="execute the notebooks with a profile")
     run.add_argument("--only", **many, metavar="NN", help="only this notebook, by number or name")
-    run.add_argument(
-        "-p", "--param", **many, metavar="KEY=VALUE", help="a parameter, e.g. temperature=0.02"
-    )
+    run.add_argument("-p", "--param", **many, metavar="KEY=VALUE", help="e.g. temperature=0.02")
     run.add_argument("--output-dir", type=Path, help="default: <runs_root>/<profile>/executed")
-    run.add_argument(
-        "--no-wait", action="store_true", help="fail at once if another run holds the profile"
-    )
+    run.add_argument("--no-wait", action="store_true", help="fail if another run holds the profile")
 
-    book = sub.add_parser("book", help="render the last successful run of a profile")
-    book.add_argument("--profile", default="teaching", help="whose run (default: teaching)")
-    book.add_argument("--runs-root", default="", help="the runs_root the run was given, if any")
+    book = sub.add_parser("book", parents=[where], help="render a profile's last successful run")
     book.add_argument("--executed", type=Path, help="render these executed notebooks instead")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
 
-    search = sub.add_parser("search", help="search a profile's corpus with a trained model")
+    search = sub.add_parser("search", parents=[where], help="search a profile's corpus")
     search.add_argument("query", help="what to look for, e.g. 'irregular heartbeat'")
-    search.add_argument("--profile", default="teaching", help="whose corpus and models")
-    search.add_argument(
-        "--model",
-        default="",
-        help="a run in runs/<profile>/models, 'base' or a model folder "
-        "(default: notebook 02's main run)",
-    )
+    search.add_argument("--model", default="", help="a run, 'base' or a folder (default: main)")
     search.add_argument("--top", type=int, default=5, help="how many passages")
-    search.add_argument("--runs-root", default="", help="the runs_root the run was given, if any")
+    for command in (book, search):
+        command.add_argument("--runs-root", default="", help="the runs_root of the run, if any")
 
     sub.add_parser("profiles", help="list the available profiles")
     return parser
@@ -72,13 +61,8 @@ def _command(args: argparse.Namespace) -> None:
         took = format_duration(time.perf_counter() - started)
         print(f"{len(results)} notebook(s) executed in {took}; published in {results[0].parent}")
     elif args.command == "book":
-        index = build_book(
-            strict=not args.no_strict,
-            profile=args.profile,
-            runs_root=args.runs_root,
-            executed=args.executed,
-        )
-        print(f"book built: open {index}")
+        run = {"profile": args.profile, "runs_root": args.runs_root, "executed": args.executed}
+        print(f"book built: open {build_book(strict=not args.no_strict, **run)}")
     elif args.command == "search":
         os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
         from cardioembed.evaluation.search import Searcher

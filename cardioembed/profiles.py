@@ -1,11 +1,6 @@
-"""Notebook parameters: where their values come from, and their check.
-
-Each notebook's `parameters` cell declares its parameters, each with a type, a default
-and a comment (papermill reads them). A profile, `profiles/<name>.yaml`, lists the values
-it changes; `-p key=value` overrides a profile's. Whatever runs a notebook's stage (the
-runner, `training.cli`, the benchmarks) reads the values here, and every value is checked
-here, once, against what the notebooks declare.
-"""
+"""Notebook parameters: each notebook's `parameters` cell declares them (type, default,
+comment); a profile (`profiles/<name>.yaml`) lists the values it changes, `-p key=value`
+overrides those, and every value is checked here against its declared type."""
 
 from __future__ import annotations
 
@@ -23,14 +18,7 @@ from cardioembed.paths import project_root
 
 NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 # The types a parameters cell declares; a whole number is a valid float.
-TYPES = {
-    "int": int,
-    "float": (int, float),
-    "str": str,
-    "bool": bool,
-    "list": (list, tuple),
-    "dict": dict,
-}
+TYPES = dict(int=int, float=(int, float), str=str, bool=bool, list=(list, tuple), dict=dict)
 
 
 @dataclass(frozen=True)
@@ -63,13 +51,11 @@ def declared_parameters(notebook: Path) -> dict[str, dict]:
 
 
 def notebook_defaults(declared: Mapping[str, dict]) -> dict[str, Any]:
-    """The default values of a notebook's declared parameters."""
     return {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
 
 
 def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], origin: str) -> None:
-    """Refuse a parameter that no notebook in `declared` declares (a typo would otherwise
-    be ignored) and a value of another type than its notebook declares."""
+    """Refuse a parameter that no notebook declares (a typo) or a value of another type."""
     first: dict[str, tuple[str, dict]] = {}
     for notebook, parameters in declared.items():
         for name, info in parameters.items():
@@ -91,8 +77,8 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
 
 
 def check_values(values: Mapping[str, Any], notebook: str) -> None:
-    """Check the values a notebook runs with (its `globals()`, under `cardioembed run`,
-    plain papermill or Jupyter alike) against its parameters cell, as `-p` overrides are."""
+    """Check a notebook's `globals()` against its parameters cell, under `cardioembed run`,
+    plain papermill or Jupyter alike."""
     path = notebooks([notebook])[0]
     declared = declared_parameters(path)
     check_parameters(
@@ -105,8 +91,7 @@ def available_profiles() -> list[str]:
 
 
 def load_profile(name: str) -> Profile:
-    """Read `profiles/<name>.yaml`: its `description` is prose, every other key a notebook
-    parameter."""
+    """`profiles/<name>.yaml`: a `description`, every other key a notebook parameter."""
     path = project_root() / "profiles" / f"{name}.yaml"
     if not path.is_file():
         raise InputError(
@@ -124,8 +109,7 @@ def load_profile(name: str) -> Profile:
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """`key=value` strings; values are read as YAML, so `0.02`, `true`, `[a, b]` and
-    `null` have their natural types."""
+    """`key=value` strings, the values read as YAML (`0.02`, `true`, `[a, b]`, `null`)."""
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -141,9 +125,8 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def notebook_values(
     notebook: str, profile: str = "teaching", overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The values notebook `notebook` ("02" or its name) runs with under `profile`: its
-    defaults, then the profile's values, then `overrides`, as `cardioembed run` gives
-    them. For code that runs a stage outside its notebook."""
+    """The values notebook `notebook` ("02" or its name) runs with under `profile`, as
+    `cardioembed run` gives them: defaults, then the profile's, then `overrides`."""
     path = notebooks([notebook])[0]
     declared = declared_parameters(path)
     given = {k: v for k, v in load_profile(profile).params.items() if k in declared}

@@ -1,11 +1,5 @@
-"""Sphinx extension for the book: launch buttons open the source notebook.
-
-The book renders the executed notebooks that `cardioembed book` copies into the
-git-ignored `book/executed/`, so a Binder or Colab link to that path would find no file
-in the repository. Each has a source of the same name in `notebooks/` (outputs stripped,
-the teaching defaults): that is what a reader should run. The download button still
-serves the executed notebook, as rendered.
-"""
+"""Sphinx extension: launch buttons open the source notebook in `notebooks/`, since the
+rendered `book/executed/` is git-ignored (the download button still serves it)."""
 
 from __future__ import annotations
 
@@ -15,7 +9,6 @@ EXECUTED_PATH = re.compile(r"(?:\./)?book/executed/(?=[^/?#&]+\.ipynb)")
 
 
 def source_notebook_url(url: str) -> str:
-    """`url` with the repository path of an executed notebook replaced by its source's."""
     return EXECUTED_PATH.sub("notebooks/", url)
 
 
@@ -27,8 +20,7 @@ def _point_launch_buttons_at_sources(app, pagename, templatename, context, doctr
 
 
 def _no_repository_no_buttons(app, config) -> None:
-    """Without `repository.url` the launch and repository buttons have nothing to open
-    (and sphinx-book-theme fails on them): they are left out."""
+    # Without `repository.url` they have nothing to open (and sphinx-book-theme fails).
     options = config.html_theme_options
     if not options.get("repository_url"):
         options.pop("launch_buttons", None)

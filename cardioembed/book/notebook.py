@@ -11,9 +11,8 @@ import warnings
 
 
 def quiet_progress_bars() -> None:
-    """Keep library progress bars and chatter out of the rendered notebooks (the runner
-    reports each notebook's time instead); the study's own progress lines (`logging` at
-    info level: curation steps, paraphrasing, encoding) are printed in the cell's output."""
+    """Keep library progress bars and chatter out of the notebooks; the study's own
+    progress lines (`logging` at info level) are printed in the cell's output."""
     os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when each bar is created
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", category=FutureWarning, module="mteb")
@@ -35,8 +34,7 @@ def quiet_progress_bars() -> None:
 
 @contextlib.contextmanager
 def quiet_output():
-    """Keep the trainer's per-step log lines and progress bars out of the notebook; on an
-    error they are written to stderr before the error propagates."""
+    """Keep the trainer's log out of the notebook; on an error it goes to stderr."""
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):

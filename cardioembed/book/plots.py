@@ -1,9 +1,4 @@
-"""The study's figure style, and the figure pieces that two chapters share.
-
-A chapter draws its own figures with matplotlib and seaborn; what is here serves more than
-one: the style, intervals as error bars, and the seed-by-seed panels and cosine
-distributions of the two ablations (notebooks 03 and 04).
-"""
+"""The study's figure style and the figure pieces that several chapters share."""
 
 from __future__ import annotations
 
@@ -13,30 +8,23 @@ import pandas as pd
 import seaborn as sns
 
 METRIC_LABELS = {"acc@1": "Acc@1", "spearman": "Spearman"}
-LEGEND_RIGHT = {
-    "frameon": False,
-    "fontsize": "small",
-    "loc": "center left",
-    "bbox_to_anchor": (1, 0.5),
-}
+LEGEND_RIGHT = dict(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1, 0.5))
 POINT = {"fmt": "o", "ms": 4, "capsize": 2}  # a value with its interval
 
 
 def set_style() -> None:
-    """The study's figure style."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
 
 
 def interval_errors(frame: pd.DataFrame, value="value", low="ci_low", high="ci_high") -> list:
-    """Matplotlib's asymmetric error lengths (below, above) of the intervals in `frame`."""
+    """Matplotlib's error lengths (below, above) of the intervals in `frame`."""
     return [frame[value] - frame[low], frame[high] - frame[value]]
 
 
 def seed_panels(rows: pd.DataFrame, width: float, spread: float):
-    """A titled panel per suite with its rows; per seed, an offset (within `spread`) that
-    puts the seeds of one setting side by side, and a style. `rows`: setting, seed, suite,
-    metric, value, ci_low, ci_high (one metric per suite)."""
+    """A titled panel per suite with its rows, and per seed an offset (within `spread`) and
+    a style, so that the seeds of one setting stand side by side."""
     suites = list(dict.fromkeys(rows["suite"]))
     fig, axes = plt.subplots(1, len(suites), figsize=(width * len(suites), 3.2), squeeze=False)
     seeds = sorted(rows["seed"].unique())
@@ -55,8 +43,8 @@ def seed_panels(rows: pd.DataFrame, width: float, spread: float):
 def cosine_distributions(
     geometry: pd.DataFrame, order: list | None = None, xlabel: str = "setting"
 ) -> plt.Figure:
-    """Per setting, the cosine of each query with its own positive (left half) against
-    its cosine with other documents (right half), all seeds together."""
+    """Per setting, the cosines of each query with its own positive against those with
+    other documents, all seeds together."""
     order = [str(s) for s in order or dict.fromkeys(geometry["setting"])]
     kinds = {"positive": "own positive", "negative": "other documents"}
     data = geometry.assign(

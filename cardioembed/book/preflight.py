@@ -1,11 +1,6 @@
-"""Before any notebook runs: can every folder the run writes be written, and every model
-and input it needs be had here?
-
-Each model the selected notebooks will load is resolved as training resolves it
-(`models.resolve_base`); a hub id must be in the local Hugging Face cache or on the
-reachable hub, where it is looked up, so that a misspelt id fails in seconds, not an
-hour into the run. One `InputError` names every problem and what to do.
-"""
+"""Before any notebook runs: every folder the run writes is writable, and every model and
+input it loads is here (a hub id in the local cache or on the reachable hub), so that a
+misspelt id fails in seconds, not an hour into the run."""
 
 from __future__ import annotations
 
@@ -26,8 +21,7 @@ TEXTBOOKS_FOLDER = "textbooks"  # in <runs_root>/<profile>/: the rehearsal textb
 
 
 def _hub_problem(repo_id: str, parameter: str, offline: bool, revision: str | None) -> str | None:
-    """Why `repo_id` cannot be had from the local hub cache or the reachable hub, or None
-    (also when the answer is unclear: the load itself will say)."""
+    """Why `repo_id` cannot be had from the hub or its local cache, or None."""
     from huggingface_hub import errors, hf_hub_download
 
     try:
@@ -51,7 +45,8 @@ def _hub_problem(repo_id: str, parameter: str, offline: bool, revision: str | No
 
 
 def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
-    """None when the model named by `value` can be loaded here, else what to do."""
+    """None when the model `value` can be loaded here (as `models.resolve_base` finds it),
+    else what to do."""
     name, revision = models.split_revision(value)
     if revision and not parameter.startswith("extra_models"):
         return (
@@ -70,7 +65,6 @@ def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
 
 
 def _unwritable(folder: Path) -> str | None:
-    """Why no file can be written in `folder` (made if missing), or None."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
@@ -90,11 +84,8 @@ def _refuse(problems: list[str | None]) -> None:
 def preflight(
     values: Mapping[str, Any], declared: set[str], run_folder: Path, published: Path | None = None
 ) -> dict[str, Any]:
-    """Check what the run will write and load; returns `values` with `textbook_dir:
-    rehearsal` replaced by the written folder. `published`: where the executed notebooks
-    go. `declared`: the parameters of the selected notebooks (a model of a notebook that
-    does not run is not checked). Raises InputError naming every problem. An unwritable
-    model cache is no problem: this run's converted models go to `run_folder/cache`."""
+    """`values` with `textbook_dir: rehearsal` replaced by the written folder, or one
+    InputError naming every problem. `declared`: the selected notebooks' parameters."""
     from cardioembed.curation.rehearsal import REHEARSAL, write_rehearsal_textbooks
 
     values = dict(values)

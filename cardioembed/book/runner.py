@@ -1,13 +1,5 @@
-"""Execute the source notebooks with papermill, then render them with Jupyter Book.
-
-`run_profile` executes the selected notebooks in order into a fresh folder, each with the
-profile's values for the parameters it declares, and publishes them, merged with those of
-earlier successful runs, only when every one succeeded. One run per profile folder at a
-time (`profile_lock`). A failed run is kept in its own folder of `executed-failed/` for
-its tracebacks (the last few); an interrupted run is removed. `build_book` copies
-the published notebooks into `book/executed/` with the tables of times and environments
-written from their run records, and renders them without executing anything again.
-"""
+"""Execute the notebooks with papermill into a fresh folder, publish them only when all
+succeeded (`run_profile`), and render the last published run with Jupyter Book."""
 
 from __future__ import annotations
 
@@ -65,48 +57,42 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
-    """`params` with relative folders made absolute against `base` (the working
-    directory). A model is a folder when it exists or is written as a path."""
+    """`params` with relative folders made absolute from `base` (the working directory); a
+    model is a folder when it exists there or is written as a path."""
     base = Path(base or Path.cwd())
 
-    def absolute(value) -> str:
-        return str((base / Path(value).expanduser()).resolve())
-
-    def names_folder(value: Any) -> bool:
-        if not isinstance(value, str) or not value or "://" in value:
-            return False
+    def absolute(value: Any, model: bool) -> Any:
+        if not isinstance(value, str | os.PathLike) or not str(value):
+            return value
         path = Path(value).expanduser()
-        return path.is_absolute() or value.startswith(("./", "../", "~")) or (base / path).is_dir()
+        written_as_path = path.is_absolute() or str(value).startswith(("./", "../", "~"))
+        if model and not (written_as_path or (base / path).is_dir()):
+            return value  # a hub id or an alias
+        return str((base / path).resolve())
 
     resolved = dict(params)
     for key, value in params.items():
-        if key in PATH_PARAMETERS and isinstance(value, str | os.PathLike) and str(value):
-            if not (key == "textbook_dir" and value == REHEARSAL):  # written by the preflight
-                resolved[key] = absolute(value)
-        elif key in MODEL_PARAMETERS and names_folder(value):
-            resolved[key] = absolute(value)
+        if key in PATH_PARAMETERS and not (key == "textbook_dir" and value == REHEARSAL):
+            resolved[key] = absolute(value, model=False)  # the rehearsal's: by the preflight
+        elif key in MODEL_PARAMETERS:
+            resolved[key] = absolute(value, model=True)
         elif key == "extra_models" and isinstance(value, Mapping):
-            resolved[key] = {k: absolute(v) if names_folder(v) else v for k, v in value.items()}
+            resolved[key] = {k: absolute(v, model=True) for k, v in value.items()}
     return resolved
-
-
-def _kernel_config():
-    # The kernel's connection stays on this machine either way; encrypting it where zmq
-    # can keeps the kernel's plain-text warning out of the run's output.
-    import zmq
-    from traitlets.config import Config
-
-    config = Config()
-    if zmq.has("curve"):
-        config.KernelManager.transport_encryption = "auto"
-    return config
 
 
 def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd: Path) -> float:
     """Execute `source` into `output`; `NotebookFailed` names the cell that raised."""
     import papermill
+    import zmq
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
+    # The kernel's connection stays on this machine either way; encrypting it where zmq
+    # can keeps the kernel's plain-text warning out of the run's output.
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -116,7 +102,7 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
             cwd=str(cwd),
             kernel_name="python3",
             progress_bar=False,
-            config=_kernel_config(),
+            config=config,
             shutdown_kernel="immediate",  # on Ctrl-C, stop the kernel and its children now
         )
     except PapermillExecutionError as exc:
@@ -129,7 +115,6 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
 
 
 def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: float) -> None:
-    """Store the profile, parameters, time and environment in the notebook's metadata."""
     nb = json.loads(output.read_text())
     for cell in nb["cells"]:  # the book shows the parameters cell, not papermill's copy
         tags = cell["metadata"].get("tags", [])
@@ -146,16 +131,14 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
 
 
 def _manifests(folder: Path) -> dict[Path, int]:
-    """Every artifact manifest under a run folder, with its modification time."""
-    found = {}
-    for path in folder.rglob(MANIFEST) if folder.is_dir() else ():
+    found = {}  # artifact folder -> the modification time of its manifest
+    for path in folder.rglob(MANIFEST):
         with contextlib.suppress(OSError):  # replaced while we looked
             found[path.parent] = path.stat().st_mtime_ns
     return found
 
 
 def _written(before: Mapping[Path, int], folder: Path) -> str:
-    """What was written since `before`: artifacts counted by their first folder."""
     changed = [p for p, mtime in _manifests(folder).items() if before.get(p) != mtime]
     counts = Counter((p.relative_to(folder).parts or (".",))[0] for p in changed)
     parts = [f"{k}/" + (f" ({n} artifacts)" if n > 1 else "") for k, n in counts.items()]
@@ -163,13 +146,11 @@ def _written(before: Mapping[Path, int], folder: Path) -> str:
 
 
 def _show(path: Path) -> str:
-    """`path` relative to the working directory when it lies below it."""
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _replace(target: Path, *sources: Path, texts: Mapping[str, str] | None = None) -> Path:
-    """Replace `target`, in one rename, by the files of `sources` (the later win) and
-    `texts` (file name -> content)."""
+    """Replace `target` in one rename by the files of `sources` (the later win) and `texts`."""
     with atomic_dir(target) as tmp:
         for source in sources:
             for path in source.iterdir() if source.is_dir() else ():
@@ -178,12 +159,6 @@ def _replace(target: Path, *sources: Path, texts: Mapping[str, str] | None = Non
         for name, text in (texts or {}).items():
             (tmp / name).write_text(text)
     return target
-
-
-def _kept(published: Path) -> str:
-    if published.is_dir():
-        return f"the last successful run, in {_show(published)}, is unchanged"
-    return "no run had been published before"
 
 
 def _holder(path: Path) -> str:
@@ -195,10 +170,9 @@ def _holder(path: Path) -> str:
 
 @contextlib.contextmanager
 def profile_lock(folder: Path, wait: bool = True) -> Iterator[None]:
-    """Hold the lock of a profile folder (filelock's, on the OS's file lock) for the block:
-    one run per profile folder at a time. A second run waits, or with `wait=False` fails
-    at once; either way it names the holder, whose pid, start and command the lock file
-    keeps. The OS frees the lock of a killed run; its record names it to the next run."""
+    """One run per profile folder at a time: a second waits, or fails at once with
+    `wait=False`, naming the holder that the lock file records. The OS frees the lock of a
+    killed run; its record names it to the next run."""
     from filelock import FileLock, Timeout
 
     path = folder / LOCK
@@ -233,8 +207,7 @@ def profile_lock(folder: Path, wait: bool = True) -> Iterator[None]:
 
 
 def _lost_inputs(folder: Path) -> list[str]:
-    """The files the profile's current corpus skipped or read with text lost, with the
-    reason and what to do, from its files.csv (the table chapter 01 shows)."""
+    """The files the current corpus skipped or read with text lost (its files.csv)."""
     from cardioembed.curation.corpus import POINTER
 
     with contextlib.suppress(OSError, ValueError, KeyError):
@@ -251,10 +224,8 @@ def run_profile(
     output_dir: Path | None = None,
     wait: bool = True,
 ) -> list[Path]:
-    """Execute the selected notebooks with the profile's values; when all succeeded,
-    publish them into `output_dir` (default `<run folder>/executed/`) and return their
-    paths there. A failing notebook raises `NotebookFailed`; Ctrl-C `RunInterrupted`;
-    `wait=False`: an InputError when another run holds the profile folder."""
+    """Execute the selected notebooks; when all succeeded, publish them into `output_dir`
+    (default `<run folder>/executed/`) and return their paths there."""
     root = project_root()
     declared = {nb: declared_parameters(nb) for nb in notebooks(root=root)}
     selected = notebooks(only, root)
@@ -267,6 +238,9 @@ def run_profile(
     checked = preflight({**defaults, **params}, set(defaults), folder, published)
     params = {key: checked[key] for key in params}
     with profile_lock(folder, wait):
+        kept = "no run had been published before"
+        if published.is_dir():
+            kept = f"the last successful run, in {_show(published)}, is unchanged"
         staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
         results: list[Path] = []
         source = selected[0]
@@ -283,7 +257,7 @@ def run_profile(
                         shutil.rmtree(old, ignore_errors=True)
                     raise NotebookFailed(
                         f"{exc}\n  the executed notebook, with the traceback, is "
-                        f"{_show(failed / source.name)}\n  {_kept(published)}"
+                        f"{_show(failed / source.name)}\n  {kept}"
                     ) from None
                 _record(output, profile.name, given, seconds)
                 results.append(published / source.name)
@@ -296,7 +270,7 @@ def run_profile(
         except KeyboardInterrupt:
             raise RunInterrupted(
                 f"interrupted while running {source.stem} (profile {profile.name}); nothing "
-                f"was lost: {_kept(published)}, and artifacts are only ever replaced whole"
+                f"was lost: {kept}, and artifacts are only ever replaced whole"
             ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -304,15 +278,12 @@ def run_profile(
 
 
 def _markdown(rows: list[dict]) -> str:
-    # Text as written (no number parsing: a version 2.10 is not 2.1); a | would end a cell.
-    frame = (
-        pd.DataFrame(rows, dtype=object).fillna("").astype(str).replace(r"\|", r"\\|", regex=True)
-    )
+    # Text as written: no number parsing (a version 2.10 is not 2.1).
+    frame = pd.DataFrame(rows, dtype=object).fillna("")
     return frame.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def times_table(records: Mapping[str, dict]) -> str:
-    """Each notebook's time, when it finished and the machine it ran on."""
     rows = [
         {
             "notebook": f"`{name}`",
@@ -330,8 +301,7 @@ def times_table(records: Mapping[str, dict]) -> str:
 
 
 def status_table(records: Mapping[str, dict]) -> str:
-    """The times table, then each environment the notebooks ran in: Python, machine, git
-    commit and the versions of the study's libraries."""
+    """The times table, then each environment the notebooks ran in."""
     environments: dict[str, list[str]] = {}
     for name, record in records.items():
         environments.setdefault(json.dumps(record["environment"], sort_keys=True), []).append(name)
@@ -353,7 +323,6 @@ def status_table(records: Mapping[str, dict]) -> str:
 
 
 def _toc_notebooks(root: Path) -> list[str]:
-    """The executed notebooks that `_toc.yml` lists (under book/executed/)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
     files = [toc.get("root", "")]
     files += [c.get("file", "") for part in toc.get("parts") or [] for c in part["chapters"]]
@@ -362,8 +331,7 @@ def _toc_notebooks(root: Path) -> list[str]:
 
 
 def stage_executed(source: Path, root: Path) -> Path:
-    """Replace `book/executed/` by a copy of `source` (a run's published notebooks) and
-    the tables written from their records, in one rename."""
+    """Replace `book/executed/` by the run's notebooks and the tables of their records."""
     source = Path(source)
     how = "run `cardioembed run`"
     if not any(source.glob("*.ipynb")):
@@ -376,12 +344,12 @@ def stage_executed(source: Path, root: Path) -> Path:
         )
     records = {}  # the record that `cardioembed run` stored in each executed notebook
     for path in sorted(source.glob("*.ipynb")):
-        records[path.stem] = json.loads(path.read_text())["metadata"].get("cardioembed")
-        if records[path.stem] is None:
+        if not (record := json.loads(path.read_text())["metadata"].get("cardioembed")):
             raise InputError(
                 f"{path} carries no run record (metadata `cardioembed`); execute it with "
                 "`cardioembed run`, which writes the record"
             )
+        records[path.stem] = record
     tables = {TIMES_TABLE: times_table(records), STATUS_TABLE: status_table(records)}
     return _replace(root / "book" / EXECUTED, source, texts=tables)
 
@@ -398,9 +366,8 @@ def build_book(
     runs_root: str | os.PathLike = "",
     executed: Path | None = None,
 ) -> Path:
-    """Render the last successful run of `profile` (or the executed notebooks in
-    `executed`) with Jupyter Book 1.x, which executes nothing (`execute_notebooks: off`);
-    with `strict`, any warning (a broken reference, an unresolved glue key) fails it."""
+    """Render the last successful run of `profile` (or the notebooks in `executed`); Jupyter
+    Book executes nothing; with `strict`, any warning fails the build."""
     root = Path(root or project_root())
     stage_executed(Path(executed or run_dir(profile, runs_root or root / "runs") / EXECUTED), root)
     jb = Path(sys.executable).with_name("jupyter-book")

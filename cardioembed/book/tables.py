@@ -1,9 +1,5 @@
-"""How the chapters show a table and an estimate: one format for every chapter.
-
-No index column unless it means something (a plain 0, 1, 2... index is hidden), counts as
-whole numbers (a count column with a missing value is not shown as 1365.0), missing
-values as a dash, other numbers to three decimals, settings such as 0.05 as written.
-"""
+"""How every chapter shows a table and an estimate: counts as whole numbers, missing
+values as a dash, other numbers to three decimals."""
 
 from __future__ import annotations
 
@@ -16,30 +12,22 @@ DECIMALS = 3
 
 
 def _counts(values: pd.Series) -> bool:
-    """A float column of counts: every value whole and some above 1 (so a metric whose
-    values all happen to be 0 or 1 keeps its decimals)."""
-    present = values.dropna()
-    if values.dtype.kind != "f" or present.empty:
+    # whole numbers, some above 1 (a metric whose values are all 0 or 1 keeps decimals)
+    if values.dtype.kind != "f":
         return False
+    present = values.dropna()
     return bool((present == present.round()).all() and (present.abs() > 1).any())
 
 
-def show(
-    frame: pd.DataFrame | pd.Series,
-    decimals: int | Mapping[str, int] = DECIMALS,
-    index: bool | None = None,
-):
-    """`frame` styled for display. `decimals`: for every number, or per column (the others
-    get DECIMALS). `index`: show it, hide it, or (None) hide only a plain 0, 1, 2..."""
+def show(frame, decimals: Mapping[str, int] | None = None, index: bool | None = None):
+    """`frame` (or a Series) styled for display; `decimals`: of some columns; `index`: show
+    (True), hide (False) or hide a plain 0, 1, 2... (None)."""
     frame = frame.to_frame() if isinstance(frame, pd.Series) else frame.copy()
     for column in frame.columns:
         if _counts(frame[column]):
             frame[column] = frame[column].astype("Int64")
-    places = decimals if isinstance(decimals, Mapping) else {}
-    styler = frame.style.format(
-        precision=DECIMALS if places else decimals, na_rep="–", thousands=","
-    )
-    for column, precision in places.items():
+    styler = frame.style.format(precision=DECIMALS, na_rep="–", thousands=",")
+    for column, precision in (decimals or {}).items():
         styler = styler.format(precision=precision, na_rep="–", subset=[column])
     styler = styler.format_index(lambda v: f"{v:g}" if isinstance(v, float) else v, axis="index")
     if index is False or (index is None and isinstance(frame.index, pd.RangeIndex)):
@@ -48,9 +36,8 @@ def show(
 
 
 def estimate(value, low=None, high=None, seeds: Sequence[float] = (), sign: str = "+") -> str:
-    """A number as the chapters glue it where it may be missing: "+0.063 (95% CI +0.026 to
-    +0.100; 3 seeds: +0.050 to +0.071)", a dash when it was not measured. `seeds`: the
-    per-seed values whose range is shown; `sign`: "+" for a difference, "" for a score."""
+    """ "+0.063 (95% CI +0.026 to +0.100; 3 seeds: +0.050 to +0.071)", or a dash when it
+    was not measured; `sign`: "+" for a difference, "" for a score."""
     if value is None or not math.isfinite(value):
         return "–"
     number = f"{{:{sign}.{DECIMALS}f}}".format
