@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from cardioembed.book.runner import NotebookFailed, run_profile
-from cardioembed.curation.corpus import check_parameters, load_corpus
+from cardioembed.curation.corpus import curation_parameters, load_corpus
 from cardioembed.curation.textbooks import read_folder
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.profiles import load_profile, notebook_values
@@ -47,7 +47,7 @@ TEXTBOOKS = dict(  # notebook 01 on a folder of textbooks, small and quick
 
 def config_with(**changes) -> dict:
     """Notebook 01's parameters (their one home) with some changed, checked."""
-    return check_parameters({**notebook_values("01", "teaching"), **changes})
+    return curation_parameters({**notebook_values("01", "teaching"), **changes})
 
 
 @pytest.mark.parametrize(
@@ -78,11 +78,11 @@ def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
 
 def test_checked_parameters_round_trip_and_need_every_parameter():
     params = config_with(seed=7, sources=["hpo"])
-    assert check_parameters(params) == params
+    assert curation_parameters(params) == params
     values = notebook_values("01", "teaching")
     del values["negatives_model"]
     with pytest.raises(InputError, match="negatives_model"):
-        check_parameters(values)
+        curation_parameters(values)
 
 
 def test_textbook_dir_without_the_textbooks_source_is_an_error():

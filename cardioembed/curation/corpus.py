@@ -58,7 +58,7 @@ def _choices(name: str, value, allowed: tuple[str, ...]) -> list[str]:
     return chosen
 
 
-def check_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
+def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     """Notebook 01's `PARAMETERS` from `values` (its `globals()`; others ignored), checked
     against its parameters cell and each other: a ParameterError names a bad one."""
     check_values(values, "01_curate_corpus")
