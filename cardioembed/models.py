@@ -378,17 +378,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _offline_flags(new: tuple[bool, bool] | None = None) -> tuple[bool, bool]:
-    """The libraries' offline flags (read when a request is made), set to `new` if given."""
-    import datasets.config
-    import huggingface_hub.constants
-
-    saved = (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
-    if new is not None:
-        huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = new
-    return saved
-
-
 _probed: list[bool] = []  # the one probe of this process
 
 
@@ -406,6 +395,10 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
         _probed.append(hub_reachable(timeout))
     if _probed[0]:
         return False
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    _offline_flags((True, True))
+    import datasets.config
+    import huggingface_hub.constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # for the notebooks this process starts
+    # the libraries read their flags once, at import: set them too for this process
+    huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
     return True

@@ -213,7 +213,8 @@ def save_corpus(
     # `strict` changes whether a run fails, not what it writes.
     key = {n: v for n, v in params.items() if n != "strict"}
     key["input_files"] = input_signature(params)
-    target = corpus_dir / f"{'+'.join(params['sources'])}-seed{params['seed']}-{params_hash(key)}"
+    key_hash = params_hash(key)
+    target = corpus_dir / f"{'+'.join(params['sources'])}-seed{params['seed']}-{key_hash}"
     reused = is_current(target, "corpus", key)
     if reused:
         logger.info("reusing the corpus in %s (same parameters, inputs and code)", target)
@@ -239,9 +240,9 @@ def save_corpus(
                 # what was used; skipped files are listed apart
                 inputs={k: v for k, v in key["input_files"].items() if k not in lost["skipped"]},
                 seconds=sum(records.get("seconds", {}).values()),
-                extra={f"inputs_{status}": files for status, files in lost.items()},
+                extra={f"inputs_{status}": reasons for status, reasons in lost.items()},
             )
-    write_json(corpus_dir / POINTER, {"corpus": target.name, "params_hash": params_hash(key)})
+    write_json(corpus_dir / POINTER, {"corpus": target.name, "params_hash": key_hash})
     return target, reused
 
 
