@@ -375,8 +375,14 @@ def build_suites(
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    for pname in ("max_queries", "sample_size", "max_documents", "ood_documents"):
-        check_int(pname, locals()[pname], 0, "a whole number, 0 meaning no limit")
+    limits = {
+        "max_queries": max_queries,
+        "sample_size": sample_size,
+        "max_documents": max_documents,
+        "ood_documents": ood_documents,
+    }
+    for pname, value in limits.items():
+        check_int(pname, value, 0, "a whole number, 0 meaning no limit")
     groups, pairs = corpus["groups"], corpus["pairs"]
     known = pairs[pairs["split"] != "test"]  # no query may be a training or validation text
     columns = [c for c in ("anchor", "positive", "negative") if c in known]
