@@ -24,16 +24,16 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
-# The code of each kind of artifact: its key changes when any file here changes (package
-# paths, or a notebook of the repository, whose code cells count as jupyter-cache keys
-# them, but for `remove-cell` ones, which only glue numbers and figures for the book).
-TRAINING_CODE = ("training", "models.py", "artifacts.py", "notebooks/02_train_lora.ipynb")
+# The code of each kind of artifact, besides models.py and artifacts.py: its key changes
+# when any file here changes (package paths, or a notebook of the repository, whose code
+# cells count as jupyter-cache keys them, but for `remove-cell` ones, which only glue
+# numbers and figures for the book).
 STAGE_CODE = {
-    "corpus": ("curation", "models.py", "artifacts.py", "notebooks/01_curate_corpus.ipynb"),
-    "sentence-transformer-lora": TRAINING_CODE,
-    "evaluation": ("evaluation", "models.py", "artifacts.py"),
-    "ablation-point-scores": ("evaluation", "sweeps.py", "models.py", "artifacts.py"),
-    "ablation-sweep": ("evaluation", "sweeps.py", "models.py", "artifacts.py"),
+    "corpus": ("curation", "notebooks/01_curate_corpus.ipynb"),
+    "sentence-transformer-lora": ("training", "notebooks/02_train_lora.ipynb"),
+    "evaluation": ("evaluation",),
+    "ablation-point-scores": ("evaluation", "sweeps.py"),
+    "ablation-sweep": ("evaluation", "sweeps.py"),
 }
 # Libraries whose version can change a result.
 RESULT_LIBRARIES = (
@@ -119,15 +119,13 @@ def params_hash(params: Mapping[str, Any], length: int = 10) -> str:
 @functools.cache
 def code_hash(kind: str) -> str:
     """A hash of the source of the code that makes artifacts of `kind`."""
-    if kind not in STAGE_CODE:
-        raise ValueError(f"unknown artifact kind {kind!r}; add it to STAGE_CODE")
     digest = hashlib.sha256()
-    for part in STAGE_CODE[kind]:
+    for part in ("models.py", "artifacts.py", *STAGE_CODE[kind]):
         if part.endswith(".ipynb"):
             notebook = PACKAGE_DIR.parent / part
             if notebook.is_file():  # not there when the package is installed on its own
                 cells = json.loads(notebook.read_text())["cells"]
-                code = [  # remove-cell cells only glue numbers and figures for the book
+                code = [
                     "".join(c["source"])
                     for c in cells
                     if c["cell_type"] == "code"

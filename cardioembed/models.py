@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cardioembed.artifacts import atomic_dir, file_sha256, tolerate_cache
 from cardioembed.errors import InputError, ParameterError, check_int
 from cardioembed.paths import cache_dir, package_dir
 
@@ -59,8 +60,6 @@ def minilm() -> str:
 
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a float32 folder, converted once from its GGUF file."""
-    from cardioembed.artifacts import atomic_dir, tolerate_cache
-
     target = cache_dir() / "smollm2-135m-instruct-fp32"
     if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
         return target
@@ -190,19 +189,14 @@ def hash_tensors(digest, named_tensors) -> None:
 def folder_hash(folder: Path) -> str:
     """A sha256 over a folder's file names and contents, once per state of the folder."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
-    state = tuple(
-        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
-    )
-    return _files_hash(folder, state)
+    return _files_hash(folder, tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
 
 
 @functools.lru_cache(maxsize=32)
 def _files_hash(folder: Path, state: tuple) -> str:
-    from cardioembed.artifacts import file_sha256
-
     digest = hashlib.sha256()
-    for name, _, _ in state:
-        digest.update(f"{name}\0{file_sha256(folder / name)}\0".encode())
+    for file, _, _ in state:
+        digest.update(f"{file.relative_to(folder)}\0{file_sha256(file)}\0".encode())
     return digest.hexdigest()[:16]
 
 
