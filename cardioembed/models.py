@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from cardioembed.artifacts import atomic_dir, file_sha256, tolerate_cache
-from cardioembed.errors import InputError, ParameterError, check_int
+from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import cache_dir, package_dir
 
 logger = logging.getLogger(__name__)
@@ -253,13 +253,11 @@ def load_base(
 ):
     """The untrained model, Transformer -> Pooling -> Normalize, its weights in `dtype`
     or its linear layers in 8 bits (bitsandbytes, as the paper's base). The query
-    instruction is the prompt named "query" (`encode(texts, prompt_name="query")`)."""
+    instruction is the prompt named "query" (`encode(texts, prompt_name="query")`).
+    `Recipe` checks the parameters."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import modules
 
-    if pooling not in POOLINGS:
-        raise ParameterError("pooling", pooling, f"one of {sorted(POOLINGS)}")
-    check_int("max_seq_length", max_seq_length, 2, "an integer >= 2")
     transformer = load_resolved(
         base_model,
         "base_model",

@@ -141,8 +141,8 @@ def test_base_model_is_loaded_and_recorded_by_its_hub_id():
 
 
 def test_bad_parameters_raise():
-    with pytest.raises(ParameterError):
-        load_base("minilm", "max", 32)
+    with pytest.raises(ParameterError, match="pooling"):
+        _recipe(pooling="max")
     with pytest.raises(ParameterError, match="lora_rank"):
         _recipe(lora_rank=0)
     with pytest.raises(ParameterError, match="temperature"):
