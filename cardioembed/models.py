@@ -159,11 +159,9 @@ def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -
 
 
 def model_identity(base: str) -> str:
-    """What a key records of a base model's content: a hub id pinned to a commit as it
-    is, a folder's file hash, else the revision of its snapshot in the local hub cache."""
+    """What a key records of a base model's content: a folder's file hash, else the commit
+    of its snapshot in the local hub cache (a commit pinned by `@` is that commit)."""
     name, revision = split_revision(base)
-    if revision and re.fullmatch(r"[0-9a-f]{40}", revision):
-        return base  # a commit, which no later upload can move (a branch or tag can)
     location, _ = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
@@ -172,7 +170,7 @@ def model_identity(base: str) -> str:
     try:
         snapshot = snapshot_download(location, revision=revision, local_files_only=True)
         return f"{location}@{Path(snapshot).name}"
-    except Exception:  # noqa: BLE001 - not in the local cache: the hub's latest revision
+    except Exception:  # noqa: BLE001 - not in the local cache: the revision asked for
         return f"{location}@{revision or 'main'}"
 
 

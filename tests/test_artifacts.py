@@ -26,6 +26,9 @@ def test_atomic_path_gives_the_usual_permissions(tmp_path):
     with atomic_path(tmp_path / "a.json") as tmp:
         tmp.write_text("{}")
     assert (tmp_path / "a.json").stat().st_mode & 0o044 == 0o044  # readable by others
+    with atomic_dir(tmp_path / "folder"):
+        pass
+    assert (tmp_path / "folder").stat().st_mode & 0o055 == 0o055
 
 
 def test_atomic_dir_replaces_the_whole_folder_only_on_success(tmp_path):
