@@ -216,17 +216,15 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
     manifest = load_manifest(folder)
     if manifest is None:
         raise InputError(f"no finished corpus in {folder}; {_RERUN} first")
-    files = folder / "files.csv"
-    tables = {
-        t: pd.read_parquet(folder / f"{t}.parquet")
-        for t in ("sentences", "pairs", "audit", "groups")
-    }
+    tables = ("sentences", "pairs", "audit", "groups")
     return {
         "folder": folder,
         "manifest": manifest,
-        **tables,
+        **{name: pd.read_parquet(folder / f"{name}.parquet") for name in tables},
         "statistics": pd.read_csv(folder / "statistics.csv"),
-        "files": pd.read_csv(files, keep_default_na=False) if files.is_file() else None,
-        "counts": json.loads((folder / "counts.json").read_text()),
-        "problems": json.loads((folder / "problems.json").read_text()),
+        "files": pd.read_csv(folder / "files.csv", keep_default_na=False),
+        **{
+            name: json.loads((folder / f"{name}.json").read_text())
+            for name in ("counts", "problems")
+        },
     }
