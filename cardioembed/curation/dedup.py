@@ -155,12 +155,11 @@ def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshol
         for u, m in enumerate(test_mh):
             if test_uniq[u] in exact:
                 best[u] = (exact[test_uniq[u]], 1.0)
-                continue
-            scored = [(m.jaccard(train_mh[c]), c) for c in lsh.query(m)]
-            scored = [(j, c) for j, c in scored if j >= threshold - _EPS]
-            if scored:  # highest similarity, then the earliest training text
-                j, c = min(scored, key=lambda s: (-s[0], train_first[s[1]]))
-                best[u] = (c, float(j))
+            # the highest similarity, then the earliest training text (`c` is in that order)
+            elif scored := [(-m.jaccard(train_mh[c]), c) for c in lsh.query(m)]:
+                j, c = min(scored)
+                if -j >= threshold - _EPS:
+                    best[u] = (c, -j)
         for i, u in enumerate(test_inverse.tolist()):
             if u in best:
                 c, jaccard = best[u]
