@@ -28,7 +28,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
 def test_the_rehearsal_textbook_is_read_from_all_three_formats(tmp_path):
-    from cardioembed.curation.corpus import textbook_sentences
+    from cardioembed.curation.sentences import split_sentences
     from cardioembed.curation.textbooks import read_folder
 
     folder = write_rehearsal_textbooks(tmp_path / "books")
@@ -39,10 +39,14 @@ def test_the_rehearsal_textbook_is_read_from_all_three_formats(tmp_path):
     books, problems = read_folder(folder, language="english")
     assert not problems and sorted(b.path.name for b in books) == sorted(FILES)
     assert next(b for b in books if b.path.suffix == ".pdf").pages >= 2
-    sentences = textbook_sentences(books, 20)
-    assert set(sentences["chapter"].str.split("#").str[0]) == set(FILES)
-    assert sentences.groupby("chapter").size().min() >= 5
-    assert not sentences["text"].str.fullmatch(r"\d+").any()  # page numbers were cleaned
+    chapters = {
+        (b.path.name, c): split_sentences(text, 20)
+        for b in books
+        for c, text in enumerate(b.chapters)
+    }
+    assert {name for name, _ in chapters} == set(FILES)
+    assert min(map(len, chapters.values())) >= 5
+    assert not any(s.isdigit() for found in chapters.values() for s in found)  # page numbers
 
 
 def test_the_rehearsal_textbook_is_the_same_every_time(tmp_path):

@@ -1,8 +1,7 @@
 """The corpus artifact of notebook 01, which shows the curation's steps: its parameters'
-checks, the sentences of passages, the files table of a textbook folder, and the folder
-written once per key (parameters, inputs, code) into
-`runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, with `corpus/current.json` naming
-the one in use, which `load_corpus` follows.
+checks, the negatives of each split, and the folder written once per key (parameters,
+inputs, code) into `runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, with
+`corpus/current.json` naming the one in use, which `load_corpus` follows.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from cardioembed.artifacts import (
 )
 from cardioembed.curation import dedup, splits
 from cardioembed.curation import pairs as pairs_mod
-from cardioembed.curation.sentences import split_sentences
 from cardioembed.errors import InputError, ParameterError, check_int
 from cardioembed.models import load_resolved, model_identity
 from cardioembed.profiles import check_values
@@ -43,8 +41,6 @@ PARAMETERS = (
     "negatives negatives_model paraphrase_model paraphrase_limit paraphrase_max_new_tokens "
     "paraphrase_batch_size max_items_per_source seed language strict"
 ).split()
-SENTENCE_COLUMNS = ["source", "group", "chapter", "position", "text"]
-FILES_COLUMNS = ["file", "status", "pages", "reason"]
 LOST = ("skipped", "degraded")  # textbook files not used, or used with text lost
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
 PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written so far
@@ -125,46 +121,6 @@ def input_signature(params: Mapping[str, Any]) -> dict[str, str]:
     if "paraphrase" in params["pair_kinds"]:
         inputs["paraphrase_model"] = model_identity(params["paraphrase_model"])
     return inputs
-
-
-def sentence_table(passages, min_chars: int) -> pd.DataFrame:
-    """Sentences of (source, group, chapter, passage) tuples, with their position."""
-    rows = [
-        (source, group, chapter, position, text)
-        for source, group, chapter, passage in passages
-        for position, text in enumerate(split_sentences(passage, min_chars))
-    ]
-    return pd.DataFrame(rows, columns=SENTENCE_COLUMNS)
-
-
-def textbook_sentences(books, min_chars: int) -> pd.DataFrame:
-    """Sentences of cleaned textbooks; a passage (paragraph) is the leakage unit."""
-    from cardioembed.curation.cleaning import split_passages
-
-    return sentence_table(
-        (
-            ("textbook", f"{book.path.name}#c{c}p{p}", f"{book.path.name}#c{c}", passage)
-            for book in books
-            for c, chapter in enumerate(book.chapters)
-            for p, passage in enumerate(split_passages(chapter))
-        ),
-        min_chars,
-    )
-
-
-def files_table(folder: str | Path, books, problems) -> pd.DataFrame:
-    """One row per file of a textbook folder (`textbooks.read_folder`'s books and
-    problems): used, degraded (used, text lost) or skipped, with the pages and reason."""
-    rows = {book.path: {"status": "used", "pages": book.pages, "reason": ""} for book in books}
-    for problem in problems:
-        row = rows.setdefault(problem.path, {"status": "skipped", "pages": 0, "reason": ""})
-        if problem.kind == "degraded":
-            row["status"] = "degraded"
-        row["reason"] = "; ".join(filter(None, [row["reason"], problem.message]))
-    return pd.DataFrame(
-        [{"file": str(path.relative_to(folder)), **row} for path, row in sorted(rows.items())],
-        columns=FILES_COLUMNS,
-    )
 
 
 class Steps:
@@ -260,17 +216,15 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
     manifest = load_manifest(folder)
     if manifest is None:
         raise InputError(f"no finished corpus in {folder}; {_RERUN} first")
-    files = folder / "files.csv"
-    tables = {
-        t: pd.read_parquet(folder / f"{t}.parquet")
-        for t in ("sentences", "pairs", "audit", "groups")
-    }
+    tables = ("sentences", "pairs", "audit", "groups")
     return {
         "folder": folder,
         "manifest": manifest,
-        **tables,
+        **{name: pd.read_parquet(folder / f"{name}.parquet") for name in tables},
         "statistics": pd.read_csv(folder / "statistics.csv"),
-        "files": pd.read_csv(files, keep_default_na=False) if files.is_file() else None,
-        "counts": json.loads((folder / "counts.json").read_text()),
-        "problems": json.loads((folder / "problems.json").read_text()),
+        "files": pd.read_csv(folder / "files.csv", keep_default_na=False),
+        **{
+            name: json.loads((folder / f"{name}.json").read_text())
+            for name in ("counts", "problems")
+        },
     }

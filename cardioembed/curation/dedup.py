@@ -102,12 +102,13 @@ def _index(signatures: list[LeanMinHash], threshold: float) -> MinHashLSH:
     return lsh
 
 
-def _labels(texts, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster label of each text and the index of its normalised form among the distinct."""
+def near_duplicate_clusters(texts: list[str], threshold: float) -> np.ndarray:
+    """Cluster label per text (0, 1, ... in order of each cluster's first text): texts equal
+    after `normalise_for_dedup` share one, and a chain a~b~c is one cluster."""
     threshold = check_threshold(threshold)
     uniq, inverse = _unique(texts)
     if not uniq:
-        return inverse, inverse
+        return inverse
     # clusters of the distinct texts: components of the LSH candidates near enough
     signatures = minhashes(uniq)
     lsh = _index(signatures, threshold)
@@ -119,17 +120,7 @@ def _labels(texts, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     near = (values[left] == values[right]).mean(axis=1) >= threshold - _EPS
     graph = coo_array((np.ones(int(near.sum())), (left[near], right[near])), shape=(len(uniq),) * 2)
     labels = connected_components(graph, directed=False)[1][inverse]
-    # renumbered in order of each cluster's first text
-    _, first, per_text = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[per_text.ravel()], inverse
-
-
-def near_duplicate_clusters(texts: list[str], threshold: float) -> np.ndarray:
-    """Cluster label per text (0, 1, ... in order of each cluster's first text): texts equal
-    after `normalise_for_dedup` share one, and a chain a~b~c is one cluster."""
-    return _labels(texts, threshold)[0]
+    return pd.factorize(labels)[0].astype(np.int64)  # renumbered in order of first appearance
 
 
 @dataclass(frozen=True)
@@ -140,13 +131,10 @@ class DedupResult:
 
 
 def deduplicate(texts: list[str], threshold: float) -> DedupResult:
-    """Keep the first text of each near-duplicate cluster; count the removed by kind."""
-    clusters, inverse = _labels(texts, threshold)
-    keep = np.zeros(len(clusters), dtype=bool)
-    keep[np.unique(clusters, return_index=True)[1]] = True
-    exact = np.ones(len(clusters), dtype=bool)  # every text but the first of its normal form
-    exact[np.unique(inverse, return_index=True)[1]] = False
-    n_exact = int((~keep & exact).sum())
+    """Keep the first text of each near-duplicate cluster; count the removed by kind (an
+    exact copy, equal to an earlier text after normalisation, is always in its cluster)."""
+    keep = ~pd.Series(near_duplicate_clusters(texts, threshold)).duplicated().to_numpy()
+    n_exact = int(pd.Series(map(normalise_for_dedup, texts), dtype=object).duplicated().sum())
     return DedupResult(keep, n_exact, int((~keep).sum()) - n_exact)
 
 
@@ -167,12 +155,11 @@ def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshol
         for u, m in enumerate(test_mh):
             if test_uniq[u] in exact:
                 best[u] = (exact[test_uniq[u]], 1.0)
-                continue
-            scored = [(m.jaccard(train_mh[c]), c) for c in lsh.query(m)]
-            scored = [(j, c) for j, c in scored if j >= threshold - _EPS]
-            if scored:  # highest similarity, then the earliest training text
-                j, c = min(scored, key=lambda s: (-s[0], train_first[s[1]]))
-                best[u] = (c, float(j))
+            # the highest similarity, then the earliest training text (`c` is in that order)
+            elif scored := [(-m.jaccard(train_mh[c]), c) for c in lsh.query(m)]:
+                j, c = min(scored)
+                if -j >= threshold - _EPS:
+                    best[u] = (c, -j)
         for i, u in enumerate(test_inverse.tolist()):
             if u in best:
                 c, jaccard = best[u]

