@@ -62,10 +62,10 @@ def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[
     base = Path(base or Path.cwd())
 
     def absolute(value: Any, model: bool) -> Any:
-        if not isinstance(value, str | os.PathLike) or not str(value):
+        if not isinstance(value, str) or not value:
             return value
         path = Path(value).expanduser()
-        written_as_path = path.is_absolute() or str(value).startswith(("./", "../", "~"))
+        written_as_path = path.is_absolute() or value.startswith(("./", "../"))
         if model and not (written_as_path or (base / path).is_dir()):
             return value  # a hub id or an alias
         return str((base / path).resolve())
@@ -131,11 +131,8 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
 
 
 def _manifests(folder: Path) -> dict[Path, int]:
-    found = {}  # artifact folder -> the modification time of its manifest
-    for path in folder.rglob(MANIFEST):
-        with contextlib.suppress(OSError):  # replaced while we looked
-            found[path.parent] = path.stat().st_mtime_ns
-    return found
+    # artifact folder -> the time of its manifest; the lock keeps other runs out meanwhile
+    return {path.parent: path.stat().st_mtime_ns for path in folder.rglob(MANIFEST)}
 
 
 def _written(before: Mapping[Path, int], folder: Path) -> str:
