@@ -118,16 +118,14 @@ def preflight(
             )
         elif not Path(books).is_dir():
             problems.append(f"textbook_dir {books!r}: no such folder; give the folder of the books")
-    checks = []
-    if "base_model" in declared:
-        checks.append(("base_model", values.get("base_model")))
-    if "paraphrase_model" in declared and "paraphrase" in (values.get("pair_kinds") or ()):
-        checks.append(("paraphrase_model", values.get("paraphrase_model")))
-    if "negatives" in declared and values.get("negatives") == "mined":
-        checks.append(("negatives_model", values.get("negatives_model")))
-    extra = values.get("extra_models") if "extra_models" in declared else None
-    if isinstance(extra, Mapping):
-        checks += [(f"extra_models[{name!r}]", folder) for name, folder in extra.items()]
+    used = {  # each model parameter, and whether this run loads that model
+        "base_model": True,
+        "paraphrase_model": "paraphrase" in (values.get("pair_kinds") or ()),
+        "negatives_model": values.get("negatives") == "mined",
+    }
+    checks = [(name, values[name]) for name, use in used.items() if use and name in declared]
+    extra = values["extra_models"] if "extra_models" in declared else {}  # a dict: checked
+    checks += [(f"extra_models[{name!r}]", model) for name, model in extra.items()]
     offline = models.local_cache_only_if_unreachable()
     if offline and not models.offline_requested():
         logger.info("the Hugging Face hub is out of reach: models come from the local cache")

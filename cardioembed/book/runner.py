@@ -239,7 +239,6 @@ def run_profile(
         if published.is_dir():
             kept = f"the last successful run, in {_show(published)}, is unchanged"
         staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
-        results: list[Path] = []
         source = selected[0]
         try:
             for index, source in enumerate(selected, 1):
@@ -257,7 +256,6 @@ def run_profile(
                         f"{_show(failed / source.name)}\n  {kept}"
                     ) from None
                 _record(output, profile.name, given, seconds)
-                results.append(published / source.name)
                 lost = _lost_inputs(folder) if "textbook_dir" in declared[source] else []
                 logger.info(
                     f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
@@ -271,7 +269,7 @@ def run_profile(
             ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return results
+    return [published / notebook.name for notebook in selected]
 
 
 def _markdown(rows: list[dict]) -> str:
@@ -329,7 +327,6 @@ def _toc_notebooks(root: Path) -> list[str]:
 
 def stage_executed(source: Path, root: Path) -> Path:
     """Replace `book/executed/` by the run's notebooks and the tables of their records."""
-    source = Path(source)
     how = "run `cardioembed run`"
     if not any(source.glob("*.ipynb")):
         raise InputError(f"no successful run to render: no executed notebooks in {source}; {how}")
