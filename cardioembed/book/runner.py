@@ -131,8 +131,11 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
 
 
 def _manifests(folder: Path) -> dict[Path, int]:
-    # artifact folder -> the time of its manifest; the lock keeps other runs out meanwhile
-    return {path.parent: path.stat().st_mtime_ns for path in folder.rglob(MANIFEST)}
+    found = {}  # artifact folder -> the modification time of its manifest
+    for path in folder.rglob(MANIFEST):
+        with contextlib.suppress(OSError):  # replaced while we looked (torchrun takes no lock)
+            found[path.parent] = path.stat().st_mtime_ns
+    return found
 
 
 def _written(before: Mapping[Path, int], folder: Path) -> str:
