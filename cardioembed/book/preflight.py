@@ -20,48 +20,45 @@ logger = logging.getLogger(__name__)
 TEXTBOOKS_FOLDER = "textbooks"  # in <runs_root>/<profile>/: the rehearsal textbook
 
 
-def _hub_problem(repo_id: str, parameter: str, offline: bool, revision: str | None) -> str | None:
-    """Why `repo_id` cannot be had from the hub or its local cache, or None."""
+def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
+    """None when the model `value` can be loaded here (as `models.resolve_base` finds it,
+    then its config.json from the hub or its local cache), else what to do."""
     from huggingface_hub import errors, hf_hub_download
 
-    try:
-        hf_hub_download(repo_id, "config.json", revision=revision, local_files_only=offline)
-    except errors.GatedRepoError:
-        return (
-            "is gated on the hub: accept its terms on its hub page and log in "
-            "(`hf auth login`), or give a local copy"
-        )
-    except errors.RepositoryNotFoundError:
-        return "is not a model on the Hugging Face hub: check the id, or give a local folder"
-    except errors.LocalEntryNotFoundError:
-        return "is not in the local Hugging Face cache and the hub is out of reach. " + (
-            models.local_copy_hint(repo_id, parameter, revision)
-        )
-    except errors.HFValidationError:
-        return "is neither a folder nor a valid hub id such as 'Qwen/Qwen3-Embedding-8B'"
-    except Exception:  # a network hiccup: let the load itself decide
-        return None
-    return None
-
-
-def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
-    """None when the model `value` can be loaded here (as `models.resolve_base` finds it),
-    else what to do."""
+    model = f"{parameter} {value!r}"
     name, revision = models.split_revision(value)
     if revision and not parameter.startswith("extra_models"):
         return (
-            f"{parameter} {value!r}: a revision (@...) is taken by extra_models only; give "
-            f"{parameter} a hub id, or a folder made by `hf download {name} --revision "
-            f"{revision} --local-dir /path/to/folder`"
+            f"{model}: a revision (@...) is taken by extra_models only; give {parameter} a hub "
+            f"id, or a folder made by `hf download {name} --revision {revision} --local-dir "
+            "/path/to/folder`"
         )
     try:
         location, is_hub = models.resolve_base(name, parameter)
     except InputError as exc:  # its message names the parameter
         return str(exc)
     except ImportError as exc:  # a package that ships a model
-        return f"{parameter} {value!r}: {exc}"
-    problem = _hub_problem(location, parameter, offline, revision) if is_hub else None
-    return f"{parameter} {value!r} {problem}" if problem else None
+        return f"{model}: {exc}"
+    try:
+        if is_hub:
+            hf_hub_download(location, "config.json", revision=revision, local_files_only=offline)
+    except errors.GatedRepoError:
+        return (
+            f"{model} is gated on the hub: accept its terms on its hub page and log in "
+            "(`hf auth login`), or give a local copy"
+        )
+    except errors.RepositoryNotFoundError:
+        return (
+            f"{model} is not a model on the Hugging Face hub: check the id, or give a local folder"
+        )
+    except errors.LocalEntryNotFoundError:
+        hint = models.local_copy_hint(location, parameter, revision)
+        return f"{model} is not in the local Hugging Face cache and the hub is out of reach. {hint}"
+    except errors.HFValidationError:
+        return f"{model} is neither a folder nor a valid hub id such as 'Qwen/Qwen3-Embedding-8B'"
+    except Exception:  # a network hiccup: let the load itself decide
+        return None
+    return None
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -121,16 +118,14 @@ def preflight(
             )
         elif not Path(books).is_dir():
             problems.append(f"textbook_dir {books!r}: no such folder; give the folder of the books")
-    checks = []
-    if "base_model" in declared:
-        checks.append(("base_model", values.get("base_model")))
-    if "paraphrase_model" in declared and "paraphrase" in (values.get("pair_kinds") or ()):
-        checks.append(("paraphrase_model", values.get("paraphrase_model")))
-    if "negatives" in declared and values.get("negatives") == "mined":
-        checks.append(("negatives_model", values.get("negatives_model")))
-    extra = values.get("extra_models") if "extra_models" in declared else None
-    if isinstance(extra, Mapping):
-        checks += [(f"extra_models[{name!r}]", folder) for name, folder in extra.items()]
+    used = {  # each model parameter, and whether this run loads that model
+        "base_model": True,
+        "paraphrase_model": "paraphrase" in (values.get("pair_kinds") or ()),
+        "negatives_model": values.get("negatives") == "mined",
+    }
+    checks = [(name, values[name]) for name, use in used.items() if use and name in declared]
+    extra = values["extra_models"] if "extra_models" in declared else {}  # a dict: checked
+    checks += [(f"extra_models[{name!r}]", model) for name, model in extra.items()]
     offline = models.local_cache_only_if_unreachable()
     if offline and not models.offline_requested():
         logger.info("the Hugging Face hub is out of reach: models come from the local cache")

@@ -62,10 +62,10 @@ def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[
     base = Path(base or Path.cwd())
 
     def absolute(value: Any, model: bool) -> Any:
-        if not isinstance(value, str | os.PathLike) or not str(value):
+        if not isinstance(value, str) or not value:
             return value
         path = Path(value).expanduser()
-        written_as_path = path.is_absolute() or str(value).startswith(("./", "../", "~"))
+        written_as_path = path.is_absolute() or value.startswith(("./", "../"))
         if model and not (written_as_path or (base / path).is_dir()):
             return value  # a hub id or an alias
         return str((base / path).resolve())
@@ -133,7 +133,7 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
 def _manifests(folder: Path) -> dict[Path, int]:
     found = {}  # artifact folder -> the modification time of its manifest
     for path in folder.rglob(MANIFEST):
-        with contextlib.suppress(OSError):  # replaced while we looked
+        with contextlib.suppress(OSError):  # replaced while we looked (torchrun takes no lock)
             found[path.parent] = path.stat().st_mtime_ns
     return found
 
@@ -242,7 +242,6 @@ def run_profile(
         if published.is_dir():
             kept = f"the last successful run, in {_show(published)}, is unchanged"
         staging = Path(tempfile.mkdtemp(prefix=f".{published.name}.", dir=published.parent))
-        results: list[Path] = []
         source = selected[0]
         try:
             for index, source in enumerate(selected, 1):
@@ -260,7 +259,6 @@ def run_profile(
                         f"{_show(failed / source.name)}\n  {kept}"
                     ) from None
                 _record(output, profile.name, given, seconds)
-                results.append(published / source.name)
                 lost = _lost_inputs(folder) if "textbook_dir" in declared[source] else []
                 logger.info(
                     f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
@@ -274,7 +272,7 @@ def run_profile(
             ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return results
+    return [published / notebook.name for notebook in selected]
 
 
 def _markdown(rows: list[dict]) -> str:
@@ -332,7 +330,6 @@ def _toc_notebooks(root: Path) -> list[str]:
 
 def stage_executed(source: Path, root: Path) -> Path:
     """Replace `book/executed/` by the run's notebooks and the tables of their records."""
-    source = Path(source)
     how = "run `cardioembed run`"
     if not any(source.glob("*.ipynb")):
         raise InputError(f"no successful run to render: no executed notebooks in {source}; {how}")
