@@ -192,6 +192,9 @@ def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run)
 
 
 def test_leakage_notebook_measures_both_splits(smoke_run):
+    from cardioembed.curation.corpus import load_corpus
+    from cardioembed.training.recipe import Recipe, main_run
+
     folder = smoke_run / "runs" / "smoke" / "leakage"
     table = pd.read_csv(folder / "leakage.csv")
     columns = ["split", "model", "metric", "value", "ci_low", "ci_high", "queries", "steps"]
@@ -205,6 +208,12 @@ def test_leakage_notebook_measures_both_splits(smoke_run):
     ).all()
     overlap = pd.read_csv(folder / "overlap.csv", index_col=0)
     random_split, group_split = overlap.columns
+    runs = smoke_run / "runs" / "smoke"
+    recipe = Recipe.of_run(main_run(runs / "models"))
+    pairs = recipe.training_pairs(load_corpus(runs / "corpus")["pairs"])
+    n = len(pairs)  # the random split cuts a permutation at 85% and 95%, as the paper
+    assert overlap.loc["test_rows", random_split] == n - round(0.85 * n) - round(0.10 * n)
+    assert overlap.loc["test_rows", group_split] == (pairs["split"] == "test").sum()
     assert overlap.loc["shared_groups", random_split] > 0  # a split by pair leaks
     assert overlap.loc["shared_groups", group_split] == 0
     assert overlap.loc["test_texts_with_train_near_duplicate", group_split] == 0
