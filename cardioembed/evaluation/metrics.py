@@ -13,11 +13,10 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
 from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
-
-logger = logging.getLogger(__name__)
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
 SIMILARITY_METRICS = ("spearman",)
@@ -336,19 +333,11 @@ def evaluate_models(
     bootstrap: BootstrapConfig,
     *,
     cache_dir: str | os.PathLike | None,
-    base: str | None = "base",
 ) -> EvaluationResult:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
-    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over `base`."""
-    if not models:
-        raise ParameterError("models", dict(models), "give at least one model")
-    if base is not None and base not in models:
-        logger.warning("no model named %r: the gains table will be empty", base)
-        base = None
+    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base"."""
     started, fingerprints, frames = time.perf_counter(), {}, []
     for model_name, model in models.items():
-        if isinstance(model, str) and model != BM25_NAME:
-            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
         bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
         fingerprints[model_name] = encoder.fingerprint if encoder else bm25
@@ -358,10 +347,10 @@ def evaluate_models(
                 frames.append(frame.assign(suite=suite_name, model=model_name))
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
-    metrics, gains = summarise(per_query, suites, base=base, config=bootstrap)
+    metrics, gains = summarise(per_query, suites, base="base", config=bootstrap)
     params = {
         "models": fingerprints,
-        "base": base,
+        "base": "base",
         "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
         "bootstrap": dataclasses.asdict(bootstrap),
     }
@@ -371,43 +360,6 @@ def evaluate_models(
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
     rows = table[(table.suite == suite) & (table.model == model) & (table.metric == metric)]
     return rows.iloc[0] if len(rows) else None
-
-
-def mteb_public(model, tasks: Iterable[str]) -> list[dict[str, Any]]:
-    """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
-    reason (out of the hub's reach, the process is offline, as for models, so a dataset not
-    in the local cache is skipped at once)."""
-    import mteb
-
-    asked_offline = hub.offline_requested()
-    offline = hub.local_cache_only_if_unreachable()
-    records = []
-    for name in tasks:
-        record = {"task": name, "metric": None, "value": None, "status": "skipped", "reason": ""}
-        records.append(record)
-        loading, failed = False, f"MTEB has no task {name!r}"
-        try:
-            task = mteb.get_tasks(tasks=[name])[0]
-            record["metric"] = task.metadata.main_score
-            failed = f"its dataset {task.metadata.dataset.get('path')} could not be loaded"
-            loading = True
-            task.load_data()
-            failed, loading = "the evaluation failed", False
-            # mteb's search draws its own progress bar unless encode_kwargs say no
-            no_bars = {"show_progress_bar": False}
-            result = mteb.evaluate(model, [task], cache=None, encode_kwargs=no_bars, **no_bars)
-        except Exception as error:
-            why = f"{type(error).__name__}: {str(error)[:200]}"
-            if loading and offline:
-                where = "offline (HF_HUB_OFFLINE=1)" if asked_offline else None
-                where = where or "the Hugging Face Hub cannot be reached from this machine"
-                why = f"{where}, and it is not in the local Hugging Face cache"
-            record["reason"] = f"{failed}: {why}"
-            continue
-        scores = result.task_results[0].scores
-        split = "test" if "test" in scores else next(iter(scores))
-        record.update(value=float(scores[split][0]["main_score"]), status="ok")
-    return records
 
 
 def verdict(low: float, high: float) -> str:
