@@ -504,11 +504,13 @@ def test_evaluate_models_writes_contract(tmp_path):
     base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
     models = {"bm25": "bm25", "base": base, "run-a": trained}
     config, cache = E.BootstrapConfig(200), tmp_path / "cache"
-    result = E.evaluate_models(models, suites, config, cache_dir=cache)
+    scored, gains, per_query, params = E.evaluate_models(models, suites, config, cache_dir=cache)
     folder = tmp_path / "evaluation"
     with atomic_dir(folder) as tmp:  # what notebook 05 does
-        result.write(tmp)
-        write_manifest(tmp, kind="evaluation", params=result.params)
+        scored.to_csv(tmp / "metrics.csv", index=False)
+        gains.to_csv(tmp / "gains.csv", index=False)
+        per_query.to_parquet(tmp / "per_query.parquet", index=False)
+        write_manifest(tmp, kind="evaluation", params=params)
     metrics = pd.read_csv(folder / "metrics.csv")
     gains = pd.read_csv(folder / "gains.csv")
     assert list(metrics.columns) == [
@@ -521,7 +523,7 @@ def test_evaluate_models_writes_contract(tmp_path):
         "n_queries",
     ]
     assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
-    assert is_current(folder, "evaluation", result.params)
+    assert is_current(folder, "evaluation", params)
     per_query = pd.read_parquet(folder / "per_query.parquet")
     assert list(per_query.columns[:3]) == ["suite", "model", "item"]
     assert set(metrics["model"]) == {"bm25", "base", "run-a"}
@@ -541,16 +543,14 @@ def test_evaluate_models_writes_contract(tmp_path):
     assert n[("hpo-cardio-similarity", "base", "spearman")] == 12
     # rerun: every embedding comes from the cache, and the numbers are the same
     calls = (base.calls, trained.calls)
-    again = E.evaluate_models({"base": base, "run-a": trained}, suites, config, cache_dir=cache)
+    again, *_ = E.evaluate_models({"base": base, "run-a": trained}, suites, config, cache_dir=cache)
     assert (base.calls, trained.calls) == calls
-    pd.testing.assert_frame_equal(
-        again.metrics, result.metrics[result.metrics.model != "bm25"].reset_index(drop=True)
-    )
+    pd.testing.assert_frame_equal(again, scored[scored.model != "bm25"].reset_index(drop=True))
     # a model with itself gains exactly nothing
-    selfish = E.evaluate_models(
+    _, selfish, *_ = E.evaluate_models(
         {"base": base, "same": base}, suites, E.BootstrapConfig(100), cache_dir=None
     )
-    assert (selfish.gains[["gain", "ci_low", "ci_high"]] == 0).all().all()
+    assert (selfish[["gain", "ci_low", "ci_high"]] == 0).all().all()
 
 
 # ----------------------------------------------------------------------------- slow: real models

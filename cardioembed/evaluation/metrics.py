@@ -14,7 +14,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -310,33 +309,17 @@ def summarise(
     )
 
 
-@dataclass
-class EvaluationResult:
-    """What :func:`evaluate_models` found; `params`: what it depends on (for a manifest)."""
-
-    metrics: pd.DataFrame
-    gains: pd.DataFrame
-    per_query: pd.DataFrame
-    params: dict[str, Any]
-    seconds: float
-
-    def write(self, folder: str | os.PathLike) -> None:
-        """metrics.csv, gains.csv and per_query.parquet into `folder` (an `atomic_dir`)."""
-        self.metrics.to_csv(Path(folder) / "metrics.csv", index=False)
-        self.gains.to_csv(Path(folder) / "gains.csv", index=False)
-        self.per_query.to_parquet(Path(folder) / "per_query.parquet", index=False)
-
-
 def evaluate_models(
     models: Mapping[str, Any],
     suites: Mapping[str, Suite],
     bootstrap: BootstrapConfig,
     *,
     cache_dir: str | os.PathLike | None,
-) -> EvaluationResult:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
-    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base"."""
-    started, fingerprints, frames = time.perf_counter(), {}, []
+    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
+    metrics, gains and per-query tables, and the parameters they depend on (a manifest's)."""
+    fingerprints, frames = {}, []
     for model_name, model in models.items():
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
         bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
@@ -354,7 +337,7 @@ def evaluate_models(
         "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
         "bootstrap": dataclasses.asdict(bootstrap),
     }
-    return EvaluationResult(metrics, gains, per_query, params, time.perf_counter() - started)
+    return metrics, gains, per_query, params
 
 
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
