@@ -327,7 +327,7 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
     from cardioembed.curation import sources
 
     terms = fake_terms()
-    monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
+    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
     monkeypatch.setattr(
         S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"}
     )
@@ -387,8 +387,7 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
 
     monkeypatch.setattr(S, "hpo_ontology", fake_ontology)
     monkeypatch.setattr(S, "lin_similarity", fake_lin)
-    monkeypatch.setattr(S, "_hpo_noncardio_terms", lambda: terms)
-    monkeypatch.setattr(S.sources, "hpo_terms", lambda subtree=None: terms)
+    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
     monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
     corpus = {
         "groups": fake_groups([]),

@@ -121,7 +121,7 @@ class SimilaritySuite:
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
-    ids: list[tuple[str, str]] | None = None
+    ids: list[tuple[str, str]]  # the term ids of each pair
     kind: str = field(default="similarity", init=False)
 
     @property
@@ -141,7 +141,7 @@ class SimilaritySuite:
             self,
             pairs=[self.pairs[i] for i in keep],
             gold=[self.gold[i] for i in keep],
-            ids=None if self.ids is None else [self.ids[i] for i in keep],
+            ids=[self.ids[i] for i in keep],
         )
 
 
@@ -180,7 +180,11 @@ def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) ->
     return set(rows["group"].astype(str))
 
 
-def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
+def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
+    """HPO phenotypes with a definition inside (or outside) the cardiovascular subtree."""
+    terms = sources.hpo_terms(CARDIO_ROOT if in_cardio else PHENOTYPE_ROOT)
+    if not in_cardio:
+        terms = terms[~terms["term_id"].isin(sources.hpo_terms(CARDIO_ROOT)["term_id"])]
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
@@ -193,7 +197,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
+    terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -320,18 +324,9 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
     return sorted(chosen)
 
 
-def _hpo_noncardio_terms() -> pd.DataFrame:
-    """Defined phenotypic abnormalities outside the cardiovascular subtree."""
-    terms = _with_definition(sources.hpo_terms(PHENOTYPE_ROOT))
-    cardio = set(sources.hpo_terms(CARDIO_ROOT)["term_id"])
-    return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
-
-
 def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
     """Annotated HPO terms with a definition inside (or outside) the cardiovascular subtree."""
-    terms = (
-        _with_definition(sources.hpo_terms(CARDIO_ROOT)) if in_cardio else _hpo_noncardio_terms()
-    )
+    terms = _hpo_defined(in_cardio)
     return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
 
 
@@ -355,7 +350,7 @@ def hpo_similarity_suite(
     path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
     gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]
-    return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
+    return SimilaritySuite(name, texts, list(gold), list(pairs))
 
 
 def build_suites(
