@@ -147,11 +147,6 @@ def test_bootstrap_contains_point_and_narrows():
     x, gold = rng.normal(size=200), rng.normal(size=200)
     rho, lo, hi = E.interval(E.spearman, [x + gold, gold], config)
     assert lo <= rho <= hi and 0 < lo
-    for method in E.CI_METHODS:
-        value, lo, hi = E.interval(np.mean, [small], E.BootstrapConfig(200, method=method))
-        assert lo <= value <= hi
-    with pytest.raises(ParameterError, match="ci_method"):
-        E.BootstrapConfig(100, method="normal")
     for bad in (0, 1.5, "1000", True):  # a whole number of resamples, given by the notebook
         with pytest.raises(ParameterError, match="n_resamples"):
             E.BootstrapConfig(bad)

@@ -8,7 +8,6 @@ resamples each suite on its own.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -25,7 +24,7 @@ import pandas as pd
 
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
-from cardioembed.errors import ParameterError, check_int
+from cardioembed.errors import check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
@@ -33,7 +32,6 @@ SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
-CI_METHODS = ("percentile", "BCa", "basic")
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
@@ -184,17 +182,13 @@ def spearman_difference(x, x_base, gold, axis: int = -1):
 
 @dataclass(frozen=True)
 class BootstrapConfig:
+    """The resamples and seed of every interval; the intervals are 95%, by percentile."""
+
     n_resamples: int
-    confidence_level: float = 0.95
-    method: str = "percentile"
     seed: int = 0
 
     def __post_init__(self):
         check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
-        if not 0 < self.confidence_level < 1:
-            raise ParameterError("confidence_level", self.confidence_level, "in (0, 1), e.g. 0.95")
-        if self.method not in CI_METHODS:
-            raise ParameterError("ci_method", self.method, f"one of {', '.join(CI_METHODS)}")
 
 
 def interval(
@@ -211,8 +205,8 @@ def interval(
     if min(len(s) for s in samples) < 2:
         return point, point, point
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # BCa on a degenerate distribution warns, gives NaN
-        settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
+        warnings.simplefilter("ignore")  # resamples without spread warn, and can give NaN
+        settings = {"n_resamples": config.n_resamples, "method": "percentile"}  # 95%: the default
         rng = np.random.default_rng(config.seed)
         ci = bootstrap(
             samples, statistic, paired=paired, vectorized=True, axis=-1, rng=rng, **settings
@@ -256,7 +250,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
         if is_bm25:
             return None
         a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
-        items = ["|".join(i) for i in suite.ids]
+        items = ["|".join(i) for i in suite.ids or [(str(i),) for i in range(len(a))]]
         gold = np.asarray(suite.gold, dtype=float)
         return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float), "gold": gold})
     qids, queries, documents, relevant = retrieval_inputs(suite)
@@ -335,7 +329,7 @@ def evaluate_models(
         "models": fingerprints,
         "base": "base",
         "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
-        "bootstrap": dataclasses.asdict(bootstrap),
+        "bootstrap": vars(bootstrap),
     }
     return metrics, gains, per_query, params
 

@@ -121,7 +121,7 @@ class SimilaritySuite:
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
-    ids: list[tuple[str, str]]  # the term ids of each pair
+    ids: list[tuple[str, str]] | None = None
     kind: str = field(default="similarity", init=False)
 
     @property
@@ -141,7 +141,7 @@ class SimilaritySuite:
             self,
             pairs=[self.pairs[i] for i in keep],
             gold=[self.gold[i] for i in keep],
-            ids=[self.ids[i] for i in keep],
+            ids=None if self.ids is None else [self.ids[i] for i in keep],
         )
 
 
@@ -350,7 +350,7 @@ def hpo_similarity_suite(
     path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
     gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]
-    return SimilaritySuite(name, texts, list(gold), list(pairs))
+    return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
 
 
 def build_suites(
