@@ -98,7 +98,6 @@ class Encoder:
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
-        self.encoded_texts = 0  # texts actually encoded (cache misses), for reports
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -126,7 +125,6 @@ class Encoder:
             raw = np.asarray(raw, dtype=np.float32)
             norms = np.linalg.norm(raw, axis=1, keepdims=True)  # stand-ins do not normalise
             known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
-            self.encoded_texts += len(todo)
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
         if path is not None and not path.is_file():
             with tolerate_cache(self.cache_dir), atomic_path(path) as tmp, open(tmp, "wb") as f:
