@@ -618,3 +618,13 @@ def test_a_source_the_corpus_never_used_is_held_out_whole():
     )
     suite = S.hpo_cardio_suite(textbook_only, "name", terms=fake_terms())
     assert set(suite.queries) == set(fake_terms()["term_id"])
+
+
+def test_search_checks_the_query_before_it_loads_a_model(tmp_path):
+    from cardioembed.errors import InputError
+    from cardioembed.evaluation.search import search
+
+    with pytest.raises(InputError, match="the search query is empty"):
+        search("smoke", "", tmp_path, "  ", 3)  # tmp_path holds no run: nothing was loaded
+    with pytest.raises(InputError, match="--top 0"):
+        search("smoke", "", tmp_path, "angina", 0)

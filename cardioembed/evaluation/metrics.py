@@ -203,7 +203,7 @@ def interval(
     if min(len(s) for s in samples) < 2:
         return point, point, point
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # resamples without spread warn, and can give NaN
+        warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN, a warning
         settings = {"n_resamples": config.n_resamples, "method": "percentile"}  # 95%: the default
         rng = np.random.default_rng(config.seed)
         ci = bootstrap(
