@@ -111,13 +111,13 @@ def main() -> int:
     cache = Path(tmp.name) / "cache"
     bootstrap = E.BootstrapConfig(args.n_resamples or settings["bootstrap_resamples"])
     clock = time.perf_counter()
-    result = E.evaluate_models(models, suites, bootstrap, cache_dir=cache)
+    metrics, *_ = E.evaluate_models(models, suites, bootstrap, cache_dir=cache)
     times["evaluate"] = time.perf_counter() - clock
     clock = time.perf_counter()
     E.evaluate_models(models, suites, bootstrap, cache_dir=cache)
     times["evaluate (warm cache)"] = time.perf_counter() - clock
 
-    m = result.metrics.set_index(["suite", "model", "metric"])["value"]
+    m = metrics.set_index(["suite", "model", "metric"])["value"]
     print("\nhpo-cardio-name (held-out cardiovascular terms):")
     for model in models:
         print(
@@ -126,7 +126,7 @@ def main() -> int:
             f"mrr@10 {m[('hpo-cardio-name', model, 'mrr@10')]:.3f}"
         )
     print("\nall suites, acc@1 or spearman:")
-    main_rows = result.metrics[result.metrics["metric"].isin(["acc@1", "spearman"])]
+    main_rows = metrics[metrics["metric"].isin(["acc@1", "spearman"])]
     print(main_rows.pivot(index="suite", columns="model", values="value").round(3).to_string())
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     ok = times["evaluate"] < TARGET_SECONDS

@@ -65,14 +65,10 @@ def _command(args: argparse.Namespace) -> None:
         print(f"book built: open {build_book(strict=not args.no_strict, **run)}")
     elif args.command == "search":
         os.environ.setdefault("TQDM_DISABLE", "1")  # no loading bars around the answer
-        from cardioembed.evaluation.search import Searcher
+        from cardioembed.evaluation.search import search
 
-        searcher = Searcher.open(args.profile, args.model, args.runs_root)
-        hits = searcher.search(args.query, args.top)
-        print(
-            f"{searcher.model_name}, {len(searcher.passages):,} passages of the corpus "
-            f"{searcher.corpus_name} (profile {args.profile}):"
-        )
+        searched, hits = search(args.profile, args.model, args.runs_root, args.query, args.top)
+        print(f"{searched} (profile {args.profile}):")
         for hit in hits.itertuples():
             print(f"{hit.rank:>3}. {hit.score:.3f}  {hit.passage}")
 

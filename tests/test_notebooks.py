@@ -123,6 +123,27 @@ def test_evaluation_notebook_writes_the_metrics_contract(smoke_run):
     assert not (metrics["model"].eq("bm25") & metrics["metric"].eq("spearman")).any()
 
 
+def test_evaluation_notebook_skips_an_mteb_task_it_cannot_load_at_once_with_the_reason(
+    smoke_run,
+):
+    """Offline (the tests set HF_HUB_OFFLINE=1), a public MTEB task whose dataset is not in
+    the local cache is skipped at once, with the reason; one in the cache is scored."""
+    from io import StringIO
+
+    cells = json.loads((smoke_run / "executed" / "05_evaluate.ipynb").read_text())["cells"]
+    (cell,) = [c for c in cells if "pd.DataFrame(mteb_public(" in "".join(c["source"])]
+    assert cell["metadata"]["papermill"]["duration"] < 60  # no waiting on the network
+    outputs = [o["data"] for o in cell["outputs"] if "text/html" in o.get("data", {})]
+    table = pd.read_html(StringIO("".join(outputs[0]["text/html"])))[0].set_index("task")
+    assert list(table.index) == ["BIOSSES", "SciFact"]  # the default mteb_tasks
+    assert table.loc["BIOSSES", "metric"] == "cosine_spearman"
+    for row in table.itertuples():
+        if row.status == "skipped":  # the dataset is not in a local cache
+            assert "could not be loaded" in row.reason and "HF_HUB_OFFLINE=1" in row.reason
+        else:
+            assert row.status == "ok" and -1 <= float(row.value) <= 1
+
+
 @pytest.mark.parametrize(
     "sweep, settings", [("pooling", {"eos", "mean"}), ("temperature", {0.05, 0.1})]
 )
@@ -192,6 +213,9 @@ def test_executed_notebooks_carry_no_progress_bars_or_network_retries(smoke_run)
 
 
 def test_leakage_notebook_measures_both_splits(smoke_run):
+    from cardioembed.curation.corpus import load_corpus
+    from cardioembed.training.recipe import Recipe, main_run
+
     folder = smoke_run / "runs" / "smoke" / "leakage"
     table = pd.read_csv(folder / "leakage.csv")
     columns = ["split", "model", "metric", "value", "ci_low", "ci_high", "queries", "steps"]
@@ -205,6 +229,12 @@ def test_leakage_notebook_measures_both_splits(smoke_run):
     ).all()
     overlap = pd.read_csv(folder / "overlap.csv", index_col=0)
     random_split, group_split = overlap.columns
+    runs = smoke_run / "runs" / "smoke"
+    recipe = Recipe.of_run(main_run(runs / "models"))
+    pairs = recipe.training_pairs(load_corpus(runs / "corpus")["pairs"])
+    n = len(pairs)  # the random split cuts a permutation at 85% and 95%, as the paper
+    assert overlap.loc["test_rows", random_split] == n - round(0.85 * n) - round(0.10 * n)
+    assert overlap.loc["test_rows", group_split] == (pairs["split"] == "test").sum()
     assert overlap.loc["shared_groups", random_split] > 0  # a split by pair leaks
     assert overlap.loc["shared_groups", group_split] == 0
     assert overlap.loc["test_texts_with_train_near_duplicate", group_split] == 0

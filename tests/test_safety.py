@@ -12,7 +12,7 @@ from cardioembed import cli
 from cardioembed.artifacts import write_manifest
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.evaluation.metrics import Encoder
-from cardioembed.evaluation.search import Searcher, trained_corpus
+from cardioembed.evaluation.search import search, trained_corpus
 from cardioembed.profiles import check_values, notebook_values
 from cardioembed.training.recipe import ARTIFACT_KIND, Recipe, data_fingerprint
 
@@ -79,7 +79,7 @@ def test_only_finished_models_are_offered_and_the_list_is_short(tmp_path):
         _trained_on(models / f"run-{number}", pd.DataFrame({"anchor": ["a"]}))
     (models / "failed-run" / "checkpoints").mkdir(parents=True)  # no finished model
     with pytest.raises(InputError) as info:
-        Searcher.open("smoke", "failed-run", tmp_path)
+        search("smoke", "failed-run", tmp_path, "angina", 3)
     assert "failed-run" not in str(info.value).split("(newest:")[1]
     assert "and 2 more" in str(info.value) and str(info.value).count("run-") == 5
 

@@ -8,9 +8,7 @@ from cardioembed.curation.splits import (
     assign_group_splits,
     check_fractions,
     merge_groups,
-    random_split,
     split_frame,
-    split_overlap,
 )
 from cardioembed.errors import InputError, ParameterError
 
@@ -206,43 +204,3 @@ def test_split_frame_names_missing_columns():
         split_frame(df, {"train": 0.9, "validation": 0.2, "test": 0.1}, 1, 0.8)
     with pytest.raises(ParameterError, match="near_duplicate_threshold"):
         split_frame(df, FRACTIONS, 1, 0)
-
-
-def _term_pairs(n_terms: int = 60) -> pd.DataFrame:
-    """Each term gives two pairs with one definition (name -> definition, synonym ->
-    definition), grouped by term: the shape of the study's HPO pairs."""
-    rng = random.Random(5)
-    rows = []
-    for t in range(n_terms):
-        definition = _sentence(rng, t + 10_000)
-        for k in range(2):
-            anchor = _sentence(rng, t * 2 + k)
-            rows.append({"group": f"t{t}", "anchor": anchor, "positive": definition})
-    return pd.DataFrame(rows)
-
-
-def test_random_split_cuts_a_seeded_permutation_by_the_fractions():
-    df = _term_pairs()
-    paper = {"train": 0.85, "validation": 0.10, "test": 0.05}
-    out = random_split(df, paper, seed=42)
-    assert list(out.columns) == [*df.columns, "split"] and "split" not in df.columns
-    assert out["split"].value_counts().to_dict() == {"train": 102, "validation": 12, "test": 6}
-    pd.testing.assert_frame_equal(out, random_split(df, FRACTIONS | paper, seed=42))
-    assert not out["split"].equals(random_split(df, paper, seed=43)["split"])
-    with pytest.raises(ParameterError):
-        random_split(df, {"train": 0.9, "validation": 0.2, "test": 0.0}, 42)
-
-
-def test_a_random_split_shares_groups_with_training_and_a_group_split_does_not():
-    df = _term_pairs()
-    leaky = split_overlap(random_split(df, FRACTIONS, seed=42), 0.8)
-    safe = split_overlap(split_frame(df, FRACTIONS, 42, 0.8), 0.8)
-    # pairs of one term land on both sides: the test definition was trained on
-    assert leaky["shared_groups"] > 0
-    assert leaky["test_rows_in_shared_groups"] == leaky["shared_groups"]
-    assert leaky["test_texts_with_train_near_duplicate"] >= leaky["shared_groups"]
-    assert safe["test_rows"] > 0
-    assert safe["shared_groups"] == safe["test_rows_in_shared_groups"] == 0
-    assert safe["test_texts_with_train_near_duplicate"] == 0
-    with pytest.raises(InputError, match="no column"):
-        split_overlap(df, 0.8)  # no split column yet

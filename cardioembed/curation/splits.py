@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-from cardioembed.curation.dedup import near_duplicate_audit, near_duplicate_clusters
+from cardioembed.curation.dedup import near_duplicate_clusters
 from cardioembed.curation.pairs import require_columns
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
 
@@ -114,37 +114,3 @@ def split_frame(
         groups = merge_groups(groups, texts, near_duplicate_threshold)
     assignment = assign_group_splits(groups, fractions, seed)
     return df.assign(split=[assignment[g] for g in groups])
-
-
-def random_split(df: pd.DataFrame, fractions: Mapping[str, float], seed: int) -> pd.DataFrame:
-    """`df` with a ``split`` drawn row by row, groups ignored, as the paper splits its
-    triplets (85/10/5, seed 42): only to measure what such a split hides (notebook 06)."""
-    fractions = check_fractions(fractions)
-    seed = check_int("seed", seed, 0, _SEED_HELP)
-    order = np.random.default_rng(seed).permutation(len(df))
-    n_train = round(len(df) * fractions["train"])
-    n_validation = round(len(df) * fractions["validation"])
-    split = np.full(len(df), "test", dtype=object)
-    split[order[:n_train]] = "train"
-    split[order[n_train : n_train + n_validation]] = "validation"
-    return df.assign(split=split)
-
-
-def split_overlap(pairs: pd.DataFrame, near_duplicate_threshold: float) -> dict[str, int]:
-    """What test pairs share with train pairs: groups, test pairs in shared groups, test
-    texts with a near (or exact) duplicate among the training texts."""
-    require_columns(pairs, ("split", "group", "anchor", "positive"), "the table")
-    train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] == "test"]
-    shared = set(train["group"]) & set(test["group"])
-    texts = {
-        side: [t for c in ("anchor", "positive") for t in frame[c].dropna().astype(str)]
-        for side, frame in (("train", train), ("test", test))
-    }
-    audit = near_duplicate_audit(texts["train"], texts["test"], near_duplicate_threshold)
-    return {
-        "test_rows": len(test),
-        "shared_groups": len(shared),
-        "test_rows_in_shared_groups": int(test["group"].isin(shared).sum()),
-        "test_texts": len(texts["test"]),
-        "test_texts_with_train_near_duplicate": int(audit["test_index"].nunique()),
-    }

@@ -8,16 +8,13 @@ resamples each suite on its own.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.metadata
 import json
-import logging
 import os
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,17 +24,14 @@ import pandas as pd
 
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
-from cardioembed.errors import ParameterError, check_int
+from cardioembed.errors import check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
-
-logger = logging.getLogger(__name__)
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
 SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
-CI_METHODS = ("percentile", "BCa", "basic")
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
@@ -104,7 +98,6 @@ class Encoder:
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
-        self.encoded_texts = 0  # texts actually encoded (cache misses), for reports
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -132,7 +125,6 @@ class Encoder:
             raw = np.asarray(raw, dtype=np.float32)
             norms = np.linalg.norm(raw, axis=1, keepdims=True)  # stand-ins do not normalise
             known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
-            self.encoded_texts += len(todo)
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
         if path is not None and not path.is_file():
             with tolerate_cache(self.cache_dir), atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -188,17 +180,13 @@ def spearman_difference(x, x_base, gold, axis: int = -1):
 
 @dataclass(frozen=True)
 class BootstrapConfig:
+    """The resamples and seed of every interval; the intervals are 95%, by percentile."""
+
     n_resamples: int
-    confidence_level: float = 0.95
-    method: str = "percentile"
     seed: int = 0
 
     def __post_init__(self):
         check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
-        if not 0 < self.confidence_level < 1:
-            raise ParameterError("confidence_level", self.confidence_level, "in (0, 1), e.g. 0.95")
-        if self.method not in CI_METHODS:
-            raise ParameterError("ci_method", self.method, f"one of {', '.join(CI_METHODS)}")
 
 
 def interval(
@@ -215,8 +203,8 @@ def interval(
     if min(len(s) for s in samples) < 2:
         return point, point, point
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # BCa on a degenerate distribution warns, gives NaN
-        settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}
+        warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN, a warning
+        settings = {"n_resamples": config.n_resamples, "method": "percentile"}  # 95%: the default
         rng = np.random.default_rng(config.seed)
         ci = bootstrap(
             samples, statistic, paired=paired, vectorized=True, axis=-1, rng=rng, **settings
@@ -313,42 +301,18 @@ def summarise(
     )
 
 
-@dataclass
-class EvaluationResult:
-    """What :func:`evaluate_models` found; `params`: what it depends on (for a manifest)."""
-
-    metrics: pd.DataFrame
-    gains: pd.DataFrame
-    per_query: pd.DataFrame
-    params: dict[str, Any]
-    seconds: float
-
-    def write(self, folder: str | os.PathLike) -> None:
-        """metrics.csv, gains.csv and per_query.parquet into `folder` (an `atomic_dir`)."""
-        self.metrics.to_csv(Path(folder) / "metrics.csv", index=False)
-        self.gains.to_csv(Path(folder) / "gains.csv", index=False)
-        self.per_query.to_parquet(Path(folder) / "per_query.parquet", index=False)
-
-
 def evaluate_models(
     models: Mapping[str, Any],
     suites: Mapping[str, Suite],
     bootstrap: BootstrapConfig,
     *,
     cache_dir: str | os.PathLike | None,
-    base: str | None = "base",
-) -> EvaluationResult:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
-    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over `base`."""
-    if not models:
-        raise ParameterError("models", dict(models), "give at least one model")
-    if base is not None and base not in models:
-        logger.warning("no model named %r: the gains table will be empty", base)
-        base = None
-    started, fingerprints, frames = time.perf_counter(), {}, []
+    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
+    metrics, gains and per-query tables, and the parameters they depend on (a manifest's)."""
+    fingerprints, frames = {}, []
     for model_name, model in models.items():
-        if isinstance(model, str) and model != BM25_NAME:
-            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
         bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
         fingerprints[model_name] = encoder.fingerprint if encoder else bm25
@@ -358,56 +322,19 @@ def evaluate_models(
                 frames.append(frame.assign(suite=suite_name, model=model_name))
     per_query = pd.concat(frames, ignore_index=True)
     per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
-    metrics, gains = summarise(per_query, suites, base=base, config=bootstrap)
+    metrics, gains = summarise(per_query, suites, base="base", config=bootstrap)
     params = {
         "models": fingerprints,
-        "base": base,
+        "base": "base",
         "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
-        "bootstrap": dataclasses.asdict(bootstrap),
+        "bootstrap": vars(bootstrap),
     }
-    return EvaluationResult(metrics, gains, per_query, params, time.perf_counter() - started)
+    return metrics, gains, per_query, params
 
 
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
     rows = table[(table.suite == suite) & (table.model == model) & (table.metric == metric)]
     return rows.iloc[0] if len(rows) else None
-
-
-def mteb_public(model, tasks: Iterable[str]) -> list[dict[str, Any]]:
-    """Public MTEB tasks on `model`: per task its main score, or status "skipped" with the
-    reason (out of the hub's reach, the process is offline, as for models, so a dataset not
-    in the local cache is skipped at once)."""
-    import mteb
-
-    asked_offline = hub.offline_requested()
-    offline = hub.local_cache_only_if_unreachable()
-    records = []
-    for name in tasks:
-        record = {"task": name, "metric": None, "value": None, "status": "skipped", "reason": ""}
-        records.append(record)
-        loading, failed = False, f"MTEB has no task {name!r}"
-        try:
-            task = mteb.get_tasks(tasks=[name])[0]
-            record["metric"] = task.metadata.main_score
-            failed = f"its dataset {task.metadata.dataset.get('path')} could not be loaded"
-            loading = True
-            task.load_data()
-            failed, loading = "the evaluation failed", False
-            # mteb's search draws its own progress bar unless encode_kwargs say no
-            no_bars = {"show_progress_bar": False}
-            result = mteb.evaluate(model, [task], cache=None, encode_kwargs=no_bars, **no_bars)
-        except Exception as error:
-            why = f"{type(error).__name__}: {str(error)[:200]}"
-            if loading and offline:
-                where = "offline (HF_HUB_OFFLINE=1)" if asked_offline else None
-                where = where or "the Hugging Face Hub cannot be reached from this machine"
-                why = f"{where}, and it is not in the local Hugging Face cache"
-            record["reason"] = f"{failed}: {why}"
-            continue
-        scores = result.task_results[0].scores
-        split = "test" if "test" in scores else next(iter(scores))
-        record.update(value=float(scores[split][0]["main_score"]), status="ok")
-    return records
 
 
 def verdict(low: float, high: float) -> str:

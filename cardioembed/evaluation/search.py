@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -52,60 +51,50 @@ def trained_corpus(run: Path, corpora: Path) -> Path:
     )
 
 
-@dataclass
-class Searcher:
-    model_name: str
-    encoder: Encoder  # the model and its embedding cache
-    passages: list[str]
-    corpus_name: str
+def search(
+    profile: str, model: str, runs_root: str | os.PathLike, query: str, top: int
+) -> tuple[str, pd.DataFrame]:
+    """The `top` passages closest to `query` (rank, score: cosine, passage), and a line that
+    names the model and the corpus searched. `model`: empty for notebook 02's main run,
+    `base` for its untrained base, a run name under `runs/<profile>/models/`, or a folder."""
+    from sentence_transformers import util
 
-    @classmethod
-    def open(cls, profile: str, model: str, runs_root: str | os.PathLike) -> Searcher:
-        """`model`: empty for notebook 02's main run, `base` for its untrained base, a run
-        name under `runs/<profile>/models/`, or a model folder."""
-        folder = run_dir(profile, runs_root)
-        corpora, models = folder / "corpus", folder / "models"
-        runs = trained_runs(models)  # finished ones only
-        if not model or model == BASE:
-            run = main_run(models)
-        elif Path(model).is_dir() and model not in runs:
-            run = None  # a model folder: the current corpus
-        elif (run := runs.get(model)) is None:
-            newest = sorted(runs, key=lambda n: runs[n].stat().st_mtime, reverse=True)
-            shown = ", ".join(newest[:5]) + (f" and {len(runs) - 5} more" * (len(runs) > 5))
-            raise InputError(
-                f"--model {model!r} is neither a finished run in {models} (newest: "
-                f"{shown or 'none: cardioembed run --only 02'}), '{BASE}', nor a model folder"
-            )
-        corpus = load_corpus(trained_corpus(run, corpora) if run else corpora)
-        if model == BASE:
-            name, loaded = BASE, Recipe.of_run(run).load_base()
-        elif run is not None:
-            name, loaded = run.name, load_trained(run)
-        else:
-            name, loaded = Path(model).name, load_model(model)
-        searcher = cls(
-            name, Encoder(loaded, folder / "cache"), corpus_passages(corpus), corpus["folder"].name
+    if not str(query).strip():
+        raise InputError("the search query is empty; give a few words, e.g. 'atrial flutter'")
+    if top < 1:
+        raise InputError(f"--top {top}: give a number of passages >= 1")
+    folder = run_dir(profile, runs_root)
+    corpora, models = folder / "corpus", folder / "models"
+    runs = trained_runs(models)  # finished ones only
+    if not model or model == BASE:
+        run = main_run(models)
+    elif Path(model).is_dir() and model not in runs:
+        run = None  # a model folder: the current corpus
+    elif (run := runs.get(model)) is None:
+        newest = sorted(runs, key=lambda n: runs[n].stat().st_mtime, reverse=True)
+        shown = ", ".join(newest[:5]) + (f" and {len(runs) - 5} more" * (len(runs) > 5))
+        raise InputError(
+            f"--model {model!r} is neither a finished run in {models} (newest: "
+            f"{shown or 'none: cardioembed run --only 02'}), '{BASE}', nor a model folder"
         )
-        searcher.encoder(searcher.passages)  # embedded once; kept on disk for the next search
-        return searcher
-
-    def search(self, query: str, top: int) -> pd.DataFrame:
-        """The `top` passages closest to `query`: rank, score (cosine), passage."""
-        from sentence_transformers import util
-
-        if not str(query).strip():
-            raise InputError("the search query is empty; give a few words, e.g. 'atrial flutter'")
-        if top < 1:
-            raise InputError(f"--top {top}: give a number of passages >= 1")
-        model = self.encoder.model
-        prompt = model.prompts.get("query") or None
-        embedded = model.encode([query], prompt=prompt, normalize_embeddings=True)
-        hits = util.semantic_search(embedded, self.encoder(self.passages), top_k=top)[0]
-        return pd.DataFrame(
-            {
-                "rank": range(1, len(hits) + 1),
-                "score": [round(float(h["score"]), 3) for h in hits],
-                "passage": [self.passages[h["corpus_id"]] for h in hits],
-            }
-        )
+    corpus = load_corpus(trained_corpus(run, corpora) if run else corpora)
+    if model == BASE:
+        name, loaded = BASE, Recipe.of_run(run).load_base()
+    elif run is not None:
+        name, loaded = run.name, load_trained(run)
+    else:
+        name, loaded = Path(model).name, load_model(model)
+    passages = corpus_passages(corpus)
+    embedded = Encoder(loaded, folder / "cache")(passages)  # kept on disk for the next search
+    asked = loaded.encode(
+        [query], prompt=loaded.prompts.get("query") or None, normalize_embeddings=True
+    )
+    hits = util.semantic_search(asked, embedded, top_k=top)[0]
+    found = pd.DataFrame(
+        {
+            "rank": range(1, len(hits) + 1),
+            "score": [round(float(h["score"]), 3) for h in hits],
+            "passage": [passages[h["corpus_id"]] for h in hits],
+        }
+    )
+    return f"{name}, {len(passages):,} passages of the corpus {corpus['folder'].name}", found

@@ -180,7 +180,11 @@ def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) ->
     return set(rows["group"].astype(str))
 
 
-def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
+def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
+    """HPO phenotypes with a definition inside (or outside) the cardiovascular subtree."""
+    terms = sources.hpo_terms(CARDIO_ROOT if in_cardio else PHENOTYPE_ROOT)
+    if not in_cardio:
+        terms = terms[~terms["term_id"].isin(sources.hpo_terms(CARDIO_ROOT)["term_id"])]
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
@@ -193,7 +197,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
+    terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -320,18 +324,9 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
     return sorted(chosen)
 
 
-def _hpo_noncardio_terms() -> pd.DataFrame:
-    """Defined phenotypic abnormalities outside the cardiovascular subtree."""
-    terms = _with_definition(sources.hpo_terms(PHENOTYPE_ROOT))
-    cardio = set(sources.hpo_terms(CARDIO_ROOT)["term_id"])
-    return terms[~terms["term_id"].isin(cardio)].reset_index(drop=True)
-
-
 def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
     """Annotated HPO terms with a definition inside (or outside) the cardiovascular subtree."""
-    terms = (
-        _with_definition(sources.hpo_terms(CARDIO_ROOT)) if in_cardio else _hpo_noncardio_terms()
-    )
+    terms = _hpo_defined(in_cardio)
     return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
 
 
