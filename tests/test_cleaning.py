@@ -7,13 +7,22 @@ from collections import Counter
 from cardioembed.curation.cleaning import (
     HYPHEN,
     break_long_lines,
-    clean_book_text,
+    finish,
     keep_language,
     normalize_unicode,
     rebuild_words,
     remove_footnote_marks,
     split_passages,
+    text_paragraphs,
 )
+
+
+def clean_book_text(text: str, stats: Counter | None = None, examples=None) -> str:
+    """Prose paragraphs of plain text separated by a blank line, as `read_book` cleans a
+    chapter of a .txt file."""
+    stats = Counter() if stats is None else stats
+    examples = {} if examples is None else examples
+    return "\n\n".join(finish(text_paragraphs(text, stats, examples), stats, None, examples))
 
 
 def test_normalize_unicode_folds_ligatures_spaces_and_soft_hyphens():
