@@ -17,7 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -31,7 +31,7 @@ from cardioembed.curation.cleaning import (
     text_paragraphs,
     trim_cut_sentences,
 )
-from cardioembed.errors import InputError, check_int
+from cardioembed.errors import InputError
 
 logger = logging.getLogger(__name__)
 SUPPORTED_EXTENSIONS = (".pdf", ".epub", ".txt", ".md")
@@ -52,10 +52,10 @@ class Book:
     path: Path
     title: str
     chapters: tuple[str, ...]
-    pages: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pages: int
+    dropped: dict[str, int]
+    warnings: tuple[str, ...]
+    examples: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,6 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
 
     handle = textpage.raw
     text = textpage.get_text_range().replace("\x02", HYPHEN)
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     x, y = ctypes.c_double(), ctypes.c_double()
     name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
     spans, start = [], 0
@@ -110,12 +109,10 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
                 styles[font] = "mono" if _MONO_FONT.search(decoded) else bold
             fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), styles[font]))
         size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
-        pdfium_c.FPDFText_GetCharBox(handle, first, left, right, bottom, top)
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
-        x0 = left.value
-        pdfium_c.FPDFText_GetCharBox(handle, last, left, right, bottom, top)
+        x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
         content = normalize_unicode(raw.strip())
-        lines.append(Line(content, page, 0, x0, right.value, y.value, size or 10.0, style))
+        lines.append(Line(content, page, 0, x0, x1, y.value, size or 10.0, style))
     # Two columns: many lines end left of the middle and many start right of it; the
     # left column is read first.
     middle = width / 2
@@ -143,7 +140,7 @@ def _pdf_chapter_starts(document) -> list[int]:
     return sorted(starts)
 
 
-def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
+def _read_pdf(path: Path, stats: Counter, examples: dict):
     """Title, chapters (lists of paragraphs), page count and warnings of a PDF."""
     import pypdfium2 as pdfium
 
@@ -166,10 +163,7 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
         for index in range(n_pages):
             try:
                 page = document[index]
-                textpage = page.get_textpage()
-                found = _pdf_lines(textpage, index, page.get_width(), styles)
-                textpage.close()
-                page.close()
+                found = _pdf_lines(page.get_textpage(), index, page.get_width(), styles)
             except Exception:  # one damaged page: keep the others, and say so below
                 failed += 1
                 continue
@@ -208,7 +202,7 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
             "file (e.g. `ocrmypdf`) or give a text file"
         )
     if len(starts) < 2:
-        starts = list(range(0, n_pages, pages_per_chunk))
+        starts = list(range(0, n_pages, PAGES_PER_CHUNK))
     bounds = sorted({0, *starts[1:]})
     chapters: list[list[str]] = [[] for _ in bounds]
     for page, paragraph in paragraphs(lines, n_pages, stats, examples):
@@ -436,16 +430,11 @@ def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
 # ------------------------------------------------------------------------- public
 
 
-def read_book(
-    path: str | Path,
-    pages_per_chunk: int = PAGES_PER_CHUNK,
-    language: str | None = None,
-) -> Book:
+def read_book(path: str | Path, language: str | None = None) -> Book:
     """One textbook (.pdf, .epub, .txt or .md) as a `Book`; with a `language` (e.g.
     "english"), paragraphs in others are dropped. PDF chapters follow its outline, else
-    runs of `pages_per_chunk` pages; text files split at "Chapter N" lines."""
+    runs of `PAGES_PER_CHUNK` pages; text files split at "Chapter N" lines."""
     path = Path(path)
-    check_int("pages_per_chunk", pages_per_chunk, 1, "give a whole number >= 1")
     if not path.is_file():
         raise InputError(f"{path} is not a file; check the path")
     suffix = path.suffix.lower()
@@ -461,7 +450,7 @@ def read_book(
     warnings_: list[str] = []
     title, n_pages = "", 0
     if suffix == ".pdf":
-        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, stats, examples)
+        title, raw, n_pages, warnings_ = _read_pdf(path, stats, examples)
     elif suffix == ".epub":
         title, raw, warnings_ = _read_epub(path, stats, examples)
     else:
@@ -535,14 +524,12 @@ def read_folder(
         try:
             book = read_book(path, language=language)
         except Exception as exc:  # one unexpected failure must not lose the others
-            why = (
-                str(exc)
-                if isinstance(exc, InputError)
-                else (
-                    f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the file "
-                    "or give a text file"
+            why = str(exc)
+            if not isinstance(exc, InputError):
+                why = (
+                    f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the "
+                    "file or give a text file"
                 )
-            )
             problems.append(Problem(path, why))
             logger.warning("skipped: %s", why)
             continue
