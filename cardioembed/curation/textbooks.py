@@ -74,7 +74,7 @@ _BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
 _MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
 
 
-def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
+def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     """The lines of a page, with the font size and style of most of three characters
     (first, middle, last); rotated text (a watermark) left out. PDFium runs a word
     hyphenated at a line end into the next line: the line is cut at its mark again."""
@@ -95,19 +95,17 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
         raw = text[first:end]
         first += len(raw) - len(raw.lstrip())
         last = first + len(raw.strip()) - 1
-        if last < first or pdfium_c.FPDFText_GetCharAngle(handle, (first + last) // 2) > 0.01:
+        middle = (first + last) // 2
+        if last < first or pdfium_c.FPDFText_GetCharAngle(handle, middle) > 0.01:
             continue
         fonts = []
-        middle = (first + last) // 2
         middle += text[middle] == " "  # spaces and PDFium's hyphen marks have no font
         for index in (first, middle, last - (text[last] == HYPHEN)):
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
-            font = name.value
-            if font not in styles:
-                decoded = font.decode("latin-1")
-                bold = "bold" if _BOLD_FONT.search(decoded) else ""
-                styles[font] = "mono" if _MONO_FONT.search(decoded) else bold
-            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), styles[font]))
+            font = name.value.decode("latin-1")
+            bold = "bold" if _BOLD_FONT.search(font) else ""
+            style = "mono" if _MONO_FONT.search(font) else bold
+            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), style))
         size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
         x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
@@ -157,13 +155,12 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
         ) from exc
     lines: list[Line] = []
     blank = failed = 0
-    styles: dict = {}
     try:
         n_pages = len(document)
         for index in range(n_pages):
             try:
                 page = document[index]
-                found = _pdf_lines(page.get_textpage(), index, page.get_width(), styles)
+                found = _pdf_lines(page.get_textpage(), index, page.get_width())
             except Exception:  # one damaged page: keep the others, and say so below
                 failed += 1
                 continue
