@@ -34,7 +34,6 @@ from cardioembed.curation.cleaning import (
 from cardioembed.errors import InputError
 
 logger = logging.getLogger(__name__)
-SUPPORTED_EXTENSIONS = (".pdf", ".epub", ".txt", ".md")
 PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
 # Larger text files are refused rather than read: a textbook is a few MB of text, and
 # reading and cleaning holds several copies in memory.
@@ -139,7 +138,7 @@ def _pdf_chapter_starts(document) -> list[int]:
 
 
 def _read_pdf(path: Path, stats: Counter, examples: dict):
-    """Title, chapters (lists of paragraphs), page count and warnings of a PDF."""
+    """A PDF's chapters: its outline's, else runs of `PAGES_PER_CHUNK` pages."""
     import pypdfium2 as pdfium
 
     try:
@@ -268,7 +267,7 @@ def _epub_error(path: Path, why: str) -> InputError:
 
 
 def _read_epub(path: Path, stats: Counter, examples: dict):
-    """Title, chapters (the spine's documents in reading order) and warnings of an EPUB."""
+    """The spine's documents in reading order as chapters."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -316,7 +315,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
         )
     if not chapters:
         raise _epub_error(path, "its spine lists no XHTML document")
-    return title, chapters, warnings_
+    return title, chapters, 0, warnings_
 
 
 # ------------------------------------------------------------------- text, Markdown
@@ -325,9 +324,15 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
 _CHAPTER_LINE = re.compile(r"^(?=(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b)", re.MULTILINE)
 
 
-def _decode_text(path: Path, data: bytes) -> str:
+def _decode_text(path: Path) -> str:
     """UTF-8 text of a file, or an InputError saying why it is not usable text."""
-    name = path.name
+    name, size = path.name, path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise InputError(
+            f"{name} is {size / 2**20:.0f} MiB, more than the {MAX_TEXT_BYTES / 2**20:.0f} MiB "
+            "a text file may have; split it into several files"
+        )
+    data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")  # a byte-order mark says UTF-16 (Windows editors)
@@ -377,12 +382,13 @@ _MARKDOWN_NOT_PROSE = {
 }
 
 
-def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[str]]:
+def _read_markdown(path: Path, stats: Counter, examples: dict):
     """Prose paragraphs of Markdown by element, in chapters at top-level headings (else
     second-level); headings, lists, tables, code and HTML blocks are counted."""
     from markdown_it import MarkdownIt
 
-    tokens = MarkdownIt("commonmark").enable("table").parse(_FRONT_MATTER.sub("", text))
+    text = _FRONT_MATTER.sub("", _decode_text(path))
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
     levels = Counter(token.tag for token in tokens if token.type == "heading_open")
     chapter_tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
     chapters: list[list[str]] = [[]]
@@ -407,21 +413,17 @@ def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[s
                     inside[0] = f"counted:{inside[0]}"
             elif content and (content := trim_cut_sentences(content, stats, examples)):
                 chapters[-1].append(content)
-    return chapters
+    return "", chapters, 0, []
 
 
-def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
-    size = path.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        raise InputError(
-            f"{path.name} is {size / 2**20:.0f} MiB, more than the "
-            f"{MAX_TEXT_BYTES / 2**20:.0f} MiB a text file may have; split it into "
-            "several files"
-        )
-    text = _decode_text(path, path.read_bytes())
-    if path.suffix.lower() == ".md":
-        return _markdown_chapters(text, stats, examples)
-    return [text_paragraphs(chapter, stats, examples) for chapter in _CHAPTER_LINE.split(text)]
+def _read_text(path: Path, stats: Counter, examples: dict):
+    chapters = _CHAPTER_LINE.split(_decode_text(path))
+    return "", [text_paragraphs(chapter, stats, examples) for chapter in chapters], 0, []
+
+
+# Each reader gives the title, the chapters (lists of paragraphs), the pages and warnings.
+_READERS = {".pdf": _read_pdf, ".epub": _read_epub, ".txt": _read_text, ".md": _read_markdown}
+SUPPORTED_EXTENSIONS = tuple(_READERS)
 
 
 # ------------------------------------------------------------------------- public
@@ -444,14 +446,7 @@ def read_book(path: str | Path, language: str | None = None) -> Book:
         raise InputError(f"{path.name} is empty; remove it or give the book's text")
     stats: Counter = Counter()
     examples: dict[str, list[str]] = {}
-    warnings_: list[str] = []
-    title, n_pages = "", 0
-    if suffix == ".pdf":
-        title, raw, n_pages, warnings_ = _read_pdf(path, stats, examples)
-    elif suffix == ".epub":
-        title, raw, warnings_ = _read_epub(path, stats, examples)
-    else:
-        raw = _read_text(path, stats, examples)
+    title, raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
     chapters = ["\n\n".join(finish(chapter, stats, language, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
