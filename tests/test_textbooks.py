@@ -137,7 +137,6 @@ def test_pdf_pages_are_read_into_chapters(tmp_path, monkeypatch):
     ]
     book = read_book(write_pdf(tmp_path / "cardiology.pdf", pages))
     assert isinstance(book, Book)
-    assert book.title == "cardiology"
     assert book.pages == 4
     assert book.chapters == (  # four pages in chunks of two
         "Disease of the mitral valve is discussed on this page.\n\n"
@@ -286,7 +285,6 @@ def test_table_rows_are_dropped_and_the_prose_around_them_kept(tmp_path):
 
 def test_epub_is_read_in_reading_order(tmp_path):
     book = read_book(write_epub(tmp_path / "cardio.epub"))
-    assert book.title == "Clinical Cardiology"
     assert len(book.chapters) == 2
     first, second = book.chapters  # two manifest links into each file: read once
     assert first.startswith("Heart failure is a clinical syndrome")  # heading dropped

@@ -99,9 +99,8 @@ def rebuild_words(text: str, attested: set[str]) -> str:
 
 # A line that ends in a page number ("Heart failure . . . 12", "Anticoagulation, 359").
 _PAGE_REFERENCE = re.compile(r"[\s.,–-](?:\d{1,4}|[ivxlc]{1,7})$", re.IGNORECASE)
-_LISTING = re.compile(
-    r"(?:\.\s?){3,}\s*\S+$|,\s*\d{1,4}(?:[–-]\d{1,4})?$"
-)  # dot leaders, "term, 12"
+# Dot leaders, or "term, 12".
+_LISTING = re.compile(r"(?:\.\s?){3,}\s*\S+$|,\s*\d{1,4}(?:[–-]\d{1,4})?$")
 _REFERENCES_HEADING = re.compile(
     r"^(?:[\d.]+\s+)?(?:references|bibliography|further reading|literature cited)$", re.I
 )

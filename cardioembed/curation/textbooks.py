@@ -49,7 +49,6 @@ class Book:
     0), blocks dropped per `cleaning.FILTERS` name with a few `examples`, warnings."""
 
     path: Path
-    title: str
     chapters: tuple[str, ...]
     pages: int
     dropped: dict[str, int]
@@ -125,16 +124,12 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
 
 def _pdf_chapter_starts(document) -> list[int]:
     """First pages (0-based) of the top-level outline entries, or [] without one."""
-    starts: set[int] = set()
     try:
-        for bookmark in document.get_toc():
-            destination = bookmark.get_dest()
-            page = destination.get_index() if destination is not None else None
-            if bookmark.level == 0 and page is not None and page >= 0:
-                starts.add(page)
+        tops = [bookmark.get_dest() for bookmark in document.get_toc() if bookmark.level == 0]
+        starts = {destination.get_index() for destination in tops if destination is not None}
     except Exception:  # a broken outline is no reason to lose the text
         return []
-    return sorted(starts)
+    return sorted(starts - {None})  # None: an entry that points to no page
 
 
 def _read_pdf(path: Path, stats: Counter, examples: dict):
@@ -166,10 +161,6 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
-        try:
-            title = document.get_metadata_dict().get("Title", "")
-        except Exception:  # a title that does not decode (a lone UTF-16 surrogate) is none
-            title = ""
     finally:
         document.close()
     if not n_pages:
@@ -203,7 +194,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
     chapters: list[list[str]] = [[] for _ in bounds]
     for page, paragraph in paragraphs(lines, n_pages, stats, examples):
         chapters[bisect.bisect_right(bounds, page) - 1].append(paragraph)
-    return title, chapters, n_pages, warnings_
+    return chapters, n_pages, warnings_
 
 
 # ---------------------------------------------------------------------------- EPUB
@@ -282,8 +273,6 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
             raise _epub_error(path, f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
         manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
-        titles = ((t.text or "").strip() for t in package.iterfind(".//{*}title"))
-        title = next(filter(None, titles), "")
         chapters: list[list[str]] = []
         seen: set[str] = set()
         missing: list[str] = []
@@ -315,7 +304,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
         )
     if not chapters:
         raise _epub_error(path, "its spine lists no XHTML document")
-    return title, chapters, 0, warnings_
+    return chapters, 0, warnings_
 
 
 # ------------------------------------------------------------------- text, Markdown
@@ -413,15 +402,15 @@ def _read_markdown(path: Path, stats: Counter, examples: dict):
                     inside[0] = f"counted:{inside[0]}"
             elif content and (content := trim_cut_sentences(content, stats, examples)):
                 chapters[-1].append(content)
-    return "", chapters, 0, []
+    return chapters, 0, []
 
 
 def _read_text(path: Path, stats: Counter, examples: dict):
     chapters = _CHAPTER_LINE.split(_decode_text(path))
-    return "", [text_paragraphs(chapter, stats, examples) for chapter in chapters], 0, []
+    return [text_paragraphs(chapter, stats, examples) for chapter in chapters], 0, []
 
 
-# Each reader gives the title, the chapters (lists of paragraphs), the pages and warnings.
+# Each reader gives the chapters (lists of paragraphs), the pages and warnings.
 _READERS = {".pdf": _read_pdf, ".epub": _read_epub, ".txt": _read_text, ".md": _read_markdown}
 SUPPORTED_EXTENSIONS = tuple(_READERS)
 
@@ -446,7 +435,7 @@ def read_book(path: str | Path, language: str | None = None) -> Book:
         raise InputError(f"{path.name} is empty; remove it or give the book's text")
     stats: Counter = Counter()
     examples: dict[str, list[str]] = {}
-    title, raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
+    raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
     chapters = ["\n\n".join(finish(chapter, stats, language, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
@@ -463,10 +452,8 @@ def read_book(path: str | Path, language: str | None = None) -> Book:
             "were dropped; if the book is written in another language, set the parameter "
             "`language` (e.g. -p language=german), else check the file"
         )
-    title = " ".join(title.split()) or path.stem.replace("_", " ")
     return Book(
         path=path,
-        title=title,
         chapters=tuple(chapters),
         pages=n_pages,
         dropped={k: int(v) for k, v in sorted(stats.items()) if v},
