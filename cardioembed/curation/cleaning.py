@@ -122,6 +122,13 @@ def _mode(values) -> float:
     return counts.most_common(1)[0][0] if counts else 0.0
 
 
+def _gaps(lines: list[Line]):
+    """Each line and its distance down to the next of its column, where under three sizes."""
+    for a, b in zip(lines, lines[1:], strict=False):
+        if (a.page, a.column) == (b.page, b.column) and 0 < a.y - b.y < 3 * a.size:
+            yield a, a.y - b.y
+
+
 def _running(lines: list[Line], pages: int) -> set[int]:
     """Indexes of running heads and feet: a page's top or bottom line set apart (by 1.3
     line spacings) at a height shared by half the pages, or whose text (digits masked)
@@ -136,11 +143,7 @@ def _running(lines: list[Line], pages: int) -> set[int]:
         if len(members) > 1:
             order = sorted(members, key=lambda i: -lines[i].y)
             edges += [(order[0], order[1], True), (order[-1], order[-2], False)]
-    spacing = _mode(
-        round(a.y - b.y, 1)
-        for a, b in zip(lines, lines[1:], strict=False)
-        if (a.page, a.column) == (b.page, b.column) and 0 < a.y - b.y < 3 * a.size
-    )
+    spacing = _mode(round(gap, 1) for _, gap in _gaps(lines))
     apart = {i for i, j, _ in edges if abs(lines[i].y - lines[j].y) > 1.3 * spacing}
     heights = Counter((round(lines[i].y), top) for i, _, top in edges if i in apart)
 
@@ -261,14 +264,7 @@ def paragraphs(
         weights[line.size] += len(line.text)
     body = weights.most_common(1)[0][0]
     # The line spacing, in ems; a paragraph's gap is wider than 1.3 ems in any book.
-    spacing = spacing or min(
-        1.3,
-        _mode(
-            round((a.y - b.y) / a.size, 2)
-            for a, b in zip(lines, lines[1:], strict=False)
-            if (a.page, a.column) == (b.page, b.column) and 0 < a.y - b.y < 3 * a.size
-        ),
-    )
+    spacing = spacing or min(1.3, _mode(round(gap / a.size, 2) for a, gap in _gaps(lines)))
     texts = [(block, _join(block)) for block in _blocks(lines, spacing, body)]
     attested = {m.lower() for m in _HYPHENATED.findall(" ".join(text for _, text in texts))}
     out: list[tuple[int, str]] = []
