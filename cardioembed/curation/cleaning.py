@@ -169,10 +169,8 @@ def _listing_pages(lines: list[Line]) -> set[int]:
     """Pages where most lines end in a page number after dot leaders, a gap or a comma."""
     ends: dict[int, list[bool]] = {}
     for line in lines:
-        listed = bool(_PAGE_REFERENCE.search(line.text)) and bool(
-            _LISTING.search(line.text) or _spread(line)
-        )
-        ends.setdefault(line.page, []).append(listed)
+        listed = _PAGE_REFERENCE.search(line.text) and (_LISTING.search(line.text) or _spread(line))
+        ends.setdefault(line.page, []).append(bool(listed))
     return {p for p, flags in ends.items() if len(flags) >= 5 and sum(flags) >= 0.5 * len(flags)}
 
 
@@ -182,7 +180,7 @@ def _blocks(lines: list[Line], spacing: float, body: float) -> list[list[Line]]:
     groups: dict[tuple[int, int], list[Line]] = {}
     for line in lines:
         groups.setdefault((line.page % 2, line.column), []).append(line)
-    edges = {}
+    edges = {}  # left: where most lines start; right: where 90% of lines end
     for key, group in groups.items():
         rights = sorted(line.x1 for line in group)
         edges[key] = (

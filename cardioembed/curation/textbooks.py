@@ -14,12 +14,14 @@ import ctypes
 import logging
 import posixpath
 import re
-import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
+
+import lxml.etree
+import lxml.html
 
 from cardioembed.curation.cleaning import (
     HYPHEN,
@@ -215,9 +217,6 @@ _CITATION_MARK = re.compile(r"^\s*[\[(]?\d+(?:\s*[,\-–]\s*\d+)*[\])]?\s*$")
 def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
     """The prose paragraphs (`p`, and `div`s of text only) of an (X)HTML document; other
     elements, citation links and note marks ("<a href='#ref12'>12</a>") are counted."""
-    import lxml.etree
-    import lxml.html
-
     try:
         root = lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError):
@@ -266,10 +265,10 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
     with archive:
         names = set(archive.namelist())
         try:
-            container = ET.fromstring(archive.read("META-INF/container.xml"))
+            container = lxml.etree.fromstring(archive.read("META-INF/container.xml"))
             rootfile = next(e.get("full-path", "") for e in container.iterfind(".//{*}rootfile"))
-            package = ET.fromstring(archive.read(rootfile))
-        except (KeyError, StopIteration, ET.ParseError, zipfile.BadZipFile) as exc:
+            package = lxml.etree.fromstring(archive.read(rootfile))
+        except (KeyError, StopIteration, lxml.etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
             raise _epub_error(path, f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
         manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
