@@ -320,12 +320,6 @@ def trim_cut_sentences(text: str, stats: Counter, examples: dict) -> str:
     return text
 
 
-def remove_footnote_marks(text: str, stats: Counter) -> str:
-    text, marks = _FOOTNOTE_MARK.subn("", text)
-    stats["footnote_marks"] += marks
-    return text
-
-
 # ------------------------------------------------------------------ plain text
 
 _LONG_LINE = 10_000  # longer than any printed paragraph: text without line breaks
@@ -391,7 +385,9 @@ def _without_markup(paragraph: str, stats: Counter, examples: dict) -> str:
 def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
     """Footnote marks and sentences with markup removed; paragraphs in others than
     `language` dropped."""
-    found = [_without_markup(remove_footnote_marks(p, stats), stats, examples) for p in found]
+    unmarked = [_FOOTNOTE_MARK.subn("", p) for p in found]
+    stats["footnote_marks"] += sum(marks for _, marks in unmarked)
+    found = [_without_markup(p, stats, examples) for p, _ in unmarked]
     found = [p for p in found if p]
     return keep_language(found, language, stats) if language else found
 
