@@ -5,7 +5,7 @@ wrapped paragraphs on pages separated by form feeds, running headers and page nu
 words hyphenated across line ends, ~2.5% exact and ~2.5% near-duplicate sentences), then
 times each stage of the curation core:
 
-    clean        cardioembed.curation.cleaning.clean_book_text, per chapter
+    clean        cardioembed.curation.cleaning's text_paragraphs and finish, per chapter
     split        cardioembed.curation.sentences.split_sentences, per chapter
     dedup        cardioembed.curation.dedup.deduplicate (exact + near duplicates)
     group_split  cardioembed.curation.splits.split_frame (groups = chapters, merged where they
@@ -28,6 +28,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cardioembed.curation.cleaning import clean_book_text  # noqa: E402
+from cardioembed.curation.cleaning import finish, text_paragraphs  # noqa: E402
 from cardioembed.curation.dedup import deduplicate, near_duplicate_audit  # noqa: E402
 from cardioembed.curation.sentences import split_sentences  # noqa: E402
 from cardioembed.curation.splits import split_frame  # noqa: E402
@@ -238,6 +239,12 @@ class _Stages:
         yield
         self.wall[name] = time.perf_counter() - w
         self.cpu[name] = time.process_time() - c
+
+
+def clean_book_text(text: str) -> str:
+    """Prose paragraphs of plain text, as `read_book` cleans a chapter of a .txt file."""
+    stats: Counter = Counter()
+    return "\n\n".join(finish(text_paragraphs(text, stats, {}), stats, None, {}))
 
 
 def run_size(n: int, seed: int) -> dict:

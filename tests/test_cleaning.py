@@ -7,13 +7,21 @@ from collections import Counter
 from cardioembed.curation.cleaning import (
     HYPHEN,
     break_long_lines,
-    clean_book_text,
+    finish,
     keep_language,
     normalize_unicode,
     rebuild_words,
-    remove_footnote_marks,
     split_passages,
+    text_paragraphs,
 )
+
+
+def clean_book_text(text: str, stats: Counter | None = None, examples=None) -> str:
+    """Prose paragraphs of plain text separated by a blank line, as `read_book` cleans a
+    chapter of a .txt file."""
+    stats = Counter() if stats is None else stats
+    examples = {} if examples is None else examples
+    return "\n\n".join(finish(text_paragraphs(text, stats, examples), stats, None, examples))
 
 
 def test_normalize_unicode_folds_ligatures_spaces_and_soft_hyphens():
@@ -164,13 +172,13 @@ def test_footnote_marks_after_punctuation_are_removed_and_counted():
         "A link to /run should be absolute.9 The guidelines (DFSG).3 In addition, "
         "the terms are used as follows:2 must and should."
     )
-    assert remove_footnote_marks(text, stats) == (
+    assert finish([text], stats, None, {}) == [
         "A link to /run should be absolute. The guidelines (DFSG). In addition, "
         "the terms are used as follows: must and should."
-    )
+    ]
     assert stats["footnote_marks"] == 3
     kept = "See version 3.5 of libz.so.1 and POSIX.2 here; the dose is 2.5 mg."
-    assert remove_footnote_marks(kept, stats) == kept
+    assert finish([kept], stats, None, {}) == [kept]
 
 
 def test_language_check_keeps_english_with_punctuated_function_words():

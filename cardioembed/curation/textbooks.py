@@ -14,12 +14,14 @@ import ctypes
 import logging
 import posixpath
 import re
-import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
+
+import lxml.etree
+import lxml.html
 
 from cardioembed.curation.cleaning import (
     HYPHEN,
@@ -31,10 +33,9 @@ from cardioembed.curation.cleaning import (
     text_paragraphs,
     trim_cut_sentences,
 )
-from cardioembed.errors import InputError, check_int
+from cardioembed.errors import InputError
 
 logger = logging.getLogger(__name__)
-SUPPORTED_EXTENSIONS = (".pdf", ".epub", ".txt", ".md")
 PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
 # Larger text files are refused rather than read: a textbook is a few MB of text, and
 # reading and cleaning holds several copies in memory.
@@ -50,12 +51,11 @@ class Book:
     0), blocks dropped per `cleaning.FILTERS` name with a few `examples`, warnings."""
 
     path: Path
-    title: str
     chapters: tuple[str, ...]
-    pages: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pages: int
+    dropped: dict[str, int]
+    warnings: tuple[str, ...]
+    examples: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ _BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
 _MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
 
 
-def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
+def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     """The lines of a page, with the font size and style of most of three characters
     (first, middle, last); rotated text (a watermark) left out. PDFium runs a word
     hyphenated at a line end into the next line: the line is cut at its mark again."""
@@ -82,7 +82,6 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
 
     handle = textpage.raw
     text = textpage.get_text_range().replace("\x02", HYPHEN)
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     x, y = ctypes.c_double(), ctypes.c_double()
     name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
     spans, start = [], 0
@@ -96,26 +95,22 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
         raw = text[first:end]
         first += len(raw) - len(raw.lstrip())
         last = first + len(raw.strip()) - 1
-        if last < first or pdfium_c.FPDFText_GetCharAngle(handle, (first + last) // 2) > 0.01:
+        middle = (first + last) // 2
+        if last < first or pdfium_c.FPDFText_GetCharAngle(handle, middle) > 0.01:
             continue
         fonts = []
-        middle = (first + last) // 2
         middle += text[middle] == " "  # spaces and PDFium's hyphen marks have no font
         for index in (first, middle, last - (text[last] == HYPHEN)):
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
-            font = name.value
-            if font not in styles:
-                decoded = font.decode("latin-1")
-                bold = "bold" if _BOLD_FONT.search(decoded) else ""
-                styles[font] = "mono" if _MONO_FONT.search(decoded) else bold
-            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), styles[font]))
+            font = name.value.decode("latin-1")
+            bold = "bold" if _BOLD_FONT.search(font) else ""
+            style = "mono" if _MONO_FONT.search(font) else bold
+            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), style))
         size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
-        pdfium_c.FPDFText_GetCharBox(handle, first, left, right, bottom, top)
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
-        x0 = left.value
-        pdfium_c.FPDFText_GetCharBox(handle, last, left, right, bottom, top)
+        x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
         content = normalize_unicode(raw.strip())
-        lines.append(Line(content, page, 0, x0, right.value, y.value, size or 10.0, style))
+        lines.append(Line(content, page, 0, x0, x1, y.value, size or 10.0, style))
     # Two columns: many lines end left of the middle and many start right of it; the
     # left column is read first.
     middle = width / 2
@@ -131,20 +126,16 @@ def _pdf_lines(textpage, page: int, width: float, styles: dict) -> list[Line]:
 
 def _pdf_chapter_starts(document) -> list[int]:
     """First pages (0-based) of the top-level outline entries, or [] without one."""
-    starts: set[int] = set()
     try:
-        for bookmark in document.get_toc():
-            destination = bookmark.get_dest()
-            page = destination.get_index() if destination is not None else None
-            if bookmark.level == 0 and page is not None and page >= 0:
-                starts.add(page)
+        tops = [bookmark.get_dest() for bookmark in document.get_toc() if bookmark.level == 0]
+        starts = {destination.get_index() for destination in tops if destination is not None}
     except Exception:  # a broken outline is no reason to lose the text
         return []
-    return sorted(starts)
+    return sorted(starts - {None})  # None: an entry that points to no page
 
 
-def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
-    """Title, chapters (lists of paragraphs), page count and warnings of a PDF."""
+def _read_pdf(path: Path, stats: Counter, examples: dict):
+    """A PDF's chapters: its outline's, else runs of `PAGES_PER_CHUNK` pages."""
     import pypdfium2 as pdfium
 
     try:
@@ -160,26 +151,18 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
         ) from exc
     lines: list[Line] = []
     blank = failed = 0
-    styles: dict = {}
     try:
         n_pages = len(document)
         for index in range(n_pages):
             try:
                 page = document[index]
-                textpage = page.get_textpage()
-                found = _pdf_lines(textpage, index, page.get_width(), styles)
-                textpage.close()
-                page.close()
+                found = _pdf_lines(page.get_textpage(), index, page.get_width())
             except Exception:  # one damaged page: keep the others, and say so below
                 failed += 1
                 continue
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
-        try:
-            title = document.get_metadata_dict().get("Title", "")
-        except Exception:  # a title that does not decode (a lone UTF-16 surrogate) is none
-            title = ""
     finally:
         document.close()
     if not n_pages:
@@ -208,12 +191,12 @@ def _read_pdf(path: Path, pages_per_chunk: int, stats: Counter, examples: dict):
             "file (e.g. `ocrmypdf`) or give a text file"
         )
     if len(starts) < 2:
-        starts = list(range(0, n_pages, pages_per_chunk))
+        starts = list(range(0, n_pages, PAGES_PER_CHUNK))
     bounds = sorted({0, *starts[1:]})
     chapters: list[list[str]] = [[] for _ in bounds]
     for page, paragraph in paragraphs(lines, n_pages, stats, examples):
         chapters[bisect.bisect_right(bounds, page) - 1].append(paragraph)
-    return title, chapters, n_pages, warnings_
+    return chapters, n_pages, warnings_
 
 
 # ---------------------------------------------------------------------------- EPUB
@@ -234,9 +217,6 @@ _CITATION_MARK = re.compile(r"^\s*[\[(]?\d+(?:\s*[,\-–]\s*\d+)*[\])]?\s*$")
 def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
     """The prose paragraphs (`p`, and `div`s of text only) of an (X)HTML document; other
     elements, citation links and note marks ("<a href='#ref12'>12</a>") are counted."""
-    import lxml.etree
-    import lxml.html
-
     try:
         root = lxml.html.document_fromstring(html)
     except (lxml.etree.ParserError, ValueError):
@@ -277,7 +257,7 @@ def _epub_error(path: Path, why: str) -> InputError:
 
 
 def _read_epub(path: Path, stats: Counter, examples: dict):
-    """Title, chapters (the spine's documents in reading order) and warnings of an EPUB."""
+    """The spine's documents in reading order as chapters."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -285,15 +265,13 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
     with archive:
         names = set(archive.namelist())
         try:
-            container = ET.fromstring(archive.read("META-INF/container.xml"))
+            container = lxml.etree.fromstring(archive.read("META-INF/container.xml"))
             rootfile = next(e.get("full-path", "") for e in container.iterfind(".//{*}rootfile"))
-            package = ET.fromstring(archive.read(rootfile))
-        except (KeyError, StopIteration, ET.ParseError, zipfile.BadZipFile) as exc:
+            package = lxml.etree.fromstring(archive.read(rootfile))
+        except (KeyError, StopIteration, lxml.etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
             raise _epub_error(path, f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
         manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
-        titles = ((t.text or "").strip() for t in package.iterfind(".//{*}title"))
-        title = next(filter(None, titles), "")
         chapters: list[list[str]] = []
         seen: set[str] = set()
         missing: list[str] = []
@@ -325,7 +303,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
         )
     if not chapters:
         raise _epub_error(path, "its spine lists no XHTML document")
-    return title, chapters, warnings_
+    return chapters, 0, warnings_
 
 
 # ------------------------------------------------------------------- text, Markdown
@@ -334,9 +312,15 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
 _CHAPTER_LINE = re.compile(r"^(?=(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\b)", re.MULTILINE)
 
 
-def _decode_text(path: Path, data: bytes) -> str:
+def _decode_text(path: Path) -> str:
     """UTF-8 text of a file, or an InputError saying why it is not usable text."""
-    name = path.name
+    name, size = path.name, path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise InputError(
+            f"{name} is {size / 2**20:.0f} MiB, more than the {MAX_TEXT_BYTES / 2**20:.0f} MiB "
+            "a text file may have; split it into several files"
+        )
+    data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")  # a byte-order mark says UTF-16 (Windows editors)
@@ -386,12 +370,13 @@ _MARKDOWN_NOT_PROSE = {
 }
 
 
-def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[str]]:
+def _read_markdown(path: Path, stats: Counter, examples: dict):
     """Prose paragraphs of Markdown by element, in chapters at top-level headings (else
     second-level); headings, lists, tables, code and HTML blocks are counted."""
     from markdown_it import MarkdownIt
 
-    tokens = MarkdownIt("commonmark").enable("table").parse(_FRONT_MATTER.sub("", text))
+    text = _FRONT_MATTER.sub("", _decode_text(path))
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
     levels = Counter(token.tag for token in tokens if token.type == "heading_open")
     chapter_tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
     chapters: list[list[str]] = [[]]
@@ -416,36 +401,27 @@ def _markdown_chapters(text: str, stats: Counter, examples: dict) -> list[list[s
                     inside[0] = f"counted:{inside[0]}"
             elif content and (content := trim_cut_sentences(content, stats, examples)):
                 chapters[-1].append(content)
-    return chapters
+    return chapters, 0, []
 
 
-def _read_text(path: Path, stats: Counter, examples: dict) -> list[list[str]]:
-    size = path.stat().st_size
-    if size > MAX_TEXT_BYTES:
-        raise InputError(
-            f"{path.name} is {size / 2**20:.0f} MiB, more than the "
-            f"{MAX_TEXT_BYTES / 2**20:.0f} MiB a text file may have; split it into "
-            "several files"
-        )
-    text = _decode_text(path, path.read_bytes())
-    if path.suffix.lower() == ".md":
-        return _markdown_chapters(text, stats, examples)
-    return [text_paragraphs(chapter, stats, examples) for chapter in _CHAPTER_LINE.split(text)]
+def _read_text(path: Path, stats: Counter, examples: dict):
+    chapters = _CHAPTER_LINE.split(_decode_text(path))
+    return [text_paragraphs(chapter, stats, examples) for chapter in chapters], 0, []
+
+
+# Each reader gives the chapters (lists of paragraphs), the pages and warnings.
+_READERS = {".pdf": _read_pdf, ".epub": _read_epub, ".txt": _read_text, ".md": _read_markdown}
+SUPPORTED_EXTENSIONS = tuple(_READERS)
 
 
 # ------------------------------------------------------------------------- public
 
 
-def read_book(
-    path: str | Path,
-    pages_per_chunk: int = PAGES_PER_CHUNK,
-    language: str | None = None,
-) -> Book:
+def read_book(path: str | Path, language: str | None = None) -> Book:
     """One textbook (.pdf, .epub, .txt or .md) as a `Book`; with a `language` (e.g.
     "english"), paragraphs in others are dropped. PDF chapters follow its outline, else
-    runs of `pages_per_chunk` pages; text files split at "Chapter N" lines."""
+    runs of `PAGES_PER_CHUNK` pages; text files split at "Chapter N" lines."""
     path = Path(path)
-    check_int("pages_per_chunk", pages_per_chunk, 1, "give a whole number >= 1")
     if not path.is_file():
         raise InputError(f"{path} is not a file; check the path")
     suffix = path.suffix.lower()
@@ -458,14 +434,7 @@ def read_book(
         raise InputError(f"{path.name} is empty; remove it or give the book's text")
     stats: Counter = Counter()
     examples: dict[str, list[str]] = {}
-    warnings_: list[str] = []
-    title, n_pages = "", 0
-    if suffix == ".pdf":
-        title, raw, n_pages, warnings_ = _read_pdf(path, pages_per_chunk, stats, examples)
-    elif suffix == ".epub":
-        title, raw, warnings_ = _read_epub(path, stats, examples)
-    else:
-        raw = _read_text(path, stats, examples)
+    raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
     chapters = ["\n\n".join(finish(chapter, stats, language, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
@@ -482,10 +451,8 @@ def read_book(
             "were dropped; if the book is written in another language, set the parameter "
             "`language` (e.g. -p language=german), else check the file"
         )
-    title = " ".join(title.split()) or path.stem.replace("_", " ")
     return Book(
         path=path,
-        title=title,
         chapters=tuple(chapters),
         pages=n_pages,
         dropped={k: int(v) for k, v in sorted(stats.items()) if v},
@@ -535,14 +502,12 @@ def read_folder(
         try:
             book = read_book(path, language=language)
         except Exception as exc:  # one unexpected failure must not lose the others
-            why = (
-                str(exc)
-                if isinstance(exc, InputError)
-                else (
-                    f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the file "
-                    "or give a text file"
+            why = str(exc)
+            if not isinstance(exc, InputError):
+                why = (
+                    f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the "
+                    "file or give a text file"
                 )
-            )
             problems.append(Problem(path, why))
             logger.warning("skipped: %s", why)
             continue
