@@ -123,14 +123,13 @@ def frozen_lower_layers(
     store = _STORES[key]
     size_before = len(store)
     pad_id = model.tokenizer.pad_token_id
-    inputs: dict = {"computing": False}
+    inputs: dict = {}
 
     def remember_inputs(module, args, kwargs):
         # sentence-transformers calls the model's forward directly (no hooks): the
         # embeddings module is where the token ids pass through a call
-        if not inputs["computing"]:
-            inputs["ids"] = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
-            inputs["types"] = kwargs.get("token_type_ids")
+        inputs["ids"] = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        inputs["types"] = kwargs.get("token_type_ids")
 
     @torch.no_grad()
     def compute(rows: list[int], attention_mask) -> torch.Tensor:
@@ -138,10 +137,9 @@ def frozen_lower_layers(
         modes = [m.training for m in frozen]
         for m in frozen:
             m.eval()
-        inputs["computing"] = True
         try:
             types = inputs["types"]
-            h = hf.embeddings(
+            h = hf.embeddings.forward(  # forward, not a call: no hook remembers these inputs
                 input_ids=inputs["ids"][index],
                 token_type_ids=None if types is None else types[index],
             )
@@ -149,7 +147,6 @@ def frozen_lower_layers(
             for layer in frozen[1:]:
                 h = type(layer).forward(layer, h, mask)  # the class's own, not the stand-in
         finally:
-            inputs["computing"] = False
             for m, mode in zip(frozen, modes, strict=True):
                 m.train(mode)
         return h
