@@ -165,7 +165,7 @@ def write_sweep(
 ) -> dict[str, pd.DataFrame]:
     """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
-    rows, per_query, geometry = [], [], []
+    rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
         made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
@@ -173,19 +173,16 @@ def write_sweep(
         row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
         rows.append([setting, seed, *row])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
+        labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))
-    per_query = pd.concat(per_query, ignore_index=True)
-    labels = [f"{s}|{d}" for s, d in zip(per_query["setting"], per_query["seed"], strict=True)]
-    labelled = per_query.drop(columns=["setting", "seed"]).assign(model=labels)
-    table, _ = summarise(labelled, suites, base=None, config=bootstrap)
+    table, _ = summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
     points = pd.DataFrame(rows, columns=POINT_COLUMNS)
-    by_label = points.set_index(points["setting"].astype(str) + "|" + points["seed"].astype(str))
     for column in ("setting", "seed", "steps"):
-        table[column] = by_label.loc[table["model"], column].to_list()
+        table[column] = points[column].to_numpy()[table["model"].to_numpy()]
     sweep = {
         "table": table[TABLE_COLUMNS].reset_index(drop=True),
         "points": points,
-        "per_query": per_query,
+        "per_query": pd.concat(per_query, ignore_index=True),
         "geometry": pd.concat(geometry, ignore_index=True),
     }
     folder = Path(folder)
