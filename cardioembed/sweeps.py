@@ -1,8 +1,6 @@
-"""What the ablation chapters 03 and 04 share (they show their loop). A point's per-query
-results and cosines are an artifact (``ablations/points/<run-name>-<hash>/``) keyed by the
-run's files, the suites and the seed: scored once, whichever sweep needs it first.
-Settings are compared on the same queries, each query's value averaged over the seeds.
-"""
+"""What the ablation chapters 03 and 04 share (they show their loop). A point's scores
+(``ablations/points/<run-name>-<hash>/``) are keyed by the run's files, the suites and the
+seed. Settings are compared on the same queries, each query averaged over the seeds."""
 
 from __future__ import annotations
 
@@ -10,6 +8,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,6 @@ OUT_OF_DOMAIN = ("hpo-noncardio-name", "icd10cm-other-inclusion")
 
 
 def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
-    """A ParameterError naming the notebook's parameter before anything is trained."""
     name = f"sweep_{axis}s"
     if not isinstance(settings, list | tuple) or not settings or len(set(settings)) < len(settings):
         raise ParameterError(name, settings, "a non-empty list, each setting once")
@@ -64,8 +62,8 @@ def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
 
 
 def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
-    """The suite a sweep is judged on (the first retrieval suite, else the first) and an
-    out-of-domain retrieval suite beside it (or None)."""
+    """The suite a sweep is judged on (the first retrieval one, else the first) and an
+    out-of-domain retrieval suite (or None)."""
     main = next((n for n, s in suites.items() if s.kind == "retrieval"), next(iter(suites)))
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
 
@@ -83,7 +81,7 @@ class PointScores:
 
 
 def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, dict[str, Any]]:
-    """The run's folder, the point's folder and its key (a retrained run is rescored)."""
+    """The run's folder, the point's and its key (a retrained run is rescored)."""
     name = recipe.run_name(pairs)
     run = Path(folder) / "models" / name
     scoring = {"suites": {n: s.fingerprint() for n, s in suites.items()}, "seed": seed}
@@ -111,7 +109,7 @@ def score_point(
     run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
 ) -> PointScores:
     """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
-    breaks ranking ties and draws the geometry's negatives."""
+    breaks ties and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
@@ -165,10 +163,9 @@ def write_sweep(
     folder: str | os.PathLike,
     params: Mapping[str, Any],
 ) -> dict[str, pd.DataFrame]:
-    """The sweep over recipe field `axis`, written into `folder`: ``table`` (every
-    metric of every point with its bootstrap interval) as ``<folder name>.csv``,
-    ``points`` as points.csv, ``per_query`` and ``geometry`` as parquet."""
-    rows, per_query, geometry = [], [], []
+    """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
+    point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
+    rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
         made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
@@ -176,19 +173,16 @@ def write_sweep(
         row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
         rows.append([setting, seed, *row])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
+        labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))
-    per_query = pd.concat(per_query, ignore_index=True)
-    labels = [f"{s}|{d}" for s, d in zip(per_query["setting"], per_query["seed"], strict=True)]
-    labelled = per_query.drop(columns=["setting", "seed"]).assign(model=labels)
-    table, _ = summarise(labelled, suites, base=None, config=bootstrap)
+    table, _ = summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
     points = pd.DataFrame(rows, columns=POINT_COLUMNS)
-    by_label = points.set_index(points["setting"].astype(str) + "|" + points["seed"].astype(str))
     for column in ("setting", "seed", "steps"):
-        table[column] = by_label.loc[table["model"], column].to_list()
+        table[column] = points[column].to_numpy()[table["model"].to_numpy()]
     sweep = {
         "table": table[TABLE_COLUMNS].reset_index(drop=True),
         "points": points,
-        "per_query": per_query,
+        "per_query": pd.concat(per_query, ignore_index=True),
         "geometry": pd.concat(geometry, ignore_index=True),
     }
     folder = Path(folder)
@@ -202,7 +196,6 @@ def write_sweep(
 
 
 def headline(table: pd.DataFrame, suites: Mapping[str, Suite]) -> pd.DataFrame:
-    """The rows of each suite's headline metric (:data:`HEADLINE_METRIC`)."""
     wanted = table["suite"].map({n: HEADLINE_METRIC[s.kind] for n, s in suites.items()})
     return table[table["metric"] == wanted].reset_index(drop=True)
 
@@ -224,16 +217,13 @@ def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, 
 def compare_to_default(
     sweep, default, suite: str, metric: str, bootstrap, parameter="default", measured=True
 ):
-    """The paper's `default` against the rival (the other setting with the highest mean),
-    keyed as the chapters glue them. `margin`: default - rival on the same items; "within
-    noise" when its interval covers 0 or it is no larger than either setting's seed range
-    (max - min), "not measured" when nothing else was swept. `claim_verdict` judges the
-    paper's claim on each seed's paired interval (`measured`: whether this build's recipe
-    makes it testable); `parameter` is named when `default` was not swept."""
+    """The paper's `default` against its rival (the best other setting by mean), as the
+    chapters glue them. `margin`: default - rival on the same items, "within noise" when
+    its interval covers 0 or it is no larger than either setting's seed range; the claim is
+    judged on each seed's interval (`measured`: whether this build can test it)."""
     table = sweep["table"]
-    grouped = table[(table["suite"] == suite) & (table["metric"] == metric)].groupby(
-        "setting", sort=False
-    )["value"]
+    rows = table[(table["suite"] == suite) & (table["metric"] == metric)]
+    grouped = rows.groupby("setting", sort=False)["value"]
     means, spread = grouped.mean(), grouped.max() - grouped.min()
     if default not in means.index:
         expected = f"a list with the paper's {default!r}, the reference of the others"
@@ -241,25 +231,21 @@ def compare_to_default(
     ranked = list(means.sort_values(ascending=False, kind="stable").index)
     rival = next((s for s in ranked if s != default), None)
     seeds = list(dict.fromkeys(sweep["per_query"]["seed"]))
-    nan = (float("nan"),) * 3
-    if rival is None:
-        (margin, low, high), per_seed, seed_range = nan, [nan], float(spread[default])
-    else:
-        margin, low, high = paired_difference(sweep, default, rival, suite, metric, bootstrap)
-        per_seed = [
-            paired_difference(sweep, default, rival, suite, metric, bootstrap, seed=seed)
-            for seed in seeds
-        ]
-        seed_range = float(spread[[default, rival]].max())
+    margin = low = high = rival_value = float("nan")
+    lows, highs, seed_range = [low], [high], float(spread[default])
+    if rival is not None:
+        difference = partial(paired_difference, sweep, default, rival, suite, metric, bootstrap)
+        margin, low, high = difference()
+        _, lows, highs = zip(*(difference(seed=seed) for seed in seeds), strict=True)
+        seed_range, rival_value = float(spread[[default, rival]].max()), float(means[rival])
     noise = rival is not None and abs(margin) <= seed_range
-    lows, highs = [low for _, low, _ in per_seed], [high for _, _, high in per_seed]
     return {
         "best_setting": ranked[0],
         "default_setting": default,
         "rival_setting": "none" if rival is None else rival,
         "best_value": float(means[ranked[0]]),
         "default_value": float(means[default]),
-        "rival_value": float(means[rival]) if rival is not None else nan[0],
+        "rival_value": rival_value,
         "margin": float(margin),
         "margin_low": float(low),
         "margin_high": float(high),
@@ -271,8 +257,8 @@ def compare_to_default(
 
 
 def compare_settings(sweep, default, suite: str, metric: str, bootstrap) -> pd.DataFrame:
-    """Every other setting minus `default` on the same items: paired interval, its
-    half-width (the smallest difference it could tell from 0) and verdict."""
+    """Every other setting minus `default` on the same items: paired interval, half-width
+    (the smallest difference it could tell from 0) and verdict."""
     rows = []
     for setting in dict.fromkeys(sweep["table"]["setting"]):
         if setting != default:

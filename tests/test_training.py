@@ -307,10 +307,46 @@ def test_decoder_base_smollm2(tmp_path):
     assert set(adapter["target_modules"]) == {"q_proj", "v_proj"}
 
 
+# `python -m cardioembed.training.cli` whose trainer appends each anchor it trains on to
+# <folder>/anchors_rank<r>.txt (the folder: the first argument), to check the sharding.
+RECORDING_CLI = """
+import functools
+import os
+import sys
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from cardioembed.training import cli, recipe
+
+path = Path(sys.argv.pop(1)) / f"anchors_rank{os.environ.get('RANK', '0')}.txt"
+path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class RecordAnchors(TrainerCallback):
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        # accelerate wraps the trainer's DataLoader; the batches come from the one inside
+        loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
+        collate = loader.collate_fn
+
+        def recording(features):
+            with open(path, "a") as handle:
+                handle.writelines(str(f["anchor"]).replace("\\n", " ") + "\\n" for f in features)
+            return collate(features)
+
+        loader.collate_fn = recording
+
+
+recipe.train = functools.partial(recipe.train, callbacks=[RecordAnchors()])
+sys.exit(cli.main())
+"""
+
+
 @pytest.mark.slow
 def test_two_processes_torchrun(tmp_path):
     pairs = make_pairs(64, 0)
     pairs.to_parquet(tmp_path / "pairs.parquet")
+    (tmp_path / "recording_cli.py").write_text(RECORDING_CLI)
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
     command = [
@@ -319,8 +355,8 @@ def test_two_processes_torchrun(tmp_path):
         "2",
         "--master_port",
         "29517",
-        "-m",
-        "cardioembed.training.cli",
+        str(tmp_path / "recording_cli.py"),
+        str(tmp_path / "anchors"),
         "--pairs",
         str(tmp_path / "pairs.parquet"),
         "--output",
@@ -332,8 +368,6 @@ def test_two_processes_torchrun(tmp_path):
         "-p",
         "train_kinds=[name-definition]",
         "--gather-across-devices",
-        "--record-anchors",
-        str(tmp_path / "anchors"),
     ]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
@@ -351,10 +385,7 @@ def test_two_processes_torchrun(tmp_path):
     assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
 
 
-def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
-    from cardioembed.errors import ParameterError
-    from cardioembed.training.recipe import select_pairs
-
+def test_training_pairs_keep_the_chosen_kinds_and_name_the_available_ones():
     pairs = pd.DataFrame(
         {
             "anchor": list("abcd"),
@@ -363,12 +394,12 @@ def test_select_pairs_keeps_the_chosen_kinds_and_names_the_available_ones():
             "kind": ["name-definition", "adjacent", "name-definition", "adjacent"],
         }
     )
-    chosen = select_pairs(pairs, ["name-definition"])
+    chosen = RECIPE.replace(train_kinds=["name-definition"]).training_pairs(pairs)
     assert list(chosen["anchor"]) == ["a", "c"]
     with pytest.raises(ParameterError, match="adjacent, name-definition"):
-        select_pairs(pairs, ["paraphrase"])
+        RECIPE.replace(train_kinds=["paraphrase"]).training_pairs(pairs)
     with pytest.raises(ParameterError, match="train_kinds"):
-        select_pairs(pairs, [])
+        RECIPE.replace(train_kinds=[]).training_pairs(pairs)
 
 
 def test_main_run_pointer_names_a_finished_run(tmp_path):

@@ -4,8 +4,8 @@
     torchrun --nproc_per_node 2 -m cardioembed.training.cli --profile paper --pairs ... \\
         --gather-across-devices -p batch_size=64
 
-The recipe is notebook 02's defaults, the profile's values and the `-p name=value`
-overrides, as `cardioembed run` gives them. Every process trains on its own shard.
+The recipe is notebook 02's defaults, the profile's and the `-p` overrides, as in
+`cardioembed run`. Every process trains on its own shard.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ def main(argv=None) -> int:
     p.add_argument("--gather-across-devices", action="store_true")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--stop-after-steps", type=int, default=None)
-    p.add_argument("--record-anchors", default=None, help="folder for anchors_rank<r>.txt")
     args = p.parse_args(argv)
     try:
         import pandas as pd
@@ -52,41 +51,14 @@ def main(argv=None) -> int:
             resume=not args.no_resume,
             gather_across_devices=args.gather_across_devices,
             stop_after_steps=args.stop_after_steps,
-            callbacks=[record_anchors(args.record_anchors)] if args.record_anchors else None,
         )
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") == "0":
         state = "finished" if result.finished else "stopped"
-        print(
-            f"{state} at step {result.global_step} in {result.seconds:.1f} s: {result.output_dir}"
-        )
+        print(f"{state} at step {result.global_step} in {result.seconds:.1f} s: {args.output}")
     return 0
-
-
-def record_anchors(folder: str):
-    """A trainer callback that appends every anchor this process trains on to
-    `<folder>/anchors_rank<r>.txt` (to check the sharding across processes)."""
-    from transformers import TrainerCallback
-
-    path = Path(folder) / f"anchors_rank{os.environ.get('RANK', '0')}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    class RecordAnchors(TrainerCallback):
-        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
-            # accelerate wraps the trainer's DataLoader; the batches come from the one inside
-            loader = getattr(train_dataloader, "base_dataloader", train_dataloader)
-            collate = loader.collate_fn
-
-            def recording(features):
-                with open(path, "a") as handle:
-                    handle.writelines(str(f["anchor"]).replace("\n", " ") + "\n" for f in features)
-                return collate(features)
-
-            loader.collate_fn = recording
-
-    return RecordAnchors()
 
 
 if __name__ == "__main__":

@@ -1,21 +1,15 @@
 """The frozen lower layers of an encoder, computed once per text and shared by every run.
 
-With `lora_top_layers: N` the adapter sits on the last N layers; the embeddings and the
-layers below are frozen and give a text the same output in every run, in training and in
-scoring. `frozen_lower_layers` puts a stand-in in their place that looks each text up by
-its token ids and computes only new texts, always in eval mode (no dropout), so a result
-does not depend on what was stored. peft freezes the base but still runs all of it on
-every step; what this saves is printed by ``benchmarks/training.py``.
+With `lora_top_layers: N` the embeddings and the layers below the last N are frozen and
+give a text the same output in every run. `frozen_lower_layers` puts a stand-in in their
+place that looks each text up by its token ids and computes only new texts, in eval mode
+(no dropout). peft runs the whole frozen base on every step; ``benchmarks/training.py``
+prints what this saves. The states are kept in memory (at most `MAX_BYTES`, the rest
+recomputed) and in a file per content key (sha256 of the frozen weights and the depth) in
+`<profile folder>/cache/frozen/`; a damaged or unwritable file is a warning.
 
-The states are kept in memory (at most `MAX_BYTES` over all models; the rest is
-recomputed) and in a file per content key (a sha256 of the frozen weights, dtype and
-depth) in the folder the caller gives, `<profile folder>/cache/frozen/`: deleting a
-profile's runs removes them. A file of other weights is never read; a damaged or
-unwritable one is a warning (`tolerate_cache`) and the states are computed.
-
-Supported: encoders with right padding and learned absolute positions (BERT and kin):
-a text's tokens sit at positions 0..n-1 in any batch and attention never looks at
-padding, so its states do not depend on the batch. Other models run as they are.
+Supported: encoders with right padding and learned absolute positions (BERT and kin),
+where a text's states do not depend on its batch. Other models run as they are.
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ _STORED = {"bytes": 0}
 
 
 def _keep(store: dict, key: bytes, state) -> bool:
-    """Store `state` under `key` if the memory budget allows."""
     size = state.numel() * state.element_size()
     if _STORED["bytes"] + size > MAX_BYTES:
         return False
@@ -48,7 +41,7 @@ def _layer_list(transformers_model):
 
 
 def supported(model) -> bool:
-    """Whether `frozen_lower_layers` can share this SentenceTransformer's lower layers."""
+    """Whether `frozen_lower_layers` can share this model's lower layers."""
     hf = model.transformers_model
     return (
         _layer_list(hf) is not None
@@ -64,12 +57,12 @@ def clear() -> None:
 
 
 def store_dir(profile_folder: str | Path) -> Path:
-    """`runs/<profile>/cache/frozen`: where a profile's frozen-layer states are kept."""
+    """`runs/<profile>/cache/frozen`."""
     return Path(profile_folder) / "cache" / "frozen"
 
 
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
-    """The store of `key` from its file, if there is one that holds this very key."""
+    """The store of `key` from its file, if that holds this very key."""
     import torch
 
     store: dict[bytes, object] = {}
@@ -87,7 +80,6 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
 
 
 def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
-    """All of a store in one file (written whole, then renamed into place)."""
     import torch
 
     keys = list(store)
@@ -105,10 +97,9 @@ def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
 def frozen_lower_layers(
     model, n_frozen: int, store_dir: str | Path | None = None
 ) -> Iterator[dict[str, int]]:
-    """Within the block, the embeddings and first `n_frozen` layers of `model` are
-    computed once per distinct text, then read from memory and `store_dir` (also written
-    there). Yields counters of texts `computed` and `reused`; does nothing when
-    `n_frozen` is 0 or the model is not `supported`."""
+    """Within the block, the embeddings and first `n_frozen` layers of `model` are computed
+    once per text (kept in memory and `store_dir`). Yields counters of texts `computed` and
+    `reused`; does nothing when `n_frozen` is 0 or the model is not `supported`."""
     import torch
 
     counters = {"computed": 0, "reused": 0}
@@ -132,14 +123,13 @@ def frozen_lower_layers(
     store = _STORES[key]
     size_before = len(store)
     pad_id = model.tokenizer.pad_token_id
-    inputs: dict = {"computing": False}
+    inputs: dict = {}
 
     def remember_inputs(module, args, kwargs):
         # sentence-transformers calls the model's forward directly (no hooks): the
         # embeddings module is where the token ids pass through a call
-        if not inputs["computing"]:
-            inputs["ids"] = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
-            inputs["types"] = kwargs.get("token_type_ids")
+        inputs["ids"] = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        inputs["types"] = kwargs.get("token_type_ids")
 
     @torch.no_grad()
     def compute(rows: list[int], attention_mask) -> torch.Tensor:
@@ -147,10 +137,9 @@ def frozen_lower_layers(
         modes = [m.training for m in frozen]
         for m in frozen:
             m.eval()
-        inputs["computing"] = True
         try:
             types = inputs["types"]
-            h = hf.embeddings(
+            h = hf.embeddings.forward(  # forward, not a call: no hook remembers these inputs
                 input_ids=inputs["ids"][index],
                 token_type_ids=None if types is None else types[index],
             )
@@ -158,7 +147,6 @@ def frozen_lower_layers(
             for layer in frozen[1:]:
                 h = type(layer).forward(layer, h, mask)  # the class's own, not the stand-in
         finally:
-            inputs["computing"] = False
             for m, mode in zip(frozen, modes, strict=True):
                 m.train(mode)
         return h
@@ -209,8 +197,8 @@ def frozen_lower_layers(
 
 @contextlib.contextmanager
 def share_frozen_layers(models, recipe, store_dir: str | Path | None = None) -> Iterator[None]:
-    """`frozen_lower_layers` for every model (BM25 aside) at the depth `recipe` leaves
-    frozen: the base and every run of one recipe compute those layers once between them."""
+    """`frozen_lower_layers` for every model (BM25 aside) at `recipe`'s depth: the base and
+    every run of one recipe compute those layers once between them."""
     with contextlib.ExitStack() as stack:
         for model in models:
             if hasattr(model, "transformers_model"):  # not BM25

@@ -1,10 +1,6 @@
-"""LoRA training with InfoNCE and in-batch negatives (the CardioEmbed recipe).
-
-A :class:`Recipe` is notebook 02's parameters (their defaults live in its parameters cell
-only); its methods build what the libraries take, the steps notebook 02 shows. :func:`train`
-puts them together as notebook 02 does, for the sweeps and `cardioembed.training.cli`.
-:class:`TrainingRun` keeps one run folder: its key, resuming, the atomic save.
-"""
+"""LoRA training with InfoNCE and in-batch negatives (the CardioEmbed recipe). A `Recipe`
+is notebook 02's parameters; its methods build the libraries' objects that notebook 02 shows,
+`train` puts them together for the sweeps and the CLI, `TrainingRun` keeps one run folder."""
 
 from __future__ import annotations
 
@@ -25,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from cardioembed.artifacts import (
+    MANIFEST,
     artifact_id,
     atomic_dir,
     is_current,
@@ -46,11 +43,8 @@ from cardioembed.profiles import check_values
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
 
 HISTORY_FILE = "history.csv"
-CHECKPOINTS = "checkpoints"
-RUN_KEY_FILE = "run_key.json"
 ARTIFACT_KIND = "sentence-transformer-lora"
 MAIN_RUN_FILE = "main.json"
-VALIDATION_METRIC = "eval_validation_cosine_accuracy@1"
 
 
 def scale_from_temperature(tau: float) -> float:
@@ -60,10 +54,15 @@ def scale_from_temperature(tau: float) -> float:
     return 1.0 / tau
 
 
+TEXT_PARAMETERS = {
+    "base_model": "'minilm', 'smollm2', a hub id or a folder",
+    "lora_target_modules": "'all-linear' or comma-separated module names such as 'q_proj,v_proj'",
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """Notebook 02's parameters, checked once: a bad value is a ParameterError before
-    anything is trained."""
+    """Notebook 02's parameters, checked once: a bad value is a ParameterError."""
 
     base_model: str
     pooling: str
@@ -92,22 +91,15 @@ class Recipe:
     def __post_init__(self):
         kinds = (self.train_kinds,) if isinstance(self.train_kinds, str) else self.train_kinds
         object.__setattr__(self, "train_kinds", tuple(kinds))
-        if not isinstance(self.base_model, str) or not self.base_model.strip():
-            raise ParameterError(
-                "base_model", self.base_model, "'minilm', 'smollm2', a hub id or a folder"
-            )
+        for name, expected in TEXT_PARAMETERS.items():
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise ParameterError(name, getattr(self, name), expected)
         if self.pooling not in POOLINGS:
             raise ParameterError("pooling", self.pooling, f"one of {sorted(POOLINGS)}")
         check_int("max_seq_length", self.max_seq_length, 2, "an integer >= 2")
         check_int("lora_rank", self.lora_rank, 1, "an integer >= 1")
         check_number("lora_alpha", self.lora_alpha, 1e-9, math.inf, "a positive number")
         check_number("lora_dropout", self.lora_dropout, 0, 0.999, "a number in [0, 1)")
-        if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
-            raise ParameterError(
-                "lora_target_modules",
-                self.lora_target_modules,
-                "'all-linear' or comma-separated module names such as 'q_proj,v_proj'",
-            )
         check_int("lora_top_layers", self.lora_top_layers, 0, "0 (all) or how many last layers")
         scale_from_temperature(self.temperature)
         check_number("epochs", self.epochs, 1e-9, math.inf, "a number > 0")
@@ -138,7 +130,6 @@ class Recipe:
 
     @classmethod
     def of_run(cls, folder: str | os.PathLike) -> Recipe:
-        """The recipe a finished run was trained with (from its manifest)."""
         manifest = load_manifest(folder)
         if manifest is None or "recipe" not in manifest.get("params", {}):
             raise InputError(
@@ -165,7 +156,7 @@ class Recipe:
         )
 
     def frozen_layers(self, model) -> int:
-        """How many lower layers of `model` the adapter leaves frozen (0: it adapts all)."""
+        """How many lower layers of `model` the adapter leaves frozen (0: none)."""
         if not self.lora_top_layers:
             return 0
         return int(model.transformers_model.config.num_hidden_layers) - self.lora_top_layers
@@ -218,15 +209,11 @@ class Recipe:
         from sentence_transformers.sentence_transformer import losses
 
         scale = scale_from_temperature(self.temperature)
+        kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
-            return losses.MultipleNegativesRankingLoss(
-                model, scale=scale, gather_across_devices=gather_across_devices
-            )
+            return losses.MultipleNegativesRankingLoss(model, **kwargs)
         return losses.CachedMultipleNegativesRankingLoss(
-            model,
-            scale=scale,
-            mini_batch_size=self.mini_batch_size,
-            gather_across_devices=gather_across_devices,
+            model, mini_batch_size=self.mini_batch_size, **kwargs
         )
 
     def training_arguments(self, output_dir: str | os.PathLike, evaluate: bool = True):
@@ -270,9 +257,23 @@ class Recipe:
             ddp_find_unused_parameters=False if distributed else None,
         )
 
-    def training_pairs(self, corpus_pairs: pd.DataFrame) -> pd.DataFrame:
-        """The corpus pairs this recipe trains on (every split, so validation matches)."""
-        return select_pairs(corpus_pairs, self.train_kinds)
+    def training_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        """The corpus pairs of `train_kinds`, every split; an unknown kind is an error that
+        lists the corpus's kinds."""
+        missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
+        if missing:
+            raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
+        kinds, available = list(self.train_kinds), sorted(pairs["kind"].dropna().unique())
+        if not kinds or any(k not in available for k in kinds):
+            raise ParameterError(
+                "train_kinds",
+                kinds,
+                f"a non-empty list of kinds from the corpus: {', '.join(available)}",
+            )
+        chosen = pairs[pairs["kind"].isin(kinds)].reset_index(drop=True)
+        if not (chosen["split"] == "train").any():
+            raise ParameterError("train_kinds", kinds, "kinds that have train pairs in the corpus")
+        return chosen
 
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
         """A run's key besides its code: recipe, data, base content, resolved dtype and
@@ -311,26 +312,6 @@ def data_fingerprint(pairs: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()[:16]
 
 
-def select_pairs(pairs: pd.DataFrame, kinds) -> pd.DataFrame:
-    """The pairs of the given kinds, all splits; an empty or unknown kind is an error
-    that lists the corpus's kinds."""
-    missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
-    if missing:
-        raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
-    available = sorted(pairs["kind"].dropna().unique())
-    if not kinds or any(k not in available for k in kinds):
-        raise ParameterError(
-            "train_kinds",
-            kinds,
-            f"a non-empty list of kinds from the corpus: {', '.join(available)}",
-        )
-    chosen = pairs[pairs["kind"].isin(kinds)].reset_index(drop=True)
-    if not (chosen["split"] == "train").any():
-        raise ParameterError("train_kinds", kinds, "kinds that have train pairs in the corpus")
-    return chosen
-
-
 def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
     """The train split as a `datasets.Dataset` of (anchor, positive[, negative]) columns."""
     from datasets import Dataset
@@ -353,8 +334,7 @@ def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
 
 
 def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
-    """Each validation anchor must find its own positive among all validation positives
-    (None without validation pairs)."""
+    """Each validation anchor finds its positive among all validation positives (or None)."""
     from sentence_transformers.sentence_transformer.evaluation import (
         InformationRetrievalEvaluator,
     )
@@ -430,19 +410,18 @@ def random_state_across_validation():
 
 
 class TrainingRun:
-    """One run folder: finished with today's key?, its checkpoints, which one to resume,
-    and the atomic save of the finished model (notebook 02, step 4, shows the use)."""
+    """One run folder: its key, checkpoints, resuming and the atomic save (notebook 02)."""
 
     def __init__(self, pairs, recipe: Recipe, folder, gather_across_devices: bool = False):
-        self.pairs, self.recipe, self.folder = pairs, recipe, Path(folder)
+        self.recipe, self.folder = recipe, Path(folder)
         self.params = recipe.run_params(pairs, gather_across_devices)
-        self.checkpoints = self.folder / CHECKPOINTS
+        self.checkpoints = self.folder / "checkpoints"
         self.started = time.time()
         self.resumed_from: str | None = None
 
     @property
     def finished(self) -> bool:
-        """A finished run with this key (same parameters, data, base and code)."""
+        """A finished run with this key (parameters, data, base and code)."""
         return is_current(self.folder, ARTIFACT_KIND, self.params)
 
     def resume_from(self, resume: bool = True) -> str | None:
@@ -451,7 +430,7 @@ class TrainingRun:
         from transformers.trainer_utils import get_last_checkpoint
 
         key = artifact_id(ARTIFACT_KIND, self.params)
-        marker = self.checkpoints / RUN_KEY_FILE
+        marker = self.checkpoints / "run_key.json"
         last = None
         if resume and self.checkpoints.is_dir():
             last = get_last_checkpoint(str(self.checkpoints))
@@ -472,8 +451,8 @@ class TrainingRun:
 
     @contextlib.contextmanager
     def training(self, trainer):
-        """Around `trainer.train()`: the layers below the adapter computed once per text
-        (`training.frozen`), validation that keeps the random state, quiet peft saves."""
+        """Around `trainer.train()`: frozen layers computed once per text, validation that
+        keeps the random state, quiet peft saves."""
         model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
         callback = random_state_across_validation()
@@ -489,8 +468,7 @@ class TrainingRun:
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
-        """Write the model folder atomically on rank 0 (sentence-transformers' files, then
-        `history.csv`, `manifest.json` last); the checkpoints go with the old folder."""
+        """The model folder, written atomically on rank 0 (the checkpoints go)."""
         if rank() == 0:
             with atomic_dir(self.folder) as tmp, quiet_peft_save():
                 trainer.model.save_pretrained(str(tmp))
@@ -512,14 +490,12 @@ class TrainingRun:
 
 
 def history(trainer) -> pd.DataFrame:
-    """The trainer's log (loss per step, validation metrics) by step."""
     log = pd.DataFrame(trainer.state.log_history)
     return log.sort_values("step", kind="stable").reset_index(drop=True) if "step" in log else log
 
 
 @dataclass
 class TrainResult:
-    output_dir: Path
     history: pd.DataFrame
     global_step: int
     finished: bool
@@ -540,9 +516,8 @@ def train(
     callbacks: list | None = None,
     validate: bool = True,
 ) -> TrainResult:
-    """Train the recipe into `output_dir`, the steps notebook 02 shows. `stop_after_steps`:
-    stop with a checkpoint, as after an interruption. `validate=False`: no validation
-    (a sweep point is scored elsewhere)."""
+    """Notebook 02's steps into `output_dir`. `stop_after_steps`: stop with a checkpoint,
+    as after an interruption; `validate=False`: a sweep point is scored elsewhere."""
     import torch
     from peft.tuners.tuners_utils import cast_adapter_dtype
     from sentence_transformers import SentenceTransformerTrainer
@@ -579,15 +554,9 @@ def train(
     finished = trainer.state.global_step >= trainer.state.max_steps
     if finished:
         run.save(trainer)
-    return TrainResult(
-        Path(output_dir),
-        history(trainer),
-        trainer.state.global_step,
-        finished,
-        time.time() - run.started,
-        model,
-        resumed_from=last,
-    )
+    seconds = time.time() - run.started
+    step = trainer.state.global_step
+    return TrainResult(history(trainer), step, finished, seconds, model, resumed_from=last)
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
@@ -605,15 +574,9 @@ def train_or_load(
 ) -> TrainResult:
     """The finished run in `output_dir` if its key matches, else trained (again)."""
     if TrainingRun(pairs, recipe, output_dir, kwargs.get("gather_across_devices", False)).finished:
-        return TrainResult(
-            Path(output_dir),
-            load_history(output_dir),
-            int(load_manifest(output_dir)["global_step"]),
-            True,
-            0.0,
-            load_trained(output_dir),
-            loaded=True,
-        )
+        step = int(load_manifest(output_dir)["global_step"])
+        model = load_trained(output_dir)
+        return TrainResult(load_history(output_dir), step, True, 0.0, model, loaded=True)
     return train(pairs, recipe, output_dir, **kwargs)
 
 
@@ -640,7 +603,5 @@ def main_run(models_dir: str | os.PathLike) -> Path:
 
 def trained_runs(models_dir: str | os.PathLike) -> dict[str, Path]:
     """Every finished run in `models_dir`, by name."""
-    folder = Path(models_dir)
-    if not folder.is_dir():
-        return {}
-    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and load_manifest(p)}
+    runs = sorted(p.parent for p in Path(models_dir).glob(f"*/{MANIFEST}"))
+    return {p.name: p for p in runs if load_manifest(p)}
