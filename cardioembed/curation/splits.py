@@ -27,16 +27,15 @@ _FRACTIONS_HELP = (
 _SEED_HELP = "give a whole number of at least 0, e.g. 42"
 
 
-def check_fractions(fractions) -> dict[str, float]:
-    """Notebook 01's `split_fractions` as {split: fraction}, else a ParameterError."""
+def check_fractions(fractions, name: str = "split_fractions") -> dict[str, float]:
+    """Split fractions (notebook 01's `split_fractions`) as {split: fraction}, else a
+    ParameterError naming the parameter `name`."""
     if not isinstance(fractions, Mapping) or set(fractions) != set(SPLITS):
-        raise ParameterError("split_fractions", fractions, _FRACTIONS_HELP)
-    values = {
-        s: check_number("split_fractions", fractions[s], 0, 1, _FRACTIONS_HELP) for s in SPLITS
-    }
+        raise ParameterError(name, fractions, _FRACTIONS_HELP)
+    values = {s: check_number(name, fractions[s], 0, 1, _FRACTIONS_HELP) for s in SPLITS}
     if abs(sum(values.values()) - 1.0) > 1e-6:
         raise ParameterError(
-            "split_fractions",
+            name,
             dict(fractions),
             f"{_FRACTIONS_HELP} (they add up to {sum(values.values()):g})",
         )

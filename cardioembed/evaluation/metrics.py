@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,7 @@ import pandas as pd
 
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
-from cardioembed.errors import check_int
+from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
@@ -32,6 +33,7 @@ SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
+logger = logging.getLogger(__name__)
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
@@ -311,8 +313,14 @@ def evaluate_models(
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
     metrics, gains and per-query tables, and the parameters they depend on (a manifest's)."""
+    if not models:
+        raise ParameterError("models", dict(models), "give at least one model")
+    if "base" not in models:
+        logger.warning("no model named 'base': the gains table will be empty")
     fingerprints, frames = {}, []
     for model_name, model in models.items():
+        if isinstance(model, str) and model != BM25_NAME:
+            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
         bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
         fingerprints[model_name] = encoder.fingerprint if encoder else bm25
