@@ -85,16 +85,19 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
+
+    def save(folder: Path) -> Path:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return folder
+
     with tolerate_cache(target):
         with atomic_dir(target) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            save(tmp)
         return target
-    target = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
-    atexit.register(shutil.rmtree, target, ignore_errors=True)
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
+    fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
+    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+    return save(fallback)
 
 
 def split_revision(model: str) -> tuple[str, str | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import functools
 import logging
 import posixpath
 import re
@@ -74,6 +75,12 @@ _BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
 _MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=256)  # a book has few fonts; every line asks three times
+def _font_style(name: bytes) -> str:
+    font = name.decode("latin-1")
+    return "mono" if _MONO_FONT.search(font) else "bold" if _BOLD_FONT.search(font) else ""
+
+
 def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     """The lines of a page, with the font size and style of most of three characters
     (first, middle, last); rotated text (a watermark) left out. PDFium runs a word
@@ -102,10 +109,8 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
         middle += text[middle] == " "  # spaces and PDFium's hyphen marks have no font
         for index in (first, middle, last - (text[last] == HYPHEN)):
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
-            font = name.value.decode("latin-1")
-            bold = "bold" if _BOLD_FONT.search(font) else ""
-            style = "mono" if _MONO_FONT.search(font) else bold
-            fonts.append((round(pdfium_c.FPDFText_GetFontSize(handle, index), 1), style))
+            size = round(pdfium_c.FPDFText_GetFontSize(handle, index), 1)
+            fonts.append((size, _font_style(name.value)))
         size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
         x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]

@@ -201,7 +201,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _hpo_defined(True) if terms is None else _with_definition(terms)
+    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
