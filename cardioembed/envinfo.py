@@ -34,25 +34,19 @@ def package_versions(names=TRACKED_PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def git_commit() -> str | None:
-    """The commit of the checkout, with `-dirty` if tracked files have changes."""
-    from cardioembed.paths import project_root
-
-    # Every tag excluded, `describe` names the full commit.
-    command = ["git", "describe", "--always", "--dirty", "--abbrev=40", "--exclude=*"]
-    try:
-        done = subprocess.run(
-            command, cwd=project_root(), capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 @functools.cache
 def environment_record() -> dict:
     import torch
 
+    from cardioembed.paths import project_root
+
+    # The commit of the checkout, `-dirty` if tracked files changed: every tag excluded,
+    # `describe` names the full commit.
+    command = ["git", "describe", "--always", "--dirty", "--abbrev=40", "--exclude=*"]
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(command, cwd=project_root(), capture_output=True, timeout=10)
+        commit = done.stdout.decode().strip() if done.returncode == 0 else None
     cuda = torch.cuda.is_available()
     return {
         "python": platform.python_version(),
@@ -60,6 +54,6 @@ def environment_record() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": "cuda:" + torch.cuda.get_device_name(0) if cuda else "cpu",
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "packages": package_versions(),
     }

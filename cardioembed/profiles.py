@@ -81,9 +81,8 @@ def check_values(values: Mapping[str, Any], notebook: str) -> None:
     plain papermill or Jupyter alike."""
     path = notebooks([notebook])[0]
     declared = declared_parameters(path)
-    check_parameters(
-        {k: v for k, v in values.items() if k in declared}, {path: declared}, path.stem
-    )
+    given = {k: v for k, v in values.items() if k in declared}
+    check_parameters(given, {path: declared}, path.stem)
 
 
 def available_profiles() -> list[str]:

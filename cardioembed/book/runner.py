@@ -320,20 +320,17 @@ def status_table(records: Mapping[str, dict]) -> str:
     return "\n".join(parts)
 
 
-def _toc_notebooks(root: Path) -> list[str]:
-    toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
-    files = [toc.get("root", "")]
-    files += [c.get("file", "") for part in toc.get("parts") or [] for c in part["chapters"]]
-    prefix = f"book/{EXECUTED}/"
-    return [f.removeprefix(prefix) for f in files if f.startswith(prefix)]
-
-
 def stage_executed(source: Path, root: Path) -> Path:
     """Replace `book/executed/` by the run's notebooks and the tables of their records."""
     how = "run `cardioembed run`"
     if not any(source.glob("*.ipynb")):
         raise InputError(f"no successful run to render: no executed notebooks in {source}; {how}")
-    missing = [n for n in _toc_notebooks(root) if not (source / f"{n}.ipynb").is_file()]
+    toc = yaml.safe_load((root / "_toc.yml").read_text()) or {}
+    files = [toc.get("root", "")]
+    files += [c.get("file", "") for part in toc.get("parts") or [] for c in part["chapters"]]
+    prefix = f"book/{EXECUTED}/"
+    wanted = [f.removeprefix(prefix) for f in files if f.startswith(prefix)]
+    missing = [n for n in wanted if not (source / f"{n}.ipynb").is_file()]
     if missing:
         raise InputError(
             f"the last successful run in {source} lacks {', '.join(missing)}, which the "

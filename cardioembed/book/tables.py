@@ -11,20 +11,15 @@ import pandas as pd
 DECIMALS = 3
 
 
-def _counts(values: pd.Series) -> bool:
-    # whole numbers, some above 1 (a metric whose values are all 0 or 1 keeps decimals)
-    if values.dtype.kind != "f":
-        return False
-    present = values.dropna()
-    return bool((present == present.round()).all() and (present.abs() > 1).any())
-
-
 def show(frame, decimals: Mapping[str, int] | None = None, index: bool | None = None):
     """`frame` (or a Series) styled for display; `decimals`: of some columns; `index`: show
     (True), hide (False) or hide a plain 0, 1, 2... (None)."""
     frame = frame.to_frame() if isinstance(frame, pd.Series) else frame.copy()
     for column in frame.columns:
-        if _counts(frame[column]):
+        present = frame[column].dropna()
+        # whole numbers, some above 1 (a metric whose values are all 0 or 1 keeps decimals)
+        whole = present.dtype.kind == "f" and (present == present.round()).all()
+        if whole and (present.abs() > 1).any():
             frame[column] = frame[column].astype("Int64")
     styler = frame.style.format(precision=DECIMALS, na_rep="–", thousands=",")
     for column, precision in (decimals or {}).items():
