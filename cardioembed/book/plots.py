@@ -40,12 +40,10 @@ def seed_panels(rows: pd.DataFrame, width: float, spread: float):
     return fig, panels, list(zip(seeds, offsets, styles, strict=True))
 
 
-def cosine_distributions(
-    geometry: pd.DataFrame, order: list | None = None, xlabel: str = "setting"
-) -> plt.Figure:
-    """Per setting, the cosines of each query with its own positive against those with
-    other documents, all seeds together."""
-    order = [str(s) for s in order or dict.fromkeys(geometry["setting"])]
+def cosine_distributions(geometry: pd.DataFrame, order: list, xlabel: str) -> plt.Figure:
+    """Per setting (in `order`), the cosines of each query with its own positive against
+    those with other documents, all seeds together."""
+    order = [str(s) for s in order]
     kinds = {"positive": "own positive", "negative": "other documents"}
     data = geometry.assign(
         setting=geometry["setting"].astype(str), kind=geometry["kind"].map(kinds)
