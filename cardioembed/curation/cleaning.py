@@ -356,8 +356,7 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
     for page, body in enumerate(pages):
         for number, raw in enumerate(body.split("\n")):
             if stripped := raw.strip():
-                indent = len(raw) - len(raw.lstrip())
-                width = indent + len(stripped)
+                indent, width = len(raw) - len(raw.lstrip()), len(raw.rstrip())
                 lines.append(Line(" ".join(stripped.split()), page, 0, indent, width, -number, 2))
     # Lines are one unit apart: half an em at size 2.
     return [p for _, p in paragraphs(lines, len(pages), stats, examples, spacing=0.5)]
@@ -367,29 +366,24 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
 _MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
-def _without_markup(paragraph: str, stats: Counter, examples: dict) -> str:
-    """The paragraph without its sentences that hold markup: code quoted in prose."""
-    if not _MARKUP.search(paragraph):
-        return paragraph
-    kept, start = [], 0
-    for end in [m.end() for m in _SENTENCE_BREAK.finditer(paragraph)] + [len(paragraph)]:
-        sentence = paragraph[start:end]
-        if _MARKUP.search(sentence):
-            drop(stats, examples, "code", sentence)
-        else:
-            kept.append(sentence)
-        start = end
-    return "".join(kept).strip()
-
-
 def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
-    """Footnote marks and sentences with markup removed; paragraphs in others than
-    `language` dropped."""
-    unmarked = [_FOOTNOTE_MARK.subn("", p) for p in found]
-    stats["footnote_marks"] += sum(marks for _, marks in unmarked)
-    found = [_without_markup(p, stats, examples) for p, _ in unmarked]
-    found = [p for p in found if p]
-    return keep_language(found, language, stats) if language else found
+    """Footnote marks and sentences with markup (code quoted in prose) removed; paragraphs
+    in others than `language` dropped."""
+    kept = []
+    for paragraph in found:
+        paragraph, marks = _FOOTNOTE_MARK.subn("", paragraph)
+        stats["footnote_marks"] += marks
+        if _MARKUP.search(paragraph):
+            ends = [m.end() for m in _SENTENCE_BREAK.finditer(paragraph)]
+            sentences = [
+                paragraph[a:b] for a, b in zip([0, *ends], [*ends, len(paragraph)], strict=True)
+            ]
+            for sentence in filter(_MARKUP.search, sentences):
+                drop(stats, examples, "code", sentence)
+            paragraph = "".join(s for s in sentences if not _MARKUP.search(s)).strip()
+        if paragraph:
+            kept.append(paragraph)
+    return keep_language(kept, language, stats) if language else kept
 
 
 # -------------------------------------------------------------------- language
@@ -467,5 +461,4 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 
 def split_passages(text: str) -> list[str]:
     """The blocks of text separated by blank lines, whitespace collapsed, empty ones out."""
-    passages = (" ".join(block.split()) for block in _BLANK_LINES.split(text))
-    return [p for p in passages if p]
+    return [" ".join(block.split()) for block in _BLANK_LINES.split(text) if block.strip()]

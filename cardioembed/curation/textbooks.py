@@ -156,7 +156,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
         ) from exc
     lines: list[Line] = []
     blank = failed = 0
-    try:
+    with document:
         n_pages = len(document)
         for index in range(n_pages):
             try:
@@ -168,8 +168,6 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
         starts = _pdf_chapter_starts(document)
-    finally:
-        document.close()
     if not n_pages:
         raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if failed == n_pages:
