@@ -438,21 +438,15 @@ def keep_language(paragraphs_: list[str], language: str, stats: Counter) -> list
     detector = language_detector(language)
     english = language.lower() == "english"
     samples = sorted(
-        {
-            p[:_DETECT_CHARS]
-            for p in paragraphs_
-            if sum(map(len, _WORD.findall(p[:_DETECT_CHARS]))) >= _MIN_DETECT_LETTERS
-            and not (english and _plainly_english(p[:_DETECT_CHARS]))
-        }
+        head
+        for head in {p[:_DETECT_CHARS] for p in paragraphs_}
+        if sum(map(len, _WORD.findall(head))) >= _MIN_DETECT_LETTERS
+        and not (english and _plainly_english(head))
     )
-    found = dict(zip(samples, detector.detect_languages_in_parallel_of(samples), strict=True))
-    kept = []
-    for paragraph in paragraphs_:
-        detected = found.get(paragraph[:_DETECT_CHARS])
-        if detected is not None and detected.name.lower() != language.lower():
-            stats["other_language_paragraphs"] += 1
-        else:
-            kept.append(paragraph)
+    detected = zip(samples, detector.detect_languages_in_parallel_of(samples), strict=True)
+    other = {s for s, d in detected if d is not None and d.name.lower() != language.lower()}
+    kept = [p for p in paragraphs_ if p[:_DETECT_CHARS] not in other]
+    stats["other_language_paragraphs"] += len(paragraphs_) - len(kept)
     return kept
 
 
