@@ -108,6 +108,7 @@ _REFERENCES_HEADING = re.compile(
 _CITATION = re.compile(r"\b(?:19|20)\d\d\b|^\[\d+\]|^\d+\.\s")
 _TERMINAL = re.compile(r"[.!?:][\"'”’)\]]*$")
 _SENTENCE_START = re.compile(r"[\"'“‘”’(\[]?[A-Z0-9]")  # some books open quotes with ”
+_SENTENCE_BREAK = re.compile(rf"[.!?][\"'”’)\]]*\s+(?={_SENTENCE_START.pattern})")
 _BULLET = re.compile(r"^[•◦▪‣●○■□➢►–—*·]\s+")
 # A footnote number set after a word's punctuation ("absolute.9 The"): two lowercase
 # letters first and no dot before them, so that "3.5", "POSIX.2" and "libz.so.1" stay.
@@ -115,6 +116,8 @@ _FOOTNOTE_MARK = re.compile(
     r"(?:(?<=[a-z]{2}[.,;:!?])|(?<=[^\W\d_][)\]”’\"][.,;:!?]))(?<![./_@]\w\w.)\d{1,2}(?=\s)"
 )
 _GLUED = re.compile(r"[^\W\d_]{30,}")  # words glued together by a text layer without spaces
+# Markup inside a sentence: a LaTeX command ("\\usepackage") or an HTML/XML tag.
+_MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
 def _mode(values) -> float:
@@ -300,9 +303,6 @@ def paragraphs(
     return out
 
 
-_SENTENCE_BREAK = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘”’(\[]?[A-Z0-9])")
-
-
 def trim_cut_sentences(text: str, stats: Counter, examples: dict) -> str:
     """The paragraph without a first or last sentence cut at a break (not starting or
     ending like a sentence); "" for words glued together. Counted as "fragments"."""
@@ -360,10 +360,6 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
                 lines.append(Line(" ".join(stripped.split()), page, 0, indent, width, -number, 2))
     # Lines are one unit apart: half an em at size 2.
     return [p for _, p in paragraphs(lines, len(pages), stats, examples, spacing=0.5)]
-
-
-# Markup inside a sentence: a LaTeX command ("\\usepackage") or an HTML/XML tag.
-_MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
 def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
@@ -450,9 +446,6 @@ def keep_language(paragraphs_: list[str], language: str, stats: Counter) -> list
     return kept
 
 
-_BLANK_LINES = re.compile(r"\n\s*\n")
-
-
 def split_passages(text: str) -> list[str]:
     """The blocks of text separated by blank lines, whitespace collapsed, empty ones out."""
-    return [" ".join(block.split()) for block in _BLANK_LINES.split(text) if block.strip()]
+    return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]
