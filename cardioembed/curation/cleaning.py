@@ -424,8 +424,7 @@ def language_detector(language: str):
             language,
             "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
         )
-    wanted = {language.lower(), *_CANDIDATES}
-    languages = [Language.from_str(name) for name in sorted(wanted)]
+    languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
