@@ -108,6 +108,7 @@ _REFERENCES_HEADING = re.compile(
 _CITATION = re.compile(r"\b(?:19|20)\d\d\b|^\[\d+\]|^\d+\.\s")
 _TERMINAL = re.compile(r"[.!?:][\"'”’)\]]*$")
 _SENTENCE_START = re.compile(r"[\"'“‘”’(\[]?[A-Z0-9]")  # some books open quotes with ”
+_SENTENCE_BREAK = re.compile(rf"[.!?][\"'”’)\]]*\s+(?={_SENTENCE_START.pattern})")
 _BULLET = re.compile(r"^[•◦▪‣●○■□➢►–—*·]\s+")
 # A footnote number set after a word's punctuation ("absolute.9 The"): two lowercase
 # letters first and no dot before them, so that "3.5", "POSIX.2" and "libz.so.1" stay.
@@ -115,6 +116,8 @@ _FOOTNOTE_MARK = re.compile(
     r"(?:(?<=[a-z]{2}[.,;:!?])|(?<=[^\W\d_][)\]”’\"][.,;:!?]))(?<![./_@]\w\w.)\d{1,2}(?=\s)"
 )
 _GLUED = re.compile(r"[^\W\d_]{30,}")  # words glued together by a text layer without spaces
+# Markup inside a sentence: a LaTeX command ("\\usepackage") or an HTML/XML tag.
+_MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
 def _mode(values) -> float:
@@ -300,9 +303,6 @@ def paragraphs(
     return out
 
 
-_SENTENCE_BREAK = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘”’(\[]?[A-Z0-9])")
-
-
 def trim_cut_sentences(text: str, stats: Counter, examples: dict) -> str:
     """The paragraph without a first or last sentence cut at a break (not starting or
     ending like a sentence); "" for words glued together. Counted as "fragments"."""
@@ -356,40 +356,30 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
     for page, body in enumerate(pages):
         for number, raw in enumerate(body.split("\n")):
             if stripped := raw.strip():
-                indent = len(raw) - len(raw.lstrip())
-                width = indent + len(stripped)
+                indent, width = len(raw) - len(raw.lstrip()), len(raw.rstrip())
                 lines.append(Line(" ".join(stripped.split()), page, 0, indent, width, -number, 2))
     # Lines are one unit apart: half an em at size 2.
     return [p for _, p in paragraphs(lines, len(pages), stats, examples, spacing=0.5)]
 
 
-# Markup inside a sentence: a LaTeX command ("\\usepackage") or an HTML/XML tag.
-_MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
-
-
-def _without_markup(paragraph: str, stats: Counter, examples: dict) -> str:
-    """The paragraph without its sentences that hold markup: code quoted in prose."""
-    if not _MARKUP.search(paragraph):
-        return paragraph
-    kept, start = [], 0
-    for end in [m.end() for m in _SENTENCE_BREAK.finditer(paragraph)] + [len(paragraph)]:
-        sentence = paragraph[start:end]
-        if _MARKUP.search(sentence):
-            drop(stats, examples, "code", sentence)
-        else:
-            kept.append(sentence)
-        start = end
-    return "".join(kept).strip()
-
-
 def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
-    """Footnote marks and sentences with markup removed; paragraphs in others than
-    `language` dropped."""
-    unmarked = [_FOOTNOTE_MARK.subn("", p) for p in found]
-    stats["footnote_marks"] += sum(marks for _, marks in unmarked)
-    found = [_without_markup(p, stats, examples) for p, _ in unmarked]
-    found = [p for p in found if p]
-    return keep_language(found, language, stats) if language else found
+    """Footnote marks and sentences with markup (code quoted in prose) removed; paragraphs
+    in others than `language` dropped."""
+    kept = []
+    for paragraph in found:
+        paragraph, marks = _FOOTNOTE_MARK.subn("", paragraph)
+        stats["footnote_marks"] += marks
+        if _MARKUP.search(paragraph):
+            ends = [m.end() for m in _SENTENCE_BREAK.finditer(paragraph)]
+            sentences = [
+                paragraph[a:b] for a, b in zip([0, *ends], [*ends, len(paragraph)], strict=True)
+            ]
+            for sentence in filter(_MARKUP.search, sentences):
+                drop(stats, examples, "code", sentence)
+            paragraph = "".join(s for s in sentences if not _MARKUP.search(s)).strip()
+        if paragraph:
+            kept.append(paragraph)
+    return keep_language(kept, language, stats) if language else kept
 
 
 # -------------------------------------------------------------------- language
@@ -434,8 +424,7 @@ def language_detector(language: str):
             language,
             "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
         )
-    wanted = {language.lower(), *_CANDIDATES}
-    languages = [Language.from_str(name) for name in sorted(wanted)]
+    languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
@@ -444,28 +433,18 @@ def keep_language(paragraphs_: list[str], language: str, stats: Counter) -> list
     detector = language_detector(language)
     english = language.lower() == "english"
     samples = sorted(
-        {
-            p[:_DETECT_CHARS]
-            for p in paragraphs_
-            if sum(map(len, _WORD.findall(p[:_DETECT_CHARS]))) >= _MIN_DETECT_LETTERS
-            and not (english and _plainly_english(p[:_DETECT_CHARS]))
-        }
+        head
+        for head in {p[:_DETECT_CHARS] for p in paragraphs_}
+        if sum(map(len, _WORD.findall(head))) >= _MIN_DETECT_LETTERS
+        and not (english and _plainly_english(head))
     )
-    found = dict(zip(samples, detector.detect_languages_in_parallel_of(samples), strict=True))
-    kept = []
-    for paragraph in paragraphs_:
-        detected = found.get(paragraph[:_DETECT_CHARS])
-        if detected is not None and detected.name.lower() != language.lower():
-            stats["other_language_paragraphs"] += 1
-        else:
-            kept.append(paragraph)
+    detected = zip(samples, detector.detect_languages_in_parallel_of(samples), strict=True)
+    other = {s for s, d in detected if d is not None and d.name.lower() != language.lower()}
+    kept = [p for p in paragraphs_ if p[:_DETECT_CHARS] not in other]
+    stats["other_language_paragraphs"] += len(paragraphs_) - len(kept)
     return kept
-
-
-_BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def split_passages(text: str) -> list[str]:
     """The blocks of text separated by blank lines, whitespace collapsed, empty ones out."""
-    passages = (" ".join(block.split()) for block in _BLANK_LINES.split(text))
-    return [p for p in passages if p]
+    return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]

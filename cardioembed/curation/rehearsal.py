@@ -60,10 +60,8 @@ def rehearsal_chapters() -> list[tuple[str, list[str]]]:
 
 def _write_pdf(path: Path, chapters: list[tuple]) -> None:
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
 
     lines_per_page, width = 40, 88
     pages: list[list[str]] = []
@@ -78,13 +76,12 @@ def _write_pdf(path: Path, chapters: list[tuple]) -> None:
         PdfPages(path, metadata={"CreationDate": None, "ModDate": None}) as pdf,
     ):
         for number, lines in enumerate(pages, 1):
-            figure = plt.figure(figsize=(8.27, 11.69))
+            figure = Figure(figsize=(8.27, 11.69))  # not pyplot's: no backend is chosen
             figure.text(0.08, 0.96, "A Rehearsal Textbook of Cardiology", fontsize=8)
             for row, line in enumerate(lines):
                 figure.text(0.08, 0.92 - row * 0.021, line, fontsize=9, family="DejaVu Sans")
             figure.text(0.5, 0.03, str(number), fontsize=8, ha="center")
             pdf.savefig(figure)
-            plt.close(figure)
 
 
 def _write_epub(path: Path, chapters: list[tuple]) -> None:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pysbd
@@ -20,11 +19,7 @@ _NON_TERMINAL = frozenset(
 _BEFORE_NUMBER = frozenset("no nos p pp vol fig figs table tab ch chap ref refs eq".split())
 _LOWER_WORD = re.compile(r"[a-z]+(?=[^\w]|$)")  # "and", "with"; not "pH", "mRNA"
 _END = re.compile(r"[.!?][\"'”’)\]]*$")
-
-
-@functools.cache
-def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+_SEGMENTER = pysbd.Segmenter(language="en", clean=False)
 
 
 def _continues(sentence: str, piece: str) -> bool:
@@ -44,7 +39,7 @@ def split_sentences(text: str, min_chars: int) -> list[str]:
     check_int("min_chars", min_chars, 0, "give a whole number of 0 or more")
     sentences: list[str] = []
     for passage in split_passages(text):
-        pieces = filter(None, map(str.strip, _segmenter().segment(passage)))
+        pieces = filter(None, map(str.strip, _SEGMENTER.segment(passage)))
         paragraph: list[str] = []
         for piece in pieces:
             if paragraph and _continues(paragraph[-1], piece):

@@ -129,16 +129,6 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     return lines
 
 
-def _pdf_chapter_starts(document) -> list[int]:
-    """First pages (0-based) of the top-level outline entries, or [] without one."""
-    try:
-        tops = [bookmark.get_dest() for bookmark in document.get_toc() if bookmark.level == 0]
-        starts = {destination.get_index() for destination in tops if destination is not None}
-    except Exception:  # a broken outline is no reason to lose the text
-        return []
-    return sorted(starts - {None})  # None: an entry that points to no page
-
-
 def _read_pdf(path: Path, stats: Counter, examples: dict):
     """A PDF's chapters: its outline's, else runs of `PAGES_PER_CHUNK` pages."""
     import pypdfium2 as pdfium
@@ -156,7 +146,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
         ) from exc
     lines: list[Line] = []
     blank = failed = 0
-    try:
+    with document:
         n_pages = len(document)
         for index in range(n_pages):
             try:
@@ -167,9 +157,12 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
                 continue
             blank += sum(len(line.text) for line in found) < BLANK_PAGE_CHARS
             lines += found
-        starts = _pdf_chapter_starts(document)
-    finally:
-        document.close()
+        try:  # the first pages of the top-level outline entries
+            tops = [bookmark.get_dest() for bookmark in document.get_toc() if bookmark.level == 0]
+            # None: an entry that points to no page
+            starts = sorted({top.get_index() for top in tops if top is not None} - {None})
+        except Exception:  # a broken outline is no reason to lose the text
+            starts = []
     if not n_pages:
         raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if failed == n_pages:
