@@ -9,7 +9,7 @@ from conftest import write_tiny_qwen3
 
 from cardioembed.curation import pairs as P
 from cardioembed.curation import sources
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.errors import InputError
 
 ROWS = [  # sentence_id, group (passage), chapter, position, text
     # passage A (chapter 0)
@@ -128,12 +128,6 @@ def test_pairs_are_clean_and_stable(term_pairs):
     _assert_pairs_valid(term_pairs)
     again = P.hpo_pairs(sources.hpo_terms().iloc[::-1], P.HPO_KINDS)
     assert set(again["pair_id"]) == set(term_pairs.loc[term_pairs["source"] == "hpo", "pair_id"])
-
-
-def test_unknown_kind_names_the_parameter():
-    with pytest.raises(ParameterError, match="pair_kinds") as info:
-        P.hpo_pairs(sources.hpo_terms(), ["name-definition", "definition-name"])
-    assert "synonym-definition" in str(info.value)
 
 
 def test_adjacent_pairs_never_cross_passages():

@@ -19,7 +19,7 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.envinfo import format_duration
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.errors import InputError
 from cardioembed.models import load_resolved, model_identity, torch_dtype
 
 logger = logging.getLogger(__name__)
@@ -74,21 +74,16 @@ def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
 
 
 def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
-    """``name-definition`` and ``synonym-definition`` pairs (each EXACT synonym other than
-    the name) of `sources.hpo_terms` with a definition; group: the term, region: its branch."""
-    kinds = tuple(kinds)
-    if unknown := [k for k in kinds if k not in HPO_KINDS]:
-        raise ParameterError(
-            "pair_kinds", list(kinds), f"unknown {unknown}; HPO gives {', '.join(HPO_KINDS)}"
-        )
-    require_columns(terms, ["term_id", "name", "definition", "synonyms"], "the HPO terms table")
+    """The `kinds` among ``name-definition`` and ``synonym-definition`` (each EXACT synonym
+    other than the name) of `sources.hpo_terms` with a definition; group: the term, region:
+    its branch."""
     rows = []
     for term in terms.itertuples(index=False):
         if definition := _text(term.definition):
             seen = {_norm(definition)}
             for kind, names in zip(HPO_KINDS, ([term.name], _as_list(term.synonyms)), strict=True):
                 if kind in kinds:
-                    key = ("hpo", kind, str(term.term_id), getattr(term, "branch", None))
+                    key = ("hpo", kind, str(term.term_id), term.branch)
                     rows += _other_names(key, names, definition, seen)
                 seen.add(_norm(_text(term.name)))  # no synonym equal to the name
     return _frame(rows)
@@ -104,15 +99,12 @@ def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     """Each inclusion term and "Includes" note (I21 "cardiac infarction") but scope notes
     -> the code's description; group: the code, region: its block. A child code's
     description is no positive of its parent's: it is narrower, not another wording."""
-    require_columns(
-        codes, ["code", "description", "inclusion_terms", "includes"], "the ICD-10-CM codes table"
-    )
     rows = []
     for code in codes.itertuples(index=False):
         if description := _text(code.description):
             names = map(_text, [*_as_list(code.inclusion_terms), *_as_list(code.includes)])
             names = [n for n in names if not (_CODE.search(n) or _ANY_CONDITION.match(n))]
-            key = ("icd10cm", "inclusion-description", str(code.code), getattr(code, "block", None))
+            key = ("icd10cm", "inclusion-description", str(code.code), code.block)
             rows += _other_names(key, names, description, {_norm(description)})
     return _frame(rows)
 
@@ -214,7 +206,6 @@ def paraphrase_pairs(
     class, batching, generation settings), so a restarted run generates only what it lacks."""
     import torch
 
-    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
     frame = sentences.head(limit) if limit else sentences
     frame = frame.assign(text=frame["text"].map(_text))
     frame = frame[frame["text"].str.len() > 0]
@@ -223,7 +214,13 @@ def paraphrase_pairs(
     texts = frame["text"].tolist()
     outputs: list[str] = []
     if texts:
-        done = _read_cache(cache)
+        done = {}
+        if cache is not None and Path(cache).is_file():
+            with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
+                done = {
+                    str(k): str(v)
+                    for k, v in json.loads(Path(cache).read_text())["replies"].items()
+                }
         settings = {"model": model_identity(model), "dtype": str(torch_dtype(dtype))}
         settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
         settings |= dict(instruction=PARAPHRASE_INSTRUCTION, max_new_tokens=max_new_tokens)
@@ -263,15 +260,6 @@ def paraphrase_pairs(
     result = _frame(rows)
     result.attrs["paraphrase"] = report
     return result
-
-
-def _read_cache(cache: Path | None) -> dict[str, str]:
-    if cache is not None and Path(cache).is_file():
-        with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
-            return {
-                str(k): str(v) for k, v in json.loads(Path(cache).read_text())["replies"].items()
-            }
-    return {}
 
 
 def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
@@ -338,20 +326,12 @@ def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     return texts
 
 
-def _without_negatives(pairs: pd.DataFrame, columns) -> pd.DataFrame:
-    require_columns(
-        pairs, ["pair_id", "source", "group", "anchor", "positive", *columns], "the pairs table"
-    )
-    result = pairs.assign(negative=None, negative_group=None)
-    return result.astype({"negative": object, "negative_group": object})
-
-
 def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Fill ``negative`` with a random positive text "from a distant part of the corpus"
     (the paper): another region of the pair's source, else another group, else another
     source (fallbacks counted in ``result.attrs["negatives"]``), never a text of the
     pair's group; None when impossible. Deterministic for a seed, whatever the row order."""
-    result = _without_negatives(pairs, ["region"])
+    result = pairs.assign(negative=None, negative_group=None)
     report = dict(pairs=len(result), filled=0, fallback_group=0, fallback_source=0, missing=0)
     rng = np.random.default_rng(seed)
     group_texts = _group_texts(result)
@@ -431,7 +411,7 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
-    result = _without_negatives(pairs, [])
+    result = pairs.assign(negative=None, negative_group=None)
     anchors = result["anchor"].astype(str).tolist()
     positives = result["positive"].astype(str).tolist()
     candidates: dict[tuple[str, str], list[str]] = {}

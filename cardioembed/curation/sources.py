@@ -68,13 +68,12 @@ def _hpo_parsed() -> tuple[dict[str, list[str]], tuple[dict, ...]]:
         tags = _tags(stanza.splitlines()[1:])
         if stanza.startswith("[Term]") and tags.get("is_obsolete", [""])[-1].lower() != "true":
             synonyms = map(_unquote, tags.get("synonym", []))
+            exact = (text for text, rest in synonyms if rest.split(" ")[0] == "EXACT" and text)
             term = {
                 "term_id": tags["id"][-1],
                 "name": tags.get("name", [""])[-1],
                 "definition": _unquote(tags["def"][-1])[0] if "def" in tags else None,
-                "synonyms": [
-                    text for text, rest in synonyms if rest.split(" ")[0] == "EXACT" and text
-                ],
+                "synonyms": list(dict.fromkeys(exact)),
                 "parents": [value.split("!", 1)[0].strip() for value in tags.get("is_a", [])],
             }
             terms.append(term)
@@ -103,31 +102,18 @@ def _branch(parents: dict[str, list[str]], term: str, root: str) -> str | None:
     return None
 
 
-_SUBTREE_HELP = "expected the id of a current HPO term, such as 'HP:0001626' (cardiovascular)"
-
-
 @functools.lru_cache(maxsize=8)
 def _hpo_table(subtree: str) -> pd.DataFrame:
     by_id = {term["term_id"]: term for term in _hpo_parsed()[1]}
     if subtree not in by_id:
-        raise ParameterError("subtree", subtree, _SUBTREE_HELP)
+        expected = "expected the id of a current HPO term, such as 'HP:0001626' (cardiovascular)"
+        raise ParameterError("subtree", subtree, expected)
     parents = {tid: [p for p in s["parents"] if p in by_id] for tid, s in by_id.items()}
     rows = []
-    for tid in by_id:
-        branch = _branch(parents, tid, subtree)
-        if branch is None:  # not under `subtree`
-            continue
-        rows.append(
-            {
-                "term_id": tid,
-                "name": by_id[tid]["name"],
-                "definition": by_id[tid]["definition"],
-                "synonyms": list(dict.fromkeys(by_id[tid]["synonyms"])),
-                "parents": list(parents[tid]),
-                "branch": branch,
-                "branch_name": by_id[branch]["name"],
-            }
-        )
+    for tid, term in by_id.items():
+        if (branch := _branch(parents, tid, subtree)) is not None:  # under `subtree`
+            branch_of = dict(branch=branch, branch_name=by_id[branch]["name"])
+            rows.append(term | branch_of | {"parents": parents[tid]})
     return pd.DataFrame(rows, columns=_HPO_COLUMNS)
 
 
