@@ -58,10 +58,6 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame.drop_duplicates("pair_id").reset_index(drop=True)  # the pair id is the key
 
 
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, list | tuple | np.ndarray) else []
-
-
 def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
     """name -> `text` pairs of `names` not yet in `seen`; `key`: (source, kind, group, region)."""
     source, kind, group, region = key
@@ -81,7 +77,7 @@ def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
     for term in terms.itertuples(index=False):
         if definition := _text(term.definition):
             seen = {_norm(definition)}
-            for kind, names in zip(HPO_KINDS, ([term.name], _as_list(term.synonyms)), strict=True):
+            for kind, names in zip(HPO_KINDS, ([term.name], term.synonyms), strict=True):
                 if kind in kinds:
                     key = ("hpo", kind, str(term.term_id), term.branch)
                     rows += _other_names(key, names, definition, seen)
@@ -102,7 +98,7 @@ def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for code in codes.itertuples(index=False):
         if description := _text(code.description):
-            names = map(_text, [*_as_list(code.inclusion_terms), *_as_list(code.includes)])
+            names = map(_text, [*code.inclusion_terms, *code.includes])
             names = [n for n in names if not (_CODE.search(n) or _ANY_CONDITION.match(n))]
             key = ("icd10cm", "inclusion-description", str(code.code), code.block)
             rows += _other_names(key, names, description, {_norm(description)})
@@ -228,10 +224,6 @@ def paraphrase_pairs(
         keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
         todo = [i for i, k in enumerate(keys) if k not in done]
         report["cached"] = len(texts) - len(todo)
-        if report["cached"]:
-            logger.info(
-                "paraphrases: %d of %d sentences already done", report["cached"], len(texts)
-            )
         if todo:
             lm, tokenizer = load_causal_lm(model, dtype)
             _generate(lm, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache)
@@ -253,8 +245,9 @@ def paraphrase_pairs(
             )
     logger.log(
         logging.WARNING if report["kept"] < report["requested"] else logging.INFO,
-        "paraphrases: %(kept)d of %(requested)d sentences kept; skipped %(empty)d empty, "
-        "%(identical)d identical to the sentence, %(too_long)d too long",
+        "paraphrases: %(kept)d of %(requested)d sentences kept, %(cached)d replies from the "
+        "cache; skipped %(empty)d empty, %(identical)d identical to the sentence, "
+        "%(too_long)d too long",
         report,
     )
     result = _frame(rows)
@@ -370,10 +363,9 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
     sources, groups, regions = (
         result[c].astype(str).to_numpy(dtype=object) for c in ("source", "group", "region")
     )
-    anchors, positives = result["anchor"].to_numpy(object), result["positive"].to_numpy(object)
     for idx in np.argsort(result["pair_id"].to_numpy(dtype=str), kind="stable"):
         group, region, source = groups[idx], regions[idx], sources[idx]
-        forbidden = group_texts[group] | {_norm(anchors[idx]), _norm(positives[idx])}
+        forbidden = group_texts[group]  # the pair's own texts among them
         # the pair's source by region, then by group; then any source, likewise
         attempts = (
             (name, scope, by_region)
@@ -434,9 +426,8 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
         text_groups.setdefault(str(text), str(group))
     found = []
     for group, anchor, positive in zip(result["group"], anchors, positives, strict=True):
-        forbidden = group_texts[str(group)] | {_norm(anchor), _norm(positive)}
         options = candidates.get((anchor, positive), [])
-        found.append(next((c for c in options if _norm(c) not in forbidden), None))
+        found.append(next((c for c in options if _norm(c) not in group_texts[str(group)]), None))
     result["negative"] = pd.Series(found, index=result.index, dtype=object)
     result["negative_group"] = pd.Series(
         [text_groups.get(n) if n else None for n in found], index=result.index, dtype=object
