@@ -47,7 +47,7 @@ PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written
 _RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
 
 
-def _choices(name: str, value, allowed: tuple[str, ...]) -> list[str]:
+def _choices(name: str, value, allowed) -> list[str]:
     chosen = list(value)  # a list, as the parameters cell declares
     if not chosen or any(v not in allowed for v in chosen):
         raise ParameterError(name, chosen, f"choose one or more of {', '.join(allowed)}")

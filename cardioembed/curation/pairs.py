@@ -1,5 +1,6 @@
-"""Training pairs (`PAIR_COLUMNS`) from the study's sources. ``pair_id`` hashes anchor
-and positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
+"""Training pairs (`PAIR_COLUMNS`): the row that notebook 01's pair strategies share, the
+paraphrases of a local instruction model, and negatives. ``pair_id`` hashes anchor and
+positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
 ICD-10-CM code, textbook passage); ``negative_group`` says where a negative is from;
 ``region`` (HPO branch, ICD-10-CM block, chapter) tells *distant* negatives.
 """
@@ -19,31 +20,24 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.envinfo import format_duration
-from cardioembed.errors import InputError
 from cardioembed.models import load_resolved, model_identity, torch_dtype
 
 logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = "pair_id source kind group anchor positive negative negative_group region position"
 PAIR_COLUMNS = PAIR_COLUMNS.split()
-HPO_KINDS = ("name-definition", "synonym-definition")
-PAIR_KINDS = (*HPO_KINDS, "inclusion-description", "adjacent", "paraphrase")
-SENTENCE_COLUMNS = ("sentence_id", "source", "group", "chapter", "position", "text")
+PAIR_KINDS = "name-definition synonym-definition inclusion-description adjacent paraphrase".split()
 
 
-def _text(value) -> str:
+def clean_text(value) -> str:
     """A clean one-line text: whitespace collapsed; '' for None/NaN."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     return " ".join(str(value).split())
 
 
-def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    if missing := [c for c in columns if c not in frame.columns]:
-        raise InputError(f"{what} has no column(s) {missing}; it has {list(frame.columns)}")
-
-
-def _row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
+def pair_row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
+    """A row of `PAIR_COLUMNS` without a negative."""
     digest = hashlib.sha1(f"{anchor}\x1f{positive}".encode(), usedforsecurity=False).hexdigest()
     return {
         "pair_id": f"{source}:{group}:{kind}:{digest[:10]}",
@@ -52,77 +46,10 @@ def _row(source, kind, group, anchor, positive, region=None, position=None) -> d
     }
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
+def pairs_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     frame = frame.astype({"negative": object, "negative_group": object, "position": object})
     return frame.drop_duplicates("pair_id").reset_index(drop=True)  # the pair id is the key
-
-
-def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
-    """name -> `text` pairs of `names` not yet in `seen`; `key`: (source, kind, group, region)."""
-    source, kind, group, region = key
-    rows = []
-    for name in map(_text, names):
-        if name and _norm(name) not in seen:
-            seen.add(_norm(name))
-            rows.append(_row(source, kind, group, name, text, region))
-    return rows
-
-
-def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
-    """The `kinds` among ``name-definition`` and ``synonym-definition`` (each EXACT synonym
-    other than the name) of `sources.hpo_terms` with a definition; group: the term, region:
-    its branch."""
-    rows = []
-    for term in terms.itertuples(index=False):
-        if definition := _text(term.definition):
-            seen = {_norm(definition)}
-            for kind, names in zip(HPO_KINDS, ([term.name], term.synonyms), strict=True):
-                if kind in kinds:
-                    key = ("hpo", kind, str(term.term_id), term.branch)
-                    rows += _other_names(key, names, definition, seen)
-                seen.add(_norm(_text(term.name)))  # no synonym equal to the name
-    return _frame(rows)
-
-
-# A note that points at other codes ("Any condition in I00 with pericarditis", "any
-# condition classifiable to I70.21-") says what a code covers, not what it is called.
-_CODE = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]*)?-?(?=[\s,.;:)-]|$)")
-_ANY_CONDITION = re.compile(r"\s*(?:any\s+)?conditions?\b", re.IGNORECASE)
-
-
-def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
-    """Each inclusion term and "Includes" note (I21 "cardiac infarction") but scope notes
-    -> the code's description; group: the code, region: its block. A child code's
-    description is no positive of its parent's: it is narrower, not another wording."""
-    rows = []
-    for code in codes.itertuples(index=False):
-        if description := _text(code.description):
-            names = map(_text, [*code.inclusion_terms, *code.includes])
-            names = [n for n in names if not (_CODE.search(n) or _ANY_CONDITION.match(n))]
-            key = ("icd10cm", "inclusion-description", str(code.code), code.block)
-            rows += _other_names(key, names, description, {_norm(description)})
-    return _frame(rows)
-
-
-def adjacent_pairs(sentences: pd.DataFrame) -> pd.DataFrame:
-    """Sentence i -> sentence i+1 of one passage (``group``); region: the chapter."""
-    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
-    frame = sentences.assign(text=sentences["text"].map(_text))
-    frame = frame[frame["text"].str.len() > 0].sort_values(["group", "position"], kind="stable")
-    following = frame[["group", "text"]].shift(-1)
-    frame = frame.assign(following=following["text"])[
-        (following["group"] == frame["group"])
-        & (frame["text"].map(_norm) != following["text"].map(_norm))
-    ]
-    return _frame(
-        [
-            _row(
-                str(r.source), "adjacent", str(r.group), r.text, r.following, r.chapter, r.position
-            )
-            for r in frame.itertuples(index=False)
-        ]
-    )
 
 
 # Chosen on SmolLM2-135M-Instruct (greedy): a system prompt asking for "different words"
@@ -203,7 +130,7 @@ def paraphrase_pairs(
     import torch
 
     frame = sentences.head(limit) if limit else sentences
-    frame = frame.assign(text=frame["text"].map(_text))
+    frame = frame.assign(text=frame["text"].map(clean_text))
     frame = frame[frame["text"].str.len() > 0]
     report = dict.fromkeys(("requested", "kept", "empty", "identical", "too_long", "cached"), 0)
     report["requested"] = len(frame)
@@ -241,7 +168,9 @@ def paraphrase_pairs(
             report["kept"] += 1
             where = (row.chapter, row.position)
             rows.append(
-                _row(str(row.source), "paraphrase", str(row.group), sentence, paraphrase, *where)
+                pair_row(
+                    str(row.source), "paraphrase", str(row.group), sentence, paraphrase, *where
+                )
             )
     logger.log(
         logging.WARNING if report["kept"] < report["requested"] else logging.INFO,
@@ -250,7 +179,7 @@ def paraphrase_pairs(
         "%(too_long)d too long",
         report,
     )
-    result = _frame(rows)
+    result = pairs_frame(rows)
     result.attrs["paraphrase"] = report
     return result
 

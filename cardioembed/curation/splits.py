@@ -16,7 +16,6 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from cardioembed.curation.dedup import near_duplicate_clusters
-from cardioembed.curation.pairs import require_columns
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
@@ -25,6 +24,11 @@ _FRACTIONS_HELP = (
     "[0, 1] and add up to 1, e.g. {train: 0.8, validation: 0.1, test: 0.1}"
 )
 _SEED_HELP = "give a whole number of at least 0, e.g. 42"
+
+
+def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
+    if missing := [c for c in columns if c not in frame.columns]:
+        raise InputError(f"{what} has no column(s) {missing}; it has {list(frame.columns)}")
 
 
 def check_fractions(fractions, name: str = "split_fractions") -> dict[str, float]:
