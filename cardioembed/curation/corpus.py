@@ -219,8 +219,5 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
         **{name: pd.read_parquet(folder / f"{name}.parquet") for name in tables},
         "statistics": pd.read_csv(folder / "statistics.csv"),
         "files": pd.read_csv(folder / "files.csv", keep_default_na=False),
-        **{
-            name: json.loads((folder / f"{name}.json").read_text())
-            for name in ("counts", "problems")
-        },
+        **{n: json.loads((folder / f"{n}.json").read_text()) for n in ("counts", "problems")},
     }

@@ -81,9 +81,8 @@ def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:
 
 def minhashes(texts: list[str]) -> list[LeanMinHash]:
     """The MinHash of the character 5-grams of each (normalised) text."""
-    bulk = MinHash.bulk(
-        _shingle_hashes(texts), num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int
-    )
+    hashes = _shingle_hashes(texts)
+    bulk = MinHash.bulk(hashes, num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int)
     return [LeanMinHash(m) for m in bulk]
 
 

