@@ -266,9 +266,9 @@ def run_size(n: int, seed: int) -> dict:
             groups.extend([cid] * len(found))
 
     with stage("dedup"):
-        dedup = deduplicate(sentences, THRESHOLD)
+        keep, n_exact, n_near = deduplicate(sentences, THRESHOLD)
 
-    frame = pd.DataFrame({"group": groups, "text": sentences})[dedup.keep]
+    frame = pd.DataFrame({"group": groups, "text": sentences})[keep]
     with stage("group_split"):
         split = split_frame(frame, FRACTIONS, 42, THRESHOLD, text_cols=("text",))
 
@@ -287,9 +287,9 @@ def run_size(n: int, seed: int) -> dict:
         "mb": n_chars / 1e6,
         "generate_s": gen_s,
         "sentences": len(sentences),
-        "kept": int(dedup.keep.sum()),
-        "exact_removed": dedup.n_exact_removed,
-        "near_removed": dedup.n_near_removed,
+        "kept": int(keep.sum()),
+        "exact_removed": n_exact,
+        "near_removed": n_near,
         "split_counts": split["split"].value_counts().to_dict(),
         "leaks": len(audit),
         "times": times,

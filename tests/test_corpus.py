@@ -69,6 +69,12 @@ def test_bad_parameters_are_named(field, value, needle):
         config_with(**{field: value})
 
 
+def test_an_unknown_pair_kind_is_named_with_the_kinds_there_are():
+    with pytest.raises(ParameterError, match="pair_kinds") as info:
+        config_with(pair_kinds=["name-definition", "definition-name"])
+    assert "definition-name" in str(info.value) and "synonym-definition" in str(info.value)
+
+
 def test_textbooks_need_a_folder_and_paraphrase_needs_a_model():
     with pytest.raises(ParameterError, match="textbook_dir"):
         config_with(sources=["textbooks"], pair_kinds=["adjacent"])

