@@ -60,8 +60,7 @@ def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
 
 
 def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
-    """The suite a sweep is judged on (the first retrieval one, else the first) and an
-    out-of-domain retrieval suite (or None)."""
+    """The suite a sweep is judged on (the first retrieval one) and an out-of-domain one."""
     main = next((n for n, s in suites.items() if s.kind == "retrieval"), next(iter(suites)))
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
 
@@ -77,21 +76,18 @@ def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, d
 
 
 def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> SimpleNamespace:
-    """A point: its recipe, `status` ("trained" now or "loaded"), whether it was scored
-    now, its manifest and its per-item results and cosines."""
+    """A point; `status`: "trained" now or "loaded"; per-item results and cosines."""
     frames = {n: pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")}
-    manifest = load_manifest(scores)
-    return SimpleNamespace(
-        recipe=recipe, status=status, scored_now=scored_now, manifest=manifest, **frames
-    )
+    point = SimpleNamespace(recipe=recipe, status=status, scored_now=scored_now, **frames)
+    point.manifest = load_manifest(scores)
+    return point
 
 
 def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace | None:
     """The point's stored scores if its run is finished and was scored with `seed`."""
     run, scores, params = _folders(pairs, recipe, suites, folder, seed)
-    if is_current(run, ARTIFACT_KIND, recipe.run_params(pairs)) and is_current(
-        scores, POINT_KIND, params
-    ):
+    run_current = is_current(run, ARTIFACT_KIND, recipe.run_params(pairs))
+    if run_current and is_current(scores, POINT_KIND, params):
         return _read(recipe, scores, "loaded", False)
     return None
 
@@ -120,11 +116,8 @@ def score_point(
     with atomic_dir(scores) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp / "per_query.parquet", index=False)
         geometry.to_parquet(tmp / "geometry.parquet", index=False)
-        record = {
-            "run_name": run_folder.name,
-            "steps": int(run.global_step),
-            "train_seconds": float(load_manifest(run_folder)["seconds"]),
-        }
+        record = {"run_name": run_folder.name, "steps": int(run.global_step)}
+        record["train_seconds"] = float(load_manifest(run_folder)["seconds"])
         write_manifest(tmp, kind=POINT_KIND, params=params, seconds=seconds, extra=record)
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 
@@ -227,7 +220,7 @@ def compare_to_default(
         margin, low, high = difference()
         _, lows, highs = zip(*(difference(seed=seed) for seed in seeds), strict=True)
         seed_range, rival_value = float(spread[[default, rival]].max()), float(means[rival])
-    noise = rival is not None and abs(margin) <= seed_range
+    noise = abs(margin) <= seed_range  # False without a rival: the margin is NaN
     return {
         "best_setting": ranked[0],
         "default_setting": default,

@@ -33,6 +33,7 @@ SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
+BM25_VERSION = importlib.metadata.version("bm25s")
 logger = logging.getLogger(__name__)
 
 
@@ -85,7 +86,7 @@ def model_fingerprint(model) -> str:
 def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
     """The model's own "query" prompt, or for a Qwen3-style one ("Instruct: ...") the
     suite's task instruction in that template; None without one (MiniLM)."""
-    own = (getattr(model, "prompts", None) or {}).get("query")
+    own = model.prompts.get("query")
     if own and "Instruct:" in own and suite.query_prompt:
         return hub.QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
     return own or None
@@ -291,7 +292,7 @@ def summarise(
                     gain = mean_difference if retrieval else spearman_difference
                     gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
     for label, (in_name, out_name) in SPECIFIC_PAIRS.items():
-        for (suite_name, model, metric), inside in list(paired.items()):
+        for (suite_name, model, metric), inside in paired.items():
             outside = paired.get((out_name, model, metric))
             if suite_name == in_name and outside is not None:
                 row = difference_of_gains(inside, outside, config)
@@ -321,8 +322,7 @@ def evaluate_models(
         if isinstance(model, str) and model != BM25_NAME:
             raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
-        bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
-        fingerprints[model_name] = encoder.fingerprint if encoder else bm25
+        fingerprints[model_name] = encoder.fingerprint if encoder else f"bm25s-{BM25_VERSION}"
         for suite_name, suite in suites.items():
             frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
             if frame is not None:

@@ -86,15 +86,9 @@ def search(
         name, loaded = Path(model).name, load_model(model)
     passages = corpus_passages(corpus)
     embedded = Encoder(loaded, folder / "cache")(passages)  # kept on disk for the next search
-    asked = loaded.encode(
-        [query], prompt=loaded.prompts.get("query") or None, normalize_embeddings=True
-    )
+    asked = Encoder(loaded)([query], prompt=loaded.prompts.get("query"))
     hits = util.semantic_search(asked, embedded, top_k=top)[0]
-    found = pd.DataFrame(
-        {
-            "rank": range(1, len(hits) + 1),
-            "score": [round(float(h["score"]), 3) for h in hits],
-            "passage": [passages[h["corpus_id"]] for h in hits],
-        }
-    )
+    found = pd.DataFrame({"rank": range(1, len(hits) + 1)})
+    found["score"] = [round(float(h["score"]), 3) for h in hits]
+    found["passage"] = [passages[h["corpus_id"]] for h in hits]
     return f"{name}, {len(passages):,} passages of the corpus {corpus['folder'].name}", found

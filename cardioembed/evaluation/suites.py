@@ -258,7 +258,7 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalS
 
 
 def icd10cm_other_suite(
-    n: int, corpus_size: int, *, seed: int, codes: pd.DataFrame | None = None
+    n: int, corpus_size: int, seed: int, codes: pd.DataFrame | None = None
 ) -> RetrievalSuite:
     """`n` seeded inclusion terms of chapters other than 9 -> description, among their
     codes' descriptions and seeded others, `corpus_size` in all (0: chapter 9's size)."""
@@ -396,9 +396,7 @@ def build_suites(
         "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen),
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen),
         "hpo-noncardio-name": noncardio_names,
-        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
-            sample_size, ood_documents, seed=seed
-        ),
+        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(sample_size, ood_documents, seed),
         "hpo-cardio-similarity": lambda: similarity(True),
         "hpo-noncardio-similarity": lambda: similarity(False),
     }
