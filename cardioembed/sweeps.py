@@ -16,19 +16,7 @@ import pandas as pd
 
 from cardioembed.artifacts import atomic_dir, is_current, load_manifest, params_hash, write_manifest
 from cardioembed.errors import ParameterError, check_int
-from cardioembed.evaluation.metrics import (
-    BootstrapConfig,
-    Encoder,
-    claim_verdict,
-    interval,
-    mean_difference,
-    query_prompt_for,
-    retrieval_inputs,
-    score_suite,
-    spearman_difference,
-    summarise,
-    verdict,
-)
+from cardioembed.evaluation import metrics
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
 from cardioembed.training.recipe import ARTIFACT_KIND, Recipe
@@ -92,21 +80,20 @@ def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNames
 
 
 def score_point(run, pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace:
-    """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
-    breaks ties and draws the geometry's negatives."""
+    """Score `run` (``train_or_load``'s result) on every suite and store the point."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
-        encoder = Encoder(model)
+        encoder = metrics.Encoder(model)
         frames = [
-            score_suite(model, suite, encoder, seed=seed).assign(suite=name)
+            metrics.score_suite(model, suite, encoder, seed=seed).assign(suite=name)
             for name, suite in suites.items()
         ]
         geometry = pd.DataFrame({"suite": [], "kind": [], "cosine": []})
         main = headline_suites(suites)[0]
         if suites[main].kind == "retrieval":  # score_suite's texts: the encoder has them
-            _, queries, documents, relevant = retrieval_inputs(suites[main])
-            q = encoder(queries, prompt=query_prompt_for(model, suites[main]))
+            _, queries, documents, relevant = metrics.retrieval_inputs(suites[main])
+            q = encoder(queries, prompt=metrics.query_prompt_for(model, suites[main]))
             geometry = cosine_geometry(q, encoder(documents), relevant, GEOMETRY_NEGATIVES, seed)
             geometry.insert(0, "suite", main)
     seconds = time.perf_counter() - started
@@ -137,7 +124,7 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
 
 
 def write_sweep(
-    points, axis: str, suites: Mapping[str, Suite], bootstrap: BootstrapConfig, folder, params
+    points, axis: str, suites: Mapping[str, Suite], bootstrap, folder, params
 ) -> dict[str, pd.DataFrame]:
     """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
@@ -149,7 +136,7 @@ def write_sweep(
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))
-    table, _ = summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
+    table, _ = metrics.summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
     points = pd.DataFrame(rows, columns=POINT_COLUMNS)
     for column in ("setting", "seed", "steps"):
         table[column] = points[column].to_numpy()[table["model"].to_numpy()]
@@ -184,8 +171,10 @@ def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, 
     means = rows.groupby(["setting", "item"])[columns].mean()
     a, b = means.loc[first], means.loc[second].loc[means.loc[first].index]
     if metric == "spearman":
-        return interval(spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap)
-    return interval(mean_difference, [a[metric], b[metric]], bootstrap)
+        return metrics.interval(
+            metrics.spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap
+        )
+    return metrics.interval(metrics.mean_difference, [a[metric], b[metric]], bootstrap)
 
 
 def compare_to_default(
@@ -225,18 +214,17 @@ def compare_to_default(
         "margin_high": float(high),
         "seed_range": seed_range,
         "n_seeds": len(seeds),
-        "verdict": "within noise" if noise else verdict(low, high),
-        "claim_verdict": claim_verdict(lows, highs, 0, measured),
+        "verdict": "within noise" if noise else metrics.verdict(low, high),
+        "claim_verdict": metrics.claim_verdict(lows, highs, 0, measured),
     }
 
 
 def compare_settings(sweep, default, suite: str, metric: str, bootstrap) -> pd.DataFrame:
-    """Every other setting minus `default` on the same items: paired interval, half-width
-    (the smallest difference it could tell from 0) and verdict."""
+    """Every other setting minus `default`, paired; half-width: the least difference it sees."""
     rows = []
     for setting in dict.fromkeys(sweep["table"]["setting"]):
         if setting != default:
             diff, low, high = paired_difference(sweep, setting, default, suite, metric, bootstrap)
-            rows.append([setting, diff, low, high, (high - low) / 2, verdict(low, high)])
+            rows.append([setting, diff, low, high, (high - low) / 2, metrics.verdict(low, high)])
     columns = ["setting", "difference", "ci_low", "ci_high", "half_width", "verdict"]
     return pd.DataFrame(rows, columns=columns)

@@ -13,9 +13,8 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +96,7 @@ class Encoder:
     ``<cache_dir>/<model fingerprint>/<text-set hash>.npy`` (None: memory only) and, within
     a run, text by text (several suites share the cardiovascular definitions)."""
 
-    def __init__(self, model, cache_dir: str | os.PathLike | None = None):
+    def __init__(self, model, cache_dir=None):
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
@@ -118,14 +117,8 @@ class Encoder:
                 known.update(zip(texts, np.load(path), strict=True))
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
-            raw = self.model.encode(
-                todo,
-                batch_size=64,
-                show_progress_bar=False,
-                normalize_embeddings=True,
-                prompt=prompt or None,
-            )
-            raw = np.asarray(raw, dtype=np.float32)
+            settings = {"batch_size": 64, "show_progress_bar": False, "normalize_embeddings": True}
+            raw = np.asarray(self.model.encode(todo, prompt=prompt or None, **settings), np.float32)
             norms = np.linalg.norm(raw, axis=1, keepdims=True)  # stand-ins do not normalise
             known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
@@ -163,8 +156,7 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
     the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
-    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
-    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
+    rx, ry = (rankdata(np.asarray(v, dtype=float), axis=axis) for v in (x, y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
         rho = pearsonr(rx, ry, axis=axis).statistic
@@ -190,11 +182,9 @@ class BootstrapConfig:
         check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
 
 
-def interval(
-    statistic: Callable, samples: Sequence[np.ndarray], config: BootstrapConfig, paired: bool = True
-) -> tuple[float, float, float]:
-    """(statistic, low, high) by ``scipy.stats.bootstrap``, seeded. A sample under 2 items,
-    or a statistic without spread (a model against itself), gives the point as both bounds."""
+def interval(statistic, samples, config, paired=True) -> tuple[float, float, float]:
+    """(statistic, low, high) by ``scipy.stats.bootstrap`` as `config` (a BootstrapConfig) says.
+    Under 2 items, or without spread (a model against itself): the point as both bounds."""
     from scipy.stats import bootstrap
 
     samples = tuple(np.asarray(s, dtype=float) for s in samples)
@@ -214,9 +204,7 @@ def interval(
     return (point, low, high) if np.isfinite(low) and np.isfinite(high) else (point, point, point)
 
 
-def difference_of_gains(
-    in_domain, out_domain, config: BootstrapConfig
-) -> tuple[float, float, float]:
+def difference_of_gains(in_domain, out_domain, config) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with its interval; each suite's arrays are
     (model, base) or (cosine, base cosine, gold). The suites hold other queries, so their
     index arrays are resampled independently, each paired within itself."""
@@ -259,9 +247,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
     return rank_metrics(scores, relevant, seed, qids)
 
 
-def summarise(
-    per_query: pd.DataFrame, suites: Mapping[str, Suite], *, base: str | None, config
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(per_query, suites, *, base: str | None, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
     in-domain suite of a :data:`SPECIFIC_PAIRS` pair minus its gain on the other."""

@@ -18,13 +18,7 @@ from cardioembed.errors import InputError
 from cardioembed.evaluation.metrics import Encoder
 from cardioembed.models import load_model
 from cardioembed.paths import run_dir
-from cardioembed.training.recipe import (
-    Recipe,
-    data_fingerprint,
-    load_trained,
-    main_run,
-    trained_runs,
-)
+from cardioembed.training import recipe as training
 
 BASE = "base"  # --model base: the main run's base model, untrained
 
@@ -38,11 +32,11 @@ def corpus_passages(corpus: dict) -> list[str]:
 def trained_corpus(run: Path, corpora: Path) -> Path:
     """The corpus folder under `corpora` that the finished run `run` was trained on: the
     one whose training pairs give the data hash its manifest records, newest first."""
-    recipe, recorded = Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
+    recipe, recorded = training.Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
     for corpus in sorted(corpora.glob("*/pairs.parquet"), key=os.path.getmtime, reverse=True):
         with contextlib.suppress(OSError, ValueError):  # unreadable, or without the run's kinds
             pairs = recipe.training_pairs(pd.read_parquet(corpus))
-            if load_manifest(corpus.parent) and data_fingerprint(pairs) == recorded:
+            if load_manifest(corpus.parent) and training.data_fingerprint(pairs) == recorded:
                 return corpus.parent
     raise InputError(
         f"the run {run.name} was trained on a corpus that is no longer in {corpora}: the "
@@ -63,9 +57,9 @@ def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[s
         raise InputError(f"--top {top}: give a number of passages >= 1")
     folder = run_dir(profile, runs_root)
     corpora, models = folder / "corpus", folder / "models"
-    runs = trained_runs(models)  # finished ones only
+    runs = training.trained_runs(models)  # finished ones only
     if not model or model == BASE:
-        run = main_run(models)
+        run = training.main_run(models)
     elif Path(model).is_dir() and model not in runs:
         run = None  # a model folder: the current corpus
     elif (run := runs.get(model)) is None:
@@ -77,9 +71,9 @@ def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[s
         )
     corpus = load_corpus(trained_corpus(run, corpora) if run else corpora)
     if model == BASE:
-        name, loaded = BASE, Recipe.of_run(run).load_base()
+        name, loaded = BASE, training.Recipe.of_run(run).load_base()
     elif run is not None:
-        name, loaded = run.name, load_trained(run)
+        name, loaded = run.name, training.load_trained(run)
     else:
         name, loaded = Path(model).name, load_model(model)
     passages = corpus_passages(corpus)

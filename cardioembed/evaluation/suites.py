@@ -24,7 +24,6 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation import sources
 from cardioembed.curation.dedup import normalise_for_dedup as normalise
-from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
 from cardioembed.curation.sources import ICD10CM_CARDIO_CHAPTER as CARDIO_CHAPTER
 from cardioembed.errors import InputError, ParameterError, check_int
 
@@ -39,7 +38,6 @@ DESCRIPTIONS = {  # every suite and what it asks; suites_table adds the counts
     "hpo-noncardio-similarity": "HPO term pairs of other organ systems: the same",
 }
 SUITE_NAMES = tuple(DESCRIPTIONS)
-SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
 # (in-domain suite, same-format out-of-domain suite): the cardiology-specific gain of a
 # model is its gain on the first minus its gain on the second.
 SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
@@ -75,8 +73,7 @@ def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
 
 @dataclass(frozen=True)
 class RetrievalSuite:
-    """Queries -> corpus, with each query's relevant document ids; `query_prompt`: a task
-    instruction, used only by models that take one."""
+    """Queries -> corpus, with each query's relevant document ids and task instruction."""
 
     name: str
     queries: dict[str, str]
@@ -171,17 +168,16 @@ def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) ->
 
 def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     """HPO phenotypes with a definition inside (or outside) the cardiovascular subtree."""
-    terms = sources.hpo_terms(CARDIO_ROOT if in_cardio else PHENOTYPE_ROOT)
+    terms = sources.hpo_terms(sources.CARDIO_ROOT if in_cardio else sources.PHENOTYPE_ROOT)
     if not in_cardio:
-        terms = terms[~terms["term_id"].isin(sources.hpo_terms(CARDIO_ROOT)["term_id"])]
+        terms = terms[~terms["term_id"].isin(sources.hpo_terms(sources.CARDIO_ROOT)["term_id"])]
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
 def hpo_cardio_suite(
     groups: pd.DataFrame, field_name: str, *, terms=None, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
-    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
-    all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
+    """Held-out HPO cardiovascular terms: name (or each synonym) -> definition, among all."""
     terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
@@ -204,9 +200,7 @@ def _inclusion_items(codes: pd.DataFrame) -> list[tuple[str, str, str]]:
     ]
 
 
-def icd10cm_ch9_suite(
-    groups: pd.DataFrame, *, codes: pd.DataFrame | None = None, exclude_texts: Collection[str] = ()
-) -> RetrievalSuite:
+def icd10cm_ch9_suite(groups: pd.DataFrame, *, codes=None, exclude_texts=()) -> RetrievalSuite:
     """Held-out chapter-9 codes: inclusion term -> description among all of chapter 9."""
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
@@ -284,8 +278,7 @@ def lin_similarity(a: str, b: str) -> float:
 
 
 def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
-    """`n` seeded distinct term pairs, half siblings and half random, never two terms
-    with the same definition."""
+    """`n` seeded term pairs, half siblings, half random, never of two equal definitions."""
     ids = sorted(terms["term_id"])
     definition = dict(zip(terms["term_id"], terms["definition"].map(normalise), strict=True))
     children = terms.explode("parents").groupby("parents")["term_id"]
@@ -327,7 +320,7 @@ def hpo_similarity_suite(
 
 def build_suites(
     corpus: Mapping[str, Any],
-    names: Iterable[str] | None = None,
+    names: Iterable[str],
     *,
     sample_size: int,
     ood_documents: int,
@@ -336,9 +329,8 @@ def build_suites(
     max_documents: int = 0,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
-    """The suites `names` (default :data:`SUITE_NAMES`) of a loaded corpus artifact; the
-    parameters are notebook 05's ``eval_*`` ones."""
-    names = list(SUITE_NAMES if names is None else names)
+    """The suites `names` of a loaded corpus; the parameters are notebook 05's ``eval_*``."""
+    names = list(names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
@@ -387,7 +379,7 @@ def build_suites(
         suites[name] = suite
     if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
         # the Ontology is what gold costs: cache the other suite's too, for a later chapter
-        for name in [n for n in SIMILARITY_SUITES if n not in suites]:
+        for name in [n for n in SPECIFIC_PAIRS["hpo-similarity"] if n not in suites]:
             builders[name]()
     return suites
 
