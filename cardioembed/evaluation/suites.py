@@ -104,9 +104,8 @@ class RetrievalSuite:
         if not max_documents or len(self.corpus) <= max_documents:
             return self
         needed = {d for q in self.queries for d in self.relevant[q]}
-        others = sorted(set(self.corpus) - needed)
-        room = max(0, max_documents - len(needed))
-        keep = needed | set(random.Random(seed).sample(others, min(room, len(others))))
+        others = sorted(set(self.corpus) - needed)  # more than max_documents - len(needed)
+        keep = needed | set(random.Random(seed).sample(others, max(0, max_documents - len(needed))))
         return replace(self, corpus={d: t for d, t in self.corpus.items() if d in keep})
 
 
