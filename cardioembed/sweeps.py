@@ -4,12 +4,11 @@ seed. Settings are compared on the same queries, each query averaged over the se
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,19 +16,7 @@ import pandas as pd
 
 from cardioembed.artifacts import atomic_dir, is_current, load_manifest, params_hash, write_manifest
 from cardioembed.errors import ParameterError, check_int
-from cardioembed.evaluation.metrics import (
-    BootstrapConfig,
-    Encoder,
-    claim_verdict,
-    interval,
-    mean_difference,
-    query_prompt_for,
-    retrieval_inputs,
-    score_suite,
-    spearman_difference,
-    summarise,
-    verdict,
-)
+from cardioembed.evaluation import metrics
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
 from cardioembed.training.recipe import ARTIFACT_KIND, Recipe
@@ -45,39 +32,24 @@ OUT_OF_DOMAIN = ("hpo-noncardio-name", "icd10cm-other-inclusion")
 
 def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
     name = f"sweep_{axis}s"
-    if not isinstance(settings, list | tuple) or not settings or len(set(settings)) < len(settings):
-        raise ParameterError(name, settings, "a non-empty list, each setting once")
+    for parameter, values in ((name, settings), ("sweep_seeds", seeds)):
+        if not isinstance(values, list | tuple) or not values or len(set(values)) < len(values):
+            raise ParameterError(parameter, values, "a non-empty list, each value once")
     for setting in settings:
         try:
             recipe.replace(**{axis: setting})
         except ParameterError as error:
             raise ParameterError(name, settings, f"values the recipe takes ({error})") from None
-    expected = "a non-empty list of distinct whole numbers"
-    if not isinstance(seeds, list | tuple) or not seeds or len(set(seeds)) < len(seeds):
-        raise ParameterError("sweep_seeds", seeds, expected)
     for seed in seeds:
-        check_int("sweep_seeds", seed, 0, expected)
+        check_int("sweep_seeds", seed, 0, "a list of distinct whole numbers >= 0")
     if not isinstance(suites, list | tuple) or not suites or set(suites) - set(SUITE_NAMES):
         raise ParameterError("sweep_suites", suites, f"a non-empty list from {SUITE_NAMES}")
 
 
 def headline_suites(suites: Mapping[str, Suite]) -> tuple[str, str | None]:
-    """The suite a sweep is judged on (the first retrieval one, else the first) and an
-    out-of-domain retrieval suite (or None)."""
+    """The suite a sweep is judged on (the first retrieval one) and an out-of-domain one."""
     main = next((n for n, s in suites.items() if s.kind == "retrieval"), next(iter(suites)))
     return main, next((n for n in OUT_OF_DOMAIN if n in suites and n != main), None)
-
-
-@dataclass
-class PointScores:
-    """One point's per-item results and cosines; `status`: "trained" now or "loaded"."""
-
-    recipe: Recipe
-    status: str
-    scored_now: bool
-    manifest: dict
-    per_query: pd.DataFrame
-    geometry: pd.DataFrame
 
 
 def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, dict[str, Any]]:
@@ -90,50 +62,46 @@ def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, d
     return run, scores, {"run_outputs": params_hash(outputs, 16), **scoring}
 
 
-def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> PointScores:
-    frames = [pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")]
-    return PointScores(recipe, status, scored_now, load_manifest(scores), *frames)
+def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> SimpleNamespace:
+    """A point; `status`: "trained" now or "loaded"; per-item results and cosines."""
+    frames = {n: pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")}
+    point = SimpleNamespace(recipe=recipe, status=status, scored_now=scored_now, **frames)
+    point.manifest = load_manifest(scores)
+    return point
 
 
-def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores | None:
+def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace | None:
     """The point's stored scores if its run is finished and was scored with `seed`."""
     run, scores, params = _folders(pairs, recipe, suites, folder, seed)
-    if is_current(run, ARTIFACT_KIND, recipe.run_params(pairs)) and is_current(
-        scores, POINT_KIND, params
-    ):
+    run_current = is_current(run, ARTIFACT_KIND, recipe.run_params(pairs))
+    if run_current and is_current(scores, POINT_KIND, params):
         return _read(recipe, scores, "loaded", False)
     return None
 
 
-def score_point(
-    run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
-) -> PointScores:
-    """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
-    breaks ties and draws the geometry's negatives."""
+def score_point(run, pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace:
+    """Score `run` (``train_or_load``'s result) on every suite and store the point."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
-        encoder = Encoder(model)
+        encoder = metrics.Encoder(model)
         frames = [
-            score_suite(model, suite, encoder, seed=seed).assign(suite=name)
+            metrics.score_suite(model, suite, encoder, seed=seed).assign(suite=name)
             for name, suite in suites.items()
         ]
         geometry = pd.DataFrame({"suite": [], "kind": [], "cosine": []})
         main = headline_suites(suites)[0]
         if suites[main].kind == "retrieval":  # score_suite's texts: the encoder has them
-            _, queries, documents, relevant = retrieval_inputs(suites[main])
-            q = encoder(queries, prompt=query_prompt_for(model, suites[main]))
+            _, queries, documents, relevant = metrics.retrieval_inputs(suites[main])
+            q = encoder(queries, prompt=metrics.query_prompt_for(model, suites[main]))
             geometry = cosine_geometry(q, encoder(documents), relevant, GEOMETRY_NEGATIVES, seed)
             geometry.insert(0, "suite", main)
     seconds = time.perf_counter() - started
     with atomic_dir(scores) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp / "per_query.parquet", index=False)
         geometry.to_parquet(tmp / "geometry.parquet", index=False)
-        record = {
-            "run_name": run_folder.name,
-            "steps": int(run.global_step),
-            "train_seconds": float(load_manifest(run_folder)["seconds"]),
-        }
+        record = {"run_name": run_folder.name, "steps": int(run.global_step)}
+        record["train_seconds"] = float(load_manifest(run_folder)["seconds"])
         write_manifest(tmp, kind=POINT_KIND, params=params, seconds=seconds, extra=record)
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 
@@ -156,26 +124,19 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
 
 
 def write_sweep(
-    points: Sequence[PointScores],
-    axis: str,
-    suites: Mapping[str, Suite],
-    bootstrap: BootstrapConfig,
-    folder: str | os.PathLike,
-    params: Mapping[str, Any],
+    points, axis: str, suites: Mapping[str, Suite], bootstrap, folder, params
 ) -> dict[str, pd.DataFrame]:
     """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
     rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
-        made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
-        steps, run_name, train_seconds, score_seconds = made
-        row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
-        rows.append([setting, seed, *row])
+        made = [point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds")]
+        rows.append([setting, seed, *made[:2], point.status, point.scored_now, *made[2:]])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))
-    table, _ = summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
+    table, _ = metrics.summarise(pd.concat(labelled), suites, base=None, config=bootstrap)
     points = pd.DataFrame(rows, columns=POINT_COLUMNS)
     for column in ("setting", "seed", "steps"):
         table[column] = points[column].to_numpy()[table["model"].to_numpy()]
@@ -210,8 +171,10 @@ def paired_difference(sweep, first, second, suite: str, metric: str, bootstrap, 
     means = rows.groupby(["setting", "item"])[columns].mean()
     a, b = means.loc[first], means.loc[second].loc[means.loc[first].index]
     if metric == "spearman":
-        return interval(spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap)
-    return interval(mean_difference, [a[metric], b[metric]], bootstrap)
+        return metrics.interval(
+            metrics.spearman_difference, [a["cosine"], b["cosine"], a["gold"]], bootstrap
+        )
+    return metrics.interval(metrics.mean_difference, [a[metric], b[metric]], bootstrap)
 
 
 def compare_to_default(
@@ -238,7 +201,7 @@ def compare_to_default(
         margin, low, high = difference()
         _, lows, highs = zip(*(difference(seed=seed) for seed in seeds), strict=True)
         seed_range, rival_value = float(spread[[default, rival]].max()), float(means[rival])
-    noise = rival is not None and abs(margin) <= seed_range
+    noise = abs(margin) <= seed_range  # False without a rival: the margin is NaN
     return {
         "best_setting": ranked[0],
         "default_setting": default,
@@ -251,18 +214,17 @@ def compare_to_default(
         "margin_high": float(high),
         "seed_range": seed_range,
         "n_seeds": len(seeds),
-        "verdict": "within noise" if noise else verdict(low, high),
-        "claim_verdict": claim_verdict(lows, highs, 0, measured),
+        "verdict": "within noise" if noise else metrics.verdict(low, high),
+        "claim_verdict": metrics.claim_verdict(lows, highs, 0, measured),
     }
 
 
 def compare_settings(sweep, default, suite: str, metric: str, bootstrap) -> pd.DataFrame:
-    """Every other setting minus `default` on the same items: paired interval, half-width
-    (the smallest difference it could tell from 0) and verdict."""
+    """Every other setting minus `default`, paired; half-width: the least difference it sees."""
     rows = []
     for setting in dict.fromkeys(sweep["table"]["setting"]):
         if setting != default:
             diff, low, high = paired_difference(sweep, setting, default, suite, metric, bootstrap)
-            rows.append([setting, diff, low, high, (high - low) / 2, verdict(low, high)])
+            rows.append([setting, diff, low, high, (high - low) / 2, metrics.verdict(low, high)])
     columns = ["setting", "difference", "ci_low", "ci_high", "half_width", "verdict"]
     return pd.DataFrame(rows, columns=columns)

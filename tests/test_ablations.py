@@ -70,6 +70,7 @@ def tiny_suites() -> dict:
         "hpo-noncardio-similarity",
         [(texts[i], texts[(i + 1) % 6]) for i in range(6)],
         [0.1, 0.5, 0.3, 0.9, 0.2, 0.4],
+        [(f"d{i}", f"d{(i + 1) % 6}") for i in range(6)],
     )
     return {"hpo-cardio-name": retrieval, "hpo-noncardio-similarity": similarity}
 

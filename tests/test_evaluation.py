@@ -322,10 +322,8 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
     from cardioembed.curation import sources
 
     terms = fake_terms()
-    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
-    monkeypatch.setattr(
-        S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]) - {"HP:6"}
-    )
+    annotated = terms[terms["term_id"] != "HP:6"]
+    monkeypatch.setattr(S, "_similarity_pool", lambda in_cardio, cache_dir: annotated)
     monkeypatch.setattr(S, "lin_similarity", lambda a, b: 0.5)
     codes = pd.DataFrame(
         {
@@ -382,8 +380,7 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
 
     monkeypatch.setattr(S, "hpo_ontology", fake_ontology)
     monkeypatch.setattr(S, "lin_similarity", fake_lin)
-    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
-    monkeypatch.setattr(S, "annotated_terms", lambda cache_dir=None: set(terms["term_id"]))
+    monkeypatch.setattr(S, "_similarity_pool", lambda in_cardio, cache_dir: terms)
     corpus = {
         "groups": fake_groups([]),
         "pairs": pd.DataFrame({"anchor": ["x"], "positive": ["y"], "split": ["train"]}),
@@ -398,7 +395,7 @@ def test_one_ontology_load_caches_the_gold_of_both_similarity_suites(monkeypatch
     assert cardio["hpo-cardio-similarity"].gold == [0.5] * 4
 
 
-def test_similarity_suite_pairs_and_cached_gold(tmp_path):
+def test_similarity_suite_pairs_and_cached_gold(tmp_path, monkeypatch):
     terms = fake_terms()
     calls = []
 
@@ -406,15 +403,17 @@ def test_similarity_suite_pairs_and_cached_gold(tmp_path):
         calls.append((a, b))
         return float(int(a[3:]) + int(b[3:]))
 
-    suite = S.hpo_similarity_suite(True, 10, terms=terms, gold_fn=gold, seed=0)
+    monkeypatch.setattr(S, "lin_similarity", gold)
+    suite = S.hpo_similarity_suite(True, 10, terms=terms, seed=0, cache_dir=tmp_path)
     assert suite.n_items == 10 and len(calls) == 10
     assert all(a != b for a, b in suite.ids)
     parents = dict(zip(terms["term_id"], terms["parents"], strict=True))
     siblings = sum(bool(set(parents[a]) & set(parents[b])) for a, b in suite.ids)
     assert siblings >= 5
     assert suite.gold == [gold(a, b) for a, b in suite.ids]
-    again = S.hpo_similarity_suite(True, 10, terms=terms, gold_fn=gold, seed=0)
-    assert again.ids == suite.ids
+    called = len(calls)
+    again = S.hpo_similarity_suite(True, 10, terms=terms, seed=0, cache_dir=tmp_path)
+    assert again.ids == suite.ids and again.gold == suite.gold and len(calls) == called  # cached
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -475,7 +474,8 @@ def test_bm25_ranks_lexical_match_first():
 
 
 # ----------------------------------------------------------------------------- outputs
-def _tiny_suites():
+def _tiny_suites(monkeypatch):
+    monkeypatch.setattr(S, "lin_similarity", lambda a, b: (hash(a + b) % 97) / 97)
     terms = fake_terms()
     groups = fake_groups({"HP:1", "HP:2", "HP:4", "HP:5", "HP:7"})
     out_terms = terms.assign(term_id=terms["term_id"].str.replace("HP:", "HP:9"))
@@ -483,16 +483,14 @@ def _tiny_suites():
     return {
         "hpo-cardio-name": S.hpo_cardio_suite(groups, "name", terms=terms),
         "hpo-noncardio-name": S.hpo_noncardio_suite(0, seed=42, terms=out_terms),
-        "hpo-cardio-similarity": S.hpo_similarity_suite(
-            True, 12, seed=42, terms=terms, gold_fn=lambda a, b: (hash(a + b) % 97) / 97
-        ),
+        "hpo-cardio-similarity": S.hpo_similarity_suite(True, 12, seed=42, terms=terms),
     }
 
 
-def test_evaluate_models_writes_contract(tmp_path):
+def test_evaluate_models_writes_contract(tmp_path, monkeypatch):
     from cardioembed.artifacts import atomic_dir, is_current, write_manifest
 
-    suites = _tiny_suites()
+    suites = _tiny_suites(monkeypatch)
     base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
     models = {"bm25": "bm25", "base": base, "run-a": trained}
     config, cache = E.BootstrapConfig(200), tmp_path / "cache"
@@ -545,8 +543,8 @@ def test_evaluate_models_writes_contract(tmp_path):
     assert (selfish[["gain", "ci_low", "ci_high"]] == 0).all().all()
 
 
-def test_evaluate_models_names_a_bad_model_and_a_missing_base(caplog):
-    suites, config = _tiny_suites(), E.BootstrapConfig(50)
+def test_evaluate_models_names_a_bad_model_and_a_missing_base(caplog, monkeypatch):
+    suites, config = _tiny_suites(monkeypatch), E.BootstrapConfig(50)
     with pytest.raises(ParameterError, match="give at least one model"):
         E.evaluate_models({}, suites, config, cache_dir=None)
     with pytest.raises(ParameterError, match="'run-a'.*encode"):

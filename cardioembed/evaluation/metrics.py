@@ -13,9 +13,8 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
+BM25_VERSION = importlib.metadata.version("bm25s")
 logger = logging.getLogger(__name__)
 
 
@@ -85,7 +85,7 @@ def model_fingerprint(model) -> str:
 def query_prompt_for(model, suite: RetrievalSuite) -> str | None:
     """The model's own "query" prompt, or for a Qwen3-style one ("Instruct: ...") the
     suite's task instruction in that template; None without one (MiniLM)."""
-    own = (getattr(model, "prompts", None) or {}).get("query")
+    own = model.prompts.get("query")
     if own and "Instruct:" in own and suite.query_prompt:
         return hub.QWEN3_QUERY_TEMPLATE.format(task=suite.query_prompt)
     return own or None
@@ -96,7 +96,7 @@ class Encoder:
     ``<cache_dir>/<model fingerprint>/<text-set hash>.npy`` (None: memory only) and, within
     a run, text by text (several suites share the cardiovascular definitions)."""
 
-    def __init__(self, model, cache_dir: str | os.PathLike | None = None):
+    def __init__(self, model, cache_dir=None):
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
@@ -117,14 +117,8 @@ class Encoder:
                 known.update(zip(texts, np.load(path), strict=True))
         todo = [t for t in dict.fromkeys(texts) if t not in known]
         if todo:
-            raw = self.model.encode(
-                todo,
-                batch_size=64,
-                show_progress_bar=False,
-                normalize_embeddings=True,
-                prompt=prompt or None,
-            )
-            raw = np.asarray(raw, dtype=np.float32)
+            settings = {"batch_size": 64, "show_progress_bar": False, "normalize_embeddings": True}
+            raw = np.asarray(self.model.encode(todo, prompt=prompt or None, **settings), np.float32)
             norms = np.linalg.norm(raw, axis=1, keepdims=True)  # stand-ins do not normalise
             known.update(zip(todo, raw / np.where(norms == 0, 1, norms), strict=True))
         emb = np.stack([known[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
@@ -134,9 +128,7 @@ class Encoder:
         return emb
 
 
-def rank_metrics(
-    scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int, qids: Sequence[str]
-) -> pd.DataFrame:
+def rank_metrics(scores, relevant: Sequence[Sequence[int]], seed: int, qids) -> pd.DataFrame:
     """Per-query metrics from a (queries x documents) score matrix and each query's relevant
     columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
     per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
@@ -164,8 +156,7 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
     the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
-    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
-    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
+    rx, ry = (rankdata(np.asarray(v, dtype=float), axis=axis) for v in (x, y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
         rho = pearsonr(rx, ry, axis=axis).statistic
@@ -191,11 +182,9 @@ class BootstrapConfig:
         check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
 
 
-def interval(
-    statistic: Callable, samples: Sequence[np.ndarray], config: BootstrapConfig, paired: bool = True
-) -> tuple[float, float, float]:
-    """(statistic, low, high) by ``scipy.stats.bootstrap``, seeded. A sample under 2 items,
-    or a statistic without spread (a model against itself), gives the point as both bounds."""
+def interval(statistic, samples, config, paired=True) -> tuple[float, float, float]:
+    """(statistic, low, high) by ``scipy.stats.bootstrap`` as `config` (a BootstrapConfig) says.
+    Under 2 items, or without spread (a model against itself): the point as both bounds."""
     from scipy.stats import bootstrap
 
     samples = tuple(np.asarray(s, dtype=float) for s in samples)
@@ -215,9 +204,7 @@ def interval(
     return (point, low, high) if np.isfinite(low) and np.isfinite(high) else (point, point, point)
 
 
-def difference_of_gains(
-    in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray], config: BootstrapConfig
-) -> tuple[float, float, float]:
+def difference_of_gains(in_domain, out_domain, config) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with its interval; each suite's arrays are
     (model, base) or (cosine, base cosine, gold). The suites hold other queries, so their
     index arrays are resampled independently, each paired within itself."""
@@ -250,8 +237,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
         if is_bm25:
             return None
         a, b = encoder([p[0] for p in suite.pairs]), encoder([p[1] for p in suite.pairs])
-        items = ["|".join(i) for i in suite.ids or [(str(i),) for i in range(len(a))]]
-        gold = np.asarray(suite.gold, dtype=float)
+        items, gold = ["|".join(i) for i in suite.ids], np.asarray(suite.gold, dtype=float)
         return pd.DataFrame({"item": items, "cosine": (a * b).sum(1).astype(float), "gold": gold})
     qids, queries, documents, relevant = retrieval_inputs(suite)
     if is_bm25:
@@ -261,13 +247,7 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
     return rank_metrics(scores, relevant, seed, qids)
 
 
-def summarise(
-    per_query: pd.DataFrame,
-    suites: Mapping[str, Suite],
-    *,
-    base: str | None,
-    config: BootstrapConfig,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(per_query, suites, *, base: str | None, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
     in-domain suite of a :data:`SPECIFIC_PAIRS` pair minus its gain on the other."""
@@ -292,7 +272,7 @@ def summarise(
                     gain = mean_difference if retrieval else spearman_difference
                     gain_rows.append([suite_name, model, metric, *interval(gain, arrays, config)])
     for label, (in_name, out_name) in SPECIFIC_PAIRS.items():
-        for (suite_name, model, metric), inside in list(paired.items()):
+        for (suite_name, model, metric), inside in paired.items():
             outside = paired.get((out_name, model, metric))
             if suite_name == in_name and outside is not None:
                 row = difference_of_gains(inside, outside, config)
@@ -304,11 +284,7 @@ def summarise(
 
 
 def evaluate_models(
-    models: Mapping[str, Any],
-    suites: Mapping[str, Suite],
-    bootstrap: BootstrapConfig,
-    *,
-    cache_dir: str | os.PathLike | None,
+    models: Mapping[str, Any], suites: Mapping[str, Suite], bootstrap: BootstrapConfig, *, cache_dir
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
@@ -322,8 +298,7 @@ def evaluate_models(
         if isinstance(model, str) and model != BM25_NAME:
             raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
-        bm25 = f"bm25s-{importlib.metadata.version('bm25s')}"
-        fingerprints[model_name] = encoder.fingerprint if encoder else bm25
+        fingerprints[model_name] = encoder.fingerprint if encoder else f"bm25s-{BM25_VERSION}"
         for suite_name, suite in suites.items():
             frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
             if frame is not None:
@@ -362,6 +337,5 @@ def claim_verdict(lows, highs, above: float = 0.0, measured: bool = True) -> str
     if not measured or not np.isfinite(lows + highs).any():
         return "not measured at this scale"
     sides = {verdict(low, high) for low, high in zip(lows, highs, strict=True)}
-    return {"above zero": "confirmed", "below zero": "not confirmed"}.get(
-        sides.pop() if len(sides) == 1 else "", "cannot tell"
-    )
+    side = sides.pop() if len(sides) == 1 else ""
+    return {"above zero": "confirmed", "below zero": "not confirmed"}.get(side, "cannot tell")

