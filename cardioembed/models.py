@@ -246,13 +246,6 @@ def load_model(
     return load_resolved(str(model), parameter, load)
 
 
-def count_parameters(model) -> tuple[int, int]:
-    """(LoRA adapter parameters, all parameters), counted by name so that a reloaded
-    model, whose adapter is frozen, counts the same as one in training."""
-    named = list(model.named_parameters())
-    return sum(p.numel() for n, p in named if "lora_" in n), sum(p.numel() for _, p in named)
-
-
 # ------------------------------------------------------------------ the hub, offline
 def offline_requested() -> bool:
     """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for offline mode."""

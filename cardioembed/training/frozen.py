@@ -107,9 +107,7 @@ def frozen_lower_layers(
         yield counters
         return
     hf = model.transformers_model
-    layers = list(_layer_list(hf))
-    if n_frozen >= len(layers):
-        raise ValueError(f"n_frozen={n_frozen}: the model has only {len(layers)} layers")
+    layers = list(_layer_list(hf))  # `Recipe.lora_config` leaves at least one adapted
     frozen = (hf.embeddings, *layers[:n_frozen])
     # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
     # same base (the untrained model, each run's) shares one store.

@@ -54,15 +54,7 @@ TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_st
 
 def scale_from_temperature(tau: float) -> float:
     """The InfoNCE logit scale for temperature `tau`: 1/tau (0.05 -> 20), computed here only."""
-    if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < math.inf:
-        raise ParameterError("temperature", tau, "a number > 0, such as 0.05")
-    return 1.0 / tau
-
-
-TEXT_PARAMETERS = {
-    "base_model": "'minilm', 'smollm2', a hub id or a folder",
-    "lora_target_modules": "'all-linear' or comma-separated module names such as 'q_proj,v_proj'",
-}
+    return 1.0 / check_number("temperature", tau, 1e-9, 1e9, "a number > 0, such as 0.05")
 
 
 @dataclass(frozen=True)
@@ -94,11 +86,11 @@ class Recipe:
     quantization: str
 
     def __post_init__(self):
-        kinds = (self.train_kinds,) if isinstance(self.train_kinds, str) else self.train_kinds
-        object.__setattr__(self, "train_kinds", tuple(kinds))
-        for name, expected in TEXT_PARAMETERS.items():
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ParameterError(name, getattr(self, name), expected)
+        object.__setattr__(self, "train_kinds", tuple(self.train_kinds))  # hashable
+        # base_model is checked where it is resolved (`models.resolve_base`)
+        if not self.lora_target_modules.strip():
+            expected = "'all-linear' or comma-separated module names such as 'q_proj,v_proj'"
+            raise ParameterError("lora_target_modules", "", expected)
         if self.pooling not in POOLINGS:
             raise ParameterError("pooling", self.pooling, f"one of {sorted(POOLINGS)}")
         check_int("max_seq_length", self.max_seq_length, 2, "an integer >= 2")
@@ -290,7 +282,6 @@ class Recipe:
             save_steps=max(self.eval_steps, 50),  # checkpoints no more often than 50 steps
             save_total_limit=2,
             logging_steps=1,
-            logging_first_step=True,
             report_to="none",
             disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
             dataloader_drop_last=distributed,
@@ -611,8 +602,7 @@ def load_trained(output_dir: str | os.PathLike, device: str | None = None):
 
 
 def load_history(output_dir: str | os.PathLike) -> pd.DataFrame:
-    path = Path(output_dir) / HISTORY_FILE
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    return pd.read_csv(Path(output_dir) / HISTORY_FILE)
 
 
 def train_or_load(
