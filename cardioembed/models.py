@@ -8,20 +8,17 @@ decoder for offline tests), a hub id or a local folder.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
-import shutil
 import socket
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cardioembed.artifacts import atomic_dir, file_sha256, tolerate_cache
+from cardioembed.artifacts import atomic_dir, file_sha256
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import cache_dir, package_dir
 
@@ -76,19 +73,11 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
-
-    def save(folder: Path) -> Path:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return folder
-
-    with tolerate_cache(target):
-        with atomic_dir(target) as tmp:
-            save(tmp)
-        return target
-    fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
-    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-    return save(fallback)
+    # an unwritable cache: `cardioembed run` moves it into the run folder before this
+    with atomic_dir(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return target
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
