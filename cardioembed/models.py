@@ -89,8 +89,7 @@ def split_revision(model: str) -> tuple[str, str | None]:
 
 
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
-    """(what transformers should load, whether it comes from the hub); `parameter` is
-    named in the messages."""
+    """(what transformers should load, whether it comes from the hub)."""
     if not isinstance(base, str) or not base.strip():
         raise ParameterError(parameter, base, "give 'minilm', 'smollm2', a hub id or a folder")
     if base == "minilm":

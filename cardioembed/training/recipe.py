@@ -19,6 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
+import torch.distributed as dist
+from datasets import Dataset
+from peft import LoraConfig, TaskType
+from peft.tuners.tuners_utils import cast_adapter_dtype
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+)
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer import losses, modules
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from transformers import BitsAndBytesConfig, TrainerCallback, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from cardioembed.artifacts import (
     MANIFEST,
@@ -154,10 +169,6 @@ class Recipe:
         """The untrained model, Transformer -> Pooling -> Normalize, its weights in `dtype`
         or its linear layers in 8 bits (bitsandbytes, as the paper's base). The query
         instruction is the prompt named "query" (`encode(texts, prompt_name="query")`)."""
-        from sentence_transformers import SentenceTransformer
-        from sentence_transformers.sentence_transformer import modules
-        from transformers import BitsAndBytesConfig
-
         model_kwargs = {"dtype": resolve_dtype(self.dtype)}
         if self.quantization == "int8":
             model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
@@ -206,9 +217,6 @@ class Recipe:
     def lora_config(self, model):
         """peft's LoraConfig. "all-linear" is peft's choice of every attention and
         feed-forward projection; with `lora_top_layers` peft needs their names."""
-        import torch
-        from peft import LoraConfig, TaskType
-
         hf = model.transformers_model
         targets: str | list[str] = self.lora_target_modules.strip()
         if targets != "all-linear":
@@ -244,8 +252,6 @@ class Recipe:
     def loss(self, model, gather_across_devices: bool = False):
         """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in
         less memory) when `mini_batch_size` > 0."""
-        from sentence_transformers.sentence_transformer import losses
-
         scale = scale_from_temperature(self.temperature)
         kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
@@ -256,10 +262,6 @@ class Recipe:
 
     def training_arguments(self, output_dir: str | os.PathLike, evaluate: bool = True):
         """sentence-transformers' training arguments (no progress bar with TQDM_DISABLE=1)."""
-        import torch
-        from sentence_transformers import SentenceTransformerTrainingArguments
-        from sentence_transformers.base.sampler import BatchSamplers
-
         distributed, cpu = world_size() > 1, not torch.cuda.is_available()
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
@@ -295,8 +297,7 @@ class Recipe:
         )
 
     def training_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        """The corpus pairs of `train_kinds`, every split; an unknown kind is an error that
-        lists the corpus's kinds."""
+        """The corpus pairs of `train_kinds`, every split (an unknown kind: the corpus's kinds)."""
         missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
         if missing:
             raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
@@ -315,8 +316,6 @@ class Recipe:
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
         """A run's key besides its code: recipe, data, base content, resolved dtype and
         device class, processes and gathering."""
-        import torch
-
         return {
             "recipe": self.to_dict(),
             "data_hash": data_fingerprint(pairs),
@@ -351,8 +350,6 @@ def data_fingerprint(pairs: pd.DataFrame) -> str:
 
 def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
     """The train split as a `datasets.Dataset` of (anchor, positive[, negative]) columns."""
-    from datasets import Dataset
-
     train = pairs[pairs["split"] == "train"]
     if len(train) < 2:
         raise InputError(f"pairs hold {len(train)} train pair(s): at least 2 are needed")
@@ -372,10 +369,6 @@ def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
 
 def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     """Each validation anchor finds its positive among all validation positives (or None)."""
-    from sentence_transformers.sentence_transformer.evaluation import (
-        InformationRetrievalEvaluator,
-    )
-
     val = pairs[pairs["split"] == "validation"]
     if val.empty:
         return None
@@ -402,8 +395,6 @@ def world_size() -> int:
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
@@ -417,33 +408,28 @@ def quiet_peft_save():
         yield
 
 
-def random_state_across_validation():
-    """A trainer callback that restores torch's generator after each evaluation (its
-    DataLoader draws a seed): a run that validates trains exactly as one that does not,
-    so `validate` is no part of a run's key."""
-    import torch
-    from transformers import TrainerCallback
+class RandomStateAcrossValidation(TrainerCallback):
+    """Restores torch's generator after each evaluation (its DataLoader draws a seed): a
+    run that validates trains exactly as one that does not, so `validate` is no part of a
+    run's key."""
 
-    class RandomStateAcrossValidation(TrainerCallback):
-        fork = None
+    fork = None
 
-        # the trainer's own flow callback, called first, has set should_evaluate by
-        # on_step_end; on_evaluate comes before the checkpoint saves the random state
-        def on_step_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-                self.fork = torch.random.fork_rng(devices=devices)
-                self.fork.__enter__()
+    # the trainer's own flow callback, called first, has set should_evaluate by
+    # on_step_end; on_evaluate comes before the checkpoint saves the random state
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_evaluate:
+            devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+            self.fork = torch.random.fork_rng(devices=devices)
+            self.fork.__enter__()
 
-        def on_evaluate(self, args, state, control, **kwargs):
-            self.close()
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.close()
 
-        def close(self):
-            if self.fork is not None:
-                self.fork.__exit__(None, None, None)
-                self.fork = None
-
-    return RandomStateAcrossValidation()
+    def close(self):
+        if self.fork is not None:
+            self.fork.__exit__(None, None, None)
+            self.fork = None
 
 
 class TrainingRun:
@@ -464,8 +450,6 @@ class TrainingRun:
     def resume_from(self, resume: bool = True) -> str | None:
         """The last checkpoint of this very run (never another run's); `resume=False`
         removes earlier checkpoints."""
-        from transformers.trainer_utils import get_last_checkpoint
-
         key = artifact_id(ARTIFACT_KIND, self.params)
         marker = self.checkpoints / "run_key.json"
         last = None
@@ -492,7 +476,7 @@ class TrainingRun:
         keeps the random state, quiet peft saves."""
         model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
-        callback = random_state_across_validation()
+        callback = RandomStateAcrossValidation()
         trainer.add_callback(callback)
         try:
             with (
@@ -555,11 +539,6 @@ def train(
 ) -> TrainResult:
     """Notebook 02's steps into `output_dir`. `stop_after_steps`: stop with a checkpoint,
     as after an interruption; `validate=False`: a sweep point is scored elsewhere."""
-    import torch
-    from peft.tuners.tuners_utils import cast_adapter_dtype
-    from sentence_transformers import SentenceTransformerTrainer
-    from transformers import TrainerCallback, set_seed
-
     run = TrainingRun(pairs, recipe, output_dir, gather_across_devices)
     dataset = train_dataset(pairs, recipe.use_hard_negatives)
     last = run.resume_from(resume)
