@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from cardioembed.envinfo import environment_record, package_versions
-from cardioembed.paths import CACHE_ENV, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +88,10 @@ def tolerate_cache(cache: str | os.PathLike) -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, computing is right
         if str(cache) not in _WARNED_CACHES:
-            _WARNED_CACHES.add(str(cache))
-            move = "delete it, or use a writable -p runs_root"
-            if Path(cache).resolve().is_relative_to(cache_dir().resolve()):
-                move = f"set {CACHE_ENV} to a writable folder"
+            _WARNED_CACHES.add(str(cache))  # the caches are in the run folder
             logger.warning(
                 f"the cache {cache} cannot be used ({type(exc).__name__}: {exc}); computing "
-                f"without it. To use a cache again, {move}"
+                "without it. To use a cache again, delete it, or use a writable -p runs_root"
             )
 
 

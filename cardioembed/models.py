@@ -190,8 +190,7 @@ def _files_hash(folder: Path, state: tuple) -> str:
 def has_absolute_positions(transformers_model) -> bool:
     """Learned absolute position embeddings (BERT and kin): left padding changes the
     output; rotary (decoder) models are shift-invariant."""
-    embeddings = getattr(transformers_model, "embeddings", None)
-    return embeddings is not None and hasattr(embeddings, "position_embeddings")
+    return hasattr(getattr(transformers_model, "embeddings", None), "position_embeddings")
 
 
 def torch_dtype(dtype: str = "auto"):
