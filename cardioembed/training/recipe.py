@@ -65,6 +65,9 @@ POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "w
 # every text of a tokenizer that has a chat template (SmolLM2's and Qwen3's do) through
 # that template as a chat message, and puts the query prompt in a system message.
 TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
+# Offline, peft warns on every save that it cannot ask the hub whether the base's vocabulary
+# changed; LoRA on attention and feed-forward layers never changes it.
+warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
 def scale_from_temperature(tau: float) -> float:
@@ -399,15 +402,6 @@ def _barrier() -> None:
         dist.barrier()
 
 
-@contextlib.contextmanager
-def quiet_peft_save():
-    """Offline, peft warns on every save that it cannot ask the hub whether the base's
-    vocabulary changed; LoRA on attention and feed-forward layers never changes it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Could not find a config file")
-        yield
-
-
 class RandomStateAcrossValidation(TrainerCallback):
     """Restores torch's generator after each evaluation (its DataLoader draws a seed): a
     run that validates trains exactly as one that does not, so `validate` is no part of a
@@ -473,16 +467,13 @@ class TrainingRun:
     @contextlib.contextmanager
     def training(self, trainer):
         """Around `trainer.train()`: frozen layers computed once per text, validation that
-        keeps the random state, quiet peft saves."""
+        keeps the random state."""
         model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
         callback = RandomStateAcrossValidation()
         trainer.add_callback(callback)
         try:
-            with (
-                quiet_peft_save(),
-                frozen_lower_layers(model, self.recipe.frozen_layers(model), store),
-            ):
+            with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
             callback.close()  # an evaluation that raised
@@ -491,7 +482,7 @@ class TrainingRun:
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
         if rank() == 0:
-            with atomic_dir(self.folder) as tmp, quiet_peft_save():
+            with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
                 history(trainer).to_csv(tmp / HISTORY_FILE, index=False)
                 write_manifest(
