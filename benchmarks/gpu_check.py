@@ -143,7 +143,6 @@ def main(argv=None) -> int:
 
     from cardioembed import paper
     from cardioembed.curation.pairs import load_causal_lm, paraphrase_pairs
-    from cardioembed.models import count_parameters
     from cardioembed.profiles import notebook_values
     from cardioembed.training.recipe import Recipe, train
 
@@ -178,7 +177,7 @@ def main(argv=None) -> int:
     runtime = float(result.history["train_runtime"].dropna().iloc[-1])
     step_seconds = runtime / max(result.global_step, 1)
     model = result.model
-    base_parameters = count_parameters(model)[1] - count_parameters(model)[0]
+    base_parameters = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
     tokens_per_text = mean_tokens(
         model.tokenizer,
         pairs["anchor"].tolist() + pairs["positive"].tolist(),

@@ -83,7 +83,8 @@ def plain_seconds_per_step(pairs, p, steps: int, output_dir: str) -> float:
     from sentence_transformers.sentence_transformer import losses, modules
     from transformers import set_seed
 
-    from cardioembed.models import POOLINGS, minilm
+    from cardioembed.models import minilm
+    from cardioembed.training.recipe import POOLINGS
 
     set_seed(p["train_seed"])
     transformer = modules.Transformer(minilm(), max_seq_length=p["max_seq_length"])

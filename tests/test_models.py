@@ -8,8 +8,6 @@ import pytest
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.models import (
     MINILM_HUB_ID,
-    count_parameters,
-    load_base,
     load_model,
     model_identity,
 )
@@ -36,7 +34,7 @@ def models():
 def _model(models, pooling, instruction=None):
     key = (pooling, instruction)
     if key not in models:
-        models[key] = load_base("minilm", pooling, 32, instruction or "")
+        models[key] = _recipe(pooling=pooling, query_instruction=instruction or "").load_base()
     return models[key]
 
 
@@ -121,10 +119,11 @@ def test_query_instruction_applies_to_queries_only(models):
 def test_lora_all_linear_adapts_attention_and_feed_forward_only():
     """peft's "all-linear" on MiniLM: query, key, value and every dense layer of each
     transformer layer; never the unused pooler."""
-    model = load_base("minilm", "mean", 32)
-    _, total_before = count_parameters(model)
+    model = _recipe(pooling="mean").load_base()
+    total_before = sum(p.numel() for p in model.parameters())
     model.add_adapter(_recipe(lora_rank=4, lora_alpha=8, lora_top_layers=0).lora_config(model))
-    adapter, total = count_parameters(model)
+    adapter = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    total = sum(p.numel() for p in model.parameters())
     assert 0 < adapter < total and total == total_before + adapter
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and all("lora_" in n for n in names)
@@ -136,7 +135,7 @@ def test_lora_all_linear_adapts_attention_and_feed_forward_only():
 def test_base_model_is_loaded_and_recorded_by_its_hub_id():
     """The packaged MiniLM is loaded through the local hub cache under its hub id, so a
     saved adapter names its base portably (no path inside a Python installation)."""
-    model = load_base("minilm", "mean", 32)
+    model = _recipe(pooling="mean").load_base()
     assert model.transformers_model.config._name_or_path == MINILM_HUB_ID
 
 
@@ -148,7 +147,7 @@ def test_bad_parameters_raise():
     with pytest.raises(ParameterError, match="temperature"):
         _recipe(temperature=0)
     with pytest.raises(InputError):
-        load_base("/no/such/folder", "mean", 32)
+        _recipe(base_model="/no/such/folder").load_base()
 
 
 def test_hub_unreachable_raises_input_error(monkeypatch):
@@ -157,7 +156,7 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
 
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True, raising=False)
     with pytest.raises(InputError) as info:
-        load_base("Qwen/Qwen3-Embedding-0.6B-not-cached", "eos", 32)
+        _recipe(base_model="Qwen/Qwen3-Embedding-0.6B-not-cached", pooling="eos").load_base()
     message = str(info.value)
     assert "base_model=/path/to/" in message
     assert "hf download" in message
@@ -180,7 +179,7 @@ def test_a_baseline_is_loaded_by_pinned_hub_id_or_alias(monkeypatch):
     assert model_identity(pinned) == pinned  # the revision is what a cache key records
     stand_in = load_model("minilm", parameter="extra_models['MiniLM']")
     texts = ["atrial fibrillation", "a fast irregular heartbeat"]
-    plain = load_base("minilm", "mean", 256)
+    plain = _recipe(pooling="mean", max_seq_length=256).load_base()
     # the packaged folder has no Normalize module: the same directions
     assert np.allclose(
         stand_in.encode(texts, normalize_embeddings=True), plain.encode(texts), atol=1e-5
@@ -189,7 +188,7 @@ def test_a_baseline_is_loaded_by_pinned_hub_id_or_alias(monkeypatch):
 
 @pytest.mark.slow
 def test_smollm2_decoder_eos_left_padding(tmp_path_factory):
-    model = load_base("smollm2", "eos", 32)
+    model = _recipe(base_model="smollm2", pooling="eos").load_base()
     assert model.tokenizer.padding_side == "left"
     assert model.tokenizer.pad_token is not None
     assert model.transformers_model.config.model_type == "llama"
@@ -203,7 +202,7 @@ def test_smollm2_decoder_eos_left_padding(tmp_path_factory):
 def test_lora_on_top_layers_only_adapts_the_last_layers():
     import re
 
-    model = load_base("minilm", "mean", 32)
+    model = _recipe(pooling="mean").load_base()
     model.add_adapter(_recipe(lora_rank=4, lora_alpha=8, lora_top_layers=2).lora_config(model))
     layers = {
         int(m.group(1))
@@ -215,6 +214,6 @@ def test_lora_on_top_layers_only_adapts_the_last_layers():
     n_layers = model.transformers_model.config.num_hidden_layers
     assert layers == {n_layers - 2, n_layers - 1}
     with pytest.raises(ParameterError, match="lora_top_layers"):
-        _recipe(lora_top_layers=99).lora_config(load_base("minilm", "mean", 32))
+        _recipe(lora_top_layers=99).lora_config(_recipe(pooling="mean").load_base())
     with pytest.raises(ParameterError, match="lora_top_layers"):
         _recipe(lora_top_layers=-1)

@@ -206,7 +206,11 @@ def test_lora_adapters_train_in_float32_beside_bfloat16_weights(tiny_lm, tmp_pat
 
 def test_the_embedding_base_goes_to_the_gpu_in_bfloat16(tiny_lm, fake_gpu):
     # the base of training and evaluation, and the mining model of `negatives: mined`
-    model = models.load_base(str(tiny_lm), "eos", 32)
+    from cardioembed.profiles import notebook_values
+    from cardioembed.training.recipe import Recipe
+
+    values = {**notebook_values("02"), "base_model": str(tiny_lm), "pooling": "eos"}
+    model = Recipe.from_parameters(values).load_base()
     assert next(model.parameters()).dtype == torch.bfloat16
     assert any("cuda" in target for target in fake_gpu)
 

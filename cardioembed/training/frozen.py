@@ -19,6 +19,8 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
+
 from cardioembed.artifacts import atomic_path, tolerate_cache
 from cardioembed.models import has_absolute_positions, hash_tensors
 
@@ -63,8 +65,6 @@ def store_dir(profile_folder: str | Path) -> Path:
 
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
     """The store of `key` from its file, if that holds this very key."""
-    import torch
-
     store: dict[bytes, object] = {}
     if path is None or not path.is_file():
         return store
@@ -80,8 +80,6 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
 
 
 def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
-    import torch
-
     keys = list(store)
     saved = {
         "key": key,
@@ -100,16 +98,12 @@ def frozen_lower_layers(
     """Within the block, the embeddings and first `n_frozen` layers of `model` are computed
     once per text (kept in memory and `store_dir`). Yields counters of texts `computed` and
     `reused`; does nothing when `n_frozen` is 0 or the model is not `supported`."""
-    import torch
-
     counters = {"computed": 0, "reused": 0}
     if n_frozen <= 0 or not supported(model):
         yield counters
         return
     hf = model.transformers_model
-    layers = list(_layer_list(hf))
-    if n_frozen >= len(layers):
-        raise ValueError(f"n_frozen={n_frozen}: the model has only {len(layers)} layers")
+    layers = list(_layer_list(hf))  # `Recipe.lora_config` leaves at least one adapted
     frozen = (hf.embeddings, *layers[:n_frozen])
     # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
     # same base (the untrained model, each run's) shares one store.

@@ -19,6 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
+import torch.distributed as dist
+from datasets import Dataset
+from peft import LoraConfig, TaskType
+from peft.tuners.tuners_utils import cast_adapter_dtype
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+)
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer import losses, modules
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from transformers import BitsAndBytesConfig, TrainerCallback, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from cardioembed.artifacts import (
     MANIFEST,
@@ -31,12 +46,11 @@ from cardioembed.artifacts import (
 )
 from cardioembed.errors import InputError, ParameterError, check_int, check_number
 from cardioembed.models import (
-    POOLINGS,
-    load_base,
+    QWEN3_QUERY_TEMPLATE,
+    has_absolute_positions,
     load_model,
+    load_resolved,
     model_identity,
-    quantization_kwargs,
-    query_prompt,
 )
 from cardioembed.models import torch_dtype as resolve_dtype
 from cardioembed.profiles import check_values
@@ -45,19 +59,20 @@ from cardioembed.training.frozen import frozen_lower_layers, store_dir
 HISTORY_FILE = "history.csv"
 ARTIFACT_KIND = "sentence-transformer-lora"
 MAIN_RUN_FILE = "main.json"
+# the study's pooling names -> sentence-transformers' pooling modes
+POOLINGS = {"eos": "lasttoken", "mean": "mean", "cls": "cls", "weightedmean": "weightedmean"}
+# Plain text in, the last hidden state out. Without this, sentence-transformers 6 renders
+# every text of a tokenizer that has a chat template (SmolLM2's and Qwen3's do) through
+# that template as a chat message, and puts the query prompt in a system message.
+TEXT_ONLY = {"text": {"method": "forward", "method_output_name": "last_hidden_state"}}
+# Offline, peft warns on every save that it cannot ask the hub whether the base's vocabulary
+# changed; LoRA on attention and feed-forward layers never changes it.
+warnings.filterwarnings("ignore", message="Could not find a config file")
 
 
 def scale_from_temperature(tau: float) -> float:
     """The InfoNCE logit scale for temperature `tau`: 1/tau (0.05 -> 20), computed here only."""
-    if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < math.inf:
-        raise ParameterError("temperature", tau, "a number > 0, such as 0.05")
-    return 1.0 / tau
-
-
-TEXT_PARAMETERS = {
-    "base_model": "'minilm', 'smollm2', a hub id or a folder",
-    "lora_target_modules": "'all-linear' or comma-separated module names such as 'q_proj,v_proj'",
-}
+    return 1.0 / check_number("temperature", tau, 1e-9, 1e9, "a number > 0, such as 0.05")
 
 
 @dataclass(frozen=True)
@@ -89,11 +104,11 @@ class Recipe:
     quantization: str
 
     def __post_init__(self):
-        kinds = (self.train_kinds,) if isinstance(self.train_kinds, str) else self.train_kinds
-        object.__setattr__(self, "train_kinds", tuple(kinds))
-        for name, expected in TEXT_PARAMETERS.items():
-            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
-                raise ParameterError(name, getattr(self, name), expected)
+        object.__setattr__(self, "train_kinds", tuple(self.train_kinds))  # hashable
+        # base_model is checked where it is resolved (`models.resolve_base`)
+        if not self.lora_target_modules.strip():
+            expected = "'all-linear' or comma-separated module names such as 'q_proj,v_proj'"
+            raise ParameterError("lora_target_modules", "", expected)
         if self.pooling not in POOLINGS:
             raise ParameterError("pooling", self.pooling, f"one of {sorted(POOLINGS)}")
         check_int("max_seq_length", self.max_seq_length, 2, "an integer >= 2")
@@ -112,7 +127,8 @@ class Recipe:
         if check_int("max_steps", self.max_steps, -1, "-1 (use epochs) or >= 1") == 0:
             raise ParameterError("max_steps", 0, "-1 (use epochs) or an integer >= 1")
         resolve_dtype(self.dtype)
-        quantization_kwargs(self.quantization)
+        if self.quantization not in ("none", "int8"):
+            raise ParameterError("quantization", self.quantization, "one of none, int8")
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
@@ -144,16 +160,56 @@ class Recipe:
     def replace(self, **changes) -> Recipe:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def query_prompt(self) -> str | None:
+        """The text put before every query: Qwen3's form around a task, a full prompt (one
+        that holds "Query:") as given, or None."""
+        if not self.query_instruction or "Query:" in self.query_instruction:
+            return self.query_instruction or None
+        return QWEN3_QUERY_TEMPLATE.format(task=self.query_instruction)
+
     def load_base(self, device: str | None = None):
-        return load_base(
+        """The untrained model, Transformer -> Pooling -> Normalize, its weights in `dtype`
+        or its linear layers in 8 bits (bitsandbytes, as the paper's base). The query
+        instruction is the prompt named "query" (`encode(texts, prompt_name="query")`)."""
+        model_kwargs = {"dtype": resolve_dtype(self.dtype)}
+        if self.quantization == "int8":
+            model_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        transformer = load_resolved(
             self.base_model,
-            self.pooling,
-            self.max_seq_length,
-            self.query_instruction,
-            dtype=self.dtype,
-            device=device,
-            quantization=self.quantization,
+            "base_model",
+            lambda location: modules.Transformer(
+                location,
+                max_seq_length=self.max_seq_length,
+                model_kwargs=model_kwargs,
+                # last-token pooling needs a decoder to pad on the LEFT: with right padding
+                # the "last token" of a short text is padding (Qwen3-Embedding's model card)
+                processor_kwargs={"padding_side": "left" if self.pooling == "eos" else "right"},
+                modality_config=TEXT_ONLY,
+                module_output_name="token_embeddings",
+            ),
         )
+        tokenizer = transformer.tokenizer
+        if self.pooling == "eos" and has_absolute_positions(transformer.model):
+            # Left padding would shift the learned absolute positions of an encoder such as
+            # BERT (measured: 0.19 max difference between a text alone and in a batch);
+            # last-token pooling finds the last real token under either padding.
+            tokenizer.padding_side = "right"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if getattr(transformer.model.config, "pad_token_id", None) is None:
+            transformer.model.config.pad_token_id = tokenizer.pad_token_id
+        pooling = modules.Pooling(
+            transformer.get_embedding_dimension(), pooling_mode=POOLINGS[self.pooling]
+        )
+        model = SentenceTransformer(
+            modules=[transformer, pooling, modules.Normalize()],
+            device=device,
+            prompts={"query": self.query_prompt} if self.query_prompt else None,
+            similarity_fn_name="cosine",
+        )
+        model.max_seq_length = self.max_seq_length
+        return model
 
     def frozen_layers(self, model) -> int:
         """How many lower layers of `model` the adapter leaves frozen (0: none)."""
@@ -161,16 +217,9 @@ class Recipe:
             return 0
         return int(model.transformers_model.config.num_hidden_layers) - self.lora_top_layers
 
-    @property
-    def query_prompt(self) -> str | None:
-        return query_prompt(self.query_instruction)
-
     def lora_config(self, model):
         """peft's LoraConfig. "all-linear" is peft's choice of every attention and
         feed-forward projection; with `lora_top_layers` peft needs their names."""
-        import torch
-        from peft import LoraConfig, TaskType
-
         hf = model.transformers_model
         targets: str | list[str] = self.lora_target_modules.strip()
         if targets != "all-linear":
@@ -206,8 +255,6 @@ class Recipe:
     def loss(self, model, gather_across_devices: bool = False):
         """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in
         less memory) when `mini_batch_size` > 0."""
-        from sentence_transformers.sentence_transformer import losses
-
         scale = scale_from_temperature(self.temperature)
         kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
@@ -218,10 +265,6 @@ class Recipe:
 
     def training_arguments(self, output_dir: str | os.PathLike, evaluate: bool = True):
         """sentence-transformers' training arguments (no progress bar with TQDM_DISABLE=1)."""
-        import torch
-        from sentence_transformers import SentenceTransformerTrainingArguments
-        from sentence_transformers.base.sampler import BatchSamplers
-
         distributed, cpu = world_size() > 1, not torch.cuda.is_available()
         return SentenceTransformerTrainingArguments(
             output_dir=str(output_dir),
@@ -244,7 +287,6 @@ class Recipe:
             save_steps=max(self.eval_steps, 50),  # checkpoints no more often than 50 steps
             save_total_limit=2,
             logging_steps=1,
-            logging_first_step=True,
             report_to="none",
             disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
             dataloader_drop_last=distributed,
@@ -258,8 +300,7 @@ class Recipe:
         )
 
     def training_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
-        """The corpus pairs of `train_kinds`, every split; an unknown kind is an error that
-        lists the corpus's kinds."""
+        """The corpus pairs of `train_kinds`, every split (an unknown kind: the corpus's kinds)."""
         missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
         if missing:
             raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
@@ -278,8 +319,6 @@ class Recipe:
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
         """A run's key besides its code: recipe, data, base content, resolved dtype and
         device class, processes and gathering."""
-        import torch
-
         return {
             "recipe": self.to_dict(),
             "data_hash": data_fingerprint(pairs),
@@ -314,8 +353,6 @@ def data_fingerprint(pairs: pd.DataFrame) -> str:
 
 def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
     """The train split as a `datasets.Dataset` of (anchor, positive[, negative]) columns."""
-    from datasets import Dataset
-
     train = pairs[pairs["split"] == "train"]
     if len(train) < 2:
         raise InputError(f"pairs hold {len(train)} train pair(s): at least 2 are needed")
@@ -335,10 +372,6 @@ def train_dataset(pairs: pd.DataFrame, use_hard_negatives: bool):
 
 def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     """Each validation anchor finds its positive among all validation positives (or None)."""
-    from sentence_transformers.sentence_transformer.evaluation import (
-        InformationRetrievalEvaluator,
-    )
-
     val = pairs[pairs["split"] == "validation"]
     if val.empty:
         return None
@@ -365,48 +398,32 @@ def world_size() -> int:
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
 
 
-@contextlib.contextmanager
-def quiet_peft_save():
-    """Offline, peft warns on every save that it cannot ask the hub whether the base's
-    vocabulary changed; LoRA on attention and feed-forward layers never changes it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Could not find a config file")
-        yield
+class RandomStateAcrossValidation(TrainerCallback):
+    """Restores torch's generator after each evaluation (its DataLoader draws a seed): a
+    run that validates trains exactly as one that does not, so `validate` is no part of a
+    run's key."""
 
+    fork = None
 
-def random_state_across_validation():
-    """A trainer callback that restores torch's generator after each evaluation (its
-    DataLoader draws a seed): a run that validates trains exactly as one that does not,
-    so `validate` is no part of a run's key."""
-    import torch
-    from transformers import TrainerCallback
+    # the trainer's own flow callback, called first, has set should_evaluate by
+    # on_step_end; on_evaluate comes before the checkpoint saves the random state
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_evaluate:
+            devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+            self.fork = torch.random.fork_rng(devices=devices)
+            self.fork.__enter__()
 
-    class RandomStateAcrossValidation(TrainerCallback):
-        fork = None
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.close()
 
-        # the trainer's own flow callback, called first, has set should_evaluate by
-        # on_step_end; on_evaluate comes before the checkpoint saves the random state
-        def on_step_end(self, args, state, control, **kwargs):
-            if control.should_evaluate:
-                devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-                self.fork = torch.random.fork_rng(devices=devices)
-                self.fork.__enter__()
-
-        def on_evaluate(self, args, state, control, **kwargs):
-            self.close()
-
-        def close(self):
-            if self.fork is not None:
-                self.fork.__exit__(None, None, None)
-                self.fork = None
-
-    return RandomStateAcrossValidation()
+    def close(self):
+        if self.fork is not None:
+            self.fork.__exit__(None, None, None)
+            self.fork = None
 
 
 class TrainingRun:
@@ -427,8 +444,6 @@ class TrainingRun:
     def resume_from(self, resume: bool = True) -> str | None:
         """The last checkpoint of this very run (never another run's); `resume=False`
         removes earlier checkpoints."""
-        from transformers.trainer_utils import get_last_checkpoint
-
         key = artifact_id(ARTIFACT_KIND, self.params)
         marker = self.checkpoints / "run_key.json"
         last = None
@@ -452,16 +467,13 @@ class TrainingRun:
     @contextlib.contextmanager
     def training(self, trainer):
         """Around `trainer.train()`: frozen layers computed once per text, validation that
-        keeps the random state, quiet peft saves."""
+        keeps the random state."""
         model = trainer.model
         store = store_dir(self.folder.resolve().parent.parent)  # runs/<profile>/models/<run>
-        callback = random_state_across_validation()
+        callback = RandomStateAcrossValidation()
         trainer.add_callback(callback)
         try:
-            with (
-                quiet_peft_save(),
-                frozen_lower_layers(model, self.recipe.frozen_layers(model), store),
-            ):
+            with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
             callback.close()  # an evaluation that raised
@@ -470,7 +482,7 @@ class TrainingRun:
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
         if rank() == 0:
-            with atomic_dir(self.folder) as tmp, quiet_peft_save():
+            with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
                 history(trainer).to_csv(tmp / HISTORY_FILE, index=False)
                 write_manifest(
@@ -491,7 +503,7 @@ class TrainingRun:
 
 def history(trainer) -> pd.DataFrame:
     log = pd.DataFrame(trainer.state.log_history)
-    return log.sort_values("step", kind="stable").reset_index(drop=True) if "step" in log else log
+    return log.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -518,11 +530,6 @@ def train(
 ) -> TrainResult:
     """Notebook 02's steps into `output_dir`. `stop_after_steps`: stop with a checkpoint,
     as after an interruption; `validate=False`: a sweep point is scored elsewhere."""
-    import torch
-    from peft.tuners.tuners_utils import cast_adapter_dtype
-    from sentence_transformers import SentenceTransformerTrainer
-    from transformers import TrainerCallback, set_seed
-
     run = TrainingRun(pairs, recipe, output_dir, gather_across_devices)
     dataset = train_dataset(pairs, recipe.use_hard_negatives)
     last = run.resume_from(resume)
@@ -565,8 +572,7 @@ def load_trained(output_dir: str | os.PathLike, device: str | None = None):
 
 
 def load_history(output_dir: str | os.PathLike) -> pd.DataFrame:
-    path = Path(output_dir) / HISTORY_FILE
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    return pd.read_csv(Path(output_dir) / HISTORY_FILE)
 
 
 def train_or_load(
