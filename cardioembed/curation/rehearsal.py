@@ -65,8 +65,8 @@ def _write_pdf(path: Path, chapters: list[tuple]) -> None:
 
     lines_per_page, width = 40, 88
     pages: list[list[str]] = []
-    for title, paragraphs in chapters:
-        lines = [f"Chapter {len(pages) + 1}: {title}", ""]
+    for number, (title, paragraphs) in enumerate(chapters, 1):
+        lines = [f"Chapter {number}: {title}", ""]
         for paragraph in paragraphs:
             lines += [*textwrap.wrap(paragraph, width), ""]
         for start in range(0, len(lines), lines_per_page):
