@@ -344,7 +344,7 @@ def test_markdown_keeps_prose_paragraphs_and_drops_other_elements(tmp_path):
     )
     # each list and table counted once, whatever its items or rows
     assert book.dropped == {"code": 1, "headings": 2, "lists": 1, "tables": 1}
-    assert book.examples["lists"] == ("Loop diuretics relieve congestion.",)
+    assert book.examples["lists"] == ("Loop diuretics relieve congestion. Thiazides add to them.",)
 
 
 def test_non_utf8_text_names_file_offset_and_fix(tmp_path):

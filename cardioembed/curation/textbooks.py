@@ -358,48 +358,19 @@ def _decode_text(path: Path) -> str:
 
 # Front matter is not CommonMark; markdown-it-py reads it only through a plugin package.
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)\n", re.DOTALL)
-# Images, inline HTML and link markers carry no prose of their own.
-_INLINE_TEXT = {"text": None, "code_inline": None, "softbreak": " ", "hardbreak": " "}
-_MARKDOWN_NOT_PROSE = {
-    "heading_open": "headings",
-    "bullet_list_open": "lists",
-    "ordered_list_open": "lists",
-    "table_open": "tables",
-}
 
 
 def _read_markdown(path: Path, stats: Counter, examples: dict):
-    """Prose paragraphs of Markdown by element, in chapters at top-level headings (else
-    second-level); headings, lists, tables, code and HTML blocks are counted."""
+    """Markdown rendered to HTML (markdown-it-py) and read by element as an EPUB's documents
+    are, in chapters at top-level headings (else second-level)."""
     from markdown_it import MarkdownIt
 
     text = _FRONT_MATTER.sub("", _decode_text(path))
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    levels = Counter(token.tag for token in tokens if token.type == "heading_open")
-    chapter_tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
-    chapters: list[list[str]] = [[]]
-    inside: list[str] = []  # the elements that are not prose, open around this token
-    for token in tokens:
-        if token.type in _MARKDOWN_NOT_PROSE:
-            inside.append(_MARKDOWN_NOT_PROSE[token.type])
-            if token.tag == chapter_tag and chapters[-1]:
-                chapters.append([])
-        elif token.type.replace("_close", "_open") in _MARKDOWN_NOT_PROSE:
-            inside.pop()
-        elif token.type in ("fence", "code_block", "html_block"):
-            drop(stats, examples, "code", token.content)
-        elif token.type == "inline":
-            parts = (
-                _INLINE_TEXT[t.type] or t.content for t in token.children if t.type in _INLINE_TEXT
-            )
-            content = normalize_unicode(" ".join("".join(parts).split()))
-            if inside:
-                if len(inside) == 1 and not inside[0].startswith("counted:"):
-                    drop(stats, examples, inside[0], content)  # once per element
-                    inside[0] = f"counted:{inside[0]}"
-            elif content and (content := trim_cut_sentences(content, stats, examples)):
-                chapters[-1].append(content)
-    return chapters, 0, []
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    levels = Counter(re.findall(r"<(h[12])>", html))
+    tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
+    parts = re.split(f"(?=<{tag}>)", html) if tag else [html]
+    return [html_paragraphs(part.encode(), stats, examples) for part in parts], 0, []
 
 
 def _read_text(path: Path, stats: Counter, examples: dict):
