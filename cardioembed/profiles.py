@@ -76,13 +76,19 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
             raise ParameterError(name, value, expected)
 
 
-def check_values(values: Mapping[str, Any], notebook: str) -> None:
+def check_values(values: Mapping[str, Any], notebook: str, names: Iterable[str] = ()) -> dict:
     """Check a notebook's `globals()` against its parameters cell, under `cardioembed run`,
-    plain papermill or Jupyter alike."""
+    plain papermill or Jupyter alike; return `names` from it, each required."""
     path = notebooks([notebook])[0]
     declared = declared_parameters(path)
     given = {k: v for k, v in values.items() if k in declared}
     check_parameters(given, {path: declared}, path.stem)
+    if missing := [name for name in names if name not in values]:
+        raise InputError(
+            f"{', '.join(missing)} missing: pass every parameter of notebook {path.stem} (what "
+            "an older version of the study saved has to be made again with that notebook)"
+        )
+    return {name: values[name] for name in names}
 
 
 def available_profiles() -> list[str]:

@@ -10,6 +10,7 @@ from test_runner import unwritable
 
 from cardioembed import cli
 from cardioembed.artifacts import write_manifest
+from cardioembed.curation.corpus import curation_parameters
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.evaluation.metrics import Encoder
 from cardioembed.evaluation.search import search, trained_corpus
@@ -98,6 +99,17 @@ def test_a_text_where_a_number_belongs_is_named_with_an_example():
         with pytest.raises(ParameterError, match=f"'{name}' = 'fast'"):
             check_values({**notebook_values("02"), name: "fast"}, "02")
     check_values({**notebook_values("02"), "epochs": 2}, "02")  # a whole number is a float
+
+
+def test_a_missing_parameter_is_named_with_its_notebook():
+    """A notebook run without one of its parameters, or a run saved before a parameter
+    existed, names what is missing instead of failing later."""
+    values = {k: v for k, v in notebook_values("02").items() if k != "pooling"}
+    with pytest.raises(InputError, match="pooling missing: pass every parameter of notebook 02"):
+        Recipe.from_parameters(values)
+    values = {k: v for k, v in notebook_values("01").items() if k not in ("seed", "language")}
+    with pytest.raises(InputError, match="language, seed missing|seed, language missing"):
+        curation_parameters(values)
 
 
 def test_a_folder_that_cannot_be_locked_is_named_with_what_to_do(tmp_path, monkeypatch):

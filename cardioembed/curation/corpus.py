@@ -57,13 +57,7 @@ def _choices(name: str, value, allowed) -> list[str]:
 def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     """Notebook 01's `PARAMETERS` from `values` (its `globals()`; others ignored), checked
     against its parameters cell and each other: a ParameterError names a bad one."""
-    check_values(values, "01_curate_corpus")
-    if missing := [n for n in PARAMETERS if n not in values]:
-        raise InputError(
-            f"the curation lacks {', '.join(missing)}: pass every parameter of notebook "
-            "01_curate_corpus"
-        )
-    params = {n: values[n] for n in PARAMETERS}
+    params = check_values(values, "01_curate_corpus", PARAMETERS)
     params |= {
         "sources": _choices("sources", params["sources"], SOURCES),
         "pair_kinds": _choices("pair_kinds", params["pair_kinds"], pairs_mod.PAIR_KINDS),

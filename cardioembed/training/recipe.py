@@ -133,16 +133,8 @@ class Recipe:
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> Recipe:
         """The recipe from notebook 02's parameters (other names ignored), type-checked."""
-        check_values(values, "02_train_lora")
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in values]
-        if missing:
-            raise InputError(
-                f"the recipe lacks {', '.join(missing)}: pass every parameter of notebook "
-                "02_train_lora; a run trained by an older version of the study has to be "
-                "trained again with notebook 02"
-            )
-        return cls(**{n: values[n] for n in names})
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**check_values(values, "02_train_lora", names))
 
     @classmethod
     def of_run(cls, folder: str | os.PathLike) -> Recipe:
