@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cardioembed.envinfo import environment_record, package_versions
+from cardioembed.paths import CACHE_ENV, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,13 @@ def tolerate_cache(cache: str | os.PathLike) -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, computing is right
         if str(cache) not in _WARNED_CACHES:
-            _WARNED_CACHES.add(str(cache))  # the caches are in the run folder
+            _WARNED_CACHES.add(str(cache))
+            move = "delete it, or use a writable -p runs_root"
+            if Path(cache).resolve().is_relative_to(cache_dir().resolve()):
+                move = f"set {CACHE_ENV} to a writable folder"
             logger.warning(
                 f"the cache {cache} cannot be used ({type(exc).__name__}: {exc}); computing "
-                "without it. To use a cache again, delete it, or use a writable -p runs_root"
+                f"without it. To use a cache again, {move}"
             )
 
 
@@ -115,6 +119,8 @@ def params_hash(params: Mapping[str, Any], length: int = 10) -> str:
 @functools.cache
 def code_hash(kind: str) -> str:
     """A hash of the source of the code that makes artifacts of `kind`."""
+    if kind not in STAGE_CODE:
+        raise ValueError(f"unknown artifact kind {kind!r}; add it to STAGE_CODE")
     digest = hashlib.sha256()
     for part in ("models.py", "artifacts.py", *STAGE_CODE[kind]):
         if part.endswith(".ipynb"):
@@ -153,7 +159,8 @@ def write_manifest(
     seconds: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """`folder`'s manifest: kind, parameters, key, input and output hashes, environment, time."""
+    """Write `manifest.json` into `folder`: the artifact's kind, parameters and key, the
+    hashes of its inputs and outputs, the environment and the time it took."""
     folder = Path(folder)
     outputs = {
         str(p.relative_to(folder)): file_sha256(p)

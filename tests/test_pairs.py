@@ -2,6 +2,9 @@
 
 import json
 import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -10,6 +13,7 @@ from conftest import write_tiny_qwen3
 from cardioembed.book.runner import run_profile
 from cardioembed.curation import pairs as P
 from cardioembed.curation.corpus import load_corpus
+from cardioembed.curation.dedup import normalise_for_dedup
 from cardioembed.profiles import load_profile
 
 ROWS = [  # sentence_id, group (passage), chapter, position, text
@@ -57,6 +61,7 @@ ROWS = [  # sentence_id, group (passage), chapter, position, text
         "Rate control uses beta-blockers or calcium channel blockers.",
     ),
 ]
+ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = pd.DataFrame(
     [
         (sid, "textbook", group, chapter, position, text)
@@ -316,3 +321,89 @@ def test_a_damaged_paraphrase_cache_is_named_and_paraphrasing_goes_on(tmp_path, 
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("paraphrase-cache.json cannot be used" in w for w in warnings)
     assert len(json.loads(cache.read_text())["replies"]) == 1
+
+
+def _run_cell(cell_id: str, **namespace) -> dict:
+    """Execute one code cell of notebook 01 (found by its id) in `namespace`."""
+    notebook = json.loads((ROOT / "notebooks" / "01_curate_corpus.ipynb").read_text())
+    source = next("".join(c["source"]) for c in notebook["cells"] if c.get("id") == cell_id)
+    namespace.update(
+        re=re,
+        pd=pd,
+        clean_text=P.clean_text,
+        pair_row=P.pair_row,
+        pairs_frame=P.pairs_frame,
+        normalise_for_dedup=normalise_for_dedup,
+    )
+    exec(compile(source, f"01_curate_corpus.ipynb:{cell_id}", "exec"), namespace)
+    return namespace
+
+
+TERMS = pd.DataFrame(
+    {
+        "term_id": ["HP:1", "HP:2"],
+        "name": ["Heart failure", "Tachycardia"],
+        "definition": ["A syndrome of breathlessness and fatigue.", "A fast heart rate."],
+        "synonyms": [["CHF", "heart failure", "Cardiac failure"], []],
+        "branch": ["HP:10", "HP:20"],
+    }
+)
+CODES = pd.DataFrame(
+    {
+        "code": ["I21", "I10"],
+        "description": ["Acute myocardial infarction", "Essential hypertension"],
+        "inclusion_terms": [["cardiac infarction"], ["high blood pressure"]],
+        "includes": [["any condition classifiable to I21.0-"], ["Any condition in I11 with x"]],
+        "block": ["I20-I25", "I10-I16"],
+    }
+)
+
+
+def test_notebook_01_makes_term_and_code_pairs_of_the_chosen_kinds():
+    kinds = ["name-definition", "synonym-definition", "inclusion-description"]
+    made = _run_cell(
+        "c01-20-terms", sources=["hpo", "icd10cm"], pair_kinds=kinds, terms=TERMS, codes=CODES
+    )
+    pairs = pd.concat(made["term_pairs"], ignore_index=True)
+    _assert_pairs_valid(pairs)
+    hf = pairs[pairs["group"] == "HP:1"]
+    # a synonym equal to the name (case and space folded) is no second pair
+    assert sorted(hf["anchor"]) == ["CHF", "Cardiac failure", "Heart failure"]
+    assert set(hf["region"]) == {"HP:10"}
+    icd = pairs[pairs["source"] == "icd10cm"]
+    # notes about scope name other codes, not another wording of this one
+    assert sorted(icd["anchor"]) == ["cardiac infarction", "high blood pressure"]
+    only_names = _run_cell(
+        "c01-20-terms", sources=["hpo"], pair_kinds=["name-definition"], terms=TERMS, codes=CODES
+    )
+    assert set(pd.concat(only_names["term_pairs"])["kind"]) == {"name-definition"}
+    # a pair's id does not depend on the order of the terms
+    reversed_terms = TERMS.iloc[::-1]
+    again = _run_cell("c01-20-terms", sources=["hpo"], pair_kinds=kinds, terms=reversed_terms)
+    assert set(pd.concat(again["term_pairs"])["pair_id"]) == set(hf["pair_id"]) | set(
+        pairs.loc[pairs["group"] == "HP:2", "pair_id"]
+    )
+
+
+def test_notebook_01_pairs_each_sentence_with_the_next_of_its_passage():
+    made = _run_cell(
+        "c01-pairs",
+        pair_kinds=["adjacent"],
+        sentences=SENTENCES,
+        term_pairs=[],
+        counts={},
+        steps=SimpleNamespace(done=lambda name: None),
+    )
+    pairs = made["pairs"]
+    _assert_pairs_valid(pairs)
+    by_id = dict(zip(SENTENCES["text"], SENTENCES["sentence_id"], strict=True))
+    made_pairs = [(by_id[a], by_id[p]) for a, p in pairs[["anchor", "positive"]].values]
+    # passage B came out of order; the single sentence of passage D has no neighbour
+    assert sorted(made_pairs) == [
+        ("s1", "s2"),
+        ("s2", "s3"),
+        ("s4", "s5"),
+        ("s6", "s7"),
+        ("s7", "s8"),
+    ]
+    assert set(pairs["region"]) == {"book#c0", "book#c1"}

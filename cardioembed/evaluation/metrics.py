@@ -13,8 +13,9 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class Encoder:
     ``<cache_dir>/<model fingerprint>/<text-set hash>.npy`` (None: memory only) and, within
     a run, text by text (several suites share the cardiovascular definitions)."""
 
-    def __init__(self, model, cache_dir=None):
+    def __init__(self, model, cache_dir: str | os.PathLike | None = None):
         self.model = model
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self._by_text: dict[str, dict[str, np.ndarray]] = {}  # prompt -> text -> embedding
@@ -128,7 +129,9 @@ class Encoder:
         return emb
 
 
-def rank_metrics(scores, relevant: Sequence[Sequence[int]], seed: int, qids) -> pd.DataFrame:
+def rank_metrics(
+    scores: np.ndarray, relevant: Sequence[Sequence[int]], seed: int, qids: Sequence[str]
+) -> pd.DataFrame:
     """Per-query metrics from a (queries x documents) score matrix and each query's relevant
     columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
     per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
@@ -156,7 +159,8 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
     the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
-    rx, ry = (rankdata(np.asarray(v, dtype=float), axis=axis) for v in (x, y))
+    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
+    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
         rho = pearsonr(rx, ry, axis=axis).statistic
@@ -182,9 +186,11 @@ class BootstrapConfig:
         check_int("n_resamples", self.n_resamples, 1, "a whole number >= 1, e.g. 1000")
 
 
-def interval(statistic, samples, config, paired=True) -> tuple[float, float, float]:
-    """(statistic, low, high) by ``scipy.stats.bootstrap`` as `config` (a BootstrapConfig) says.
-    Under 2 items, or without spread (a model against itself): the point as both bounds."""
+def interval(
+    statistic: Callable, samples: Sequence[np.ndarray], config: BootstrapConfig, paired: bool = True
+) -> tuple[float, float, float]:
+    """(statistic, low, high) by ``scipy.stats.bootstrap``, seeded. A sample under 2 items,
+    or a statistic without spread (a model against itself), gives the point as both bounds."""
     from scipy.stats import bootstrap
 
     samples = tuple(np.asarray(s, dtype=float) for s in samples)
@@ -204,7 +210,9 @@ def interval(statistic, samples, config, paired=True) -> tuple[float, float, flo
     return (point, low, high) if np.isfinite(low) and np.isfinite(high) else (point, point, point)
 
 
-def difference_of_gains(in_domain, out_domain, config) -> tuple[float, float, float]:
+def difference_of_gains(
+    in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray], config: BootstrapConfig
+) -> tuple[float, float, float]:
     """(gain in domain) - (gain out of domain) with its interval; each suite's arrays are
     (model, base) or (cosine, base cosine, gold). The suites hold other queries, so their
     index arrays are resampled independently, each paired within itself."""
@@ -247,7 +255,13 @@ def score_suite(model, suite: Suite, encoder: Encoder | None = None, *, seed: in
     return rank_metrics(scores, relevant, seed, qids)
 
 
-def summarise(per_query, suites, *, base: str | None, config) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(
+    per_query: pd.DataFrame,
+    suites: Mapping[str, Suite],
+    *,
+    base: str | None,
+    config: BootstrapConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and gains tables of per-item results (suite, model, item, ...). Gains are
     paired with `base`; suite ``cardio-specific:<label>`` holds each model's gain on the
     in-domain suite of a :data:`SPECIFIC_PAIRS` pair minus its gain on the other."""
@@ -284,7 +298,11 @@ def summarise(per_query, suites, *, base: str | None, config) -> tuple[pd.DataFr
 
 
 def evaluate_models(
-    models: Mapping[str, Any], suites: Mapping[str, Suite], bootstrap: BootstrapConfig, *, cache_dir
+    models: Mapping[str, Any],
+    suites: Mapping[str, Suite],
+    bootstrap: BootstrapConfig,
+    *,
+    cache_dir: str | os.PathLike | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
     ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the

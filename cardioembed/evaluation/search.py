@@ -45,7 +45,9 @@ def trained_corpus(run: Path, corpora: Path) -> Path:
     )
 
 
-def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[str, pd.DataFrame]:
+def search(
+    profile: str, model: str, runs_root: str | os.PathLike, query: str, top: int
+) -> tuple[str, pd.DataFrame]:
     """The `top` passages closest to `query` (rank, score: cosine, passage), and a line that
     names the model and the corpus searched. `model`: empty for notebook 02's main run,
     `base` for its untrained base, a run name under `runs/<profile>/models/`, or a folder."""
@@ -80,7 +82,11 @@ def search(profile: str, model: str, runs_root, query: str, top: int) -> tuple[s
     embedded = Encoder(loaded, folder / "cache")(passages)  # kept on disk for the next search
     asked = Encoder(loaded)([query], prompt=loaded.prompts.get("query"))
     hits = util.semantic_search(asked, embedded, top_k=top)[0]
-    found = pd.DataFrame({"rank": range(1, len(hits) + 1)})
-    found["score"] = [round(float(h["score"]), 3) for h in hits]
-    found["passage"] = [passages[h["corpus_id"]] for h in hits]
+    found = pd.DataFrame(
+        {
+            "rank": range(1, len(hits) + 1),
+            "score": [round(float(h["score"]), 3) for h in hits],
+            "passage": [passages[h["corpus_id"]] for h in hits],
+        }
+    )
     return f"{name}, {len(passages):,} passages of the corpus {corpus['folder'].name}", found

@@ -129,15 +129,22 @@ class SimilaritySuite:
         if not max_pairs or len(self.pairs) <= max_pairs:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
-        pairs, gold, ids = ([kept[i] for i in keep] for kept in (self.pairs, self.gold, self.ids))
-        return replace(self, pairs=pairs, gold=gold, ids=ids)
+        return replace(
+            self,
+            pairs=[self.pairs[i] for i in keep],
+            gold=[self.gold[i] for i in keep],
+            ids=[self.ids[i] for i in keep],
+        )
 
 
 Suite = RetrievalSuite | SimilaritySuite
 
 
 def _retrieval_suite(
-    name: str, items: Iterable[tuple[str, str, str]], corpus: Mapping[str, str], exclude_texts=()
+    name: str,
+    items: Iterable[tuple[str, str, str]],
+    corpus: Mapping[str, str],
+    exclude_texts: Collection[str] = (),
 ) -> RetrievalSuite:
     """A suite of (query id, text, relevant document id) items: queries of one normalised
     text merged, documents of a relevant one's text relevant, `exclude_texts` dropped."""
@@ -170,14 +177,23 @@ def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     terms = sources.hpo_terms(sources.CARDIO_ROOT if in_cardio else sources.PHENOTYPE_ROOT)
     if not in_cardio:
         terms = terms[~terms["term_id"].isin(sources.hpo_terms(sources.CARDIO_ROOT)["term_id"])]
+    return _with_definition(terms)
+
+
+def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
 def hpo_cardio_suite(
-    groups: pd.DataFrame, field_name: str, *, terms=None, exclude_texts: Collection[str] = ()
+    groups: pd.DataFrame,
+    field_name: str,
+    *,
+    terms: pd.DataFrame | None = None,
+    exclude_texts: Collection[str] = (),
 ) -> RetrievalSuite:
-    """Held-out HPO cardiovascular terms: name (or each synonym) -> definition, among all."""
-    terms = _hpo_defined(True) if terms is None else terms
+    """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
+    all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
+    terms = _hpo_defined(True) if terms is None else _with_definition(terms)
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -199,7 +215,9 @@ def _inclusion_items(codes: pd.DataFrame) -> list[tuple[str, str, str]]:
     ]
 
 
-def icd10cm_ch9_suite(groups: pd.DataFrame, *, codes=None, exclude_texts=()) -> RetrievalSuite:
+def icd10cm_ch9_suite(
+    groups: pd.DataFrame, *, codes: pd.DataFrame | None = None, exclude_texts: Collection[str] = ()
+) -> RetrievalSuite:
     """Held-out chapter-9 codes: inclusion term -> description among all of chapter 9."""
     codes = sources.icd10cm_codes(CARDIO_CHAPTER) if codes is None else codes
     corpus = dict(zip(codes["code"], codes["description"], strict=True))
@@ -208,7 +226,9 @@ def icd10cm_ch9_suite(groups: pd.DataFrame, *, codes=None, exclude_texts=()) -> 
     return _retrieval_suite("icd10cm-ch9-inclusion", items, corpus, exclude_texts)
 
 
-def pairs_heldout_suite(pairs: pd.DataFrame, *, exclude_texts=()) -> RetrievalSuite:
+def pairs_heldout_suite(
+    pairs: pd.DataFrame, *, exclude_texts: Collection[str] = ()
+) -> RetrievalSuite:
     """The test pairs: anchor -> positive among the distinct test positives."""
     test = pairs[pairs["split"] == "test"]
     if not len(test):
@@ -233,7 +253,9 @@ def hpo_noncardio_suite(n: int, *, seed: int, terms: pd.DataFrame) -> RetrievalS
     return _retrieval_suite("hpo-noncardio-name", items, corpus)
 
 
-def icd10cm_other_suite(n: int, corpus_size: int, seed: int, codes=None) -> RetrievalSuite:
+def icd10cm_other_suite(
+    n: int, corpus_size: int, seed: int, codes: pd.DataFrame | None = None
+) -> RetrievalSuite:
     """`n` seeded inclusion terms of chapters other than 9 -> description, among their
     codes' descriptions and seeded others, `corpus_size` in all (0: chapter 9's size)."""
     codes = sources.icd10cm_codes(None) if codes is None else codes
@@ -329,8 +351,12 @@ def build_suites(
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
-    limits = {"max_queries": max_queries, "sample_size": sample_size}
-    limits |= {"max_documents": max_documents, "ood_documents": ood_documents}
+    limits = {
+        "max_queries": max_queries,
+        "sample_size": sample_size,
+        "max_documents": max_documents,
+        "ood_documents": ood_documents,
+    }
     for pname, value in limits.items():
         check_int(pname, value, 0, "a whole number, 0 meaning no limit")
     groups, pairs = corpus["groups"], corpus["pairs"]
