@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
             raise ParameterError(name, value, expected)
 
 
-def check_values(values: Mapping[str, Any], notebook: str, names: Iterable[str] = ()) -> dict:
+def check_values(values: Mapping[str, Any], notebook: str, names: Sequence[str] = ()) -> dict:
     """Check a notebook's `globals()` against its parameters cell, under `cardioembed run`,
     plain papermill or Jupyter alike; return `names` from it, each required."""
     path = notebooks([notebook])[0]
