@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from cardioembed.book.runner import NotebookFailed, RunInterrupted, build_book, run_profile
+from cardioembed.book.runner import NotebookFailed, build_book, run_profile
 from cardioembed.envinfo import format_duration
 from cardioembed.errors import InputError
 from cardioembed.profiles import available_profiles, load_profile, parse_overrides
@@ -98,9 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, NotebookFailed) as exc:
         print(f"cardioembed: {_for_this_profile(exc, args)}", file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
-    except KeyboardInterrupt as exc:  # RunInterrupted says what was kept
-        what = exc if isinstance(exc, RunInterrupted) else f"{args.command} interrupted"
-        print(f"cardioembed: {what}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run's says what was kept
+        print(f"cardioembed: {exc or f'{args.command} interrupted'}", file=sys.stderr)
         return INTERRUPTED
     finally:
         package_logger.removeHandler(terminal)

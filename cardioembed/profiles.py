@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ TYPES = dict(int=int, float=(int, float), str=str, bool=bool, list=(list, tuple)
 @dataclass(frozen=True)
 class Profile:
     name: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any]
     description: str = ""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Profile:

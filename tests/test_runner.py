@@ -330,10 +330,10 @@ def test_an_interrupted_run_prints_one_line_and_keeps_the_previous_run(
     capsys.readouterr()
     real = runner.execute_notebook
 
-    def interrupted_in_02(source, output, params, cwd):
+    def interrupted_in_02(source, output, params, profile):
         if source.stem == "02_second":
             raise KeyboardInterrupt
-        return real(source, output, params, cwd)
+        return real(source, output, params, profile)
 
     monkeypatch.setattr(runner, "execute_notebook", interrupted_in_02)
     assert cli.main(["run", "--profile", "mini", "-p", "words=[z]"]) == 130

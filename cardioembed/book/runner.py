@@ -52,10 +52,6 @@ class NotebookFailed(RuntimeError):
     """A notebook raised an error; the message names the notebook and the cell."""
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; the message says what was interrupted and what was kept."""
-
-
 def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
     """`params` with relative folders made absolute from `base` (the working directory); a
     model is a folder when it exists there or is written as a path."""
@@ -81,8 +77,9 @@ def absolute_paths(params: Mapping[str, Any], base: Path | None = None) -> dict[
     return resolved
 
 
-def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd: Path) -> float:
-    """Execute `source` into `output`; `NotebookFailed` names the cell that raised."""
+def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], profile: str) -> float:
+    """Execute `source` into `output` with its run record; `NotebookFailed` names the cell
+    that raised."""
     import papermill
     import zmq
     from papermill.exceptions import PapermillExecutionError
@@ -99,7 +96,7 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
             str(source),
             str(output),
             parameters=dict(params),
-            cwd=str(cwd),
+            cwd=str(source.parent),
             kernel_name="python3",
             progress_bar=False,
             config=config,
@@ -111,10 +108,7 @@ def execute_notebook(source: Path, output: Path, params: Mapping[str, Any], cwd:
             f"{source.name} failed in the cell with execution count {exc.exec_count} "
             f"(starting `{first_line[:80]}`): {exc.ename}: {exc.evalue}"
         ) from None
-    return time.perf_counter() - started
-
-
-def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: float) -> None:
+    seconds = time.perf_counter() - started
     nb = json.loads(output.read_text())
     for cell in nb["cells"]:  # the book shows the parameters cell, not papermill's copy
         tags = cell["metadata"].get("tags", [])
@@ -128,6 +122,7 @@ def _record(output: Path, profile: str, params: Mapping[str, Any], seconds: floa
         "environment": environment_record(),
     }
     output.write_text(json.dumps(nb, indent=1) + "\n")  # in the staging folder
+    return seconds
 
 
 def _manifests(folder: Path) -> dict[Path, int]:
@@ -248,7 +243,7 @@ def run_profile(
                 given = {key: value for key, value in params.items() if key in declared[source]}
                 output, before = staging / source.name, _manifests(folder)
                 try:
-                    seconds = execute_notebook(source, output, given, root / "notebooks")
+                    seconds = execute_notebook(source, output, given, profile.name)
                 except NotebookFailed as exc:
                     failures = published.with_name(published.name + "-failed")
                     failed = _replace(failures / f"{datetime.now():%Y%m%d-%H%M%S-%f}", staging)
@@ -258,7 +253,6 @@ def run_profile(
                         f"{exc}\n  the executed notebook, with the traceback, is "
                         f"{_show(failed / source.name)}\n  {kept}"
                     ) from None
-                _record(output, profile.name, given, seconds)
                 lost = _lost_inputs(folder) if "textbook_dir" in declared[source] else []
                 logger.info(
                     f"[{index}/{len(selected)}] {source.stem}  {format_duration(seconds)}  "
@@ -266,7 +260,7 @@ def run_profile(
                 )
             _replace(published, published, staging)
         except KeyboardInterrupt:
-            raise RunInterrupted(
+            raise KeyboardInterrupt(
                 f"interrupted while running {source.stem} (profile {profile.name}); nothing "
                 f"was lost: {kept}, and artifacts are only ever replaced whole"
             ) from None

@@ -11,9 +11,9 @@ import pandas as pd
 DECIMALS = 3
 
 
-def show(frame, decimals: Mapping[str, int] | None = None, index: bool | None = None):
+def show(frame, decimals: Mapping[str, int] | None = None, index: bool = False):
     """`frame` (or a Series) styled for display; `decimals`: of some columns; `index`: show
-    (True), hide (False) or hide a plain 0, 1, 2... (None)."""
+    a plain 0, 1, 2... index too."""
     frame = frame.to_frame() if isinstance(frame, pd.Series) else frame.copy()
     for column in frame.columns:
         present = frame[column].dropna()
@@ -25,7 +25,7 @@ def show(frame, decimals: Mapping[str, int] | None = None, index: bool | None = 
     for column, precision in (decimals or {}).items():
         styler = styler.format(precision=precision, na_rep="–", subset=[column])
     styler = styler.format_index(lambda v: f"{v:g}" if isinstance(v, float) else v, axis="index")
-    if index is False or (index is None and isinstance(frame.index, pd.RangeIndex)):
+    if not index and isinstance(frame.index, pd.RangeIndex):
         styler = styler.hide(axis="index")
     return styler
 
