@@ -9,6 +9,7 @@ book/data.md ("How textbooks are read and filtered").
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -120,8 +121,11 @@ _GLUED = re.compile(r"[^\W\d_]{30,}")  # words glued together by a text layer wi
 _MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
-def _mode(values) -> float:
-    counts = Counter(values)
+def _mode(values, weights=None):
+    """The most common value (by summed `weights`, if given), the first seen on a tie."""
+    counts: Counter = Counter()
+    for value, weight in zip(values, weights or itertools.repeat(1), strict=False):
+        counts[value] += weight
     return counts.most_common(1)[0][0] if counts else 0.0
 
 
@@ -260,10 +264,7 @@ def paragraphs(
     lines = [ln for i, ln in enumerate(lines) if i not in running and ln.page not in listing]
     if not lines:
         return []
-    weights: Counter = Counter()
-    for line in lines:
-        weights[line.size] += len(line.text)
-    body = weights.most_common(1)[0][0]
+    body = _mode([line.size for line in lines], [len(line.text) for line in lines])
     # The line spacing, in ems; a paragraph's gap is wider than 1.3 ems in any book.
     spacing = spacing or min(1.3, _mode(round(gap / a.size, 2) for a, gap in _gaps(lines)))
     texts = [(block, _join(block)) for block in _blocks(lines, spacing, body)]
@@ -272,19 +273,14 @@ def paragraphs(
     in_references = False
     for block, text in texts:
         first = block[0]
-        styles: Counter = Counter()
-        for line in block:
-            styles[line.style] += len(line.text)
-        style = styles.most_common(1)[0][0]
+        style = _mode([line.style for line in block], [len(line.text) for line in block])
         heading = first.size > 1.08 * body or (style == "bold" and len(block) <= 2)
-        if heading or (len(block) == 1 and not _TERMINAL.search(text)):
+        unfinished_line = len(block) == 1 and not _TERMINAL.search(text)
+        if heading or unfinished_line:
             in_references = bool(_REFERENCES_HEADING.match(text.strip()))
         elif in_references:
             in_references = bool(_CITATION.search(text))  # the list ends at a block of prose
-        spread = sum(map(_spread, block))  # rows of a table
-        if heading or (
-            len(block) == 1 and _SENTENCE_START.match(text) and not _TERMINAL.search(text)
-        ):
+        if heading or (unfinished_line and _SENTENCE_START.match(text)):
             kind = "headings"  # or a label: a line of its own without a sentence end
         elif in_references:
             kind = "references"
@@ -292,8 +288,8 @@ def paragraphs(
             kind = "code"
         elif first.size < 0.92 * body:
             kind = "small_print"
-        elif spread >= max(1, len(block) / 2):
-            kind = "tables"
+        elif sum(map(_spread, block)) >= max(1, len(block) / 2):
+            kind = "tables"  # rows with gaps between cells
         else:
             text, kind = trim_cut_sentences(text, stats, examples), ""
         if kind:
@@ -417,14 +413,14 @@ def language_detector(language: str):
     """A `lingua` detector that tells `language` from other common languages."""
     from lingua import Language, LanguageDetectorBuilder
 
-    names = {lang.name.lower() for lang in Language.all()}
-    if not isinstance(language, str) or language.lower() not in names:
+    try:  # lingua knows its languages by name, in any case
+        languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
+    except (AttributeError, ValueError):
         raise ParameterError(
             "language",
             language,
             "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
-        )
-    languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
+        ) from None
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 

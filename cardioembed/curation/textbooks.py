@@ -68,11 +68,21 @@ class Problem:
     kind: str = "skipped"
 
 
+def _unreadable(path: Path, kind: str, why) -> InputError:
+    """The error for a file that is no readable `kind` ("a PDF", "an EPUB")."""
+    calibre = " (e.g. with Calibre)" if kind == "an EPUB" else ""
+    return InputError(
+        f"{path.name} could not be read as {kind} ({why}); re-export it{calibre} or give a "
+        "text file"
+    )
+
+
 # ----------------------------------------------------------------------------- PDF
 
 # Font names say the weight and the pitch: "CMBX12", "Helvetica-Bold"; "CMTT10", "Courier".
 _BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
 _MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
+_UP_TO_HYPHEN = re.compile(f"[^{HYPHEN}]*{HYPHEN}?")
 
 
 @functools.lru_cache(maxsize=256)  # a book has few fonts; every line asks three times
@@ -92,10 +102,8 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     x, y = ctypes.c_double(), ctypes.c_double()
     name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
     spans, start = [], 0
-    for raw in text.split("\r\n"):
-        cuts = [start + i + 1 for i, c in enumerate(raw) if c == HYPHEN]
-        bounds = [start, *cuts, start + len(raw)]
-        spans += zip(bounds, bounds[1:], strict=False)
+    for raw in text.split("\r\n"):  # each line, cut after each hyphen mark
+        spans += [(start + m.start(), start + m.end()) for m in _UP_TO_HYPHEN.finditer(raw)]
         start += len(raw) + 2
     lines: list[Line] = []
     for first, end in spans:
@@ -111,7 +119,7 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
             size = round(pdfium_c.FPDFText_GetFontSize(handle, index), 1)
             fonts.append((size, _font_style(name.value)))
-        size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
+        size, style = fonts[0] if fonts[0] == fonts[2] else fonts[1]  # majority, else the middle
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
         x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
         content = normalize_unicode(raw.strip())
@@ -141,9 +149,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
                 f"{path.name} is a password-protected PDF; save an unprotected copy "
                 "or give a text file"
             ) from exc
-        raise InputError(
-            f"{path.name} could not be read as a PDF ({exc}); re-export it or give a text file"
-        ) from exc
+        raise _unreadable(path, "a PDF", exc) from exc
     lines: list[Line] = []
     blank = failed = 0
     with document:
@@ -166,10 +172,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
     if not n_pages:
         raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if failed == n_pages:
-        raise InputError(
-            f"{path.name} could not be read as a PDF (no page could be decoded); "
-            "re-export it or give a text file"
-        )
+        raise _unreadable(path, "a PDF", "no page could be decoded")
     stats["blank_pages"] += blank
     if blank + failed == n_pages:
         raise InputError(
@@ -247,19 +250,12 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
     return found
 
 
-def _epub_error(path: Path, why: str) -> InputError:
-    return InputError(
-        f"{path.name} could not be read as an EPUB ({why}); re-export it (e.g. with "
-        "Calibre) or give a text file"
-    )
-
-
 def _read_epub(path: Path, stats: Counter, examples: dict):
     """The spine's documents in reading order as chapters."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise _epub_error(path, f"not a zip archive: {exc}") from exc
+        raise _unreadable(path, "an EPUB", f"not a zip archive: {exc}") from exc
     with archive:
         names = set(archive.namelist())
         try:
@@ -267,7 +263,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
             rootfile = next(e.get("full-path", "") for e in container.iterfind(".//{*}rootfile"))
             package = lxml.etree.fromstring(archive.read(rootfile))
         except (KeyError, StopIteration, lxml.etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
-            raise _epub_error(path, f"no readable package document: {exc}") from exc
+            raise _unreadable(path, "an EPUB", f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
         manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
         chapters: list[list[str]] = []
@@ -300,7 +296,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
             "re-export the book"
         )
     if not chapters:
-        raise _epub_error(path, "its spine lists no XHTML document")
+        raise _unreadable(path, "an EPUB", "its spine lists no XHTML document")
     return chapters, 0, warnings_
 
 
