@@ -142,13 +142,10 @@ def _running(lines: list[Line], pages: int) -> set[int]:
     recurs there on half the pages of one parity (left and right heads alternate)."""
     if pages < 3:
         return set()
-    by_page: dict[int, list[int]] = {}
-    for i, line in enumerate(lines):
-        by_page.setdefault(line.page, []).append(i)
     edges = []  # (line, its neighbour inwards, at the top)
-    for members in by_page.values():
-        if len(members) > 1:
-            order = sorted(members, key=lambda i: -lines[i].y)
+    for _, page in itertools.groupby(range(len(lines)), key=lambda i: lines[i].page):
+        order = sorted(page, key=lambda i: -lines[i].y)
+        if len(order) > 1:
             edges += [(order[0], order[1], True), (order[-1], order[-2], False)]
     spacing = _mode(round(gap, 1) for _, gap in _gaps(lines))
     apart = {i for i, j, _ in edges if abs(lines[i].y - lines[j].y) > 1.3 * spacing}
@@ -253,7 +250,7 @@ def _join(block: list[Line]) -> str:
 def paragraphs(
     lines: list[Line], pages: int, stats: Counter, examples: dict, spacing: float = 0.0
 ) -> list[tuple[int, str]]:
-    """The prose paragraphs of a document's lines as (page, text); drops counted in
+    """The prose paragraphs of a document's lines (page by page) as (page, text); drops counted in
     `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
     running = _running(lines, pages)
     listing = _listing_pages(lines)
