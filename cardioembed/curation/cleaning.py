@@ -184,31 +184,28 @@ def _blocks(lines: list[Line], spacing: float, body: float) -> list[list[Line]]:
     groups: dict[tuple[int, int], list[Line]] = {}
     for line in lines:
         groups.setdefault((line.page % 2, line.column), []).append(line)
-    edges = {}  # left: where most lines start; right: where 90% of lines end
+    left, right = {}, {}  # where most lines start, where 90% of lines end
     for key, group in groups.items():
         rights = sorted(line.x1 for line in group)
-        edges[key] = (
-            _mode(round(line.x0) for line in group),
-            rights[round(0.9 * (len(rights) - 1))],
-        )
+        left[key] = _mode(round(line.x0) for line in group)
+        right[key] = rights[round(0.9 * (len(rights) - 1))]
     blocks: list[list[Line]] = []
     current: list[Line] = []
     open_block: list[Line] | None = None  # a paragraph that may run on over a break
     for line in lines:
-        left = edges[(line.page % 2, line.column)][0]
         prev = current[-1] if current else None
         # The previous line ended short: the first word of this one would have fit on it.
         short = (
             prev is not None
             and prev.x1 + 0.5 * prev.size * (len(line.text.split(" ", 1)[0]) + 1)
-            < edges[(prev.page % 2, prev.column)][1] - prev.size
+            < right[(prev.page % 2, prev.column)] - prev.size
         )
         if prev is None:
             new = True
         elif (prev.page, prev.column) != (line.page, line.column):
             new = not (
                 open_block
-                and line.x0 - left <= 0.8 * line.size  # not indented
+                and line.x0 - left[(line.page % 2, line.column)] <= 0.8 * line.size  # not indented
                 and line.size == body
                 and (not short or line.text[:1].islower())
             )
