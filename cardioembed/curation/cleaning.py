@@ -164,8 +164,7 @@ def _running(lines: list[Line], pages: int) -> set[int]:
 
 
 def _spread(line: Line) -> bool:
-    """Whether the line is wider than its characters: gaps between table cells, or before
-    a page number at the margin."""
+    """Whether the line is wider than its text: gaps between table cells or before a page number."""
     return line.x1 - line.x0 > 0.8 * line.size * len(line.text) + 3 * line.size
 
 
@@ -247,8 +246,8 @@ def _join(block: list[Line]) -> str:
 def paragraphs(
     lines: list[Line], pages: int, stats: Counter, examples: dict, spacing: float = 0.0
 ) -> list[tuple[int, str]]:
-    """The prose paragraphs of a document's lines (page by page) as (page, text); drops counted in
-    `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
+    """The prose paragraphs of a document's lines (in page order) as (page, text); drops
+    counted in `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
     running = _running(lines, pages)
     listing = _listing_pages(lines)
     for i in sorted(running):
