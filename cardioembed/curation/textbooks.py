@@ -235,11 +235,11 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
         # after a number or a unit, a raised number is a power ("g/m<sup>2</sup>"), kept
         # as "m^2"; elsewhere, or as a link, it is the mark of a note or citation
         power = element.tag == "sup" and _POWER_BASE.search(before)
-        if _CITATION_MARK.match(element.text_content()) and not power:
+        if power:
+            element.text = "^" + (element.text or "")
+        elif _CITATION_MARK.match(element.text_content()):
             stats["footnote_marks"] += 1
             element.drop_tree()
-        elif power:
-            element.text = "^" + (element.text or "")
     found = []
     for element in root.iter("p", "div"):
         if element.tag == "div" and (len(element) or not (element.text or "").strip()):
@@ -480,11 +480,10 @@ def read_folder(
         for warning in book.warnings:
             problems.append(Problem(path, warning, kind="degraded"))
             logger.warning("read with text lost: %s", warning)
+    listing = "\n".join(f"  - {p.kind}: {p.message}" for p in problems)
     if not books:
-        listing = "\n".join(f"  - {p.message}" for p in problems)
         raise InputError(f"no usable textbook in {folder}:\n{listing}")
     if strict and problems:
-        listing = "\n".join(f"  - {p.kind}: {p.message}" for p in problems)
         raise InputError(
             f"strict mode: {len(problems)} file(s) of {folder} were skipped or read with "
             f"text lost:\n{listing}\nfix or remove them, or set strict=False to go on "
