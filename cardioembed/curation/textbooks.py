@@ -80,15 +80,14 @@ def _unreadable(path: Path, kind: str, why) -> InputError:
 # ----------------------------------------------------------------------------- PDF
 
 # Font names say the weight and the pitch: "CMBX12", "Helvetica-Bold"; "CMTT10", "Courier".
-_BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
-_MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
+_BOLD_FONT = re.compile(rb"bold|black|heavy|demi|BX", re.IGNORECASE)
+_MONO_FONT = re.compile(rb"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
 _UP_TO_HYPHEN = re.compile(f"[^{HYPHEN}]*{HYPHEN}?")
 
 
 @functools.lru_cache(maxsize=256)  # a book has few fonts; every line asks three times
 def _font_style(name: bytes) -> str:
-    font = name.decode("latin-1")
-    return "mono" if _MONO_FONT.search(font) else "bold" if _BOLD_FONT.search(font) else ""
+    return "mono" if _MONO_FONT.search(name) else "bold" if _BOLD_FONT.search(name) else ""
 
 
 def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
@@ -363,9 +362,8 @@ def _read_markdown(path: Path, stats: Counter, examples: dict):
 
     text = _FRONT_MATTER.sub("", _decode_text(path))
     html = MarkdownIt("commonmark").enable("table").render(text)
-    levels = Counter(re.findall(r"<(h[12])>", html))
-    tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
-    parts = re.split(f"(?=<{tag}>)", html) if tag else [html]
+    tag = next((tag for tag in ("<h1>", "<h2>") if html.count(tag) > 1), "")
+    parts = re.split(f"(?={tag})", html) if tag else [html]
     return [html_paragraphs(part.encode(), stats, examples) for part in parts], 0, []
 
 
