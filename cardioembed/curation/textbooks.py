@@ -442,18 +442,16 @@ def read_folder(
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]
     usable = [p for p in files if p.suffix.lower() in SUPPORTED_EXTENSIONS]
-    problems = [
-        Problem(
-            p,
-            f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
-            f"{', '.join(SUPPORTED_EXTENSIONS)}; convert it to one of them or move it out of "
-            "the folder",
-        )
-        for p in files
-        if p.suffix.lower() not in SUPPORTED_EXTENSIONS
-    ]
-    for problem in problems:
-        logger.warning("skipped: %s", problem.message)
+    problems: list[Problem] = []
+    for p in files:
+        if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            why = (
+                f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
+                f"{', '.join(SUPPORTED_EXTENSIONS)}; convert it to one of them or move it out "
+                "of the folder"
+            )
+            problems.append(Problem(p, why))
+            logger.warning("skipped: %s", why)
     if not usable:
         raise InputError(
             f"no textbook found in {folder}: it holds no {', '.join(SUPPORTED_EXTENSIONS)} file "
