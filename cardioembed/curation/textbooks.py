@@ -362,7 +362,7 @@ def _read_markdown(path: Path, stats: Counter, examples: dict):
 
     text = _FRONT_MATTER.sub("", _decode_text(path))
     html = MarkdownIt("commonmark").enable("table").render(text)
-    tag = next((tag for tag in ("<h1>", "<h2>") if html.count(tag) > 1), "")
+    tag = next((h for h in ("<h1>", "<h2>") if html.count(h) > 1), "")  # repeated level
     parts = re.split(f"(?={tag})", html) if tag else [html]
     return [html_paragraphs(part.encode(), stats, examples) for part in parts], 0, []
 
