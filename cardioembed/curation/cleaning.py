@@ -9,6 +9,7 @@ book/data.md ("How textbooks are read and filtered").
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -120,8 +121,11 @@ _GLUED = re.compile(r"[^\W\d_]{30,}")  # words glued together by a text layer wi
 _MARKUP = re.compile(r"\\[A-Za-z]{2,}|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
 
 
-def _mode(values) -> float:
-    counts = Counter(values)
+def _mode(values, weights=None):
+    """The most common value (by summed `weights`, if given), the first seen on a tie."""
+    counts: Counter = Counter()
+    for value, weight in zip(values, weights or itertools.repeat(1), strict=False):
+        counts[value] += weight
     return counts.most_common(1)[0][0] if counts else 0.0
 
 
@@ -138,13 +142,10 @@ def _running(lines: list[Line], pages: int) -> set[int]:
     recurs there on half the pages of one parity (left and right heads alternate)."""
     if pages < 3:
         return set()
-    by_page: dict[int, list[int]] = {}
-    for i, line in enumerate(lines):
-        by_page.setdefault(line.page, []).append(i)
     edges = []  # (line, its neighbour inwards, at the top)
-    for members in by_page.values():
-        if len(members) > 1:
-            order = sorted(members, key=lambda i: -lines[i].y)
+    for _, page in itertools.groupby(range(len(lines)), key=lambda i: lines[i].page):
+        order = sorted(page, key=lambda i: -lines[i].y)
+        if len(order) > 1:
             edges += [(order[0], order[1], True), (order[-1], order[-2], False)]
     spacing = _mode(round(gap, 1) for _, gap in _gaps(lines))
     apart = {i for i, j, _ in edges if abs(lines[i].y - lines[j].y) > 1.3 * spacing}
@@ -163,8 +164,7 @@ def _running(lines: list[Line], pages: int) -> set[int]:
 
 
 def _spread(line: Line) -> bool:
-    """Whether the line is wider than its characters: gaps between table cells, or before
-    a page number at the margin."""
+    """Whether the line is wider than its text: gaps between table cells or before a page number."""
     return line.x1 - line.x0 > 0.8 * line.size * len(line.text) + 3 * line.size
 
 
@@ -183,31 +183,28 @@ def _blocks(lines: list[Line], spacing: float, body: float) -> list[list[Line]]:
     groups: dict[tuple[int, int], list[Line]] = {}
     for line in lines:
         groups.setdefault((line.page % 2, line.column), []).append(line)
-    edges = {}  # left: where most lines start; right: where 90% of lines end
+    left, right = {}, {}  # where most lines start, where 90% of lines end
     for key, group in groups.items():
         rights = sorted(line.x1 for line in group)
-        edges[key] = (
-            _mode(round(line.x0) for line in group),
-            rights[round(0.9 * (len(rights) - 1))],
-        )
+        left[key] = _mode(round(line.x0) for line in group)
+        right[key] = rights[round(0.9 * (len(rights) - 1))]
     blocks: list[list[Line]] = []
     current: list[Line] = []
     open_block: list[Line] | None = None  # a paragraph that may run on over a break
     for line in lines:
-        left = edges[(line.page % 2, line.column)][0]
         prev = current[-1] if current else None
         # The previous line ended short: the first word of this one would have fit on it.
         short = (
             prev is not None
             and prev.x1 + 0.5 * prev.size * (len(line.text.split(" ", 1)[0]) + 1)
-            < edges[(prev.page % 2, prev.column)][1] - prev.size
+            < right[(prev.page % 2, prev.column)] - prev.size
         )
         if prev is None:
             new = True
         elif (prev.page, prev.column) != (line.page, line.column):
             new = not (
                 open_block
-                and line.x0 - left <= 0.8 * line.size  # not indented
+                and line.x0 - left[(line.page % 2, line.column)] <= 0.8 * line.size  # not indented
                 and line.size == body
                 and (not short or line.text[:1].islower())
             )
@@ -249,8 +246,8 @@ def _join(block: list[Line]) -> str:
 def paragraphs(
     lines: list[Line], pages: int, stats: Counter, examples: dict, spacing: float = 0.0
 ) -> list[tuple[int, str]]:
-    """The prose paragraphs of a document's lines as (page, text); drops counted in
-    `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
+    """The prose paragraphs of a document's lines (in page order) as (page, text); drops
+    counted in `stats`, sampled in `examples`. `spacing` in ems where known (plain text)."""
     running = _running(lines, pages)
     listing = _listing_pages(lines)
     for i in sorted(running):
@@ -260,10 +257,7 @@ def paragraphs(
     lines = [ln for i, ln in enumerate(lines) if i not in running and ln.page not in listing]
     if not lines:
         return []
-    weights: Counter = Counter()
-    for line in lines:
-        weights[line.size] += len(line.text)
-    body = weights.most_common(1)[0][0]
+    body = _mode([line.size for line in lines], [len(line.text) for line in lines])
     # The line spacing, in ems; a paragraph's gap is wider than 1.3 ems in any book.
     spacing = spacing or min(1.3, _mode(round(gap / a.size, 2) for a, gap in _gaps(lines)))
     texts = [(block, _join(block)) for block in _blocks(lines, spacing, body)]
@@ -272,19 +266,14 @@ def paragraphs(
     in_references = False
     for block, text in texts:
         first = block[0]
-        styles: Counter = Counter()
-        for line in block:
-            styles[line.style] += len(line.text)
-        style = styles.most_common(1)[0][0]
+        style = _mode([line.style for line in block], [len(line.text) for line in block])
         heading = first.size > 1.08 * body or (style == "bold" and len(block) <= 2)
-        if heading or (len(block) == 1 and not _TERMINAL.search(text)):
+        unfinished_line = len(block) == 1 and not _TERMINAL.search(text)
+        if heading or unfinished_line:
             in_references = bool(_REFERENCES_HEADING.match(text.strip()))
         elif in_references:
             in_references = bool(_CITATION.search(text))  # the list ends at a block of prose
-        spread = sum(map(_spread, block))  # rows of a table
-        if heading or (
-            len(block) == 1 and _SENTENCE_START.match(text) and not _TERMINAL.search(text)
-        ):
+        if heading or (unfinished_line and _SENTENCE_START.match(text)):
             kind = "headings"  # or a label: a line of its own without a sentence end
         elif in_references:
             kind = "references"
@@ -292,8 +281,8 @@ def paragraphs(
             kind = "code"
         elif first.size < 0.92 * body:
             kind = "small_print"
-        elif spread >= max(1, len(block) / 2):
-            kind = "tables"
+        elif sum(map(_spread, block)) >= max(1, len(block) / 2):
+            kind = "tables"  # rows with gaps between cells
         else:
             text, kind = trim_cut_sentences(text, stats, examples), ""
         if kind:
@@ -417,14 +406,14 @@ def language_detector(language: str):
     """A `lingua` detector that tells `language` from other common languages."""
     from lingua import Language, LanguageDetectorBuilder
 
-    names = {lang.name.lower() for lang in Language.all()}
-    if not isinstance(language, str) or language.lower() not in names:
+    try:  # lingua knows its languages by name, in any case
+        languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
+    except (AttributeError, ValueError):
         raise ParameterError(
             "language",
             language,
             "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
-        )
-    languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
+        ) from None
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 

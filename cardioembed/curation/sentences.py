@@ -26,10 +26,7 @@ def _continues(sentence: str, piece: str) -> bool:
     """Whether pysbd's `piece` continues `sentence` rather than starting a new one."""
     if _LOWER_WORD.match(piece) or not _END.search(sentence):
         return True
-    token = sentence.rsplit(" ", 1)[-1]
-    if not token.endswith("."):
-        return False
-    word = token.lstrip("([{\"'“‘").rstrip(".").lower()
+    word = sentence.rsplit(" ", 1)[-1].lstrip("([{\"'“‘").rstrip(".").lower()
     return word in _NON_TERMINAL or (word in _BEFORE_NUMBER and piece[:1].isdigit())
 
 

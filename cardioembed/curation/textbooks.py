@@ -68,17 +68,26 @@ class Problem:
     kind: str = "skipped"
 
 
+def _unreadable(path: Path, kind: str, why) -> InputError:
+    """The error for a file that is no readable `kind` ("a PDF", "an EPUB")."""
+    calibre = " (e.g. with Calibre)" if kind == "an EPUB" else ""
+    return InputError(
+        f"{path.name} could not be read as {kind} ({why}); re-export it{calibre} or give a "
+        "text file"
+    )
+
+
 # ----------------------------------------------------------------------------- PDF
 
 # Font names say the weight and the pitch: "CMBX12", "Helvetica-Bold"; "CMTT10", "Courier".
-_BOLD_FONT = re.compile(r"bold|black|heavy|demi|BX", re.IGNORECASE)
-_MONO_FONT = re.compile(r"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
+_BOLD_FONT = re.compile(rb"bold|black|heavy|demi|BX", re.IGNORECASE)
+_MONO_FONT = re.compile(rb"mono|courier|consol|typewriter|TT\d", re.IGNORECASE)
+_UP_TO_HYPHEN = re.compile(f"[^{HYPHEN}]*{HYPHEN}?")
 
 
 @functools.lru_cache(maxsize=256)  # a book has few fonts; every line asks three times
 def _font_style(name: bytes) -> str:
-    font = name.decode("latin-1")
-    return "mono" if _MONO_FONT.search(font) else "bold" if _BOLD_FONT.search(font) else ""
+    return "mono" if _MONO_FONT.search(name) else "bold" if _BOLD_FONT.search(name) else ""
 
 
 def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
@@ -92,10 +101,8 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
     x, y = ctypes.c_double(), ctypes.c_double()
     name, flags = ctypes.create_string_buffer(128), ctypes.c_int()
     spans, start = [], 0
-    for raw in text.split("\r\n"):
-        cuts = [start + i + 1 for i, c in enumerate(raw) if c == HYPHEN]
-        bounds = [start, *cuts, start + len(raw)]
-        spans += zip(bounds, bounds[1:], strict=False)
+    for raw in text.split("\r\n"):  # each line, cut after each hyphen mark
+        spans += [(start + m.start(), start + m.end()) for m in _UP_TO_HYPHEN.finditer(raw)]
         start += len(raw) + 2
     lines: list[Line] = []
     for first, end in spans:
@@ -111,7 +118,7 @@ def _pdf_lines(textpage, page: int, width: float) -> list[Line]:
             pdfium_c.FPDFText_GetFontInfo(handle, index, name, 128, flags)
             size = round(pdfium_c.FPDFText_GetFontSize(handle, index), 1)
             fonts.append((size, _font_style(name.value)))
-        size, style = Counter(fonts).most_common(1)[0][0] if len(set(fonts)) < 3 else fonts[1]
+        size, style = fonts[0] if fonts[0] == fonts[2] else fonts[1]  # majority, else the middle
         pdfium_c.FPDFText_GetCharOrigin(handle, first, x, y)
         x0, x1 = textpage.get_charbox(first)[0], textpage.get_charbox(last)[2]
         content = normalize_unicode(raw.strip())
@@ -141,9 +148,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
                 f"{path.name} is a password-protected PDF; save an unprotected copy "
                 "or give a text file"
             ) from exc
-        raise InputError(
-            f"{path.name} could not be read as a PDF ({exc}); re-export it or give a text file"
-        ) from exc
+        raise _unreadable(path, "a PDF", exc) from exc
     lines: list[Line] = []
     blank = failed = 0
     with document:
@@ -166,10 +171,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
     if not n_pages:
         raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if failed == n_pages:
-        raise InputError(
-            f"{path.name} could not be read as a PDF (no page could be decoded); "
-            "re-export it or give a text file"
-        )
+        raise _unreadable(path, "a PDF", "no page could be decoded")
     stats["blank_pages"] += blank
     if blank + failed == n_pages:
         raise InputError(
@@ -232,11 +234,11 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
         # after a number or a unit, a raised number is a power ("g/m<sup>2</sup>"), kept
         # as "m^2"; elsewhere, or as a link, it is the mark of a note or citation
         power = element.tag == "sup" and _POWER_BASE.search(before)
-        if _CITATION_MARK.match(element.text_content()) and not power:
+        if power:
+            element.text = "^" + (element.text or "")
+        elif _CITATION_MARK.match(element.text_content()):
             stats["footnote_marks"] += 1
             element.drop_tree()
-        elif power:
-            element.text = "^" + (element.text or "")
     found = []
     for element in root.iter("p", "div"):
         if element.tag == "div" and (len(element) or not (element.text or "").strip()):
@@ -247,19 +249,12 @@ def html_paragraphs(html: bytes, stats: Counter, examples: dict) -> list[str]:
     return found
 
 
-def _epub_error(path: Path, why: str) -> InputError:
-    return InputError(
-        f"{path.name} could not be read as an EPUB ({why}); re-export it (e.g. with "
-        "Calibre) or give a text file"
-    )
-
-
 def _read_epub(path: Path, stats: Counter, examples: dict):
     """The spine's documents in reading order as chapters."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise _epub_error(path, f"not a zip archive: {exc}") from exc
+        raise _unreadable(path, "an EPUB", f"not a zip archive: {exc}") from exc
     with archive:
         names = set(archive.namelist())
         try:
@@ -267,7 +262,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
             rootfile = next(e.get("full-path", "") for e in container.iterfind(".//{*}rootfile"))
             package = lxml.etree.fromstring(archive.read(rootfile))
         except (KeyError, StopIteration, lxml.etree.XMLSyntaxError, zipfile.BadZipFile) as exc:
-            raise _epub_error(path, f"no readable package document: {exc}") from exc
+            raise _unreadable(path, "an EPUB", f"no readable package document: {exc}") from exc
         base = posixpath.dirname(rootfile)
         manifest = {item.get("id", ""): item for item in package.iterfind(".//{*}item")}
         chapters: list[list[str]] = []
@@ -300,7 +295,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
             "re-export the book"
         )
     if not chapters:
-        raise _epub_error(path, "its spine lists no XHTML document")
+        raise _unreadable(path, "an EPUB", "its spine lists no XHTML document")
     return chapters, 0, warnings_
 
 
@@ -367,9 +362,8 @@ def _read_markdown(path: Path, stats: Counter, examples: dict):
 
     text = _FRONT_MATTER.sub("", _decode_text(path))
     html = MarkdownIt("commonmark").enable("table").render(text)
-    levels = Counter(re.findall(r"<(h[12])>", html))
-    tag = "h1" if levels["h1"] > 1 else "h2" if levels["h2"] > 1 else ""
-    parts = re.split(f"(?=<{tag}>)", html) if tag else [html]
+    tag = next((h for h in ("<h1>", "<h2>") if html.count(h) > 1), "")  # repeated level
+    parts = re.split(f"(?={tag})", html) if tag else [html]
     return [html_paragraphs(part.encode(), stats, examples) for part in parts], 0, []
 
 
@@ -448,18 +442,16 @@ def read_folder(
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     ]
     usable = [p for p in files if p.suffix.lower() in SUPPORTED_EXTENSIONS]
-    problems = [
-        Problem(
-            p,
-            f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
-            f"{', '.join(SUPPORTED_EXTENSIONS)}; convert it to one of them or move it out of "
-            "the folder",
-        )
-        for p in files
-        if p.suffix.lower() not in SUPPORTED_EXTENSIONS
-    ]
-    for problem in problems:
-        logger.warning("skipped: %s", problem.message)
+    problems: list[Problem] = []
+    for p in files:
+        if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            why = (
+                f"{p.name}: skipped, extension {p.suffix or '(none)'!r} is not one of "
+                f"{', '.join(SUPPORTED_EXTENSIONS)}; convert it to one of them or move it out "
+                "of the folder"
+            )
+            problems.append(Problem(p, why))
+            logger.warning("skipped: %s", why)
     if not usable:
         raise InputError(
             f"no textbook found in {folder}: it holds no {', '.join(SUPPORTED_EXTENSIONS)} file "
@@ -484,11 +476,10 @@ def read_folder(
         for warning in book.warnings:
             problems.append(Problem(path, warning, kind="degraded"))
             logger.warning("read with text lost: %s", warning)
+    listing = "\n".join(f"  - {p.kind}: {p.message}" for p in problems)
     if not books:
-        listing = "\n".join(f"  - {p.message}" for p in problems)
         raise InputError(f"no usable textbook in {folder}:\n{listing}")
     if strict and problems:
-        listing = "\n".join(f"  - {p.kind}: {p.message}" for p in problems)
         raise InputError(
             f"strict mode: {len(problems)} file(s) of {folder} were skipped or read with "
             f"text lost:\n{listing}\nfix or remove them, or set strict=False to go on "
