@@ -88,15 +88,10 @@ def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if kind in (*params["pair_kinds"], params["negatives"]) and not params[name]:
             raise ParameterError(name, "", f"'{kind}' needs {what} or a hub id")
-    for name, minimum in (
-        ("min_sentence_chars", 0),
-        ("paraphrase_limit", 0),  # 0: no limit
-        ("max_items_per_source", 0),  # 0: no limit
-        ("paraphrase_max_new_tokens", 1),
-        ("paraphrase_batch_size", 1),
-        ("seed", 0),
-    ):
-        check_int(name, params[name], minimum, f"give a whole number, {minimum} or more")
+    for name in ("min_sentence_chars", "paraphrase_limit", "max_items_per_source", "seed"):
+        check_int(name, params[name], 0, "give a whole number, 0 or more")
+    for name in ("paraphrase_max_new_tokens", "paraphrase_batch_size"):
+        check_int(name, params[name], 1, "give a whole number, 1 or more")
     return params
 
 
