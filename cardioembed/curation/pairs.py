@@ -329,9 +329,8 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
         for anchor, docs in zip(mined["anchor"], mined["positive"], strict=True):
             candidates.setdefault((anchor, docs[0]), docs[1:])
     group_texts = _group_texts(result)
-    text_groups: dict[str, str] = {}
-    for group, text in zip(result["group"], result["positive"], strict=True):
-        text_groups.setdefault(str(text), str(group))
+    # the group of each text: its first pair's
+    text_groups = result.drop_duplicates("positive").set_index("positive")["group"]
     found = []
     for group, anchor, positive in zip(result["group"], anchors, positives, strict=True):
         options = candidates.get((anchor, positive), [])
