@@ -40,7 +40,6 @@ PARAMETERS = (
     "paraphrase_batch_size max_items_per_source seed language strict"
 ).split()
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
-PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written so far
 _RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
 
 

@@ -44,9 +44,8 @@ def normalise_for_dedup(text) -> str:
 
 def _unique(texts) -> tuple[list[str], np.ndarray]:
     """Distinct normalised texts (in order of first appearance), each text's index among them."""
-    index: dict[str, int] = {}
-    inverse = [index.setdefault(normalise_for_dedup(t), len(index)) for t in texts]
-    return list(index), np.array(inverse, dtype=np.int64)
+    inverse, uniq = pd.factorize(pd.Series(map(normalise_for_dedup, texts), dtype=object))
+    return list(uniq), inverse
 
 
 def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:

@@ -77,10 +77,8 @@ def clean_paraphrase(output: str, source_text: str) -> str:
     text = str(output or "").strip()
     for _ in range(3):  # "Sure! Here is the paraphrase: Paraphrase: ..."
         text = _PREFIX.sub("", text, count=1).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    text = _PREFIX.sub("", lines[0], count=1).strip().strip(_QUOTES).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    text = _PREFIX.sub("", first, count=1).strip().strip(_QUOTES).strip()
     n = max(1, len(_SENTENCE_END.split(str(source_text).strip())))
     text = " ".join(_SENTENCE_END.split(text)[:n]).strip().strip(_QUOTES).strip()
     return " ".join(text.split())
