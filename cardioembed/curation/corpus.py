@@ -123,7 +123,7 @@ def add_negatives(pairs: pd.DataFrame, negatives: str, negatives_model: str, see
 
 
 def save_corpus(
-    corpus_dir: str | Path,
+    corpus_dir: Path,
     params: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame],
     **records: Any,
@@ -132,7 +132,6 @@ def save_corpus(
     sources, seed and key, unless a finished one with the same key and code is there, and
     point `current.json` at it; returns (subfolder, reused). Other corpora stay: models
     may be trained on them."""
-    corpus_dir = Path(corpus_dir)
     # `strict` changes whether a run fails, not what it writes.
     key = {n: v for n, v in params.items() if n != "strict"}
     # what the corpus is made from besides its parameters: the versions of the packages
