@@ -180,16 +180,15 @@ def test_textbooks_are_curated_and_the_skipped_files_reported(curated):
     assert counts["textbook_dropped_code"] == 1  # the fenced block of notes.md
     assert counts["textbook_dropped_headings"] == 3  # two chapter lines, one Markdown heading
     manifest = corpus["manifest"]
-    assert set(manifest["inputs"]) == {"good.txt", "notes.md"}
-    assert set(manifest["inputs_skipped"]) == {"broken.pdf", "latin.txt"}
-    assert "iconv" in manifest["inputs_skipped"]["latin.txt"]
-    files = corpus["files"].set_index("file")["status"].to_dict()
-    assert files == {
+    assert set(manifest["inputs"]) == {"good.txt", "notes.md"}  # the files used
+    files = corpus["files"].set_index("file")
+    assert files["status"].to_dict() == {
         "good.txt": "used",
         "notes.md": "used",
         "broken.pdf": "skipped",
         "latin.txt": "skipped",
     }
+    assert "iconv" in files.loc["latin.txt", "reason"]
     assert counts["textbook_files_skipped"] == 2
     # the terminal lists the skipped files under the notebook's line
     assert curated["first_said"].count("skipped: ") == 2

@@ -1,7 +1,5 @@
-"""The corpus artifact of notebook 01, which shows the curation's steps: its parameters'
-checks, the negatives of each split, and the folder written once per key (parameters,
-inputs, code) into `runs/<profile>/corpus/<sources>-seed<seed>-<hash>/`, with
-`corpus/current.json` naming the one in use, which `load_corpus` follows.
+"""Notebook 01's parameter checks, the negatives of each split, and the corpus folder,
+written once per key (parameters, inputs, code), with `current.json` naming the one in use.
 """
 
 from __future__ import annotations
@@ -41,9 +39,7 @@ PARAMETERS = (
     "negatives negatives_model paraphrase_model paraphrase_limit paraphrase_max_new_tokens "
     "paraphrase_batch_size max_items_per_source seed language strict"
 ).split()
-LOST = ("skipped", "degraded")  # textbook files not used, or used with text lost
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
-PARAPHRASE_CACHE = "paraphrase-cache.json"  # beside it: the paraphrases written so far
 _RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
 
 
@@ -88,15 +84,10 @@ def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if kind in (*params["pair_kinds"], params["negatives"]) and not params[name]:
             raise ParameterError(name, "", f"'{kind}' needs {what} or a hub id")
-    for name, minimum in (
-        ("min_sentence_chars", 0),
-        ("paraphrase_limit", 0),  # 0: no limit
-        ("max_items_per_source", 0),  # 0: no limit
-        ("paraphrase_max_new_tokens", 1),
-        ("paraphrase_batch_size", 1),
-        ("seed", 0),
-    ):
-        check_int(name, params[name], minimum, f"give a whole number, {minimum} or more")
+    for name in ("min_sentence_chars", "paraphrase_limit", "max_items_per_source", "seed"):
+        check_int(name, params[name], 0, "give a whole number, 0 or more")
+    for name in ("paraphrase_max_new_tokens", "paraphrase_batch_size"):
+        check_int(name, params[name], 1, "give a whole number, 1 or more")
     return params
 
 
@@ -132,17 +123,15 @@ def add_negatives(pairs: pd.DataFrame, negatives: str, negatives_model: str, see
 
 
 def save_corpus(
-    corpus_dir: str | Path,
+    corpus_dir: Path,
     params: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame],
     **records: Any,
 ) -> tuple[Path, bool]:
-    """Write the corpus into a subfolder of `corpus_dir` named after its sources, seed and
-    key (parameters and inputs), unless a finished one with the same key and code is
-    there, and point `corpus_dir/current.json` at it; returns (subfolder, reused). Other
-    corpora stay: models may be trained on them. `tables`: sentences, pairs, audit,
-    statistics and files; `records` (counts, problems, seconds): JSON files."""
-    corpus_dir = Path(corpus_dir)
+    """Write `tables` and `records` (JSON) into a subfolder of `corpus_dir` named after the
+    sources, seed and key, unless a finished one with the same key and code is there, and
+    point `current.json` at it; returns (subfolder, reused). Other corpora stay: models
+    may be trained on them."""
     # `strict` changes whether a run fails, not what it writes.
     key = {n: v for n, v in params.items() if n != "strict"}
     # what the corpus is made from besides its parameters: the versions of the packages
@@ -165,12 +154,9 @@ def save_corpus(
     if reused:
         logger.info("reusing the corpus in %s (same parameters, inputs and code)", target)
     else:
-        pairs, files = tables["pairs"], tables["files"]
-        groups = pairs.groupby(["source", "group"])["split"].first().reset_index()
-        lost = {
-            status: files[files["status"] == status].set_index("file")["reason"].to_dict()
-            for status in LOST
-        }
+        groups = tables["pairs"].groupby(["source", "group"])["split"].first().reset_index()
+        files = tables["files"]  # the textbook files skipped, and why, are listed in files.csv
+        skipped = set(files.loc[files["status"] == "skipped", "file"])
         with atomic_dir(target) as tmp:
             for name, table in {**tables, "groups": groups}.items():
                 if name in ("statistics", "files"):
@@ -183,19 +169,16 @@ def save_corpus(
                 tmp,
                 kind="corpus",
                 params=key,
-                # what was used; skipped files are listed apart
-                inputs={k: v for k, v in key["input_files"].items() if k not in lost["skipped"]},
+                inputs={k: v for k, v in inputs.items() if k not in skipped},  # what was used
                 seconds=sum(records.get("seconds", {}).values()),
-                extra={f"inputs_{status}": reasons for status, reasons in lost.items()},
             )
     write_json(corpus_dir / POINTER, {"corpus": target.name, "params_hash": key_hash})
     return target, reused
 
 
 def load_corpus(folder: str | Path) -> dict[str, Any]:
-    """Read a corpus artifact: `folder` itself, or the one its `current.json` names
-    (`runs/<profile>/corpus`). An unfinished or missing one is an InputError that says
-    which notebook makes it."""
+    """Read a corpus folder, or the one `folder`/current.json names; a missing or
+    unfinished one is an InputError that says which notebook makes it."""
     folder = Path(folder)
     pointer = folder / POINTER
     if pointer.is_file():

@@ -31,10 +31,7 @@ _EPS = 1e-9  # an estimated Jaccard similarity is a multiple of 1/NUM_PERM
 
 
 def check_threshold(threshold) -> float:
-    expected = (
-        "give a number in (0, 1], the Jaccard similarity of character 5-grams at or "
-        "above which two texts count as near duplicates; 0.8 is usual"
-    )
+    expected = "give a number in (0, 1], the Jaccard similarity of near duplicates; 0.8 is usual"
     if check_number("near_duplicate_threshold", threshold, 0, 1, expected) == 0:
         raise ParameterError("near_duplicate_threshold", threshold, expected)
     return float(threshold)
@@ -47,9 +44,8 @@ def normalise_for_dedup(text) -> str:
 
 def _unique(texts) -> tuple[list[str], np.ndarray]:
     """Distinct normalised texts (in order of first appearance), each text's index among them."""
-    index: dict[str, int] = {}
-    inverse = [index.setdefault(normalise_for_dedup(t), len(index)) for t in texts]
-    return list(index), np.array(inverse, dtype=np.int64)
+    inverse, uniq = pd.factorize(pd.Series(map(normalise_for_dedup, texts), dtype=object))
+    return list(uniq), inverse
 
 
 def _shingle_hashes(texts: list[str]) -> list[np.ndarray]:

@@ -30,9 +30,7 @@ PAIR_KINDS = "name-definition synonym-definition inclusion-description adjacent 
 
 
 def clean_text(value) -> str:
-    """A clean one-line text: whitespace collapsed; '' for None/NaN."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
+    """A clean one-line text: whitespace collapsed."""
     return " ".join(str(value).split())
 
 
@@ -79,10 +77,8 @@ def clean_paraphrase(output: str, source_text: str) -> str:
     text = str(output or "").strip()
     for _ in range(3):  # "Sure! Here is the paraphrase: Paraphrase: ..."
         text = _PREFIX.sub("", text, count=1).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    text = _PREFIX.sub("", lines[0], count=1).strip().strip(_QUOTES).strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    text = _PREFIX.sub("", first, count=1).strip().strip(_QUOTES).strip()
     n = max(1, len(_SENTENCE_END.split(str(source_text).strip())))
     text = " ".join(_SENTENCE_END.split(text)[:n]).strip().strip(_QUOTES).strip()
     return " ".join(text.split())
@@ -127,31 +123,24 @@ def paraphrase_pairs(
     import torch
 
     frame = sentences.head(limit) if limit else sentences
-    frame = frame.assign(text=frame["text"].map(clean_text))
-    frame = frame[frame["text"].str.len() > 0]
     report = dict.fromkeys(("requested", "kept", "empty", "identical", "too_long", "cached"), 0)
     report["requested"] = len(frame)
     texts = frame["text"].tolist()
-    outputs: list[str] = []
-    if texts:
-        done = {}
-        if cache is not None and Path(cache).is_file():
-            with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
-                done = {
-                    str(k): str(v)
-                    for k, v in json.loads(Path(cache).read_text())["replies"].items()
-                }
-        settings = {"model": model_identity(model), "dtype": str(torch_dtype(dtype))}
-        settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-        settings |= dict(instruction=PARAPHRASE_INSTRUCTION, max_new_tokens=max_new_tokens)
-        settings = params_hash({**settings, "batch_size": batch_size, **GREEDY}, 64)
-        keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
-        todo = [i for i, k in enumerate(keys) if k not in done]
-        report["cached"] = len(texts) - len(todo)
-        if todo:
-            lm, tokenizer = load_causal_lm(model, dtype)
-            _generate(lm, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache)
-        outputs = [done[k] for k in keys]
+    done = {}
+    if cache is not None and Path(cache).is_file():
+        with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
+            done = dict(json.loads(Path(cache).read_text())["replies"])
+    settings = {"model": model_identity(model), "dtype": str(torch_dtype(dtype))}
+    settings["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    settings |= dict(instruction=PARAPHRASE_INSTRUCTION, max_new_tokens=max_new_tokens)
+    settings = params_hash({**settings, "batch_size": batch_size, **GREEDY}, 64)
+    keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    report["cached"] = len(texts) - len(todo)
+    if todo:
+        lm, tokenizer = load_causal_lm(model, dtype)
+        _generate(lm, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache)
+    outputs = [done[k] for k in keys]
     rows = []
     for sentence, reply, row in zip(texts, outputs, frame.itertuples(index=False), strict=True):
         paraphrase = clean_paraphrase(reply, sentence)
@@ -163,12 +152,8 @@ def paraphrase_pairs(
             report["too_long"] += 1
         else:
             report["kept"] += 1
-            where = (row.chapter, row.position)
-            rows.append(
-                pair_row(
-                    str(row.source), "paraphrase", str(row.group), sentence, paraphrase, *where
-                )
-            )
+            pair = (sentence, paraphrase, row.chapter, row.position)
+            rows.append(pair_row(str(row.source), "paraphrase", str(row.group), *pair))
     logger.log(
         logging.WARNING if report["kept"] < report["requested"] else logging.INFO,
         "paraphrases: %(kept)d of %(requested)d sentences kept, %(cached)d replies from the "
@@ -195,7 +180,6 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
     prompts = {i: prompt(texts[i]) for i in todo}
     order = sorted(todo, key=lambda i: len(prompts[i]))  # less padding per batch
     batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    device = next(model.parameters()).device
     started = last_save = last_report = time.perf_counter()
     finished = 0
     try:
@@ -204,7 +188,7 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
                 batch = [prompts[i] for i in index]
                 encoded = tokenizer(
                     batch, return_tensors="pt", padding=True, add_special_tokens=False
-                ).to(device)
+                ).to(model.device)
                 generated = model.generate(
                     **encoded,
                     **GREEDY,
@@ -343,9 +327,8 @@ def add_mined_hard_negatives(pairs: pd.DataFrame, model) -> pd.DataFrame:
         for anchor, docs in zip(mined["anchor"], mined["positive"], strict=True):
             candidates.setdefault((anchor, docs[0]), docs[1:])
     group_texts = _group_texts(result)
-    text_groups: dict[str, str] = {}
-    for group, text in zip(result["group"], result["positive"], strict=True):
-        text_groups.setdefault(str(text), str(group))
+    # the group of each text: its first pair's
+    text_groups = result.drop_duplicates("positive").set_index("positive")["group"]
     found = []
     for group, anchor, positive in zip(result["group"], anchors, positives, strict=True):
         options = candidates.get((anchor, positive), [])

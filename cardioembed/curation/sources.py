@@ -9,7 +9,6 @@ import functools
 import importlib.metadata
 import re
 import warnings
-from collections import deque
 from pathlib import Path
 
 import pandas as pd
@@ -89,15 +88,11 @@ def _branch(parents: dict[str, list[str]], term: str, root: str) -> str | None:
     order); `root` for the root; None when `term` does not descend from `root`."""
     if term == root:
         return root
-    seen, queue = {term}, deque([term])
-    while queue:
-        node = queue.popleft()
-        if root in parents.get(node, []):
+    queue = [term]
+    for node in queue:  # the list grows as it is read: breadth first
+        if root in parents[node]:
             return node
-        for parent in parents.get(node, []):
-            if parent not in seen:
-                seen.add(parent)
-                queue.append(parent)
+        queue += [parent for parent in parents[node] if parent not in queue]
     return None
 
 

@@ -77,8 +77,6 @@ def merge_groups(groups, texts, threshold: float) -> list:
         raise ParameterError("texts", f"{len(texts)} entries", f"give one per item ({len(groups)})")
     per_item = [[t] if isinstance(t, str) else [x for x in t if isinstance(x, str)] for t in texts]
     labels = near_duplicate_clusters([t for item in per_item for t in item], threshold)
-    if not groups:
-        return []
     codes, unique = pd.factorize(pd.Series(groups, dtype=object), sort=True)
     owner = np.repeat(codes, [len(t) for t in per_item])
     # A graph of groups (nodes 0..G-1) and clusters (nodes G..): its components are the
