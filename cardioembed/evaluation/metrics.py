@@ -3,8 +3,7 @@
 Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, ties broken by a seeded order of the
 corpus. Similarity: Spearman of cosine against gold. A gain over the base is bootstrapped
 paired; the cardiology-specific gain (in-domain gain minus the gain out of domain)
-resamples each suite on its own.
-"""
+resamples each suite on its own."""
 
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
-SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
@@ -135,7 +133,6 @@ def rank_metrics(
     """Per-query metrics from a (queries x documents) score matrix and each query's relevant
     columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
     per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
-    scores = np.asarray(scores)
     n_q, n_d = scores.shape
     priority = np.random.default_rng(seed).permutation(n_d)
     rows = np.zeros((n_q, len(RETRIEVAL_METRICS)))
@@ -275,7 +272,7 @@ def summarise(
             if data is None:
                 continue
             ref = by_key.get((suite_name, base)) if model != base else None
-            for metric in RETRIEVAL_METRICS if retrieval else SIMILARITY_METRICS:
+            for metric in RETRIEVAL_METRICS if retrieval else ["spearman"]:
                 column = metric if retrieval else "cosine"
                 gold = [] if retrieval else [data["gold"].to_numpy()]
                 row = interval(np.mean if retrieval else spearman, [data[column], *gold], config)
