@@ -156,8 +156,7 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
     the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
-    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
-    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
+    rx, ry = rankdata(x, axis=axis), rankdata(y, axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
         rho = pearsonr(rx, ry, axis=axis).statistic
