@@ -112,11 +112,8 @@ def score_point(
     with atomic_dir(scores) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp / "per_query.parquet", index=False)
         geometry.to_parquet(tmp / "geometry.parquet", index=False)
-        record = {
-            "run_name": run_folder.name,
-            "steps": int(run.global_step),
-            "train_seconds": float(load_manifest(run_folder)["seconds"]),
-        }
+        record = {"run_name": run_folder.name, "steps": int(run.global_step)}
+        record["train_seconds"] = float(load_manifest(run_folder)["seconds"])
         write_manifest(tmp, kind=POINT_KIND, params=params, seconds=seconds, extra=record)
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 

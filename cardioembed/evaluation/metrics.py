@@ -1,9 +1,4 @@
-"""Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals.
-
-Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, ties broken by a seeded order of the
-corpus. Similarity: Spearman of cosine against gold. A gain over the base is bootstrapped
-paired; the cardiology-specific gain (in-domain gain minus the gain out of domain)
-resamples each suite on its own."""
+"""Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals."""
 
 from __future__ import annotations
 
