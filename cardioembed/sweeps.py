@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cardioembed.artifacts import atomic_dir, is_current, load_manifest, params_hash, write_manifest
-from cardioembed.errors import ParameterError, check_int
+from cardioembed.errors import ParameterError
 from cardioembed.evaluation import metrics
 from cardioembed.evaluation.suites import SUITE_NAMES, Suite
 from cardioembed.training.frozen import frozen_lower_layers, store_dir
@@ -33,16 +33,15 @@ OUT_OF_DOMAIN = ("hpo-noncardio-name", "icd10cm-other-inclusion")
 
 def check_sweep(recipe: Recipe, axis: str, settings, seeds, suites) -> None:
     name = f"sweep_{axis}s"
-    for parameter, values in ((name, settings), ("sweep_seeds", seeds)):
+    for parameter, field, values in ((name, axis, settings), ("sweep_seeds", "train_seed", seeds)):
         if not isinstance(values, list | tuple) or not values or len(set(values)) < len(values):
             raise ParameterError(parameter, values, "a non-empty list, each value once")
-    for setting in settings:
-        try:
-            recipe.replace(**{axis: setting})
-        except ParameterError as error:
-            raise ParameterError(name, settings, f"values the recipe takes ({error})") from None
-    for seed in seeds:
-        check_int("sweep_seeds", seed, 0, "a list of distinct whole numbers >= 0")
+        for value in values:
+            try:
+                recipe.replace(**{field: value})
+            except ParameterError as error:
+                expected = f"values the recipe takes ({error})"
+                raise ParameterError(parameter, values, expected) from None
     if not isinstance(suites, list | tuple) or not suites or set(suites) - set(SUITE_NAMES):
         raise ParameterError("sweep_suites", suites, f"a non-empty list from {SUITE_NAMES}")
 
@@ -113,11 +112,8 @@ def score_point(
     with atomic_dir(scores) as tmp:
         pd.concat(frames, ignore_index=True).to_parquet(tmp / "per_query.parquet", index=False)
         geometry.to_parquet(tmp / "geometry.parquet", index=False)
-        record = {
-            "run_name": run_folder.name,
-            "steps": int(run.global_step),
-            "train_seconds": float(load_manifest(run_folder)["seconds"]),
-        }
+        record = {"run_name": run_folder.name, "steps": int(run.global_step)}
+        record["train_seconds"] = float(load_manifest(run_folder)["seconds"])
         write_manifest(tmp, kind=POINT_KIND, params=params, seconds=seconds, extra=record)
     return _read(recipe, scores, "loaded" if run.loaded else "trained", True)
 
@@ -129,7 +125,6 @@ def cosine_geometry(queries, documents, relevant: Sequence[Sequence[int]], n_neg
     scores = queries @ documents.T
     kinds, cosines = [], []
     for i, rel in enumerate(relevant):
-        rel = np.asarray(sorted(set(rel)), dtype=int)
         kinds.append("positive")
         cosines.append(float(scores[i, rel].max()))
         others = np.setdiff1d(np.arange(documents.shape[0]), rel)
@@ -151,11 +146,9 @@ def write_sweep(
     point with its interval) as ``<folder name>.csv``, ``points.csv``, and parquet files."""
     rows, per_query, labelled, geometry = [], [], [], []
     for point in points:
-        setting, seed = getattr(point.recipe, axis), point.recipe.train_seed
-        made = (point.manifest[k] for k in ("steps", "run_name", "train_seconds", "seconds"))
-        steps, run_name, train_seconds, score_seconds = made
-        row = [steps, run_name, point.status, point.scored_now, train_seconds, score_seconds]
-        rows.append([setting, seed, *row])
+        setting, seed, made = getattr(point.recipe, axis), point.recipe.train_seed, point.manifest
+        row = [made["steps"], made["run_name"], point.status, point.scored_now]
+        rows.append([setting, seed, *row, made["train_seconds"], made["seconds"]])
         per_query.append(point.per_query.assign(setting=setting, seed=seed))
         labelled.append(point.per_query.assign(model=len(rows) - 1))  # summarise's "model"
         geometry.append(point.geometry.assign(setting=setting, seed=seed))

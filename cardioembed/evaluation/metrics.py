@@ -1,10 +1,4 @@
-"""Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals.
-
-Retrieval: acc@1/5/10, mrr@10, ndcg@10 per query, ties broken by a seeded order of the
-corpus. Similarity: Spearman of cosine against gold. A gain over the base is bootstrapped
-paired; the cardiology-specific gain (in-domain gain minus the gain out of domain)
-resamples each suite on its own.
-"""
+"""Scoring models on the evaluation suites, with seeded ``scipy.stats.bootstrap`` intervals."""
 
 from __future__ import annotations
 
@@ -29,7 +23,6 @@ from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
-SIMILARITY_METRICS = ("spearman",)
 METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_queries"]
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
@@ -135,7 +128,6 @@ def rank_metrics(
     """Per-query metrics from a (queries x documents) score matrix and each query's relevant
     columns; ties ordered by a seeded permutation. Hand-written: the bootstrap needs
     per-query values, InformationRetrievalEvaluator returns means (ties broken by position)."""
-    scores = np.asarray(scores)
     n_q, n_d = scores.shape
     priority = np.random.default_rng(seed).permutation(n_d)
     rows = np.zeros((n_q, len(RETRIEVAL_METRICS)))
@@ -159,8 +151,7 @@ def spearman(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray | float
     the bootstrap calls this once for all its resamples)."""
     from scipy.stats import pearsonr, rankdata
 
-    rx = rankdata(np.asarray(x, dtype=float), axis=axis)
-    ry = rankdata(np.asarray(y, dtype=float), axis=axis)
+    rx, ry = rankdata(x, axis=axis), rankdata(y, axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant resample has no correlation: NaN
         rho = pearsonr(rx, ry, axis=axis).statistic
@@ -275,7 +266,7 @@ def summarise(
             if data is None:
                 continue
             ref = by_key.get((suite_name, base)) if model != base else None
-            for metric in RETRIEVAL_METRICS if retrieval else SIMILARITY_METRICS:
+            for metric in RETRIEVAL_METRICS if retrieval else ["spearman"]:
                 column = metric if retrieval else "cosine"
                 gold = [] if retrieval else [data["gold"].to_numpy()]
                 row = interval(np.mean if retrieval else spearman, [data[column], *gold], config)

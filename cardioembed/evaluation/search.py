@@ -1,8 +1,5 @@
-"""`cardioembed search "query"`: a profile's corpus searched with a trained model. A run
-of the profile searches the corpus it was trained on (a later curation may have changed
-the current one); a model folder, the current corpus. The passages (the corpus's distinct
-texts) are embedded once per model into the evaluation's `Encoder` cache in
-`runs/<profile>/cache/`; sentence-transformers' `util.semantic_search` ranks them."""
+"""`cardioembed search "query"`: a profile's corpus searched with a trained model, ranked by
+sentence-transformers' `util.semantic_search`."""
 
 from __future__ import annotations
 
@@ -30,8 +27,8 @@ def corpus_passages(corpus: dict) -> list[str]:
 
 
 def trained_corpus(run: Path, corpora: Path) -> Path:
-    """The corpus folder under `corpora` that the finished run `run` was trained on: the
-    one whose training pairs give the data hash its manifest records, newest first."""
+    """The corpus folder under `corpora` that `run` was trained on (a later curation may have
+    changed the current one): its training pairs give the data hash the run records."""
     recipe, recorded = training.Recipe.of_run(run), load_manifest(run)["params"].get("data_hash")
     for corpus in sorted(corpora.glob("*/pairs.parquet"), key=os.path.getmtime, reverse=True):
         with contextlib.suppress(OSError, ValueError):  # unreadable, or without the run's kinds

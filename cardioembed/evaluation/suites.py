@@ -3,8 +3,7 @@
 Only groups of the ``test`` split become in-domain queries, and a query whose normalised
 text occurs in the training or validation pairs is dropped too (a synonym of a test term
 can name a training term). Documents with the same text are all relevant. The
-out-of-domain suites take no terms from the corpus (it holds cardiology only).
-"""
+out-of-domain suites take no terms from the corpus (it holds cardiology only)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import importlib.metadata
 import json
 import os
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations, islice
 from pathlib import Path
@@ -130,10 +129,7 @@ class SimilaritySuite:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
         return replace(
-            self,
-            pairs=[self.pairs[i] for i in keep],
-            gold=[self.gold[i] for i in keep],
-            ids=[self.ids[i] for i in keep],
+            self, **{f: [getattr(self, f)[i] for i in keep] for f in ("pairs", "gold", "ids")}
         )
 
 
@@ -177,10 +173,6 @@ def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     terms = sources.hpo_terms(sources.CARDIO_ROOT if in_cardio else sources.PHENOTYPE_ROOT)
     if not in_cardio:
         terms = terms[~terms["term_id"].isin(sources.hpo_terms(sources.CARDIO_ROOT)["term_id"])]
-    return _with_definition(terms)
-
-
-def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
@@ -193,7 +185,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _hpo_defined(True) if terms is None else _with_definition(terms)
+    terms = _hpo_defined(True) if terms is None else terms
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
@@ -283,9 +275,8 @@ def hpo_ontology():
 
 
 def lin_similarity(a: str, b: str) -> float:
-    ontology = hpo_ontology()
-    term = ontology.get_hpo_object(a)
-    return float(term.similarity_score(ontology.get_hpo_object(b), method="lin"))
+    term, other = (hpo_ontology().get_hpo_object(t) for t in (a, b))
+    return float(term.similarity_score(other, method="lin"))
 
 
 def sample_term_pairs(terms: pd.DataFrame, n: int, seed: int) -> list[tuple[str, str]]:
@@ -337,7 +328,7 @@ def hpo_similarity_suite(
 
 def build_suites(
     corpus: Mapping[str, Any],
-    names: Iterable[str],
+    names: Sequence[str],
     *,
     sample_size: int,
     ood_documents: int,
@@ -347,7 +338,6 @@ def build_suites(
     cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Suite]:
     """The suites `names` of a loaded corpus; the parameters are notebook 05's ``eval_*``."""
-    names = list(names)
     unknown = [n for n in names if n not in SUITE_NAMES]
     if unknown:
         raise ParameterError("suites", unknown, f"choose from {', '.join(SUITE_NAMES)}")
