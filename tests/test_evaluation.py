@@ -250,6 +250,15 @@ def test_duplicate_definitions_are_all_relevant_and_duplicate_queries_merged():
     assert suite.relevant[next(iter(suite.queries))] == {"HP:2", "HP:3"}
 
 
+def test_a_term_without_a_definition_is_neither_query_nor_document():
+    terms = fake_terms()
+    terms.loc[terms["term_id"] == "HP:4", "definition"] = None
+    terms.loc[terms["term_id"] == "HP:5", "definition"] = "  "
+    suite = S.hpo_cardio_suite(fake_groups({"HP:2", "HP:4", "HP:5"}), "name", terms=terms)
+    assert set(suite.queries) == {"HP:2"}
+    assert not {"HP:4", "HP:5"} & set(suite.corpus)
+
+
 def test_hpo_cardio_corpus_holds_every_cardiovascular_definition():
     from cardioembed.curation import sources
 

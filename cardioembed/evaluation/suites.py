@@ -173,6 +173,10 @@ def _hpo_defined(in_cardio: bool) -> pd.DataFrame:
     terms = sources.hpo_terms(sources.CARDIO_ROOT if in_cardio else sources.PHENOTYPE_ROOT)
     if not in_cardio:
         terms = terms[~terms["term_id"].isin(sources.hpo_terms(sources.CARDIO_ROOT)["term_id"])]
+    return _with_definition(terms)
+
+
+def _with_definition(terms: pd.DataFrame) -> pd.DataFrame:
     return terms[terms["definition"].fillna("").str.strip().str.len() > 0].reset_index(drop=True)
 
 
@@ -185,7 +189,7 @@ def hpo_cardio_suite(
 ) -> RetrievalSuite:
     """Held-out HPO cardiovascular terms: name (or each exact synonym) -> definition among
     all cardiovascular definitions (`terms`: default the HPO's cardiovascular subtree)."""
-    terms = _hpo_defined(True) if terms is None else terms
+    terms = _hpo_defined(True) if terms is None else _with_definition(terms)
     corpus = dict(zip(terms["term_id"], terms["definition"], strict=True))
     held_out = terms[terms["term_id"].isin(_test_groups(groups, "hpo", terms["term_id"]))]
     if field_name == "name":
