@@ -76,19 +76,16 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
-
-    def save(folder: Path) -> Path:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return folder
-
     with tolerate_cache(target):
         with atomic_dir(target) as tmp:
-            save(tmp)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         return target
     fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
     atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-    return save(fallback)
+    model.save_pretrained(fallback)
+    tokenizer.save_pretrained(fallback)
+    return fallback
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
@@ -164,7 +161,10 @@ def model_identity(base: str) -> str:
     name, revision = split_revision(base)
     location, _ = resolve_base(name)
     if Path(location).is_dir():
-        return f"sha256:{folder_hash(Path(location).resolve())}"
+        folder = Path(location).resolve()
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+        state = tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        return f"sha256:{_files_hash(folder, state)}"
     from huggingface_hub import snapshot_download
 
     try:
@@ -184,14 +184,9 @@ def hash_tensors(digest, named_tensors) -> None:
         digest.update(flat.view(torch.uint8).numpy().tobytes())
 
 
-def folder_hash(folder: Path) -> str:
-    """A sha256 over a folder's file names and contents, once per state of the folder."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
-    return _files_hash(folder, tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-
-
 @functools.lru_cache(maxsize=32)
 def _files_hash(folder: Path, state: tuple) -> str:
+    """A sha256 over a folder's file names and contents, once per state (sizes, times)."""
     digest = hashlib.sha256()
     for file, _, _ in state:
         digest.update(f"{file.relative_to(folder)}\0{file_sha256(file)}\0".encode())

@@ -29,37 +29,14 @@ _STORES: dict[str, dict[bytes, object]] = {}
 _STORED = {"bytes": 0}
 
 
-def _keep(store: dict, key: bytes, state) -> bool:
+def _keep(store: dict, key: bytes, state) -> None:
     size = state.numel() * state.element_size()
-    if _STORED["bytes"] + size > MAX_BYTES:
-        return False
-    store[key] = state
-    _STORED["bytes"] += size
-    return True
-
-
-def _layer_list(transformers_model):
-    return getattr(getattr(transformers_model, "encoder", None), "layer", None)
-
-
-def supported(model) -> bool:
-    """Whether `frozen_lower_layers` can share this model's lower layers."""
-    hf = model.transformers_model
-    return (
-        _layer_list(hf) is not None
-        and has_absolute_positions(hf)
-        and getattr(model.tokenizer, "padding_side", "right") == "right"
-    )
-
-
-def clear() -> None:
-    """Forget every text stored in memory (the files on disk stay)."""
-    _STORES.clear()
-    _STORED["bytes"] = 0
+    if _STORED["bytes"] + size <= MAX_BYTES:
+        store[key] = state
+        _STORED["bytes"] += size
 
 
 def store_dir(profile_folder: str | Path) -> Path:
-    """`runs/<profile>/cache/frozen`."""
     return Path(profile_folder) / "cache" / "frozen"
 
 
@@ -74,8 +51,7 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
             return store
         states = torch.split(saved["states"], saved["lengths"].tolist())
         for key_bytes, state in zip(saved["keys"], states, strict=True):
-            if not _keep(store, key_bytes, state):
-                break
+            _keep(store, key_bytes, state)
     return store
 
 
@@ -97,13 +73,15 @@ def frozen_lower_layers(
 ) -> Iterator[dict[str, int]]:
     """Within the block, the embeddings and first `n_frozen` layers of `model` are computed
     once per text (kept in memory and `store_dir`). Yields counters of texts `computed` and
-    `reused`; does nothing when `n_frozen` is 0 or the model is not `supported`."""
+    `reused`; does nothing when `n_frozen` is 0 or the model is not supported (see above)."""
     counters = {"computed": 0, "reused": 0}
-    if n_frozen <= 0 or not supported(model):
+    hf = model.transformers_model
+    layers = getattr(getattr(hf, "encoder", None), "layer", None)
+    right_padded = getattr(model.tokenizer, "padding_side", "right") == "right"
+    if n_frozen <= 0 or layers is None or not has_absolute_positions(hf) or not right_padded:
         yield counters
         return
-    hf = model.transformers_model
-    layers = list(_layer_list(hf))  # `Recipe.lora_config` leaves at least one adapted
+    layers = list(layers)  # `Recipe.lora_config` leaves at least one adapted
     frozen = (hf.embeddings, *layers[:n_frozen])
     # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
     # same base (the untrained model, each run's) shares one store.

@@ -194,14 +194,12 @@ class Recipe:
         pooling = modules.Pooling(
             transformer.get_embedding_dimension(), pooling_mode=POOLINGS[self.pooling]
         )
-        model = SentenceTransformer(
+        return SentenceTransformer(
             modules=[transformer, pooling, modules.Normalize()],
             device=device,
             prompts={"query": self.query_prompt} if self.query_prompt else None,
             similarity_fn_name="cosine",
         )
-        model.max_seq_length = self.max_seq_length
-        return model
 
     def frozen_layers(self, model) -> int:
         """How many lower layers of `model` the adapter leaves frozen (0: none)."""
@@ -224,14 +222,10 @@ class Recipe:
                     if isinstance(module, torch.nn.Linear) and "pooler" not in name
                 }
             )
-        layers = None
-        if self.lora_top_layers:
-            n_layers = int(hf.config.num_hidden_layers)
-            if self.lora_top_layers > n_layers:
-                raise ParameterError(
-                    "lora_top_layers", self.lora_top_layers, f"at most {n_layers} for this model"
-                )
-            layers = list(range(n_layers - self.lora_top_layers, n_layers))
+        n_frozen = self.frozen_layers(model)
+        if n_frozen < 0:
+            expected = f"at most {self.lora_top_layers + n_frozen} for this model"
+            raise ParameterError("lora_top_layers", self.lora_top_layers, expected)
         return LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
             r=self.lora_rank,
@@ -241,7 +235,7 @@ class Recipe:
             # BERT's pooler is unused by every pooling here: LoRA on it would be dead weight
             # (and trips DistributedDataParallel's unused-parameter check)
             exclude_modules=r".*pooler.*" if hasattr(hf, "pooler") else None,
-            layers_to_transform=layers,
+            layers_to_transform=list(range(n_frozen, n_frozen + self.lora_top_layers)) or None,
         )
 
     def loss(self, model, gather_across_devices: bool = False):
@@ -263,7 +257,6 @@ class Recipe:
             num_train_epochs=self.epochs,
             max_steps=self.max_steps,
             per_device_train_batch_size=self.batch_size,
-            per_device_eval_batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             warmup_steps=self.warmup_ratio,  # transformers 5: a float < 1 is a ratio
             lr_scheduler_type="cosine",
