@@ -73,7 +73,7 @@ def frozen_lower_layers(
 ) -> Iterator[dict[str, int]]:
     """Within the block, the embeddings and first `n_frozen` layers of `model` are computed
     once per text (kept in memory and `store_dir`). Yields counters of texts `computed` and
-    `reused`; does nothing when `n_frozen` is 0 or the model is not supported (see above)."""
+    `reused`; does nothing when `n_frozen` is 0 or the model is not a supported encoder."""
     counters = {"computed": 0, "reused": 0}
     hf = model.transformers_model
     layers = getattr(getattr(hf, "encoder", None), "layer", None)

@@ -392,8 +392,6 @@ class RandomStateAcrossValidation(TrainerCallback):
     run that validates trains exactly as one that does not, so `validate` is no part of a
     run's key."""
 
-    fork = None
-
     # the trainer's own flow callback, called first, has set should_evaluate by
     # on_step_end; on_evaluate comes before the checkpoint saves the random state
     def on_step_end(self, args, state, control, **kwargs):
@@ -403,12 +401,7 @@ class RandomStateAcrossValidation(TrainerCallback):
             self.fork.__enter__()
 
     def on_evaluate(self, args, state, control, **kwargs):
-        self.close()
-
-    def close(self):
-        if self.fork is not None:
-            self.fork.__exit__(None, None, None)
-            self.fork = None
+        self.fork.__exit__(None, None, None)
 
 
 class TrainingRun:
@@ -461,7 +454,6 @@ class TrainingRun:
             with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
-            callback.close()  # an evaluation that raised
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
@@ -469,7 +461,7 @@ class TrainingRun:
         if rank() == 0:
             with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
-                history(trainer).to_csv(tmp / HISTORY_FILE, index=False)
+                pd.DataFrame(trainer.state.log_history).to_csv(tmp / HISTORY_FILE, index=False)
                 write_manifest(
                     tmp,
                     kind=ARTIFACT_KIND,
@@ -484,11 +476,6 @@ class TrainingRun:
                     },
                 )
         _barrier()
-
-
-def history(trainer) -> pd.DataFrame:
-    log = pd.DataFrame(trainer.state.log_history)
-    return log.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -547,8 +534,9 @@ def train(
     if finished:
         run.save(trainer)
     seconds = time.time() - run.started
+    history = pd.DataFrame(trainer.state.log_history)
     step = trainer.state.global_step
-    return TrainResult(history(trainer), step, finished, seconds, model, resumed_from=last)
+    return TrainResult(history, step, finished, seconds, model, resumed_from=last)
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
