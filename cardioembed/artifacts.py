@@ -157,8 +157,7 @@ def write_manifest(
     seconds: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `manifest.json` into `folder`: the artifact's kind, parameters and key, the
-    hashes of its inputs and outputs, the environment and the time it took."""
+    """Write `manifest.json` into `folder` (last): what made the artifact and what it holds."""
     folder = Path(folder)
     outputs = {
         str(p.relative_to(folder)): file_sha256(p)

@@ -215,9 +215,8 @@ def torch_dtype(dtype: str = "auto"):
 def load_model(
     model: str | os.PathLike, device: str | None = None, dtype: str = "auto", parameter="model"
 ):
-    """A saved sentence-transformers model in the dtype `torch_dtype` decides: a folder (a
-    trained run, its packaged MiniLM base linked first) or a hub id pinned as
-    ``org/name@revision`` (a baseline)."""
+    """A saved sentence-transformers model, in the dtype `torch_dtype` decides: a folder (a
+    trained run, its MiniLM base linked first) or a hub id ``org/name@revision`` (a baseline)."""
     from sentence_transformers import SentenceTransformer
 
     folder = Path(model).expanduser()

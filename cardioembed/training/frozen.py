@@ -47,24 +47,10 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
         return store
     with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
         saved = torch.load(path, weights_only=True)
-        if saved["key"] != key:
-            return store
-        states = torch.split(saved["states"], saved["lengths"].tolist())
-        for key_bytes, state in zip(saved["keys"], states, strict=True):
-            _keep(store, key_bytes, state)
+        if saved["key"] == key:
+            for key_bytes, state in saved["states"].items():
+                _keep(store, key_bytes, state)
     return store
-
-
-def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
-    keys = list(store)
-    saved = {
-        "key": key,
-        "keys": keys,
-        "lengths": torch.tensor([store[k].shape[0] for k in keys]),
-        "states": torch.cat([store[k] for k in keys]),
-    }
-    with tolerate_cache(path.parent), atomic_path(path) as tmp:
-        torch.save(saved, tmp)
 
 
 @contextlib.contextmanager
@@ -164,7 +150,8 @@ def frozen_lower_layers(
         for layer in layers[:n_frozen]:
             del layer.forward
     if path is not None and len(store) > size_before:
-        _save(path, key, store)
+        with tolerate_cache(path.parent), atomic_path(path) as tmp:
+            torch.save({"key": key, "states": store}, tmp)
 
 
 @contextlib.contextmanager

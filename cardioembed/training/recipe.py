@@ -239,8 +239,7 @@ class Recipe:
         )
 
     def loss(self, model, gather_across_devices: bool = False):
-        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in
-        less memory) when `mini_batch_size` > 0."""
+        """InfoNCE with in-batch negatives, scale = 1/tau (GradCache: the same, in less memory)."""
         scale = scale_from_temperature(self.temperature)
         kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
@@ -302,8 +301,7 @@ class Recipe:
         return chosen
 
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
-        """A run's key besides its code: recipe, data, base content, resolved dtype and
-        device class, processes and gathering."""
+        """A run's key besides its code (`artifact_id` adds that)."""
         return {
             "recipe": self.to_dict(),
             "data_hash": data_fingerprint(pairs),
@@ -388,9 +386,8 @@ def _barrier() -> None:
 
 
 class RandomStateAcrossValidation(TrainerCallback):
-    """Restores torch's generator after each evaluation (its DataLoader draws a seed): a
-    run that validates trains exactly as one that does not, so `validate` is no part of a
-    run's key."""
+    """Restores torch's generator after each evaluation (its DataLoader draws a seed), so a
+    run that validates trains as one that does not: `validate` is no part of a run's key."""
 
     # the trainer's own flow callback, called first, has set should_evaluate by
     # on_step_end; on_evaluate comes before the checkpoint saves the random state
