@@ -259,7 +259,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 _probed: list[bool] = []  # the one probe of this process
 
 
-def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
+def local_cache_only_if_unreachable() -> bool:
     """Probe the hub once per process; out of reach, switch this process (and the
     notebooks it starts) to offline mode for good, so that a cached model loads at once
     instead of after a minute of retries per file. Returns whether it is offline."""
@@ -270,7 +270,7 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     if explicit or proxied:  # asked to stay online, or a proxy the TCP probe cannot see
         return False
     if not _probed:
-        _probed.append(hub_reachable(timeout))
+        _probed.append(hub_reachable())
     if _probed[0]:
         return False
     import datasets.config

@@ -140,10 +140,7 @@ class Recipe:
     def of_run(cls, folder: str | os.PathLike) -> Recipe:
         manifest = load_manifest(folder)
         if manifest is None or "recipe" not in manifest.get("params", {}):
-            raise InputError(
-                f"{folder} holds no finished training run (no manifest.json); run notebook "
-                "02_train_lora"
-            )
+            raise InputError(f"{folder} holds no finished training run; run notebook 02_train_lora")
         return cls.from_parameters(manifest["params"]["recipe"])
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,10 +369,6 @@ def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     )
 
 
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -431,7 +424,7 @@ class TrainingRun:
                     f"{self.checkpoints} holds checkpoints of a run with other parameters, "
                     "data or code; remove that folder, or train with resume=False"
                 )
-        if rank() == 0:
+        if os.environ.get("RANK", "0") == "0":
             if not resume and self.checkpoints.exists():
                 shutil.rmtree(self.checkpoints)
             write_json(marker, {"key": key, "params": self.params})
@@ -455,7 +448,7 @@ class TrainingRun:
 
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
-        if rank() == 0:
+        if os.environ.get("RANK", "0") == "0":
             with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
                 pd.DataFrame(trainer.state.log_history).to_csv(tmp / HISTORY_FILE, index=False)
@@ -527,13 +520,12 @@ def train(
     )
     with run.training(trainer):
         trainer.train(resume_from_checkpoint=last)
-    finished = trainer.state.global_step >= trainer.state.max_steps
+    step = trainer.state.global_step
+    finished = step >= trainer.state.max_steps
     if finished:
         run.save(trainer)
-    seconds = time.time() - run.started
     history = pd.DataFrame(trainer.state.log_history)
-    step = trainer.state.global_step
-    return TrainResult(history, step, finished, seconds, model, resumed_from=last)
+    return TrainResult(history, step, finished, time.time() - run.started, model, resumed_from=last)
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
@@ -565,15 +557,10 @@ def main_run(models_dir: str | os.PathLike) -> Path:
     """The folder of the main model recorded by notebook 02."""
     pointer = Path(models_dir) / MAIN_RUN_FILE
     if not pointer.is_file():
-        raise InputError(
-            f"no main model recorded in {models_dir}; run notebook 02_train_lora "
-            "first (cardioembed run --only 02)"
-        )
+        raise InputError(f"no main model recorded in {models_dir}; run notebook 02 first")
     folder = Path(models_dir) / json.loads(pointer.read_text())["run_name"]
     if load_manifest(folder) is None:
-        raise InputError(
-            f"the main model {folder} is missing or unfinished; run notebook 02_train_lora again"
-        )
+        raise InputError(f"the main model {folder} is missing or unfinished; run notebook 02 again")
     return folder
 
 
