@@ -282,8 +282,7 @@ class Recipe:
 
     def training_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """The corpus pairs of `train_kinds`, every split (an unknown kind: the corpus's kinds)."""
-        missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
-        if missing:
+        if missing := {"anchor", "positive", "split", "kind"} - set(pairs.columns):
             raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
         kinds, available = list(self.train_kinds), sorted(pairs["kind"].dropna().unique())
         if not kinds or any(k not in available for k in kinds):
