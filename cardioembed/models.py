@@ -194,8 +194,7 @@ def _files_hash(folder: Path, state: tuple) -> str:
 
 
 def has_absolute_positions(transformers_model) -> bool:
-    """Learned absolute position embeddings (BERT and kin): left padding changes the
-    output; rotary (decoder) models are shift-invariant."""
+    """Learned absolute position embeddings (BERT and kin), which left padding shifts."""
     return hasattr(getattr(transformers_model, "embeddings", None), "position_embeddings")
 
 

@@ -43,13 +43,12 @@ def store_dir(profile_folder: str | Path) -> Path:
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
     """The store of `key` from its file, if that holds this very key."""
     store: dict[bytes, object] = {}
-    if path is None or not path.is_file():
-        return store
-    with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
-        saved = torch.load(path, weights_only=True)
-        if saved["key"] == key:
-            for key_bytes, state in saved["states"].items():
-                _keep(store, key_bytes, state)
+    if path is not None and path.is_file():
+        with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
+            saved = torch.load(path, weights_only=True)
+            if saved["key"] == key:
+                for key_bytes, state in saved["states"].items():
+                    _keep(store, key_bytes, state)
     return store
 
 

@@ -556,7 +556,10 @@ def main_run(models_dir: str | os.PathLike) -> Path:
     """The folder of the main model recorded by notebook 02."""
     pointer = Path(models_dir) / MAIN_RUN_FILE
     if not pointer.is_file():
-        raise InputError(f"no main model recorded in {models_dir}; run notebook 02 first")
+        raise InputError(
+            f"no main model recorded in {models_dir}; run notebook 02_train_lora "
+            "first (cardioembed run --only 02)"
+        )
     folder = Path(models_dir) / json.loads(pointer.read_text())["run_name"]
     if load_manifest(folder) is None:
         raise InputError(f"the main model {folder} is missing or unfinished; run notebook 02 again")
