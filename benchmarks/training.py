@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -187,7 +188,10 @@ def main() -> int:
     timed = recipe.replace(max_steps=args.steps, eval_steps=10**6)
     with mock.patch.object(recipe_module, "frozen_lower_layers", _not_shared):
         bare = ours(timed, "bare")
-    frozen.clear()
+    # the first run of a process: nothing stored yet, in memory or on disk
+    frozen._STORES.clear()
+    frozen._STORED["bytes"] = 0
+    shutil.rmtree(work / "cache", ignore_errors=True)
     first = ours(timed, "first")
     # a later point of a sweep finds every training text stored by the points before it
     base = recipe.load_base()

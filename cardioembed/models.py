@@ -76,19 +76,16 @@ def smollm2_dir() -> Path:
     # transformers refuses to save a model it dequantised from GGUF until this is cleared
     model.hf_quantizer = None
     del model.config.quantization_config
-
-    def save(folder: Path) -> Path:
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return folder
-
     with tolerate_cache(target):
         with atomic_dir(target) as tmp:
-            save(tmp)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         return target
     fallback = Path(tempfile.mkdtemp(prefix=target.name))  # an unwritable cache: this process's
     atexit.register(shutil.rmtree, fallback, ignore_errors=True)
-    return save(fallback)
+    model.save_pretrained(fallback)
+    tokenizer.save_pretrained(fallback)
+    return fallback
 
 
 def split_revision(model: str) -> tuple[str, str | None]:
@@ -164,7 +161,10 @@ def model_identity(base: str) -> str:
     name, revision = split_revision(base)
     location, _ = resolve_base(name)
     if Path(location).is_dir():
-        return f"sha256:{folder_hash(Path(location).resolve())}"
+        folder = Path(location).resolve()
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+        state = tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        return f"sha256:{_files_hash(folder, state)}"
     from huggingface_hub import snapshot_download
 
     try:
@@ -184,14 +184,9 @@ def hash_tensors(digest, named_tensors) -> None:
         digest.update(flat.view(torch.uint8).numpy().tobytes())
 
 
-def folder_hash(folder: Path) -> str:
-    """A sha256 over a folder's file names and contents, once per state of the folder."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
-    return _files_hash(folder, tuple((p, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-
-
 @functools.lru_cache(maxsize=32)
 def _files_hash(folder: Path, state: tuple) -> str:
+    """A sha256 over a folder's file names and contents, once per state (sizes, times)."""
     digest = hashlib.sha256()
     for file, _, _ in state:
         digest.update(f"{file.relative_to(folder)}\0{file_sha256(file)}\0".encode())
@@ -199,8 +194,7 @@ def _files_hash(folder: Path, state: tuple) -> str:
 
 
 def has_absolute_positions(transformers_model) -> bool:
-    """Learned absolute position embeddings (BERT and kin): left padding changes the
-    output; rotary (decoder) models are shift-invariant."""
+    """Learned absolute position embeddings (BERT and kin), which left padding shifts."""
     return hasattr(getattr(transformers_model, "embeddings", None), "position_embeddings")
 
 
@@ -220,9 +214,8 @@ def torch_dtype(dtype: str = "auto"):
 def load_model(
     model: str | os.PathLike, device: str | None = None, dtype: str = "auto", parameter="model"
 ):
-    """A saved sentence-transformers model in the dtype `torch_dtype` decides: a folder (a
-    trained run, its packaged MiniLM base linked first) or a hub id pinned as
-    ``org/name@revision`` (a baseline)."""
+    """A saved sentence-transformers model, in the dtype `torch_dtype` decides: a folder (a
+    trained run, its MiniLM base linked first) or a hub id ``org/name@revision`` (a baseline)."""
     from sentence_transformers import SentenceTransformer
 
     folder = Path(model).expanduser()
@@ -265,7 +258,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 _probed: list[bool] = []  # the one probe of this process
 
 
-def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
+def local_cache_only_if_unreachable() -> bool:
     """Probe the hub once per process; out of reach, switch this process (and the
     notebooks it starts) to offline mode for good, so that a cached model loads at once
     instead of after a minute of retries per file. Returns whether it is offline."""
@@ -276,7 +269,7 @@ def local_cache_only_if_unreachable(timeout: float = 3.0) -> bool:
     if explicit or proxied:  # asked to stay online, or a proxy the TCP probe cannot see
         return False
     if not _probed:
-        _probed.append(hub_reachable(timeout))
+        _probed.append(hub_reachable())
     if _probed[0]:
         return False
     import datasets.config

@@ -29,66 +29,27 @@ _STORES: dict[str, dict[bytes, object]] = {}
 _STORED = {"bytes": 0}
 
 
-def _keep(store: dict, key: bytes, state) -> bool:
+def _keep(store: dict, key: bytes, state) -> None:
     size = state.numel() * state.element_size()
-    if _STORED["bytes"] + size > MAX_BYTES:
-        return False
-    store[key] = state
-    _STORED["bytes"] += size
-    return True
-
-
-def _layer_list(transformers_model):
-    return getattr(getattr(transformers_model, "encoder", None), "layer", None)
-
-
-def supported(model) -> bool:
-    """Whether `frozen_lower_layers` can share this model's lower layers."""
-    hf = model.transformers_model
-    return (
-        _layer_list(hf) is not None
-        and has_absolute_positions(hf)
-        and getattr(model.tokenizer, "padding_side", "right") == "right"
-    )
-
-
-def clear() -> None:
-    """Forget every text stored in memory (the files on disk stay)."""
-    _STORES.clear()
-    _STORED["bytes"] = 0
+    if _STORED["bytes"] + size <= MAX_BYTES:
+        store[key] = state
+        _STORED["bytes"] += size
 
 
 def store_dir(profile_folder: str | Path) -> Path:
-    """`runs/<profile>/cache/frozen`."""
     return Path(profile_folder) / "cache" / "frozen"
 
 
 def _load(path: Path | None, key: str) -> dict[bytes, object]:
     """The store of `key` from its file, if that holds this very key."""
     store: dict[bytes, object] = {}
-    if path is None or not path.is_file():
-        return store
-    with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
-        saved = torch.load(path, weights_only=True)
-        if saved["key"] != key:
-            return store
-        states = torch.split(saved["states"], saved["lengths"].tolist())
-        for key_bytes, state in zip(saved["keys"], states, strict=True):
-            if not _keep(store, key_bytes, state):
-                break
+    if path is not None and path.is_file():
+        with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
+            saved = torch.load(path, weights_only=True)
+            if saved["key"] == key:
+                for key_bytes, state in saved["states"].items():
+                    _keep(store, key_bytes, state)
     return store
-
-
-def _save(path: Path, key: str, store: dict[bytes, object]) -> None:
-    keys = list(store)
-    saved = {
-        "key": key,
-        "keys": keys,
-        "lengths": torch.tensor([store[k].shape[0] for k in keys]),
-        "states": torch.cat([store[k] for k in keys]),
-    }
-    with tolerate_cache(path.parent), atomic_path(path) as tmp:
-        torch.save(saved, tmp)
 
 
 @contextlib.contextmanager
@@ -97,13 +58,15 @@ def frozen_lower_layers(
 ) -> Iterator[dict[str, int]]:
     """Within the block, the embeddings and first `n_frozen` layers of `model` are computed
     once per text (kept in memory and `store_dir`). Yields counters of texts `computed` and
-    `reused`; does nothing when `n_frozen` is 0 or the model is not `supported`."""
+    `reused`; does nothing when `n_frozen` is 0 or the model is not a supported encoder."""
     counters = {"computed": 0, "reused": 0}
-    if n_frozen <= 0 or not supported(model):
+    hf = model.transformers_model
+    layers = getattr(getattr(hf, "encoder", None), "layer", None)
+    right_padded = getattr(model.tokenizer, "padding_side", "right") == "right"
+    if n_frozen <= 0 or layers is None or not has_absolute_positions(hf) or not right_padded:
         yield counters
         return
-    hf = model.transformers_model
-    layers = list(_layer_list(hf))  # `Recipe.lora_config` leaves at least one adapted
+    layers = list(layers)  # `Recipe.lora_config` leaves at least one adapted
     frozen = (hf.embeddings, *layers[:n_frozen])
     # Stored by a sha256 of the frozen weights (bytes, shapes, dtypes): every copy of the
     # same base (the untrained model, each run's) shares one store.
@@ -186,7 +149,8 @@ def frozen_lower_layers(
         for layer in layers[:n_frozen]:
             del layer.forward
     if path is not None and len(store) > size_before:
-        _save(path, key, store)
+        with tolerate_cache(path.parent), atomic_path(path) as tmp:
+            torch.save({"key": key, "states": store}, tmp)
 
 
 @contextlib.contextmanager

@@ -140,10 +140,7 @@ class Recipe:
     def of_run(cls, folder: str | os.PathLike) -> Recipe:
         manifest = load_manifest(folder)
         if manifest is None or "recipe" not in manifest.get("params", {}):
-            raise InputError(
-                f"{folder} holds no finished training run (no manifest.json); run notebook "
-                "02_train_lora"
-            )
+            raise InputError(f"{folder} holds no finished training run; run notebook 02_train_lora")
         return cls.from_parameters(manifest["params"]["recipe"])
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,14 +191,12 @@ class Recipe:
         pooling = modules.Pooling(
             transformer.get_embedding_dimension(), pooling_mode=POOLINGS[self.pooling]
         )
-        model = SentenceTransformer(
+        return SentenceTransformer(
             modules=[transformer, pooling, modules.Normalize()],
             device=device,
             prompts={"query": self.query_prompt} if self.query_prompt else None,
             similarity_fn_name="cosine",
         )
-        model.max_seq_length = self.max_seq_length
-        return model
 
     def frozen_layers(self, model) -> int:
         """How many lower layers of `model` the adapter leaves frozen (0: none)."""
@@ -224,14 +219,10 @@ class Recipe:
                     if isinstance(module, torch.nn.Linear) and "pooler" not in name
                 }
             )
-        layers = None
-        if self.lora_top_layers:
-            n_layers = int(hf.config.num_hidden_layers)
-            if self.lora_top_layers > n_layers:
-                raise ParameterError(
-                    "lora_top_layers", self.lora_top_layers, f"at most {n_layers} for this model"
-                )
-            layers = list(range(n_layers - self.lora_top_layers, n_layers))
+        n_frozen = self.frozen_layers(model)
+        if n_frozen < 0:
+            expected = f"at most {self.lora_top_layers + n_frozen} for this model"
+            raise ParameterError("lora_top_layers", self.lora_top_layers, expected)
         return LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
             r=self.lora_rank,
@@ -241,12 +232,11 @@ class Recipe:
             # BERT's pooler is unused by every pooling here: LoRA on it would be dead weight
             # (and trips DistributedDataParallel's unused-parameter check)
             exclude_modules=r".*pooler.*" if hasattr(hf, "pooler") else None,
-            layers_to_transform=layers,
+            layers_to_transform=list(range(n_frozen, n_frozen + self.lora_top_layers)) or None,
         )
 
     def loss(self, model, gather_across_devices: bool = False):
-        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in
-        less memory) when `mini_batch_size` > 0."""
+        """InfoNCE with in-batch negatives, scale = 1/tau (GradCache: the same, in less memory)."""
         scale = scale_from_temperature(self.temperature)
         kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
@@ -263,7 +253,6 @@ class Recipe:
             num_train_epochs=self.epochs,
             max_steps=self.max_steps,
             per_device_train_batch_size=self.batch_size,
-            per_device_eval_batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             warmup_steps=self.warmup_ratio,  # transformers 5: a float < 1 is a ratio
             lr_scheduler_type="cosine",
@@ -293,8 +282,7 @@ class Recipe:
 
     def training_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """The corpus pairs of `train_kinds`, every split (an unknown kind: the corpus's kinds)."""
-        missing = {"anchor", "positive", "split", "kind"} - set(pairs.columns)
-        if missing:
+        if missing := {"anchor", "positive", "split", "kind"} - set(pairs.columns):
             raise InputError(f"pairs lack the column(s) {sorted(missing)}; use notebook 01's pairs")
         kinds, available = list(self.train_kinds), sorted(pairs["kind"].dropna().unique())
         if not kinds or any(k not in available for k in kinds):
@@ -309,8 +297,7 @@ class Recipe:
         return chosen
 
     def run_params(self, pairs: pd.DataFrame, gather_across_devices: bool = False) -> dict:
-        """A run's key besides its code: recipe, data, base content, resolved dtype and
-        device class, processes and gathering."""
+        """A run's key besides its code (`artifact_id` adds that)."""
         return {
             "recipe": self.to_dict(),
             "data_hash": data_fingerprint(pairs),
@@ -381,10 +368,6 @@ def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     )
 
 
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -395,11 +378,8 @@ def _barrier() -> None:
 
 
 class RandomStateAcrossValidation(TrainerCallback):
-    """Restores torch's generator after each evaluation (its DataLoader draws a seed): a
-    run that validates trains exactly as one that does not, so `validate` is no part of a
-    run's key."""
-
-    fork = None
+    """Restores torch's generator after each evaluation (its DataLoader draws a seed), so a
+    run that validates trains as one that does not: `validate` is no part of a run's key."""
 
     # the trainer's own flow callback, called first, has set should_evaluate by
     # on_step_end; on_evaluate comes before the checkpoint saves the random state
@@ -410,12 +390,7 @@ class RandomStateAcrossValidation(TrainerCallback):
             self.fork.__enter__()
 
     def on_evaluate(self, args, state, control, **kwargs):
-        self.close()
-
-    def close(self):
-        if self.fork is not None:
-            self.fork.__exit__(None, None, None)
-            self.fork = None
+        self.fork.__exit__(None, None, None)
 
 
 class TrainingRun:
@@ -448,7 +423,7 @@ class TrainingRun:
                     f"{self.checkpoints} holds checkpoints of a run with other parameters, "
                     "data or code; remove that folder, or train with resume=False"
                 )
-        if rank() == 0:
+        if os.environ.get("RANK", "0") == "0":
             if not resume and self.checkpoints.exists():
                 shutil.rmtree(self.checkpoints)
             write_json(marker, {"key": key, "params": self.params})
@@ -468,15 +443,14 @@ class TrainingRun:
             with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
-            callback.close()  # an evaluation that raised
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
-        if rank() == 0:
+        if os.environ.get("RANK", "0") == "0":
             with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
-                history(trainer).to_csv(tmp / HISTORY_FILE, index=False)
+                pd.DataFrame(trainer.state.log_history).to_csv(tmp / HISTORY_FILE, index=False)
                 write_manifest(
                     tmp,
                     kind=ARTIFACT_KIND,
@@ -491,11 +465,6 @@ class TrainingRun:
                     },
                 )
         _barrier()
-
-
-def history(trainer) -> pd.DataFrame:
-    log = pd.DataFrame(trainer.state.log_history)
-    return log.sort_values("step", kind="stable").reset_index(drop=True)
 
 
 @dataclass
@@ -550,12 +519,12 @@ def train(
     )
     with run.training(trainer):
         trainer.train(resume_from_checkpoint=last)
-    finished = trainer.state.global_step >= trainer.state.max_steps
+    step = trainer.state.global_step
+    finished = step >= trainer.state.max_steps
     if finished:
         run.save(trainer)
-    seconds = time.time() - run.started
-    step = trainer.state.global_step
-    return TrainResult(history(trainer), step, finished, seconds, model, resumed_from=last)
+    history = pd.DataFrame(trainer.state.log_history)
+    return TrainResult(history, step, finished, time.time() - run.started, model, resumed_from=last)
 
 
 def load_trained(output_dir: str | os.PathLike, device: str | None = None):
@@ -593,9 +562,7 @@ def main_run(models_dir: str | os.PathLike) -> Path:
         )
     folder = Path(models_dir) / json.loads(pointer.read_text())["run_name"]
     if load_manifest(folder) is None:
-        raise InputError(
-            f"the main model {folder} is missing or unfinished; run notebook 02_train_lora again"
-        )
+        raise InputError(f"the main model {folder} is missing or unfinished; run notebook 02 again")
     return folder
 
 
