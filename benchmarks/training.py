@@ -189,8 +189,7 @@ def main() -> int:
     with mock.patch.object(recipe_module, "frozen_lower_layers", _not_shared):
         bare = ours(timed, "bare")
     # the first run of a process: nothing stored yet, in memory or on disk
-    frozen._STORES.clear()
-    frozen._STORED["bytes"] = 0
+    frozen.clear()
     shutil.rmtree(work / "cache", ignore_errors=True)
     first = ours(timed, "first")
     # a later point of a sweep finds every training text stored by the points before it

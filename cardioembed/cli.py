@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, NotebookFailed) as exc:
         print(f"cardioembed: {_for_this_profile(exc, args)}", file=sys.stderr)
         return 2 if isinstance(exc, InputError) else 1
-    except KeyboardInterrupt as exc:  # a run's says what was kept
-        print(f"cardioembed: {exc or f'{args.command} interrupted'}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a run's says what was kept; a bare one is empty
+        print(f"cardioembed: {str(exc) or f'{args.command} interrupted'}", file=sys.stderr)
         return INTERRUPTED
     finally:
         package_logger.removeHandler(terminal)

@@ -194,7 +194,8 @@ def _files_hash(folder: Path, state: tuple) -> str:
 
 
 def has_absolute_positions(transformers_model) -> bool:
-    """Learned absolute position embeddings (BERT and kin), which left padding shifts."""
+    """Learned absolute position embeddings (BERT and kin), which left padding shifts;
+    rotary (decoder) models are shift-invariant."""
     return hasattr(getattr(transformers_model, "embeddings", None), "position_embeddings")
 
 

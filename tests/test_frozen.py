@@ -34,17 +34,11 @@ def adapted(top_layers: int = 2, pooling: str = "mean"):
     return recipe, model.eval()
 
 
-def clear() -> None:
-    """Forget every text stored in memory, as a new process starts (the files on disk stay)."""
-    frozen._STORES.clear()
-    frozen._STORED["bytes"] = 0
-
-
 @pytest.fixture(autouse=True)
 def empty_store():
-    clear()
+    frozen.clear()
     yield
-    clear()
+    frozen.clear()
 
 
 def test_embeddings_are_those_of_the_whole_model_alone_and_in_any_batch():
@@ -104,7 +98,7 @@ def test_the_frozen_part_runs_without_dropout_in_training_mode():
     with frozen_lower_layers(model, recipe.frozen_layers(model)):
         features = model.tokenize(TEXTS)
         model(features)
-        clear()  # computed again, not read back
+        frozen.clear()  # computed again, not read back
         model(features)
     assert len(outputs) == 2 and torch.equal(outputs[0], outputs[1])
 
@@ -129,13 +123,13 @@ def test_another_process_reads_the_stored_states_from_disk(tmp_path, caplog):
         model.encode(TEXTS)
     files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1
-    clear()  # what a new process starts with
+    frozen.clear()  # what a new process starts with
     with frozen_lower_layers(model, 4, tmp_path) as counters:
         again = model.encode(TEXTS, convert_to_tensor=True)
     assert counters == {"computed": 0, "reused": 4}
     assert (again - whole).abs().max().item() < 1e-5
     files[0].write_bytes(b"damaged")
-    clear()
+    frozen.clear()
     with frozen_lower_layers(model, 4, tmp_path) as counters:
         model.encode(TEXTS)
     assert counters == {"computed": 4, "reused": 0}  # recomputed, and written again
@@ -151,7 +145,7 @@ def test_an_unwritable_store_is_one_warning_and_the_states_are_computed(tmp_path
     whole = model.encode(TEXTS, convert_to_tensor=True)
     with unwritable(tmp_path / "store") as store:
         for _ in range(2):
-            clear()
+            frozen.clear()
             with frozen_lower_layers(model, 4, store) as counters:
                 got = model.encode(TEXTS, convert_to_tensor=True)
     assert counters == {"computed": 4, "reused": 0} and (got - whole).abs().max() < 1e-5
@@ -169,7 +163,7 @@ def test_a_store_of_other_weights_is_never_read(tmp_path):
     _, changed = adapted()
     with torch.no_grad():
         changed.transformers_model.encoder.layer[1].output.dense.weight[0, 0] += 1e-3
-    clear()
+    frozen.clear()
     foreign = tmp_path / "foreign"
     with frozen_lower_layers(changed, 4, foreign) as counters:
         expected = changed.encode(TEXTS, convert_to_tensor=True)
@@ -177,7 +171,7 @@ def test_a_store_of_other_weights_is_never_read(tmp_path):
     (theirs,) = foreign.glob("*.pt")
     assert theirs.name != mine.name
     mine.write_bytes(theirs.read_bytes())  # the other weights' states under this name
-    clear()
+    frozen.clear()
     with frozen_lower_layers(model, 4, tmp_path) as counters:
         got = model.encode(TEXTS, convert_to_tensor=True)
     assert counters == {"computed": 4, "reused": 0}
@@ -211,3 +205,23 @@ def test_gradients_with_gradient_checkpointing_are_those_of_the_whole_model(reen
     for name in whole:
         assert whole[name].abs().max() > 0, name
         assert torch.allclose(whole[name], shared[name], atol=1e-5), name
+
+
+def test_a_store_written_in_the_earlier_format_is_recomputed_without_a_warning(tmp_path, caplog):
+    """An earlier version saved one joined tensor of states under the same key."""
+    _, model = adapted()
+    with frozen_lower_layers(model, 4, tmp_path):
+        model.encode(TEXTS)
+    (path,) = tmp_path.glob("*.pt")
+    saved = torch.load(path, weights_only=True)
+    keys = list(saved["states"])
+    states = [saved["states"][k] for k in keys]
+    lengths = torch.tensor([s.shape[0] for s in states])
+    earlier = {"key": saved["key"], "keys": keys, "lengths": lengths, "states": torch.cat(states)}
+    torch.save(earlier, path)
+    frozen.clear()
+    with frozen_lower_layers(model, 4, tmp_path) as counters:
+        model.encode(TEXTS)
+    assert counters == {"computed": 4, "reused": 0}
+    assert "cannot be used" not in caplog.text
+    assert isinstance(torch.load(path, weights_only=True)["states"], dict)  # written anew

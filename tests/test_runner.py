@@ -497,3 +497,12 @@ def test_skipped_inputs_are_listed_under_the_notebooks_line(tiny_project, capsys
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[1/1] 03_books")
     assert lines[1].strip() == "skipped: b.doc: convert it to .txt" and "a.txt" not in lines[2]
+
+
+def test_ctrl_c_outside_a_run_says_which_command_was_interrupted(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_command", interrupted)
+    assert cli.main(["profiles"]) == 130
+    assert capsys.readouterr().err.strip() == "cardioembed: profiles interrupted"

@@ -16,6 +16,7 @@ import pytest
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.profiles import notebook_values
 from cardioembed.training.recipe import (
+    RandomStateAcrossValidation,
     Recipe,
     data_fingerprint,
     load_history,
@@ -414,3 +415,19 @@ def test_main_run_pointer_names_a_finished_run(tmp_path):
     (tmp_path / "run-a").mkdir()
     (tmp_path / "run-a" / "manifest.json").write_text("{}")
     assert main_run(tmp_path) == tmp_path / "run-a"
+
+
+def test_the_random_state_comes_back_also_after_an_evaluation_that_raised():
+    """`TrainingRun.training` closes the callback when the block ends, whatever happened."""
+    import torch
+    from transformers import TrainerControl
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    callback = RandomStateAcrossValidation()
+    callback.on_step_end(None, None, TrainerControl(should_evaluate=True))
+    torch.rand(10)  # what an evaluation's DataLoader draws before it raises
+    callback.on_evaluate()  # the block's end
+    callback.on_evaluate()  # a second close does nothing
+    assert torch.equal(torch.rand(3), expected)

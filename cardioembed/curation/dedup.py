@@ -31,7 +31,10 @@ _EPS = 1e-9  # an estimated Jaccard similarity is a multiple of 1/NUM_PERM
 
 
 def check_threshold(threshold) -> float:
-    expected = "give a number in (0, 1], the Jaccard similarity of near duplicates; 0.8 is usual"
+    expected = (
+        "give a number in (0, 1], the Jaccard similarity of character 5-grams at or above "
+        "which two texts count as near duplicates; 0.8 is usual"
+    )
     if check_number("near_duplicate_threshold", threshold, 0, 1, expected) == 0:
         raise ParameterError("near_duplicate_threshold", threshold, expected)
     return float(threshold)

@@ -30,7 +30,9 @@ PAIR_KINDS = "name-definition synonym-definition inclusion-description adjacent 
 
 
 def clean_text(value) -> str:
-    """A clean one-line text: whitespace collapsed."""
+    """A clean one-line text: whitespace collapsed; '' for None/NaN."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
     return " ".join(str(value).split())
 
 

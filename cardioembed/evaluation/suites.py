@@ -129,7 +129,10 @@ class SimilaritySuite:
             return self
         keep = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
         return replace(
-            self, **{f: [getattr(self, f)[i] for i in keep] for f in ("pairs", "gold", "ids")}
+            self,
+            pairs=[self.pairs[i] for i in keep],
+            gold=[self.gold[i] for i in keep],
+            ids=[self.ids[i] for i in keep],
         )
 
 

@@ -36,6 +36,12 @@ def _keep(store: dict, key: bytes, state) -> None:
         _STORED["bytes"] += size
 
 
+def clear() -> None:
+    """Forget every text stored in memory, as a new process starts (the files on disk stay)."""
+    _STORES.clear()
+    _STORED["bytes"] = 0
+
+
 def store_dir(profile_folder: str | Path) -> Path:
     return Path(profile_folder) / "cache" / "frozen"
 
@@ -46,7 +52,7 @@ def _load(path: Path | None, key: str) -> dict[bytes, object]:
     if path is not None and path.is_file():
         with tolerate_cache(path.parent):  # a damaged file: recomputed, then written again
             saved = torch.load(path, weights_only=True)
-            if saved["key"] == key:
+            if saved["key"] == key and isinstance(saved["states"], dict):  # not an older format
                 for key_bytes, state in saved["states"].items():
                     _keep(store, key_bytes, state)
     return store

@@ -236,7 +236,8 @@ class Recipe:
         )
 
     def loss(self, model, gather_across_devices: bool = False):
-        """InfoNCE with in-batch negatives, scale = 1/tau (GradCache: the same, in less memory)."""
+        """InfoNCE with in-batch negatives, scale = 1/tau; GradCache (the same loss in less
+        memory) when `mini_batch_size` > 0."""
         scale = scale_from_temperature(self.temperature)
         kwargs = {"scale": scale, "gather_across_devices": gather_across_devices}
         if not self.mini_batch_size:
@@ -381,6 +382,8 @@ class RandomStateAcrossValidation(TrainerCallback):
     """Restores torch's generator after each evaluation (its DataLoader draws a seed), so a
     run that validates trains as one that does not: `validate` is no part of a run's key."""
 
+    fork = None
+
     # the trainer's own flow callback, called first, has set should_evaluate by
     # on_step_end; on_evaluate comes before the checkpoint saves the random state
     def on_step_end(self, args, state, control, **kwargs):
@@ -389,8 +392,10 @@ class RandomStateAcrossValidation(TrainerCallback):
             self.fork = torch.random.fork_rng(devices=devices)
             self.fork.__enter__()
 
-    def on_evaluate(self, args, state, control, **kwargs):
-        self.fork.__exit__(None, None, None)
+    def on_evaluate(self, args=None, state=None, control=None, **kwargs):
+        if self.fork is not None:  # also after an evaluation that raised
+            self.fork.__exit__(None, None, None)
+            self.fork = None
 
 
 class TrainingRun:
@@ -443,6 +448,7 @@ class TrainingRun:
             with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
+            callback.on_evaluate()  # an evaluation that raised
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
@@ -562,7 +568,9 @@ def main_run(models_dir: str | os.PathLike) -> Path:
         )
     folder = Path(models_dir) / json.loads(pointer.read_text())["run_name"]
     if load_manifest(folder) is None:
-        raise InputError(f"the main model {folder} is missing or unfinished; run notebook 02 again")
+        raise InputError(
+            f"the main model {folder} is missing or unfinished; run notebook 02_train_lora again"
+        )
     return folder
 
 
