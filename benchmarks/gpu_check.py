@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         return 0
 
     from cardioembed import paper
-    from cardioembed.curation.pairs import load_causal_lm, paraphrase_pairs
+    from cardioembed.curation.pairs import load_causal_lm, paraphrase_replies
     from cardioembed.profiles import notebook_values
     from cardioembed.training.recipe import Recipe, train
 
@@ -210,21 +210,20 @@ def main(argv=None) -> int:
     # -- paraphrasing: the local instruction model on the textbook's sentences
     generation = notebook_values("01", "paper")  # the paper profile's generation settings
     batch = generation["paraphrase_batch_size"]
-    chosen = sentences.head(args.sentences)
+    chosen = sentences["text"].head(args.sentences).tolist()
     with Meter(cuda) as meter:
-        out = paraphrase_pairs(
+        replies, _ = paraphrase_replies(
             chosen,
             args.paraphrase_model,
             max_new_tokens=generation["paraphrase_max_new_tokens"],
             batch_size=batch,
-            limit=0,
             cache=None,
             dtype=dtype,
         )
     lm, tokenizer = load_causal_lm(args.paraphrase_model, dtype=dtype)
     lm_parameters = sum(p.numel() for p in lm.parameters())
-    new_tokens = mean_tokens(tokenizer, out["positive"].tolist() or ["x"], 10_000)
-    n_done = out.attrs["paraphrase"]["requested"]
+    new_tokens = mean_tokens(tokenizer, replies or ["x"], 10_000)  # the tokens generated
+    n_done = len(chosen)
     paraphrase_tps = n_done * new_tokens / meter.seconds
     print(
         f"paraphrasing: {paraphrase_tps:10,.0f} new tokens/s  "

@@ -262,23 +262,77 @@ def test_mined_hard_negatives(term_pairs, minilm):
     assert mined > mean_sim(rand["negative"][rows].tolist()) + 0.1
 
 
-def test_clean_paraphrase():
+def test_notebook_01_cleans_a_reply_down_to_the_paraphrase():
+    clean = _run_cell("c01-paraphrase-clean")["clean_paraphrase"]
     source = "Atrial fibrillation is common."
-    assert P.clean_paraphrase('Paraphrase: "AF is frequent."', source) == "AF is frequent."
-    assert (
-        P.clean_paraphrase("Here is a paraphrase:\n\nAF is frequent.\nMore text", source)
-        == "AF is frequent."
+    assert clean('Paraphrase: "AF is frequent."', source) == "AF is frequent."
+    assert clean("Here is a paraphrase:\n\nAF is frequent.\nMore text", source) == "AF is frequent."
+    assert clean("AF is frequent. It is also old.", source) == "AF is frequent."
+    assert clean("  \n ", source) == ""
+
+
+def _paraphrase_pairs(sentences: pd.DataFrame, corpus_dir: Path, **namespace) -> dict:
+    """Notebook 01's cleaning cell, then its pair cell with only paraphrase pairs."""
+    run = dict(
+        pair_kinds=["paraphrase"],
+        sentences=sentences,
+        term_pairs=[],
+        counts={},
+        steps=SimpleNamespace(done=lambda name: None),
+        corpus_dir=corpus_dir,
+        paraphrase_model="smollm2",
+        paraphrase_max_new_tokens=32,
+        paraphrase_batch_size=2,
+        paraphrase_limit=0,
     )
-    assert P.clean_paraphrase("AF is frequent. It is also old.", source) == "AF is frequent."
-    assert P.clean_paraphrase("  \n ", source) == ""
+    return _run_cell("c01-pairs", **{**_run_cell("c01-paraphrase-clean"), **run, **namespace})
+
+
+def test_notebook_01_skips_and_counts_empty_identical_and_rambling_replies(tmp_path, capsys):
+    four = SENTENCES.head(4)
+    texts = four["text"].tolist()
+    paraphrase = "Heart failure is a syndrome of shortness of breath and tiredness."
+    replies = [
+        f'Here is a paraphrase: "{paraphrase}"',
+        "  \n ",
+        texts[2].upper(),  # the sentence again, once case is folded
+        "Beta-blockers lower deaths" + ", and so on" * 20 + ".",  # one sentence, rambling
+    ]
+    asked = []
+
+    def replies_of(sentences, model, *, max_new_tokens, batch_size, cache):
+        asked.append(sentences)
+        assert (model, max_new_tokens, batch_size) == ("some-model", 32, 2)
+        assert cache == tmp_path / "paraphrase-cache.json"
+        return replies[: len(sentences)], 1
+
+    stub = dict(paraphrase_replies=replies_of, paraphrase_model="some-model")
+    made = _paraphrase_pairs(four, tmp_path, **stub)
+    assert asked == [texts]
+    report = dict(requested=4, kept=1, empty=1, identical=1, too_long=1, cached=1)
+    assert made["paraphrase_report"] == report
+    pairs = made["pairs"]
+    _assert_pairs_valid(pairs)
+    assert pairs[["anchor", "positive", "kind"]].values.tolist() == [
+        [texts[0], paraphrase, "paraphrase"]
+    ]
+    assert pairs[["group", "region", "position"]].values.tolist() == [["book#c0p0", "book#c0", 0]]
+    # nothing is dropped silently: the skips are printed under the cell
+    assert capsys.readouterr().out.strip() == (
+        "paraphrases: 1 of 4 sentences kept, 1 replies from the cache; skipped 1 empty, "
+        "1 identical to the sentence, 1 too long"
+    )
+    limited = _paraphrase_pairs(four, tmp_path, paraphrase_limit=2, **stub)
+    assert asked[-1] == texts[:2]  # the first `paraphrase_limit` sentences only
+    assert limited["paraphrase_report"]["requested"] == 2
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_paraphrase_with_smollm2():
+def test_paraphrase_with_smollm2(tmp_path):
     two = SENTENCES[SENTENCES["sentence_id"].isin(["s6", "s7"])]
-    out = P.paraphrase_pairs(two, "smollm2", max_new_tokens=32, batch_size=2, limit=0, cache=None)
-    report = out.attrs["paraphrase"]
+    made = _paraphrase_pairs(two, tmp_path)
+    out, report = made["pairs"], made["paraphrase_report"]
     assert report["requested"] == 2
     assert report["kept"] + report["empty"] + report["identical"] + report["too_long"] == 2
     assert len(out) == report["kept"] >= 1
@@ -294,16 +348,20 @@ def test_the_paraphrase_cache_is_reused_only_with_the_same_model_and_settings(tm
     model = write_tiny_qwen3(tmp_path / "lm", causal=True, layers=1, width=32)
     other = write_tiny_qwen3(tmp_path / "other-lm", causal=True, layers=1, width=48)
     cache = tmp_path / "corpus" / "paraphrase-cache.json"
-    sentences = SENTENCES.head(3)
+    texts = SENTENCES["text"].head(3).tolist()
 
     def cached(name, **changes) -> int:
-        run = {"max_new_tokens": 4, "batch_size": 2, "limit": 0, "cache": cache, **changes}
-        return P.paraphrase_pairs(sentences, str(name), **run).attrs["paraphrase"]["cached"]
+        run = {"max_new_tokens": 4, "batch_size": 2, "cache": cache, **changes}
+        replies, n_cached = P.paraphrase_replies(texts, str(name), **run)
+        assert len(replies) == len(texts)
+        return n_cached
 
     assert cached(model) == 0
     assert cached(model) == 3  # a restarted run writes nothing again
     assert cached(model, max_new_tokens=5) == 0
     assert cached(model, batch_size=1) == 0
+    assert cached(model, dtype="bfloat16") == 0
+    assert cached(model, dtype="float32") == 3  # "auto" is float32 on a CPU: the same key
     assert cached(other) == 0  # another model, by content
     assert cached(model) == 3
 
@@ -313,27 +371,31 @@ def test_a_damaged_paraphrase_cache_is_named_and_paraphrasing_goes_on(tmp_path, 
     are paraphrased again, the cache rewritten whole."""
     cache = tmp_path / "paraphrase-cache.json"
     cache.write_text("{not json")
-    result = P.paraphrase_pairs(
-        SENTENCES, "smollm2", max_new_tokens=4, batch_size=1, limit=1, cache=cache
+    replies, n_cached = P.paraphrase_replies(
+        SENTENCES["text"].head(1).tolist(), "smollm2", max_new_tokens=4, batch_size=1, cache=cache
     )
-    assert result.attrs["paraphrase"]["requested"] == 1
-    assert result.attrs["paraphrase"]["cached"] == 0
+    assert len(replies) == 1 and n_cached == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("paraphrase-cache.json cannot be used" in w for w in warnings)
     assert len(json.loads(cache.read_text())["replies"]) == 1
 
 
 def _run_cell(cell_id: str, **namespace) -> dict:
-    """Execute one code cell of notebook 01 (found by its id) in `namespace`."""
+    """Execute one code cell of notebook 01 (found by its id) in `namespace` (with the
+    notebook's imports, unless `namespace` replaces them)."""
     notebook = json.loads((ROOT / "notebooks" / "01_curate_corpus.ipynb").read_text())
     source = next("".join(c["source"]) for c in notebook["cells"] if c.get("id") == cell_id)
-    namespace.update(
-        re=re,
-        pd=pd,
-        clean_text=P.clean_text,
-        pair_row=P.pair_row,
-        pairs_frame=P.pairs_frame,
-        normalise_for_dedup=normalise_for_dedup,
+    namespace = (
+        dict(
+            re=re,
+            pd=pd,
+            clean_text=P.clean_text,
+            pair_row=P.pair_row,
+            pairs_frame=P.pairs_frame,
+            paraphrase_replies=P.paraphrase_replies,
+            normalise_for_dedup=normalise_for_dedup,
+        )
+        | namespace
     )
     exec(compile(source, f"01_curate_corpus.ipynb:{cell_id}", "exec"), namespace)
     return namespace

@@ -218,19 +218,8 @@ def test_the_embedding_base_goes_to_the_gpu_in_bfloat16(tiny_lm, fake_gpu):
 # ---------------------------------------------------------- resumable paraphrasing
 
 
-def _sentences(n):
-    return pd.DataFrame(
-        {
-            "sentence_id": [f"s{i}" for i in range(n)],
-            "source": "textbook",
-            "group": [f"book#c0p{i}" for i in range(n)],
-            "chapter": "book#c0",
-            "position": 0,
-            "text": [
-                f"The heart finding number {i} is described in chapter {i}." for i in range(n)
-            ],
-        }
-    )
+def _texts(n):
+    return [f"The heart finding number {i} is described in chapter {i}." for i in range(n)]
 
 
 def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(
@@ -247,17 +236,17 @@ def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(
     model.generate = counting_generate
     monkeypatch.setattr(P, "load_causal_lm", lambda name, dtype="auto": (model, tokenizer))
     cache = tmp_path / "corpus" / "paraphrase-cache.json"
-    run = dict(max_new_tokens=4, batch_size=1, limit=0, cache=cache)
+    run = dict(max_new_tokens=4, batch_size=1, cache=cache)
     caplog.set_level(logging.INFO, logger="cardioembed.curation.pairs")
-    P.paraphrase_pairs(_sentences(3), str(tiny_lm), **run)
+    first, _ = P.paraphrase_replies(_texts(3), str(tiny_lm), **run)
     assert sum(generated) == 3
     assert len(json.loads(cache.read_text())["replies"]) == 3
     assert any(r.getMessage().endswith(" left") for r in caplog.records)  # the estimate
 
     generated.clear()
-    again = P.paraphrase_pairs(_sentences(5), str(tiny_lm), **run)
+    again, n_cached = P.paraphrase_replies(_texts(5), str(tiny_lm), **run)
     assert sum(generated) == 2  # the two new sentences only
-    assert again.attrs["paraphrase"]["cached"] == 3
+    assert n_cached == 3 and again[:3] == first
     assert len(json.loads(cache.read_text())["replies"]) == 5
 
     # an interruption keeps what was finished
@@ -269,7 +258,7 @@ def test_a_restarted_paraphrase_run_writes_only_the_sentences_it_lacks(
     generated.clear()
     model.generate = interrupted
     with pytest.raises(KeyboardInterrupt):
-        P.paraphrase_pairs(_sentences(8), str(tiny_lm), **run)
+        P.paraphrase_replies(_texts(8), str(tiny_lm), **run)
     assert len(json.loads(cache.read_text())["replies"]) == 6
 
 

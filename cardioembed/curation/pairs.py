@@ -1,8 +1,9 @@
 """Training pairs (`PAIR_COLUMNS`): the row that notebook 01's pair strategies share, the
-paraphrases of a local instruction model, and negatives. ``pair_id`` hashes anchor and
-positive (the same in any run and order); ``group`` is the leakage unit (HPO term,
-ICD-10-CM code, textbook passage); ``negative_group`` says where a negative is from;
-``region`` (HPO branch, ICD-10-CM block, chapter) tells *distant* negatives.
+replies of a local instruction model that notebook 01 makes paraphrase pairs of, and
+negatives. ``pair_id`` hashes anchor and positive (the same in any run and order);
+``group`` is the leakage unit (HPO term, ICD-10-CM code, textbook passage);
+``negative_group`` says where a negative is from; ``region`` (HPO branch, ICD-10-CM
+block, chapter) tells *distant* negatives.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -54,36 +54,13 @@ def pairs_frame(rows: list[dict]) -> pd.DataFrame:
 
 # Chosen on SmolLM2-135M-Instruct (greedy): a system prompt asking for "different words"
 # and a worked example both made it copy most sentences verbatim; this plain request
-# changed most of them (it tends to add a clause, which clean_paraphrase cuts off).
+# changed most of them (it tends to add a clause, which notebook 01's cleaning cuts off).
 PARAPHRASE_INSTRUCTION = "Rewrite the following sentence in your own words."
 # Greedy decoding, whatever the model's own generation config says.
 GREEDY = dict(do_sample=False, num_beams=1, repetition_penalty=1.0)
 GREEDY |= dict.fromkeys(("temperature", "top_p", "top_k"))
-MAX_LENGTH_RATIO = 3.0  # a longer reply rambled
 CACHE_SECONDS = 30.0  # rewrite the paraphrase cache at least this often while generating
 PROGRESS_SECONDS = 60.0
-
-_PREFIX = re.compile(
-    r"^\s*(?:(?:here\s+is|here's)\b[^:\n]*:|(?:sure|certainly|okay)[,.!]?\s*[^:\n]*:|"
-    r"(?:the\s+)?(?:paraphrased?|rewritten|reworded)(?:\s+(?:sentence|version|text))?\s*:|"
-    r"(?:sentence|answer|output)\s*:)\s*",
-    re.IGNORECASE,
-)
-_QUOTES = "\"'“”‘’«»`"
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"“])")
-
-
-def clean_paraphrase(output: str, source_text: str) -> str:
-    """The first non-empty line of a reply without prefixes ("Paraphrase:") and quotes, as
-    many sentences as the source has; or ''."""
-    text = str(output or "").strip()
-    for _ in range(3):  # "Sure! Here is the paraphrase: Paraphrase: ..."
-        text = _PREFIX.sub("", text, count=1).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    text = _PREFIX.sub("", first, count=1).strip().strip(_QUOTES).strip()
-    n = max(1, len(_SENTENCE_END.split(str(source_text).strip())))
-    text = " ".join(_SENTENCE_END.split(text)[:n]).strip().strip(_QUOTES).strip()
-    return " ".join(text.split())
 
 
 def load_causal_lm(name: str, dtype: str = "auto"):
@@ -107,27 +84,22 @@ def load_causal_lm(name: str, dtype: str = "auto"):
     return model.eval(), tokenizer
 
 
-def paraphrase_pairs(
-    sentences: pd.DataFrame,
+def paraphrase_replies(
+    texts: list[str],
     model: str,
     *,
     max_new_tokens: int,
     batch_size: int,
-    limit: int,
     cache: Path | None,
     dtype: str = "auto",
-) -> pd.DataFrame:
-    """Sentence -> its paraphrase by a local instruction model, as in the paper: the first
-    `limit` sentences (0: all), greedy, batched by length; an empty, identical or too long
-    reply is skipped (counts in ``result.attrs["paraphrase"]``). `cache`: a JSON file of the
-    replies, keyed by sentence and all a reply depends on (model content, dtype, device
-    class, batching, generation settings), so a restarted run generates only what it lacks."""
+) -> tuple[list[str], int]:
+    """(the reply of a local instruction model to `PARAPHRASE_INSTRUCTION` for each of
+    `texts`, how many replies came from `cache`): greedy, batched by length. `cache`: a
+    JSON file of the replies, keyed by sentence and all a reply depends on (model content,
+    dtype, device class, batching, generation settings), saved as it grows and at the end,
+    also on an interruption, so a restarted run generates only what it lacks."""
     import torch
 
-    frame = sentences.head(limit) if limit else sentences
-    report = dict.fromkeys(("requested", "kept", "empty", "identical", "too_long", "cached"), 0)
-    report["requested"] = len(frame)
-    texts = frame["text"].tolist()
     done = {}
     if cache is not None and Path(cache).is_file():
         with tolerate_cache(cache):  # unreadable: the sentences are paraphrased again
@@ -138,40 +110,10 @@ def paraphrase_pairs(
     settings = params_hash({**settings, "batch_size": batch_size, **GREEDY}, 64)
     keys = [params_hash({"settings": settings, "sentence": t}, 40) for t in texts]
     todo = [i for i, k in enumerate(keys) if k not in done]
-    report["cached"] = len(texts) - len(todo)
-    if todo:
-        lm, tokenizer = load_causal_lm(model, dtype)
-        _generate(lm, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache)
-    outputs = [done[k] for k in keys]
-    rows = []
-    for sentence, reply, row in zip(texts, outputs, frame.itertuples(index=False), strict=True):
-        paraphrase = clean_paraphrase(reply, sentence)
-        if not paraphrase:
-            report["empty"] += 1
-        elif _norm(paraphrase) == _norm(sentence):
-            report["identical"] += 1
-        elif len(paraphrase) > MAX_LENGTH_RATIO * max(len(sentence), 20):
-            report["too_long"] += 1
-        else:
-            report["kept"] += 1
-            pair = (sentence, paraphrase, row.chapter, row.position)
-            rows.append(pair_row(str(row.source), "paraphrase", str(row.group), *pair))
-    logger.log(
-        logging.WARNING if report["kept"] < report["requested"] else logging.INFO,
-        "paraphrases: %(kept)d of %(requested)d sentences kept, %(cached)d replies from the "
-        "cache; skipped %(empty)d empty, %(identical)d identical to the sentence, "
-        "%(too_long)d too long",
-        report,
-    )
-    result = pairs_frame(rows)
-    result.attrs["paraphrase"] = report
-    return result
-
-
-def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_size, cache):
-    """Greedy replies for `texts[todo]` into `done`, saved to `cache` as it grows and at
-    the end, also on an interruption."""
-    import torch
+    n_cached = len(texts) - len(todo)
+    if not todo:  # the model loads only for what the cache lacks
+        return [done[k] for k in keys], n_cached
+    lm, tokenizer = load_causal_lm(model, dtype)
 
     def prompt(sentence: str) -> str:
         if getattr(tokenizer, "chat_template", None):
@@ -190,8 +132,8 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
                 batch = [prompts[i] for i in index]
                 encoded = tokenizer(
                     batch, return_tensors="pt", padding=True, add_special_tokens=False
-                ).to(model.device)
-                generated = model.generate(
+                ).to(lm.device)
+                generated = lm.generate(
                     **encoded,
                     **GREEDY,
                     max_new_tokens=max_new_tokens,
@@ -217,6 +159,7 @@ def _generate(model, tokenizer, texts, keys, todo, done, max_new_tokens, batch_s
         if finished and cache is not None:
             with tolerate_cache(cache):
                 write_json(cache, {"replies": done})
+    return [done[k] for k in keys], n_cached
 
 
 def _group_texts(pairs: pd.DataFrame) -> dict[str, set[str]]:
