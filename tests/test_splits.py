@@ -118,6 +118,8 @@ def test_merge_groups_joins_groups_sharing_a_near_duplicate():
     # "a" holds a near copy of a text of "b": both become "a" (the smaller label).
     assert merged == ["a", "a", "c", "a", "d", "e"]
     assert merge_groups(groups, texts, 1.0) == groups
+    # an item without any text (None or NaN, as pandas gives it) joins no other group
+    assert merge_groups(["b", "a", "c"], [s[0], None, float("nan")], 0.8) == ["b", "a", "c"]
 
 
 def test_merge_groups_is_transitive():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,9 @@ def merge_groups(groups, texts, threshold: float) -> list:
     texts = list(texts)
     if len(texts) != len(groups):
         raise ParameterError("texts", f"{len(texts)} entries", f"give one per item ({len(groups)})")
-    per_item = [[t] if isinstance(t, str) else [x for x in t if isinstance(x, str)] for t in texts]
+    # each item's texts: one, several, or none (None, NaN)
+    per_item = [[t] if isinstance(t, str) else t if isinstance(t, Iterable) else [] for t in texts]
+    per_item = [[x for x in item if isinstance(x, str)] for item in per_item]
     labels = near_duplicate_clusters([t for item in per_item for t in item], threshold)
     codes, unique = pd.factorize(pd.Series(groups, dtype=object), sort=True)
     owner = np.repeat(codes, [len(t) for t in per_item])
