@@ -428,6 +428,6 @@ def test_the_random_state_comes_back_also_after_an_evaluation_that_raised():
     callback = RandomStateAcrossValidation()
     callback.on_step_end(None, None, TrainerControl(should_evaluate=True))
     torch.rand(10)  # what an evaluation's DataLoader draws before it raises
-    callback.on_evaluate()  # the block's end
-    callback.on_evaluate()  # a second close does nothing
+    callback.close()  # the block's end
+    callback.close()  # a second close does nothing
     assert torch.equal(torch.rand(3), expected)

@@ -11,7 +11,6 @@ The recipe is notebook 02's defaults, the profile's and the `-p` overrides, as i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ def main(argv=None) -> int:
         import pandas as pd
 
         from cardioembed.profiles import notebook_values, parse_overrides
-        from cardioembed.training.recipe import Recipe, train
+        from cardioembed.training.recipe import Recipe, rank, train
 
         overrides = parse_overrides(args.param)
         recipe = Recipe.from_parameters(notebook_values("02", args.profile, overrides))
@@ -55,7 +54,7 @@ def main(argv=None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if os.environ.get("RANK", "0") == "0":
+    if rank() == 0:
         state = "finished" if result.finished else "stopped"
         print(f"{state} at step {result.global_step} in {result.seconds:.1f} s: {args.output}")
     return 0

@@ -221,7 +221,7 @@ class Recipe:
             )
         n_frozen = self.frozen_layers(model)
         if n_frozen < 0:
-            expected = f"at most {self.lora_top_layers + n_frozen} for this model"
+            expected = f"at most {hf.config.num_hidden_layers} for this model"
             raise ParameterError("lora_top_layers", self.lora_top_layers, expected)
         return LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
@@ -369,6 +369,10 @@ def validation_evaluator(pairs: pd.DataFrame, recipe: Recipe):
     )
 
 
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -392,8 +396,12 @@ class RandomStateAcrossValidation(TrainerCallback):
             self.fork = torch.random.fork_rng(devices=devices)
             self.fork.__enter__()
 
-    def on_evaluate(self, args=None, state=None, control=None, **kwargs):
-        if self.fork is not None:  # also after an evaluation that raised
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.close()
+
+    def close(self):
+        """Restore the generator; nothing to do when no evaluation is under way."""
+        if self.fork is not None:
             self.fork.__exit__(None, None, None)
             self.fork = None
 
@@ -428,7 +436,7 @@ class TrainingRun:
                     f"{self.checkpoints} holds checkpoints of a run with other parameters, "
                     "data or code; remove that folder, or train with resume=False"
                 )
-        if os.environ.get("RANK", "0") == "0":
+        if rank() == 0:
             if not resume and self.checkpoints.exists():
                 shutil.rmtree(self.checkpoints)
             write_json(marker, {"key": key, "params": self.params})
@@ -448,12 +456,12 @@ class TrainingRun:
             with frozen_lower_layers(model, self.recipe.frozen_layers(model), store):
                 yield
         finally:
-            callback.on_evaluate()  # an evaluation that raised
+            callback.close()  # an evaluation that raised
             trainer.remove_callback(callback)
 
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
-        if os.environ.get("RANK", "0") == "0":
+        if rank() == 0:
             with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
                 pd.DataFrame(trainer.state.log_history).to_csv(tmp / HISTORY_FILE, index=False)
