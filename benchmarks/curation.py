@@ -244,7 +244,7 @@ class _Stages:
 def clean_book_text(text: str) -> str:
     """Prose paragraphs of plain text, as `read_book` cleans a chapter of a .txt file."""
     stats: Counter = Counter()
-    return "\n\n".join(finish(text_paragraphs(text, stats, {}), stats, None, {}))
+    return "\n\n".join(finish(text_paragraphs(text, stats, {}), stats, {}))
 
 
 def run_size(n: int, seed: int) -> dict:

@@ -8,7 +8,6 @@ from cardioembed.curation.cleaning import (
     HYPHEN,
     break_long_lines,
     finish,
-    keep_language,
     normalize_unicode,
     rebuild_words,
     split_passages,
@@ -21,7 +20,7 @@ def clean_book_text(text: str, stats: Counter | None = None, examples=None) -> s
     chapter of a .txt file."""
     stats = Counter() if stats is None else stats
     examples = {} if examples is None else examples
-    return "\n\n".join(finish(text_paragraphs(text, stats, examples), stats, None, examples))
+    return "\n\n".join(finish(text_paragraphs(text, stats, examples), stats, examples))
 
 
 def test_normalize_unicode_folds_ligatures_spaces_and_soft_hyphens():
@@ -172,24 +171,10 @@ def test_footnote_marks_after_punctuation_are_removed_and_counted():
         "A link to /run should be absolute.9 The guidelines (DFSG).3 In addition, "
         "the terms are used as follows:2 must and should."
     )
-    assert finish([text], stats, None, {}) == [
+    assert finish([text], stats, {}) == [
         "A link to /run should be absolute. The guidelines (DFSG). In addition, "
         "the terms are used as follows: must and should."
     ]
     assert stats["footnote_marks"] == 3
     kept = "See version 3.5 of libz.so.1 and POSIX.2 here; the dose is 2.5 mg."
-    assert finish([kept], stats, None, {}) == [kept]
-
-
-def test_language_check_keeps_english_with_punctuated_function_words():
-    english = (
-        "The most convenient way to use this software is at a graphics workstation, "
-        "which these guides describe."
-    )
-    german = (
-        "Die Herzinsuffizienz ist eine häufige Erkrankung, die mit einer hohen "
-        "Sterblichkeit einhergeht und oft ältere Menschen betrifft."
-    )
-    stats: Counter = Counter()
-    assert keep_language([english, german], "english", stats) == [english]
-    assert stats["other_language_paragraphs"] == 1
+    assert finish([kept], stats, {}) == [kept]

@@ -95,8 +95,6 @@ def test_textbook_dir_without_the_textbooks_source_is_an_error():
     with pytest.raises(ParameterError, match="textbook_dir") as info:
         config_with(sources=["hpo", "icd10cm"], textbook_dir="/books")
     assert "add it" in str(info.value) and "sources=[hpo,icd10cm,textbooks]" in str(info.value)
-    with pytest.raises(ParameterError, match="language"):
-        config_with(sources=["textbooks"], textbook_dir="/books", language="elvish")
 
 
 def test_an_empty_or_unusable_textbook_folder_is_a_clear_error(tmp_path):

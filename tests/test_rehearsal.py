@@ -36,7 +36,7 @@ def test_the_rehearsal_textbook_is_read_from_all_three_formats(tmp_path):
     with zipfile.ZipFile(folder / "cardiology-rehearsal.epub") as epub:
         assert epub.namelist()[0] == "mimetype"
         assert "META-INF/container.xml" in epub.namelist()
-    books, problems = read_folder(folder, language="english")
+    books, problems = read_folder(folder)
     assert not problems and sorted(b.path.name for b in books) == sorted(FILES)
     assert next(b for b in books if b.path.suffix == ".pdf").pages >= 2
     chapters = {

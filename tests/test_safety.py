@@ -107,8 +107,8 @@ def test_a_missing_parameter_is_named_with_its_notebook():
     values = {k: v for k, v in notebook_values("02").items() if k != "pooling"}
     with pytest.raises(InputError, match="pooling missing: pass every parameter of notebook 02"):
         Recipe.from_parameters(values)
-    values = {k: v for k, v in notebook_values("01").items() if k not in ("seed", "language")}
-    with pytest.raises(InputError, match="language, seed missing|seed, language missing"):
+    values = {k: v for k, v in notebook_values("01").items() if k not in ("seed", "strict")}
+    with pytest.raises(InputError, match="seed, strict missing|strict, seed missing"):
         curation_parameters(values)
 
 

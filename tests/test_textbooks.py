@@ -10,7 +10,7 @@ import pytest
 
 from cardioembed.curation.sentences import split_sentences
 from cardioembed.curation.textbooks import Book, Problem, read_book, read_folder
-from cardioembed.errors import InputError, ParameterError
+from cardioembed.errors import InputError
 
 PARAGRAPH = (
     "Heart failure is a clinical syndrome in which the heart cannot pump enough blood. "
@@ -491,7 +491,7 @@ def test_real_book_layout_keeps_sentences_and_drops_what_is_not_prose(tmp_path):
         for i, term in enumerate(terms)
     ]
     pdf = write_pdf(tmp_path / "manual.pdf", [contents, *body, index, []])
-    book = read_book(pdf, language="english")
+    book = read_book(pdf)
     text = "\n\n".join(book.chapters)
     sentences = split_sentences(text, 20)
     assert sum("examples below show how a patient" in s for s in sentences) == 6
@@ -541,31 +541,6 @@ def test_a_page_that_cannot_be_decoded_is_named_apart_from_scanned_pages(tmp_pat
     assert problem.kind == "degraded"
     assert "1 of 3 pages could not be decoded" in problem.message
     assert "re-export" in problem.message and "OCR" not in problem.message
-
-
-def test_epub_in_several_languages_keeps_the_chosen_one(tmp_path):
-    foreign = {
-        "Herzinsuffizienz": "Die Herzinsuffizienz ist ein klinisches Syndrom, bei dem das "
-        "Herz nicht genug Blut pumpen kann. Die Patienten klagen über Atemnot und Müdigkeit.",
-        "Insuffisance": "L'insuffisance cardiaque est un syndrome clinique dans lequel le "
-        "cœur ne peut pas pomper assez de sang. Les patients se plaignent d'essoufflement.",
-        "Insuficiencia": "La insuficiencia cardiaca es un síndrome clínico en el que el "
-        "corazón no puede bombear suficiente sangre. Los pacientes refieren disnea y fatiga.",
-    }
-    chapters = [("Heart failure", f"<p>{PARAGRAPH}</p>")]
-    chapters += [(title, f"<p>{body}</p>") for title, body in foreign.items()]
-    path = write_epub(tmp_path / "mixed.epub", chapters)
-    book = read_book(path, language="english")
-    text = "\n\n".join(book.chapters)
-    assert "Heart failure is a clinical syndrome" in text
-    assert "Herz" not in text and "cœur" not in text and "corazón" not in text
-    assert book.dropped["other_language_paragraphs"] == 3
-    assert "3 of 4 paragraphs are not in english" in book.warnings[0]
-    assert "language" in book.warnings[0]
-    german = read_book(path, language="german")
-    assert "\n\n".join(german.chapters).startswith("Die Herzinsuffizienz")
-    with pytest.raises(ParameterError, match="language"):
-        read_book(path, language="klingon")
 
 
 def test_epub_with_a_missing_document_is_read_with_a_warning(tmp_path):

@@ -8,14 +8,11 @@ book/data.md ("How textbooks are read and filtered").
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import unicodedata
 from collections import Counter
 from typing import NamedTuple
-
-from cardioembed.errors import ParameterError
 
 FILTERS = {
     "running_lines": "running heads and feet: lines at the same height at the edge of many pages",
@@ -28,7 +25,6 @@ FILTERS = {
     "references": "reference lists: the blocks under a References or Bibliography heading",
     "fragments": "blocks that are not sentences: labels, list lines, cut text",
     "footnote_marks": "footnote numbers after a word's punctuation",
-    "other_language_paragraphs": "paragraphs in another language than the book's",
 }
 EXAMPLES = 3  # dropped blocks kept per filter, to show what it drops
 
@@ -351,9 +347,8 @@ def text_paragraphs(text: str, stats: Counter, examples: dict) -> list[str]:
     return [p for _, p in paragraphs(lines, len(pages), stats, examples, spacing=0.5)]
 
 
-def finish(found: list[str], stats: Counter, language: str | None, examples: dict) -> list[str]:
-    """Footnote marks and sentences with markup (code quoted in prose) removed; paragraphs
-    in others than `language` dropped."""
+def finish(found: list[str], stats: Counter, examples: dict) -> list[str]:
+    """Footnote marks and sentences with markup (code quoted in prose) removed."""
     kept = []
     for paragraph in found:
         paragraph, marks = _FOOTNOTE_MARK.subn("", paragraph)
@@ -368,69 +363,6 @@ def finish(found: list[str], stats: Counter, language: str | None, examples: dic
             paragraph = "".join(s for s in sentences if not _MARKUP.search(s)).strip()
         if paragraph:
             kept.append(paragraph)
-    return keep_language(kept, language, stats) if language else kept
-
-
-# -------------------------------------------------------------------- language
-
-# Languages a cardiology text is likely to be written in or to quote, told apart from
-# the chosen one; fewer candidates make detection faster and steadier.
-_CANDIDATES = (
-    "english german french spanish italian portuguese dutch polish swedish danish czech "
-    "russian turkish arabic chinese japanese korean greek"
-).split()
-_DETECT_CHARS = 120  # a paragraph's first characters are enough to tell its language
-_MIN_DETECT_LETTERS = 40  # shorter paragraphs (formulas, names) are kept unjudged
-# Common English words that are no words of the other candidates: two of them in a
-# paragraph spare lingua's detection. Measured on benchmarks/textbooks.py's 14 documents,
-# this keeps 2-14 English paragraphs per book (URL-heavy ones) that lingua's low-accuracy
-# mode calls another language, and reads them in 2.95 s rather than 3.34 s.
-_ENGLISH_ONLY = frozenset(
-    "the and with that this these which from have has been were would should could their "
-    "must not be it they can any when only may there other into than them its are you "
-    "your our his she who what where how why does did used using such each between "
-    "through about after before being those while within without whether because "
-    "however although same both".split()
-)
-_WORD = re.compile(r"[^\W\d_]+")
-
-
-def _plainly_english(sample: str) -> bool:
-    words = _WORD.findall(sample.lower())
-    hits = [w for w in words if w in _ENGLISH_ONLY]
-    return len(set(hits)) >= 2 and len(hits) >= 0.1 * len(words)
-
-
-@functools.lru_cache(maxsize=4)
-def language_detector(language: str):
-    """A `lingua` detector that tells `language` from other common languages."""
-    from lingua import Language, LanguageDetectorBuilder
-
-    try:  # lingua knows its languages by name, in any case
-        languages = [Language.from_str(name) for name in sorted({language.lower(), *_CANDIDATES})]
-    except (AttributeError, ValueError):
-        raise ParameterError(
-            "language",
-            language,
-            "give a language name as lingua spells it, e.g. 'english', 'german', 'french'",
-        ) from None
-    return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
-
-
-def keep_language(paragraphs_: list[str], language: str, stats: Counter) -> list[str]:
-    """The paragraphs in `language` (judged on 120 characters; short ones kept)."""
-    detector = language_detector(language)
-    english = language.lower() == "english"
-    samples = sorted(
-        head
-        for head in {p[:_DETECT_CHARS] for p in paragraphs_}
-        if sum(map(len, _WORD.findall(head))) >= _MIN_DETECT_LETTERS
-        and not (english and _plainly_english(head))
-    )
-    detected = zip(samples, detector.detect_languages_in_parallel_of(samples), strict=True)
-    other = {s for s, d in detected if d is not None and d.name.lower() != language.lower()}
-    kept = [p for p in paragraphs_ if p[:_DETECT_CHARS] not in other]
-    stats["other_language_paragraphs"] += len(paragraphs_) - len(kept)
     return kept
 
 

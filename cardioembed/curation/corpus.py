@@ -37,7 +37,7 @@ NEGATIVE_STRATEGIES = ("random-distant", "mined", "none")
 PARAMETERS = (
     "sources textbook_dir pair_kinds min_sentence_chars near_duplicate_threshold split_fractions "
     "negatives negatives_model paraphrase_model paraphrase_limit paraphrase_max_new_tokens "
-    "paraphrase_batch_size max_items_per_source seed language strict"
+    "paraphrase_batch_size max_items_per_source seed strict"
 ).split()
 POINTER = "current.json"  # in runs/<profile>/corpus/: names the corpus folder in use
 _RERUN = "run notebook 01_curate_corpus for this profile (cardioembed run --only 01)"
@@ -72,10 +72,6 @@ def curation_parameters(values: Mapping[str, Any]) -> dict[str, Any]:
             f"(now {chosen}); add it, e.g. -p 'sources=[{','.join([*chosen, 'textbooks'])}]', "
             "or leave textbook_dir empty",
         )
-    if books:
-        from cardioembed.curation.cleaning import language_detector
-
-        language_detector(params["language"])  # a ParameterError names an unknown language
     if params["negatives"] not in NEGATIVE_STRATEGIES:
         raise ParameterError("negatives", params["negatives"], f"one of {NEGATIVE_STRATEGIES}")
     for kind, name, what in (

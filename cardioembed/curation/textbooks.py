@@ -43,7 +43,6 @@ PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
 MAX_TEXT_BYTES = 256 * 1024 * 1024
 BLANK_PAGE_CHARS = 20  # a PDF page with fewer characters of text has no text layer
 BLANK_SHARE_WARNING = 0.25  # warn when this share of a PDF's pages has no text
-OTHER_LANGUAGE_WARNING = 0.3  # warn when this share of paragraphs is in another language
 
 
 @dataclass(frozen=True)
@@ -380,10 +379,9 @@ SUPPORTED_EXTENSIONS = tuple(_READERS)
 # ------------------------------------------------------------------------- public
 
 
-def read_book(path: str | Path, language: str | None = None) -> Book:
-    """One textbook (.pdf, .epub, .txt or .md) as a `Book`; with a `language` (e.g.
-    "english"), paragraphs in others are dropped. PDF chapters follow its outline, else
-    runs of `PAGES_PER_CHUNK` pages; text files split at "Chapter N" lines."""
+def read_book(path: str | Path) -> Book:
+    """One textbook (.pdf, .epub, .txt or .md) as a `Book`. PDF chapters follow its
+    outline, else runs of `PAGES_PER_CHUNK` pages; text files split at "Chapter N" lines."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} is not a file; check the path")
@@ -398,21 +396,12 @@ def read_book(path: str | Path, language: str | None = None) -> Book:
     stats: Counter = Counter()
     examples: dict[str, list[str]] = {}
     raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
-    chapters = ["\n\n".join(finish(chapter, stats, language, examples)) for chapter in raw]
+    chapters = ["\n\n".join(finish(chapter, stats, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
         raise InputError(
             f"no text was left in {path.name} after cleaning; check that it holds the "
             "book's prose (not only images, tables, code or references)"
-            + (f" in {language} (parameter `language`)" if language else "")
-        )
-    other = stats.get("other_language_paragraphs", 0)
-    kept = sum(chapter.count("\n\n") + 1 for chapter in chapters)
-    if language and other >= OTHER_LANGUAGE_WARNING * (kept + other):
-        warnings_.append(
-            f"{path.name}: {other} of {kept + other} paragraphs are not in {language} and "
-            "were dropped; if the book is written in another language, set the parameter "
-            "`language` (e.g. -p language=german), else check the file"
         )
     return Book(
         path=path,
@@ -424,9 +413,7 @@ def read_book(path: str | Path, language: str | None = None) -> Book:
     )
 
 
-def read_folder(
-    folder: str | Path, *, language: str | None = None, strict: bool = False
-) -> tuple[list[Book], list[Problem]]:
+def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book], list[Problem]]:
     """The books under `folder` (subfolders included, hidden ones skipped) and the
     problems met, each logged with what to do; with `strict=True` any problem is an
     InputError, as is a folder without a usable book."""
@@ -461,7 +448,7 @@ def read_folder(
     for number, path in enumerate(usable, start=1):
         logger.info("reading textbook %d of %d: %s", number, len(usable), path.relative_to(folder))
         try:
-            book = read_book(path, language=language)
+            book = read_book(path)
         except Exception as exc:  # one unexpected failure must not lose the others
             why = str(exc)
             if not isinstance(exc, InputError):
