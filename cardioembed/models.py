@@ -122,7 +122,7 @@ def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
 
 def load_resolved(name: str, parameter: str, load):
     """`load(location)` of the model `name` wherever `resolve_base` finds it; a hub model
-    out of reach is one message that names `parameter` and says what to do."""
+    that cannot load is one message that names `parameter` and says what to do."""
     local_cache_only_if_unreachable()
     location, is_hub = resolve_base(name, parameter)
     try:
@@ -132,17 +132,43 @@ def load_resolved(name: str, parameter: str, load):
             raise InputError(
                 f"cannot load {parameter} {name!r} from {location}: {error}"
             ) from error
-        repo_id, revision = split_revision(name)
         detail = str(error).splitlines()[0] if str(error) else "no detail"
         raise InputError(
-            f"cannot load {parameter} {name!r} from the Hugging Face hub ({type(error).__name__}: "
-            f"{detail}); it is not in the local cache and the hub is out of reach. "
-            f"{local_copy_hint(repo_id, parameter, revision)}"
+            hub_problem(error, parameter, name)
+            or f"cannot load {parameter} {name!r} from the Hugging Face hub "
+            f"({type(error).__name__}: {detail}); it is not in the local cache and the hub is "
+            f"out of reach. {local_copy_hint(name, parameter)}"
         ) from error
 
 
-def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -> str:
-    """How to give a hub model as a local copy: the download command and the parameter."""
+def hub_problem(error: BaseException, parameter: str, value: str) -> str | None:
+    """What to do about the hub id `value` (``org/name@revision``) that failed with `error`,
+    or with the hub error it wraps; None for another failure (a network hiccup)."""
+    from huggingface_hub import errors
+
+    model = f"{parameter} {value!r}"
+    problems = {  # the most specific first: a gated repository is also one not found
+        errors.GatedRepoError: f"{model} is gated on the hub: accept its terms on its hub page "
+        "and log in (`hf auth login`), or give a local copy",
+        errors.RepositoryNotFoundError: f"{model} is not a model on the Hugging Face hub: check "
+        "the id, or give a local folder",
+        errors.LocalEntryNotFoundError: f"{model} is not in the local Hugging Face cache and the "
+        f"hub is out of reach. {local_copy_hint(value, parameter)}",
+        errors.HFValidationError: f"{model} is neither a folder nor a valid hub id such as "
+        "'Qwen/Qwen3-Embedding-8B'",
+    }
+    while error is not None:
+        for kind, problem in problems.items():
+            if isinstance(error, kind):
+                return problem
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def local_copy_hint(model: str, parameter: str) -> str:
+    """How to give the hub model `model` (``org/name@revision``) as a local copy: the
+    download command and the parameter."""
+    repo_id, revision = split_revision(model)
     name = repo_id.split("/")[-1]
     pinned = f" --revision {revision}" if revision else ""
     give = f"-p {parameter}=/path/to/{name}"
