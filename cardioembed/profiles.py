@@ -43,13 +43,6 @@ def notebooks(only: Iterable[str] = (), root: Path | None = None) -> list[Path]:
     return chosen
 
 
-def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """Name -> {inferred_type_name, default, help} of a notebook's parameters cell."""
-    import papermill
-
-    return papermill.inspect_notebook(str(notebook))
-
-
 def notebook_defaults(declared: Mapping[str, dict]) -> dict[str, Any]:
     return {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
 
@@ -79,8 +72,10 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
 def _checked(notebook: str, values: Mapping[str, Any], overrides: Mapping[str, Any]):
     """(path, declared parameters, values) of `notebook`: those of `values` it declares, then
     `overrides`, each checked against the type it declares (an unknown override is refused)."""
+    import papermill  # here: it would slow every command's start
+
     path = notebooks([notebook])[0]
-    declared = declared_parameters(path)
+    declared = papermill.inspect_notebook(str(path))  # name -> inferred_type_name, default, help
     given = {**{k: v for k, v in values.items() if k in declared}, **overrides}
     check_parameters(given, {path: declared}, path.stem)
     return path, declared, given
