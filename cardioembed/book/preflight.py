@@ -112,8 +112,9 @@ def preflight(
     checks = [(name, values[name]) for name, use in used.items() if use and name in declared]
     extra = values["extra_models"] if "extra_models" in declared else {}  # a dict: checked
     checks += [(f"extra_models[{name!r}]", model) for name, model in extra.items()]
+    asked = models.offline_requested()  # before the probe, which may switch offline
     offline = models.local_cache_only_if_unreachable()
-    if offline and not models.offline_requested():
+    if offline and not asked:
         logger.info("the Hugging Face hub is out of reach: models come from the local cache")
     _refuse(problems + [model_problem(parameter, value, offline) for parameter, value in checks])
     return values
