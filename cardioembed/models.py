@@ -121,38 +121,50 @@ def resolve_base(base: str, parameter: str = "base_model") -> tuple[str, bool]:
 
 
 def load_resolved(name: str, parameter: str, load):
-    """`load(location)` of the model `name` wherever `resolve_base` finds it; a hub model
-    out of reach is one message that names `parameter` and says what to do."""
+    """`load(location)` of the model `name` wherever `resolve_base` finds it; a model that
+    cannot load is one message that names `parameter` (for a hub id: what to do)."""
     local_cache_only_if_unreachable()
     location, is_hub = resolve_base(name, parameter)
     try:
         return load(location)
-    except OSError as error:  # includes connection errors wrapped by the hub client
-        if not is_hub:
-            raise InputError(
-                f"cannot load {parameter} {name!r} from {location}: {error}"
-            ) from error
-        repo_id, revision = split_revision(name)
-        detail = str(error).splitlines()[0] if str(error) else "no detail"
+    except OSError as error:  # transformers wraps the hub's errors in an OSError
+        problem = hub_problem(error, parameter, name) if is_hub else None
         raise InputError(
-            f"cannot load {parameter} {name!r} from the Hugging Face hub ({type(error).__name__}: "
-            f"{detail}); it is not in the local cache and the hub is out of reach. "
-            f"{local_copy_hint(repo_id, parameter, revision)}"
+            problem or f"cannot load {parameter} {name!r} from {location}: {error}"
         ) from error
 
 
-def local_copy_hint(repo_id: str, parameter: str, revision: str | None = None) -> str:
-    """How to give a hub model as a local copy: the download command and the parameter."""
+def hub_problem(error: BaseException, parameter: str, value: str) -> str | None:
+    """What to do about the hub id `value` (``org/name@revision``) that failed with `error`,
+    or with the hub error it wraps; None for another failure (a network hiccup)."""
+    from huggingface_hub import errors
+
+    model = f"{parameter} {value!r}"
+    repo_id, revision = split_revision(value)
     name = repo_id.split("/")[-1]
     pinned = f" --revision {revision}" if revision else ""
     give = f"-p {parameter}=/path/to/{name}"
     if key := re.fullmatch(r"extra_models\['(.+)'\]", parameter):
         give = f"-p 'extra_models={{{key[1]}: /path/to/{name}, ...}}'"
-    return (
-        f"On a machine with access run `hf download {repo_id}{pinned} --local-dir "
-        f"/path/to/{name}`, copy the folder here and pass {give} (or run where the hub is "
-        "reachable, with HF_HUB_OFFLINE unset)"
-    )
+    problems = {  # the most specific first: a gated repository is also one not found
+        errors.GatedRepoError: f"{model} is gated on the hub: accept its terms on its hub page "
+        "and log in (`hf auth login`), or give a local copy",
+        errors.RepositoryNotFoundError: f"{model} is not a model on the Hugging Face hub: check "
+        "the id, or give a local folder",
+        # connection errors too: the hub client raises this one when nothing is cached
+        errors.LocalEntryNotFoundError: f"{model} is not in the local Hugging Face cache and the "
+        f"hub is out of reach. On a machine with access run `hf download {repo_id}{pinned} "
+        f"--local-dir /path/to/{name}`, copy the folder here and pass {give} (or run where the "
+        "hub is reachable, with HF_HUB_OFFLINE unset)",
+        errors.HFValidationError: f"{model} is neither a folder nor a valid hub id such as "
+        "'Qwen/Qwen3-Embedding-8B'",
+    }
+    while error is not None:
+        for kind, problem in problems.items():
+            if isinstance(error, kind):
+                return problem
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def model_identity(base: str) -> str:

@@ -43,13 +43,6 @@ def notebooks(only: Iterable[str] = (), root: Path | None = None) -> list[Path]:
     return chosen
 
 
-def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """Name -> {inferred_type_name, default, help} of a notebook's parameters cell."""
-    import papermill
-
-    return papermill.inspect_notebook(str(notebook))
-
-
 def notebook_defaults(declared: Mapping[str, dict]) -> dict[str, Any]:
     return {name: ast.literal_eval(info["default"]) for name, info in declared.items()}
 
@@ -76,13 +69,22 @@ def check_parameters(values: Mapping[str, Any], declared: Mapping[Path, dict], o
             raise ParameterError(name, value, expected)
 
 
+def _checked(notebook: str, values: Mapping[str, Any], overrides: Mapping[str, Any]):
+    """(path, declared parameters, values) of `notebook`: those of `values` it declares, then
+    `overrides`, each checked against the type it declares (an unknown override is refused)."""
+    import papermill  # here: it would slow every command's start
+
+    path = notebooks([notebook])[0]
+    declared = papermill.inspect_notebook(str(path))  # name -> inferred_type_name, default, help
+    given = {**{k: v for k, v in values.items() if k in declared}, **overrides}
+    check_parameters(given, {path: declared}, path.stem)
+    return path, declared, given
+
+
 def check_values(values: Mapping[str, Any], notebook: str, names: Sequence[str] = ()) -> dict:
     """Check a notebook's `globals()` against its parameters cell, under `cardioembed run`,
     plain papermill or Jupyter alike; return `names` from it, each required."""
-    path = notebooks([notebook])[0]
-    declared = declared_parameters(path)
-    given = {k: v for k, v in values.items() if k in declared}
-    check_parameters(given, {path: declared}, path.stem)
+    path, _, _ = _checked(notebook, values, {})
     if missing := [name for name in names if name not in values]:
         raise InputError(
             f"{', '.join(missing)} missing: pass every parameter of notebook {path.stem} (what "
@@ -132,9 +134,5 @@ def notebook_values(
 ) -> dict[str, Any]:
     """The values notebook `notebook` ("02" or its name) runs with under `profile`, as
     `cardioembed run` gives them: defaults, then the profile's, then `overrides`."""
-    path = notebooks([notebook])[0]
-    declared = declared_parameters(path)
-    given = {k: v for k, v in load_profile(profile).params.items() if k in declared}
-    given.update(overrides or {})
-    check_parameters(given, {path: declared}, path.stem)
+    _, declared, given = _checked(notebook, load_profile(profile).params, overrides or {})
     return {**notebook_defaults(declared), **given}

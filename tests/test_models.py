@@ -11,6 +11,7 @@ from cardioembed.errors import InputError, ParameterError
 from cardioembed.models import (
     MINILM_HUB_ID,
     load_model,
+    load_resolved,
     model_identity,
     resolve_base,
 )
@@ -163,6 +164,29 @@ def test_hub_unreachable_raises_input_error(monkeypatch):
     message = str(info.value)
     assert "base_model=/path/to/" in message
     assert "hf download" in message
+
+
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("GatedRepoError", "base_model 'org/model' is gated on the hub"),
+        ("RepositoryNotFoundError", "base_model 'org/model' is not a model on the Hugging Face"),
+    ],
+)
+def test_a_load_that_fails_on_the_hub_says_what_the_preflight_says(kind, says):
+    """transformers wraps the hub's error in an OSError; the message is the preflight's."""
+    from unittest import mock
+
+    from huggingface_hub import errors
+
+    def load(location):
+        try:
+            raise getattr(errors, kind)("refused", response=mock.Mock())
+        except errors.HfHubHTTPError as error:
+            raise OSError(f"{location} cannot be loaded") from error
+
+    with pytest.raises(InputError, match=says):
+        load_resolved("org/model", "base_model", load)
 
 
 def test_a_baseline_is_loaded_by_pinned_hub_id_or_alias(monkeypatch):

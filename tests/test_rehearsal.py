@@ -129,10 +129,12 @@ def test_preflight_writes_the_rehearsal_textbook_and_checks_mined_negatives(tmp_
 
 
 def test_every_rehearsal_key_is_a_notebook_parameter():
-    from cardioembed.profiles import check_parameters, declared_parameters, notebooks
+    import papermill
+
+    from cardioembed.profiles import check_parameters, notebooks
 
     profile = load_profile("rehearsal")
-    declared = {nb: declared_parameters(nb) for nb in notebooks(root=ROOT)}
+    declared = {nb: papermill.inspect_notebook(str(nb)) for nb in notebooks(root=ROOT)}
     check_parameters(profile.params, declared, "rehearsal")
     assert profile.params["split_fractions"] == {"train": 0.85, "validation": 0.1, "test": 0.05}
     assert "weightedmean" in profile.params["sweep_poolings"]

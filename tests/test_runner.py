@@ -426,6 +426,25 @@ def test_a_folder_that_cannot_be_written_is_named_before_anything_runs(tiny_proj
     assert "Traceback" not in err and not (tiny_project / "out.json").exists()
 
 
+def test_the_preflight_says_when_the_hub_is_out_of_reach(tmp_path, monkeypatch, caplog):
+    import datasets.config
+    import huggingface_hub.constants
+
+    from cardioembed import models
+    from cardioembed.book.preflight import preflight
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "")  # neither asked for nor refused: probed
+    for variable in ("TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(models, "_probed", [])
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    caplog.set_level(logging.INFO, logger="cardioembed")
+    preflight({}, set(), tmp_path)
+    assert "the Hugging Face hub is out of reach" in caplog.text
+
+
 def test_a_read_only_model_cache_is_a_warning_and_the_run_completes(
     tiny_project, monkeypatch, caplog
 ):

@@ -23,7 +23,7 @@ TEXTBOOKS_FOLDER = "textbooks"  # in <runs_root>/<profile>/: the rehearsal textb
 def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
     """None when the model `value` can be loaded here (as `models.resolve_base` finds it,
     then its config.json from the hub or its local cache), else what to do."""
-    from huggingface_hub import errors, hf_hub_download
+    from huggingface_hub import hf_hub_download
 
     model = f"{parameter} {value!r}"
     name, revision = models.split_revision(value)
@@ -42,22 +42,8 @@ def model_problem(parameter: str, value: Any, offline: bool) -> str | None:
     try:
         if is_hub:
             hf_hub_download(location, "config.json", revision=revision, local_files_only=offline)
-    except errors.GatedRepoError:
-        return (
-            f"{model} is gated on the hub: accept its terms on its hub page and log in "
-            "(`hf auth login`), or give a local copy"
-        )
-    except errors.RepositoryNotFoundError:
-        return (
-            f"{model} is not a model on the Hugging Face hub: check the id, or give a local folder"
-        )
-    except errors.LocalEntryNotFoundError:
-        hint = models.local_copy_hint(location, parameter, revision)
-        return f"{model} is not in the local Hugging Face cache and the hub is out of reach. {hint}"
-    except errors.HFValidationError:
-        return f"{model} is neither a folder nor a valid hub id such as 'Qwen/Qwen3-Embedding-8B'"
-    except Exception:  # a network hiccup: let the load itself decide
-        return None
+    except Exception as exc:  # noqa: BLE001 - a network hiccup (None): the load itself decides
+        return models.hub_problem(exc, parameter, value)
     return None
 
 
@@ -126,8 +112,9 @@ def preflight(
     checks = [(name, values[name]) for name, use in used.items() if use and name in declared]
     extra = values["extra_models"] if "extra_models" in declared else {}  # a dict: checked
     checks += [(f"extra_models[{name!r}]", model) for name, model in extra.items()]
+    asked = models.offline_requested()  # before the probe, which may switch offline
     offline = models.local_cache_only_if_unreachable()
-    if offline and not models.offline_requested():
+    if offline and not asked:
         logger.info("the Hugging Face hub is out of reach: models come from the local cache")
     _refuse(problems + [model_problem(parameter, value, offline) for parameter, value in checks])
     return values

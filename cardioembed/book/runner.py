@@ -30,7 +30,6 @@ from cardioembed.paths import project_root, run_dir
 from cardioembed.profiles import (
     Profile,
     check_parameters,
-    declared_parameters,
     notebook_defaults,
     notebooks,
 )
@@ -221,8 +220,10 @@ def run_profile(
 ) -> list[Path]:
     """Execute the selected notebooks; when all succeeded, publish them into `output_dir`
     (default `<run folder>/executed/`) and return their paths there."""
+    import papermill
+
     root = project_root()
-    declared = {nb: declared_parameters(nb) for nb in notebooks(root=root)}
+    declared = {nb: papermill.inspect_notebook(str(nb)) for nb in notebooks(root=root)}
     selected = notebooks(only, root)
     check_parameters(profile.params, declared, f"profile {profile.name!r}")
     params = absolute_paths(profile.params)
