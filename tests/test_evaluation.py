@@ -483,6 +483,17 @@ def test_models_differing_in_one_weight_dtype_tokenizer_or_adapter_never_share_e
     np.testing.assert_array_equal(E.Encoder(same, tmp_path)(texts), E.Encoder(minilm)(texts))
 
 
+def test_a_model_moved_to_another_folder_keeps_its_fingerprint(minilm, tmp_path):
+    """Where a model was loaded from is no part of what it computes: a run folder that is
+    moved (another runs_root) keeps its cached embeddings."""
+    from sentence_transformers import SentenceTransformer
+
+    for name in ("a", "b"):
+        minilm.save(str(tmp_path / name))
+    here, there = (SentenceTransformer(str(tmp_path / n), device="cpu") for n in ("a", "b"))
+    assert E.model_fingerprint(here) == E.model_fingerprint(there) == E.model_fingerprint(minilm)
+
+
 def test_bm25_ranks_lexical_match_first():
     scores = E.bm25_scores(
         ["blood pressure high", "zzz"],

@@ -59,16 +59,16 @@ def model_fingerprint(model) -> str:
     tokenizer = model.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None)
 
-    def kept(settings: dict) -> dict:  # how it was loaded or last called, not what it is
-        volatile = ("local_files_only", "is_local", "truncation", "padding")
-        return {k: v for k, v in settings.items() if k not in volatile}
+    def kept(settings: dict) -> dict:  # how, where from, or last called; not what it is
+        volatile = ("local_files_only", "is_local", "truncation", "padding", "name_or_path")
+        return {k: v for k, v in settings.items() if k not in volatile and not k.endswith("_file")}
 
     described = [
         [[type(m).__name__, getattr(m, "get_config_dict", dict)()] for m in model.children()],
         [model.max_seq_length, model.prompts, model.device.type, type(tokenizer).__name__],
         [len(tokenizer), tokenizer.padding_side, kept(tokenizer.init_kwargs)],
-        # a slow (Python) tokenizer has no backend: its init_kwargs above describe it
-        backend and kept(json.loads(backend.to_str())),
+        # a slow (Python) tokenizer has no backend: its vocabulary describes it
+        kept(json.loads(backend.to_str())) if backend else tokenizer.get_vocab(),
     ]
     digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]

@@ -462,6 +462,11 @@ class TrainingRun:
     def save(self, trainer) -> None:
         """The model folder, written atomically on rank 0 (the checkpoints go)."""
         if rank() == 0:
+            # peft keeps target_modules as a set and writes it in the process's hash order:
+            # sorted, identical runs write identical files
+            for config in trainer.model.transformers_model.peft_config.values():
+                if isinstance(config.target_modules, set):
+                    config.target_modules = sorted(config.target_modules)
             with atomic_dir(self.folder) as tmp:
                 trainer.model.save_pretrained(str(tmp))
                 pd.DataFrame(trainer.state.log_history).to_csv(tmp / HISTORY_FILE, index=False)
