@@ -128,10 +128,16 @@ def load_resolved(name: str, parameter: str, load):
     try:
         return load(location)
     except OSError as error:  # transformers wraps the hub's errors in an OSError
-        problem = hub_problem(error, parameter, name) if is_hub else None
-        raise InputError(
-            problem or f"cannot load {parameter} {name!r} from {location}: {error}"
-        ) from error
+        if not is_hub:
+            raise InputError(
+                f"cannot load {parameter} {name!r} from {location}: {error}"
+            ) from error
+        first_line = (str(error).strip().splitlines() or ["no detail"])[0]
+        message = hub_problem(error, parameter, name) or (
+            f"cannot load {parameter} {name!r} from the Hugging Face hub "
+            f"({type(error).__name__}: {first_line})"
+        )
+        raise InputError(message) from error
 
 
 def hub_problem(error: BaseException, parameter: str, value: str) -> str | None:
@@ -149,6 +155,8 @@ def hub_problem(error: BaseException, parameter: str, value: str) -> str | None:
     problems = {  # the most specific first: a gated repository is also one not found
         errors.GatedRepoError: f"{model} is gated on the hub: accept its terms on its hub page "
         "and log in (`hf auth login`), or give a local copy",
+        errors.RevisionNotFoundError: f"{model}: the hub has no revision {revision!r} of "
+        f"{repo_id}; check the commit, branch or tag after '@'",
         errors.RepositoryNotFoundError: f"{model} is not a model on the Hugging Face hub: check "
         "the id, or give a local folder",
         # connection errors too: the hub client raises this one when nothing is cached
@@ -159,7 +167,9 @@ def hub_problem(error: BaseException, parameter: str, value: str) -> str | None:
         errors.HFValidationError: f"{model} is neither a folder nor a valid hub id such as "
         "'Qwen/Qwen3-Embedding-8B'",
     }
-    while error is not None:
+    seen = set()
+    while error is not None and id(error) not in seen:  # the error, then what it wraps
+        seen.add(id(error))
         for kind, problem in problems.items():
             if isinstance(error, kind):
                 return problem
@@ -252,7 +262,10 @@ def load_model(
 
 # ------------------------------------------------------------------ the hub, offline
 def offline_requested() -> bool:
-    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for offline mode."""
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for offline mode, and not
+    because the probe of a parent process found the hub out of reach."""
+    if os.environ.get(PROBED_OFFLINE):
+        return False
     values = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
     return any(v.strip().lower() in ("1", "true", "yes", "on") for v in values)
 
@@ -269,13 +282,14 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 _probed: list[bool] = []  # the one probe of this process
+PROBED_OFFLINE = "CARDIOEMBED_HUB_UNREACHABLE"  # set beside HF_HUB_OFFLINE by the probe
 
 
 def local_cache_only_if_unreachable() -> bool:
     """Probe the hub once per process; out of reach, switch this process (and the
     notebooks it starts) to offline mode for good, so that a cached model loads at once
     instead of after a minute of retries per file. Returns whether it is offline."""
-    if offline_requested():
+    if offline_requested() or os.environ.get(PROBED_OFFLINE):
         return True
     explicit = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("0", "false", "no", "off")
     proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
@@ -288,7 +302,8 @@ def local_cache_only_if_unreachable() -> bool:
     import datasets.config
     import huggingface_hub.constants
 
-    os.environ["HF_HUB_OFFLINE"] = "1"  # for the notebooks this process starts
+    # for the notebooks this process starts, which then know that nobody asked for it
+    os.environ["HF_HUB_OFFLINE"] = os.environ[PROBED_OFFLINE] = "1"
     # the libraries read their flags once, at import: set them too for this process
     huggingface_hub.constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
     return True

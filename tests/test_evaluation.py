@@ -556,8 +556,16 @@ def test_notebook_05_scores_and_writes_contract(tmp_path, monkeypatch):
     folder = tmp_path / "evaluation"
     metrics = pd.read_csv(folder / "metrics.csv")
     gains = pd.read_csv(folder / "gains.csv")
-    assert list(metrics.columns) == E.METRICS_COLUMNS
-    assert list(gains.columns) == E.GAINS_COLUMNS
+    assert list(metrics.columns) == [
+        "suite",
+        "model",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n_queries",
+    ]
+    assert list(gains.columns) == ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
     assert is_current(folder, "evaluation", made["params"])
     per_query = pd.read_parquet(folder / "per_query.parquet")
     assert list(per_query.columns[:3]) == ["suite", "model", "item"]
@@ -597,6 +605,16 @@ def test_notebook_05_scores_and_writes_contract(tmp_path, monkeypatch):
     run |= dict(bootstrap=E.BootstrapConfig(100), cache=None)
     selfish = _run_05_cells("c05-08", models={"base": base, "same": base}, **run)["gains"]
     assert (selfish[["gain", "ci_low", "ci_high"]] == 0).all().all()
+
+
+def test_evaluate_models_names_a_bad_model_and_a_missing_base(caplog, monkeypatch):
+    suites, config = _tiny_suites(monkeypatch), E.BootstrapConfig(50)
+    with pytest.raises(ParameterError, match="give at least one model"):
+        E.evaluate_models({}, suites, config, cache_dir=None)
+    with pytest.raises(ParameterError, match="'run-a'.*encode"):
+        E.evaluate_models({"run-a": "minilm"}, suites, config, cache_dir=None)
+    _, gains, *_ = E.evaluate_models({"run-a": BagOfWords(salt=1)}, suites, config, cache_dir=None)
+    assert gains.empty and "no model named 'base'" in caplog.text
 
 
 # ----------------------------------------------------------------------------- slow: real models
@@ -643,10 +661,17 @@ def test_a_hub_out_of_reach_switches_the_process_offline(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setattr(hub, "_probed", [])  # this process has not probed the hub yet
+    monkeypatch.delenv(hub.PROBED_OFFLINE, raising=False)
     assert hub.local_cache_only_if_unreachable() is True
     assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_HUB_OFFLINE
-    # the rest of the process, and the notebooks it starts, stay offline
+    # the rest of the process, and the notebooks it starts, stay offline without probing
+    # again, and know that nobody asked for it (their messages say the hub is out of reach)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+    monkeypatch.setattr(hub, "_probed", [])  # as in a notebook this process starts
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: pytest.fail("probed again"))
+    assert hub.local_cache_only_if_unreachable() is True and not hub.offline_requested()
+    monkeypatch.delenv(hub.PROBED_OFFLINE)  # the user's own HF_HUB_OFFLINE=1 is a request
+    assert hub.offline_requested()
 
 
 def test_hub_reachable_is_false_for_a_closed_port(monkeypatch):

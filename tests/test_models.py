@@ -189,6 +189,32 @@ def test_a_load_that_fails_on_the_hub_says_what_the_preflight_says(kind, says):
         load_resolved("org/model", "base_model", load)
 
 
+def test_other_hub_failures_name_the_hub_the_error_and_its_first_line():
+    """A pinned revision the hub lacks says so; an unforeseen hub failure keeps its type."""
+    from unittest import mock
+
+    from huggingface_hub import errors
+
+    def fails_with(error):
+        def load(location):
+            try:
+                raise error
+            except OSError as cause:
+                raise OSError(f"{location} cannot be loaded\nmore text") from cause
+
+        return load
+
+    missing = errors.RevisionNotFoundError("no such revision", response=mock.Mock())
+    with pytest.raises(InputError, match=r"the hub has no revision 'v9' of org/model"):
+        load_resolved("org/model@v9", "extra_models['x']", fails_with(missing))
+    with pytest.raises(InputError) as info:
+        load_resolved("org/model", "base_model", fails_with(OSError("rate limited")))
+    assert str(info.value) == (
+        "cannot load base_model 'org/model' from the Hugging Face hub "
+        "(OSError: org/model cannot be loaded)"
+    )
+
+
 def test_a_baseline_is_loaded_by_pinned_hub_id_or_alias(monkeypatch):
     """`extra_models` takes hub ids pinned to a revision (the paper's baselines) and the
     study's aliases (local stand-ins); offline, a hub id not in the cache is one clear

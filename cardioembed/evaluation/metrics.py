@@ -6,6 +6,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ import pandas as pd
 
 from cardioembed import models as hub
 from cardioembed.artifacts import atomic_path, params_hash, tolerate_cache
-from cardioembed.errors import check_int
+from cardioembed.errors import ParameterError, check_int
 from cardioembed.evaluation.suites import SPECIFIC_PAIRS, RetrievalSuite, Suite
 
 RETRIEVAL_METRICS = ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10")
@@ -26,6 +27,7 @@ METRICS_COLUMNS = ["suite", "model", "metric", "value", "ci_low", "ci_high", "n_
 GAINS_COLUMNS = ["suite", "model", "metric", "gain", "ci_low", "ci_high"]
 BM25_NAME = "bm25"
 BM25_VERSION = importlib.metadata.version("bm25s")
+logger = logging.getLogger(__name__)
 
 
 def bm25_scores(queries: Sequence[str], corpus: Sequence[str]) -> np.ndarray:
@@ -309,8 +311,14 @@ def evaluate_models(
     """Notebook 06's scoring of its transfer models (name -> a model, or BM25_NAME): the loop
     notebook 05 shows in cell c05-08 (a test keeps the two equal), then the metrics, gains
     over "base" and per-query tables, and their manifest's :func:`scoring_params`."""
+    if not models:
+        raise ParameterError("models", dict(models), "give at least one model")
+    if "base" not in models:
+        logger.warning("no model named 'base': the gains table will be empty")
     encoders, frames = {}, []
     for model_name, model in models.items():
+        if isinstance(model, str) and model != BM25_NAME:
+            raise ParameterError("models", {model_name: model}, "a model with encode(), or 'bm25'")
         encoders[model_name] = None if model == BM25_NAME else Encoder(model, cache_dir)
         for suite_name, suite in suites.items():
             frame = score_suite(model, suite, encoders[model_name], seed=bootstrap.seed)
