@@ -661,7 +661,7 @@ def test_a_hub_out_of_reach_switches_the_process_offline(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     monkeypatch.setattr(hub, "_probed", [])  # this process has not probed the hub yet
-    monkeypatch.delenv(hub.PROBED_OFFLINE, raising=False)
+    monkeypatch.setenv(hub.PROBED_OFFLINE, "")  # not set: restored as such afterwards
     assert hub.local_cache_only_if_unreachable() is True
     assert huggingface_hub.constants.HF_HUB_OFFLINE and datasets.config.HF_HUB_OFFLINE
     # the rest of the process, and the notebooks it starts, stay offline without probing
@@ -670,7 +670,7 @@ def test_a_hub_out_of_reach_switches_the_process_offline(monkeypatch):
     monkeypatch.setattr(hub, "_probed", [])  # as in a notebook this process starts
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: pytest.fail("probed again"))
     assert hub.local_cache_only_if_unreachable() is True and not hub.offline_requested()
-    monkeypatch.delenv(hub.PROBED_OFFLINE)  # the user's own HF_HUB_OFFLINE=1 is a request
+    monkeypatch.setenv(hub.PROBED_OFFLINE, "")  # the user's own HF_HUB_OFFLINE=1 is a request
     assert hub.offline_requested()
 
 

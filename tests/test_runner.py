@@ -439,7 +439,7 @@ def test_the_preflight_says_when_the_hub_is_out_of_reach(tmp_path, monkeypatch, 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(models, "_probed", [])
-    monkeypatch.delenv(models.PROBED_OFFLINE, raising=False)
+    monkeypatch.setenv(models.PROBED_OFFLINE, "")  # not set: restored as such afterwards
     monkeypatch.setattr(models, "hub_reachable", lambda: False)
     caplog.set_level(logging.INFO, logger="cardioembed")
     preflight({}, set(), tmp_path)
