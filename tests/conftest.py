@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # A finished smoke run (a folder with executed/ and runs/) to reuse instead of executing
 # the notebooks again, e.g. while working on the book's tests.
 SMOKE_RUN_ENV = "CARDIOEMBED_SMOKE_RUN"
+
+
+def run_cells(notebook: str, cell_ids, namespace: dict) -> dict:
+    """Execute code cells of `notebooks/<notebook>.ipynb`, found by their ids, in order, in
+    `namespace` (the names the notebook's earlier cells would have defined)."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    sources = {cell.get("id"): "".join(cell["source"]) for cell in cells}
+    for cell_id in cell_ids:
+        exec(compile(sources[cell_id], f"{notebook}.ipynb:{cell_id}", "exec"), namespace)
+    return namespace
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import run_cells
 
 from cardioembed.errors import ParameterError
 from cardioembed.evaluation import metrics as E
@@ -519,14 +519,11 @@ def _tiny_suites(monkeypatch):
 
 def _run_05_cells(*cell_ids: str, **namespace) -> dict:
     """Execute code cells of notebook 05 (found by their ids), in order, in `namespace`."""
-    import json
     import time
 
     from cardioembed.artifacts import atomic_dir, write_manifest
     from cardioembed.training.frozen import share_frozen_layers, store_dir
 
-    notebook = json.loads((ROOT / "notebooks" / "05_evaluate.ipynb").read_text())
-    cells = {c.get("id"): "".join(c["source"]) for c in notebook["cells"]}
     namespace = dict(
         time=time,
         pd=pd,
@@ -539,9 +536,7 @@ def _run_05_cells(*cell_ids: str, **namespace) -> dict:
         summarise=E.summarise,
         **namespace,
     )
-    for cell_id in cell_ids:
-        exec(compile(cells[cell_id], f"05_evaluate.ipynb:{cell_id}", "exec"), namespace)
-    return namespace
+    return run_cells("05_evaluate", cell_ids, namespace)
 
 
 def test_notebook_05_scores_and_writes_contract(tmp_path, monkeypatch):

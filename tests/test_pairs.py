@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from conftest import write_tiny_qwen3
+from conftest import run_cells, write_tiny_qwen3
 
 from cardioembed.book.runner import run_profile
 from cardioembed.curation import pairs as P
@@ -383,8 +383,6 @@ def test_a_damaged_paraphrase_cache_is_named_and_paraphrasing_goes_on(tmp_path, 
 def _run_cell(cell_id: str, **namespace) -> dict:
     """Execute one code cell of notebook 01 (found by its id) in `namespace` (with the
     notebook's imports, unless `namespace` replaces them)."""
-    notebook = json.loads((ROOT / "notebooks" / "01_curate_corpus.ipynb").read_text())
-    source = next("".join(c["source"]) for c in notebook["cells"] if c.get("id") == cell_id)
     namespace = (
         dict(
             re=re,
@@ -397,8 +395,7 @@ def _run_cell(cell_id: str, **namespace) -> dict:
         )
         | namespace
     )
-    exec(compile(source, f"01_curate_corpus.ipynb:{cell_id}", "exec"), namespace)
-    return namespace
+    return run_cells("01_curate_corpus", [cell_id], namespace)
 
 
 TERMS = pd.DataFrame(
