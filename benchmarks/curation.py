@@ -5,7 +5,7 @@ wrapped paragraphs on pages separated by form feeds, running headers and page nu
 words hyphenated across line ends, ~2.5% exact and ~2.5% near-duplicate sentences), then
 times each stage of the curation core:
 
-    clean        cardioembed.curation.cleaning's text_paragraphs and finish, per chapter
+    clean        textbook_reader.cleaning's text_paragraphs and finish, per chapter
     split        cardioembed.curation.sentences.split_sentences, per chapter
     dedup        cardioembed.curation.dedup.deduplicate (exact + near duplicates)
     group_split  cardioembed.curation.splits.split_frame (groups = chapters, merged where they
@@ -36,10 +36,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cardioembed.curation.cleaning import finish, text_paragraphs  # noqa: E402
 from cardioembed.curation.dedup import deduplicate, near_duplicate_audit  # noqa: E402
 from cardioembed.curation.sentences import split_sentences  # noqa: E402
 from cardioembed.curation.splits import split_frame  # noqa: E402
+from textbook_reader.cleaning import finish, text_paragraphs  # noqa: E402
 
 THRESHOLD = 0.8
 FRACTIONS = {"train": 0.7, "validation": 0.1, "test": 0.2}

@@ -21,7 +21,7 @@ filters it measures: a sentence is clean when it
 3. holds no run of 25 or more letters (words glued together);
 4. is not markup: no LaTeX command, no HTML tag, no run of 3+ code characters ({};=<>$\\).
 
-`--baseline REV` also measures the reader of an earlier commit (its textbooks.py and
+`--baseline REV` also measures the reader of an earlier commit (its books.py and
 cleaning.py, from `git show REV:...`); `--repeat N` measures each reader N times and
 keeps each document's best time, since other processes share the cores. `--samples FILE`
 writes 20 seeded kept sentences per held-out document; `--half tuning` measures the
@@ -148,26 +148,36 @@ def fetch() -> dict[str, Path]:
 
 
 def baseline_modules(rev: str):
-    """textbooks and cleaning of commit `rev`, imported as a separate package (errors
-    come from the working tree)."""
+    """The reader (books and cleaning) of commit `rev`, imported as a separate package
+    (errors come from the working tree)."""
     folder = Path(tempfile.mkdtemp(prefix="cardioembed-baseline-"))
     package = folder / "cardioembed_baseline"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for name in ("textbooks", "cleaning"):
-        shown = subprocess.run(
-            ["git", "show", f"{rev}:cardioembed/curation/{name}.py"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        text = shown.stdout.replace(
-            "cardioembed.curation.cleaning", "cardioembed_baseline.cleaning"
+    # where the reader lived at `rev`: its own package, or earlier cardioembed.curation
+    for books, cleaning in (
+        ("textbook_reader/books.py", "textbook_reader/cleaning.py"),
+        ("cardioembed/curation/textbooks.py", "cardioembed/curation/cleaning.py"),
+    ):
+        shown = [
+            subprocess.run(
+                ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True
+            )
+            for path in (books, cleaning)
+        ]
+        if all(result.returncode == 0 for result in shown):
+            break
+    else:
+        sys.exit(f"no textbook reader found at {rev}")
+    for name, result in zip(("books", "cleaning"), shown, strict=True):
+        text = re.sub(
+            r"(?:cardioembed\.curation|textbook_reader)\.cleaning",
+            "cardioembed_baseline.cleaning",
+            result.stdout,
         )
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(folder))
-    return importlib.import_module("cardioembed_baseline.textbooks")
+    return importlib.import_module("cardioembed_baseline.books")
 
 
 def units(path: Path) -> tuple[int, str]:
@@ -252,9 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.half in ("both", half[name]) and (not args.only or name in args.only)
     }
 
-    from cardioembed.curation.cleaning import split_passages
     from cardioembed.curation.sentences import split_sentences
-    from cardioembed.curation.textbooks import read_book
+    from textbook_reader import read_book, split_passages
 
     readers = {}
     if args.baseline:

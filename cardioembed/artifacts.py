@@ -23,17 +23,22 @@ from cardioembed.paths import CACHE_ENV, cache_dir
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-PACKAGE_DIR = Path(__file__).resolve().parent
+# The folder that holds the packages (and, in the repository, the notebooks).
+ROOT = Path(__file__).resolve().parent.parent
 # The code of each kind of artifact, besides models.py and artifacts.py: its key changes
 # when any file here changes (package paths, or a notebook of the repository, whose code
 # cells count as jupyter-cache keys them, but for `remove-cell` ones, which only glue
 # numbers and figures for the book).
 STAGE_CODE = {
-    "corpus": ("curation", "notebooks/01_curate_corpus.ipynb"),
-    "sentence-transformer-lora": ("training", "notebooks/02_train_lora.ipynb"),
-    "evaluation": ("evaluation",),
-    "ablation-point-scores": ("evaluation", "sweeps.py"),
-    "ablation-sweep": ("evaluation", "sweeps.py"),
+    "corpus": (
+        "cardioembed/curation",
+        "textbook_reader",
+        "notebooks/01_curate_corpus.ipynb",
+    ),
+    "sentence-transformer-lora": ("cardioembed/training", "notebooks/02_train_lora.ipynb"),
+    "evaluation": ("cardioembed/evaluation",),
+    "ablation-point-scores": ("cardioembed/evaluation", "cardioembed/sweeps.py"),
+    "ablation-sweep": ("cardioembed/evaluation", "cardioembed/sweeps.py"),
 }
 # Libraries whose version can change a result.
 RESULT_LIBRARIES = (
@@ -120,9 +125,9 @@ def params_hash(params: Mapping[str, Any], length: int = 10) -> str:
 def code_hash(kind: str) -> str:
     """A hash of the source of the code that makes artifacts of `kind`."""
     digest = hashlib.sha256()
-    for part in ("models.py", "artifacts.py", *STAGE_CODE[kind]):
+    for part in ("cardioembed/models.py", "cardioembed/artifacts.py", *STAGE_CODE[kind]):
         if part.endswith(".ipynb"):
-            notebook = PACKAGE_DIR.parent / part
+            notebook = ROOT / part
             if notebook.is_file():  # not there when the package is installed on its own
                 cells = json.loads(notebook.read_text())["cells"]
                 code = [
@@ -133,9 +138,9 @@ def code_hash(kind: str) -> str:
                 ]
                 digest.update(json.dumps([part, code]).encode())
             continue
-        path = PACKAGE_DIR / part
+        path = ROOT / part
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(file.relative_to(PACKAGE_DIR)).encode() + b"\0")
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0")
             digest.update(file.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

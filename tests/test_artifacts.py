@@ -63,3 +63,25 @@ def test_unfinished_or_corrupt_manifest_means_no_artifact(tmp_path):
 
 def test_params_hash_ignores_key_order():
     assert params_hash({"a": 1, "b": 2}) == params_hash(json.loads('{"b": 2, "a": 1}'))
+
+
+def test_a_change_to_the_textbook_reader_makes_a_new_corpus(tmp_path, monkeypatch):
+    """The corpus's key holds the reader's code, which lives in its own package."""
+    import shutil
+
+    from cardioembed import artifacts
+
+    for part in ("cardioembed", "textbook_reader", "notebooks"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(artifacts.ROOT / part, tmp_path / part, ignore=ignore)
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)
+    artifacts.code_hash.cache_clear()
+    try:
+        before = {kind: artifacts.code_hash(kind) for kind in ("corpus", "evaluation")}
+        cleaning = tmp_path / "textbook_reader" / "cleaning.py"
+        cleaning.write_text(cleaning.read_text().replace("EXAMPLES = 3", "EXAMPLES = 4"))
+        artifacts.code_hash.cache_clear()
+        assert artifacts.code_hash("corpus") != before["corpus"]
+        assert artifacts.code_hash("evaluation") == before["evaluation"]
+    finally:
+        artifacts.code_hash.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cardioembed.curation.cleaning import (
+from textbook_reader.cleaning import (
     HYPHEN,
     break_long_lines,
     finish,

@@ -8,9 +8,9 @@ import pytest
 
 from cardioembed.book.runner import NotebookFailed, run_profile
 from cardioembed.curation.corpus import curation_parameters, load_corpus
-from cardioembed.curation.textbooks import read_folder
 from cardioembed.errors import InputError, ParameterError
 from cardioembed.profiles import load_profile, notebook_values
+from textbook_reader import ReaderError, read_folder
 
 BOOK = """Chapter 1 Heart failure
 
@@ -99,12 +99,12 @@ def test_textbook_dir_without_the_textbooks_source_is_an_error():
 
 def test_an_empty_or_unusable_textbook_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(ReaderError, match="empty"):
         read_folder(tmp_path / "empty")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 100)
-    with pytest.raises(InputError, match="binary.txt"):
+    with pytest.raises(ReaderError, match="binary.txt"):
         read_folder(bad)
 
 
@@ -165,6 +165,9 @@ def curated(tmp_path_factory):
 def test_textbooks_are_curated_and_the_skipped_files_reported(curated):
     corpus = load_corpus(curated["first"])
     assert "curated now" in curated["first_printed"]
+    # the reader's progress and its skipped files are printed in the chapter
+    assert "reading textbook 1 of 4: broken.pdf" in curated["first_printed"]
+    assert "skipped: latin.txt is not UTF-8 text" in curated["first_printed"]
     assert any("broken.pdf" in p for p in corpus["problems"])
     texts = set(corpus["sentences"]["text"])
     assert any("e.g. after climbing stairs" in t for t in texts)

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -123,15 +125,23 @@ def test_the_recipe_is_notebook_02s_parameters():
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff_passes_on_the_code(command):
-    """The style rules of pyproject.toml hold in the package, tests and benchmarks."""
-    import subprocess
-    import sys
-
+    """The style rules of pyproject.toml hold in the packages, tests and benchmarks."""
     ruff = Path(sys.executable).parent / "ruff"
     done = subprocess.run(
-        [str(ruff), *command, "cardioembed", "tests", "benchmarks"],
+        [str(ruff), *command, "cardioembed", "textbook_reader", "tests", "benchmarks"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_textbook_reader_imports_nothing_of_the_study():
+    """textbook_reader is a library of its own: cardioembed uses it, never the other way."""
+    code = (
+        "import sys, textbook_reader; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cardioembed'))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "[]"

@@ -29,7 +29,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 def test_the_rehearsal_textbook_is_read_from_all_three_formats(tmp_path):
     from cardioembed.curation.sentences import split_sentences
-    from cardioembed.curation.textbooks import read_folder
+    from textbook_reader.books import read_folder
 
     folder = write_rehearsal_textbooks(tmp_path / "books")
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(FILES)

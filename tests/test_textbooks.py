@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from cardioembed.curation.sentences import split_sentences
-from cardioembed.curation.textbooks import Book, Problem, read_book, read_folder
-from cardioembed.errors import InputError
+from textbook_reader import Book, Problem, ReaderError, read_book, read_folder
 
 PARAGRAPH = (
     "Heart failure is a clinical syndrome in which the heart cannot pump enough blood. "
@@ -128,7 +127,7 @@ def write_epub(path: Path, chapters: list[tuple[str, str]] | None = None) -> Pat
 
 
 def test_pdf_pages_are_read_into_chapters(tmp_path, monkeypatch):
-    import cardioembed.curation.textbooks as textbooks
+    import textbook_reader.books as textbooks
 
     monkeypatch.setattr(textbooks, "PAGES_PER_CHUNK", 2)
     pages = [
@@ -149,14 +148,14 @@ def test_pdf_pages_are_read_into_chapters(tmp_path, monkeypatch):
 def test_corrupt_pdf_is_an_input_error(tmp_path):
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R\n garbage \x00\xff")
-    with pytest.raises(InputError, match=r"broken\.pdf could not be read as a PDF") as info:
+    with pytest.raises(ReaderError, match=r"broken\.pdf could not be read as a PDF") as info:
         read_book(bad)
     assert "re-export" in str(info.value)
 
 
 def test_pdf_without_text_layer_says_run_ocr(tmp_path):
     pdf = write_pdf(tmp_path / "scan.pdf", [[], []])
-    with pytest.raises(InputError, match=r"no PDF text could be extracted from scan\.pdf"):
+    with pytest.raises(ReaderError, match=r"no PDF text could be extracted from scan\.pdf"):
         read_book(pdf)
 
 
@@ -297,7 +296,7 @@ def test_epub_is_read_in_reading_order(tmp_path):
 def test_corrupt_epub_is_an_input_error(tmp_path):
     bad = tmp_path / "broken.epub"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(InputError, match=r"broken\.epub could not be read as an EPUB"):
+    with pytest.raises(ReaderError, match=r"broken\.epub could not be read as an EPUB"):
         read_book(bad)
 
 
@@ -350,7 +349,7 @@ def test_markdown_keeps_prose_paragraphs_and_drops_other_elements(tmp_path):
 def test_non_utf8_text_names_file_offset_and_fix(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("Caf\u00e9 au lait spots; 5 \u00b5g dose.".encode("latin-1"))
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ReaderError) as info:
         read_book(path)
     message = str(info.value)
     assert "latin.txt is not UTF-8" in message
@@ -361,22 +360,22 @@ def test_non_utf8_text_names_file_offset_and_fix(tmp_path):
 def test_binary_file_named_txt(tmp_path):
     path = tmp_path / "image.txt"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
-    with pytest.raises(InputError, match=r"image\.txt contains NUL bytes"):
+    with pytest.raises(ReaderError, match=r"image\.txt contains NUL bytes"):
         read_book(path)
     renamed = tmp_path / "paper.txt"
     renamed.write_bytes(b"%PDF-1.4\n...")
-    with pytest.raises(InputError, match=r"paper\.txt is a PDF file"):
+    with pytest.raises(ReaderError, match=r"paper\.txt is a PDF file"):
         read_book(renamed)
 
 
 def test_empty_and_unsupported_files(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    with pytest.raises(InputError, match=r"empty\.txt is empty"):
+    with pytest.raises(ReaderError, match=r"empty\.txt is empty"):
         read_book(empty)
     doc = tmp_path / "notes.docx"
     doc.write_bytes(b"PK")
-    with pytest.raises(InputError, match=r"notes\.docx has an unsupported extension"):
+    with pytest.raises(ReaderError, match=r"notes\.docx has an unsupported extension"):
         read_book(doc)
 
 
@@ -398,18 +397,18 @@ def test_fifty_megabyte_single_line_is_broken_into_passages(tmp_path):
 
 
 def test_missing_folder_and_file_instead_of_folder(tmp_path):
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(ReaderError, match="does not exist"):
         read_folder(tmp_path / "nowhere")
     file = tmp_path / "a.txt"
     file.write_text(PARAGRAPH)
-    with pytest.raises(InputError, match="is not a folder"):
+    with pytest.raises(ReaderError, match="is not a folder"):
         read_folder(file)
 
 
 def test_empty_folder_names_folder_and_extensions(tmp_path):
     (tmp_path / "readme.docx").write_bytes(b"PK")
     (tmp_path / ".DS_Store").write_bytes(b"\x00")
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ReaderError) as info:
         read_folder(tmp_path)
     message = str(info.value)
     assert str(tmp_path) in message
@@ -419,7 +418,7 @@ def test_empty_folder_names_folder_and_extensions(tmp_path):
 def test_folder_with_only_bad_files_lists_problems(tmp_path):
     (tmp_path / "broken.pdf").write_bytes(b"not a pdf at all")
     (tmp_path / "latin.txt").write_bytes(b"caf\xe9")
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ReaderError) as info:
         read_folder(tmp_path)
     message = str(info.value)
     assert "no usable textbook" in message
@@ -516,14 +515,14 @@ def test_mostly_blank_pdf_is_read_with_a_warning_that_says_run_ocr(tmp_path, cap
     assert "3 of 4 pages have no text layer" in problem.message and "OCR" in problem.message
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(w.startswith("read with text lost: scanned.pdf: 3 of 4 pages") for w in warnings)
-    with pytest.raises(InputError, match=r"(?s)strict mode.*scanned\.pdf.*strict=False"):
+    with pytest.raises(ReaderError, match=r"(?s)strict mode.*scanned\.pdf.*strict=False"):
         read_folder(tmp_path, strict=True)
 
 
 def test_a_page_that_cannot_be_decoded_is_named_apart_from_scanned_pages(tmp_path, monkeypatch):
     """A damaged page is not a scanned one: the file is kept with the others' text and a
     warning that counts the pages lost and says to re-export, not to run OCR."""
-    import cardioembed.curation.textbooks as textbooks
+    import textbook_reader.books as textbooks
 
     pages = [paragraph(72, 100, 451, [f"Page {n} tells of the mitral valve."]) for n in "123"]
     write_pdf(tmp_path / "damaged.pdf", pages)
@@ -572,7 +571,7 @@ def test_every_skipped_file_is_reported_with_what_to_do_and_strict_fails(tmp_pat
     assert {p.kind for p in problems} == {"skipped"}
     # progress: one line per file, even with nothing wrong
     assert any("reading textbook 1 of 3: corrupt.pdf" in line for line in lines)
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ReaderError) as info:
         read_folder(tmp_path, strict=True)
     message = str(info.value)
     assert "strict mode: 2 file(s)" in message

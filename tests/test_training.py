@@ -221,9 +221,11 @@ def test_a_change_to_the_training_code_trains_again(trained, tmp_path, monkeypat
     out = tmp_path / "run"
     shutil.copytree(finished, out)
     package = tmp_path / "cardioembed"
-    shutil.copytree(artifacts.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(artifacts.PACKAGE_DIR.parent / "notebooks", tmp_path / "notebooks")
-    monkeypatch.setattr(artifacts, "PACKAGE_DIR", package)
+    shutil.copytree(
+        artifacts.ROOT / "cardioembed", package, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(artifacts.ROOT / "notebooks", tmp_path / "notebooks")
+    monkeypatch.setattr(artifacts, "ROOT", tmp_path)
     artifacts.code_hash.cache_clear()
     name = RECIPE.run_name(pairs)
     try:

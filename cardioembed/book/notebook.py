@@ -11,8 +11,8 @@ import warnings
 
 
 def quiet_progress_bars() -> None:
-    """Keep library progress bars and chatter out of the notebooks; the study's own
-    progress lines (`logging` at info level) are printed in the cell's output."""
+    """Keep library progress bars and chatter out of the notebooks; the progress lines of
+    the study and of its textbook reader (`logging`, info level) go to the cell's output."""
     os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when each bar is created
     warnings.filterwarnings("ignore", message="IProgress not found")
     warnings.filterwarnings("ignore", category=FutureWarning, module="mteb")
@@ -23,13 +23,14 @@ def quiet_progress_bars() -> None:
     hf_logging.set_verbosity_error()
     datasets.disable_progress_bars()
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-    package = logging.getLogger("cardioembed")
-    if not package.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("  %(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
-        package.propagate = False  # printed once, not again by a root handler
+    for name in ("cardioembed", "textbook_reader"):
+        package = logging.getLogger(name)
+        if not package.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("  %(message)s"))
+            package.addHandler(handler)
+            package.setLevel(logging.INFO)
+            package.propagate = False  # printed once, not again by a root handler
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ import re
 
 import pysbd
 
-from cardioembed.curation.cleaning import split_passages
 from cardioembed.errors import check_int
+from textbook_reader import split_passages
 
 # Titles, Latin connectives and "approx."/"ca." before a number: never a sentence end.
 _NON_TERMINAL = frozenset(

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import lxml.etree
 import lxml.html
 
-from cardioembed.curation.cleaning import (
+from textbook_reader.cleaning import (
     HYPHEN,
     Line,
     drop,
@@ -34,7 +34,6 @@ from cardioembed.curation.cleaning import (
     text_paragraphs,
     trim_cut_sentences,
 )
-from cardioembed.errors import InputError
 
 logger = logging.getLogger(__name__)
 PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
@@ -43,6 +42,11 @@ PAGES_PER_CHUNK = 20  # PDF pages per chapter when the PDF has no outline
 MAX_TEXT_BYTES = 256 * 1024 * 1024
 BLANK_PAGE_CHARS = 20  # a PDF page with fewer characters of text has no text layer
 BLANK_SHARE_WARNING = 0.25  # warn when this share of a PDF's pages has no text
+
+
+class ReaderError(ValueError):
+    """A file or folder that cannot be read as textbooks; the message names it and says
+    what to do."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,10 @@ class Problem:
     kind: str = "skipped"
 
 
-def _unreadable(path: Path, kind: str, why) -> InputError:
+def _unreadable(path: Path, kind: str, why) -> ReaderError:
     """The error for a file that is no readable `kind` ("a PDF", "an EPUB")."""
     calibre = " (e.g. with Calibre)" if kind == "an EPUB" else ""
-    return InputError(
+    return ReaderError(
         f"{path.name} could not be read as {kind} ({why}); re-export it{calibre} or give a "
         "text file"
     )
@@ -143,7 +147,7 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
         document = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            raise InputError(
+            raise ReaderError(
                 f"{path.name} is a password-protected PDF; save an unprotected copy "
                 "or give a text file"
             ) from exc
@@ -168,12 +172,12 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
         except Exception:  # a broken outline is no reason to lose the text
             starts = []
     if not n_pages:
-        raise InputError(f"{path.name} is a PDF without pages; re-export it or give a text file")
+        raise ReaderError(f"{path.name} is a PDF without pages; re-export it or give a text file")
     if failed == n_pages:
         raise _unreadable(path, "a PDF", "no page could be decoded")
     stats["blank_pages"] += blank
     if blank + failed == n_pages:
-        raise InputError(
+        raise ReaderError(
             f"no PDF text could be extracted from {path.name} (scanned image?); "
             "run OCR first (e.g. `ocrmypdf`) or give a text file"
         )
@@ -305,10 +309,10 @@ _CHAPTER_LINE = re.compile(r"^(?=(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\
 
 
 def _decode_text(path: Path) -> str:
-    """UTF-8 text of a file, or an InputError saying why it is not usable text."""
+    """UTF-8 text of a file, or an ReaderError saying why it is not usable text."""
     name, size = path.name, path.stat().st_size
     if size > MAX_TEXT_BYTES:
-        raise InputError(
+        raise ReaderError(
             f"{name} is {size / 2**20:.0f} MiB, more than the {MAX_TEXT_BYTES / 2**20:.0f} MiB "
             "a text file may have; split it into several files"
         )
@@ -317,14 +321,14 @@ def _decode_text(path: Path) -> str:
         try:
             return data.decode("utf-16")  # a byte-order mark says UTF-16 (Windows editors)
         except UnicodeDecodeError as exc:
-            raise InputError(
+            raise ReaderError(
                 f"{name} starts like UTF-16 text but is not valid UTF-16 (byte offset "
                 f"{exc.start}); re-save it as UTF-8"
             ) from exc
     if data.startswith(b"%PDF-"):
-        raise InputError(f"{name} is a PDF file, not text; rename it to .pdf")
+        raise ReaderError(f"{name} is a PDF file, not text; rename it to .pdf")
     if b"\x00" in data:
-        raise InputError(
+        raise ReaderError(
             f"{name} contains NUL bytes: it is a binary file (a renamed Word or image "
             "file?), not plain text; export it as UTF-8 text"
         )
@@ -334,7 +338,7 @@ def _decode_text(path: Path) -> str:
         # No silent fallback to Latin-1 / cp1252: a wrong guess garbles exactly the
         # symbols clinical text needs (µ, °, ≥, β) without anyone noticing.
         bad = data[exc.start : exc.start + 1].hex()
-        raise InputError(
+        raise ReaderError(
             f"{name} is not UTF-8 text (byte 0x{bad} at byte offset {exc.start}); "
             f"convert it, e.g. `iconv -f cp1252 -t utf-8 '{name}' > converted.txt` "
             "(use the encoding it was saved in: cp1252, latin1, ...), or re-save it "
@@ -343,7 +347,7 @@ def _decode_text(path: Path) -> str:
     sample = text[:65536]
     controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f")
     if controls > 0.05 * len(sample):
-        raise InputError(
+        raise ReaderError(
             f"{name} is mostly control characters: a binary file, not plain text; "
             "export it as UTF-8 text"
         )
@@ -384,22 +388,22 @@ def read_book(path: str | Path) -> Book:
     outline, else runs of `PAGES_PER_CHUNK` pages; text files split at "Chapter N" lines."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path} is not a file; check the path")
+        raise ReaderError(f"{path} is not a file; check the path")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
-        raise InputError(
+        raise ReaderError(
             f"{path.name} has an unsupported extension {suffix or '(none)'!r}; give one of "
             f"{', '.join(SUPPORTED_EXTENSIONS)}"
         )
     if path.stat().st_size == 0:
-        raise InputError(f"{path.name} is empty; remove it or give the book's text")
+        raise ReaderError(f"{path.name} is empty; remove it or give the book's text")
     stats: Counter = Counter()
     examples: dict[str, list[str]] = {}
     raw, n_pages, warnings_ = _READERS[suffix](path, stats, examples)
     chapters = ["\n\n".join(finish(chapter, stats, examples)) for chapter in raw]
     chapters = [chapter for chapter in chapters if chapter.strip()]
     if not chapters:
-        raise InputError(
+        raise ReaderError(
             f"no text was left in {path.name} after cleaning; check that it holds the "
             "book's prose (not only images, tables, code or references)"
         )
@@ -416,12 +420,12 @@ def read_book(path: str | Path) -> Book:
 def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book], list[Problem]]:
     """The books under `folder` (subfolders included, hidden ones skipped) and the
     problems met, each logged with what to do; with `strict=True` any problem is an
-    InputError, as is a folder without a usable book."""
+    ReaderError, as is a folder without a usable book."""
     folder = Path(folder)
     if not folder.exists():
-        raise InputError(f"textbook folder {folder} does not exist; check the path")
+        raise ReaderError(f"textbook folder {folder} does not exist; check the path")
     if not folder.is_dir():
-        raise InputError(f"{folder} is not a folder; give the folder that holds the books")
+        raise ReaderError(f"{folder} is not a folder; give the folder that holds the books")
     files = [
         path
         for path in sorted(folder.rglob("*"))
@@ -440,7 +444,7 @@ def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book]
             problems.append(Problem(p, why))
             logger.warning("skipped: %s", why)
     if not usable:
-        raise InputError(
+        raise ReaderError(
             f"no textbook found in {folder}: it holds no {', '.join(SUPPORTED_EXTENSIONS)} file "
             f"({len(files)} other file(s)); put the books there"
         )
@@ -451,7 +455,7 @@ def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book]
             book = read_book(path)
         except Exception as exc:  # one unexpected failure must not lose the others
             why = str(exc)
-            if not isinstance(exc, InputError):
+            if not isinstance(exc, ReaderError):
                 why = (
                     f"{path.name}: unexpected {type(exc).__name__}: {exc}; re-export the "
                     "file or give a text file"
@@ -465,9 +469,9 @@ def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book]
             logger.warning("read with text lost: %s", warning)
     listing = "\n".join(f"  - {p.kind}: {p.message}" for p in problems)
     if not books:
-        raise InputError(f"no usable textbook in {folder}:\n{listing}")
+        raise ReaderError(f"no usable textbook in {folder}:\n{listing}")
     if strict and problems:
-        raise InputError(
+        raise ReaderError(
             f"strict mode: {len(problems)} file(s) of {folder} were skipped or read with "
             f"text lost:\n{listing}\nfix or remove them, or set strict=False to go on "
             "without them"
