@@ -446,6 +446,18 @@ def test_the_preflight_says_when_the_hub_is_out_of_reach(tmp_path, monkeypatch, 
     assert "the Hugging Face hub is out of reach" in caplog.text
 
 
+def test_a_baseline_named_like_one_of_the_studys_models_is_refused(tmp_path):
+    """Notebook 05 would score it in place of the base model, or of BM25: refused first."""
+    from cardioembed.book.preflight import preflight
+
+    values = {"extra_models": {"base": "minilm", "bm25": "minilm", "MiniLM": "minilm"}}
+    with pytest.raises(InputError) as info:
+        preflight(values, set(values), tmp_path)
+    assert "extra_models names base, bm25: the study's own models" in str(info.value)
+    checked = preflight({"extra_models": {"MiniLM": "minilm"}}, {"extra_models"}, tmp_path)
+    assert checked["extra_models"] == {"MiniLM": "minilm"}
+
+
 def test_a_read_only_model_cache_is_a_warning_and_the_run_completes(
     tiny_project, monkeypatch, caplog
 ):

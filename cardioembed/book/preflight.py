@@ -112,6 +112,12 @@ def preflight(
     checks = [(name, values[name]) for name, use in used.items() if use and name in declared]
     extra = values["extra_models"] if "extra_models" in declared else {}  # a dict: checked
     checks += [(f"extra_models[{name!r}]", model) for name, model in extra.items()]
+    # notebooks 05 and 06 give their own models these names: a baseline would replace one
+    if taken := sorted(set(extra) & {"base", "bm25", "trained"}):
+        problems.append(
+            f"extra_models names {', '.join(taken)}: the study's own models (the untrained "
+            "base, BM25, the trained runs) have these names; give the baselines other names"
+        )
     asked = models.offline_requested()  # before the probe, which may switch offline
     offline = models.local_cache_only_if_unreachable()
     if offline and not asked:
