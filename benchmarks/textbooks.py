@@ -149,7 +149,7 @@ def fetch() -> dict[str, Path]:
 
 def baseline_modules(rev: str):
     """The reader (books and cleaning) of commit `rev`, imported as a separate package
-    (errors come from the working tree)."""
+    (before the reader had its own errors, they come from the working tree)."""
     folder = Path(tempfile.mkdtemp(prefix="cardioembed-baseline-"))
     package = folder / "cardioembed_baseline"
     package.mkdir()

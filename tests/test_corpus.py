@@ -166,8 +166,8 @@ def test_textbooks_are_curated_and_the_skipped_files_reported(curated):
     corpus = load_corpus(curated["first"])
     assert "curated now" in curated["first_printed"]
     # the reader's progress and its skipped files are printed in the chapter
-    assert "reading textbook 1 of 4: broken.pdf" in curated["first_printed"]
-    assert "skipped: latin.txt is not UTF-8 text" in curated["first_printed"]
+    assert curated["first_printed"].count("reading textbook 1 of 4: broken.pdf") == 1
+    assert curated["first_printed"].count("skipped: latin.txt is not UTF-8 text") == 1
     assert any("broken.pdf" in p for p in corpus["problems"])
     texts = set(corpus["sentences"]["text"])
     assert any("e.g. after climbing stairs" in t for t in texts)

@@ -702,3 +702,46 @@ def test_search_checks_the_query_before_it_loads_a_model(tmp_path):
         search("smoke", "", tmp_path, "  ", 3)  # tmp_path holds no run: nothing was loaded
     with pytest.raises(InputError, match="--top 0"):
         search("smoke", "", tmp_path, "angina", 0)
+
+
+def test_notebook_05_refuses_a_baseline_named_like_one_of_its_models(tmp_path):
+    """Run without `cardioembed run` (papermill alone, no preflight), notebook 05 refuses an
+    extra model that would replace the base, BM25 or a trained run."""
+    from types import SimpleNamespace
+
+    from cardioembed.errors import InputError
+
+    base = SimpleNamespace(load_base=lambda: "untrained")
+    namespace = dict(
+        profile="teaching",
+        runs_root=str(tmp_path),
+        eval_suites=[],
+        eval_sample_size=0,
+        eval_ood_documents=0,
+        eval_seed=0,
+        eval_max_queries=0,
+        eval_max_documents=0,
+        include_bm25=True,
+        evaluate_all_runs=False,
+        bootstrap_resamples=10,
+        run_dir=lambda profile, runs_root: tmp_path,
+        load_corpus=lambda folder: None,
+        build_suites=lambda *args, **kwargs: {},
+        main_run=lambda folder: folder / "run-a",
+        Recipe=SimpleNamespace(of_run=lambda folder: base),
+        load_trained=lambda folder: "trained",
+        load_model=lambda path, parameter: path,
+        BM25_NAME=E.BM25_NAME,
+        BootstrapConfig=E.BootstrapConfig,
+        InputError=InputError,
+    )
+    made = run_cells("05_evaluate", ["c05-04"], {**namespace, "extra_models": {"MiniLM": "m"}})
+    assert made["models"] == {
+        "bm25": "bm25",
+        "base": "untrained",
+        "run-a": "trained",
+        "MiniLM": "m",
+    }
+    for taken in ("base", "bm25", "run-a"):
+        with pytest.raises(InputError, match=f"extra_models: '{taken}' names one of the study"):
+            run_cells("05_evaluate", ["c05-04"], {**namespace, "extra_models": {taken: "m"}})

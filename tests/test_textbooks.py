@@ -145,7 +145,7 @@ def test_pdf_pages_are_read_into_chapters(tmp_path, monkeypatch):
     )
 
 
-def test_corrupt_pdf_is_an_input_error(tmp_path):
+def test_corrupt_pdf_is_a_reader_error(tmp_path):
     bad = tmp_path / "broken.pdf"
     bad.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R\n garbage \x00\xff")
     with pytest.raises(ReaderError, match=r"broken\.pdf could not be read as a PDF") as info:
@@ -293,7 +293,7 @@ def test_epub_is_read_in_reading_order(tmp_path):
     assert "commonest arrhythmia." in second  # citation link "12" dropped
 
 
-def test_corrupt_epub_is_an_input_error(tmp_path):
+def test_corrupt_epub_is_a_reader_error(tmp_path):
     bad = tmp_path / "broken.epub"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ReaderError, match=r"broken\.epub could not be read as an EPUB"):

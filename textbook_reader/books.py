@@ -185,12 +185,12 @@ def _read_pdf(path: Path, stats: Counter, examples: dict):
     if failed:
         warnings_.append(
             f"{path.name}: {failed} of {n_pages} pages could not be decoded, so their text is "
-            "missing from the corpus; re-export the file (e.g. print it to a new PDF)"
+            "missing; re-export the file (e.g. print it to a new PDF)"
         )
     if blank >= BLANK_SHARE_WARNING * n_pages:
         warnings_.append(
             f"{path.name}: {blank} of {n_pages} pages have no text layer (scanned or "
-            "image-only pages), so their text is missing from the corpus; run OCR on the "
+            "image-only pages), so their text is missing; run OCR on the "
             "file (e.g. `ocrmypdf`) or give a text file"
         )
     if len(starts) < 2:
@@ -294,7 +294,7 @@ def _read_epub(path: Path, stats: Counter, examples: dict):
     if missing:
         warnings_.append(
             f"{path.name}: {len(missing)} document(s) of its reading order are missing "
-            f"from the file ({', '.join(missing[:3])}); their text is not in the corpus: "
+            f"from the file ({', '.join(missing[:3])}): "
             "re-export the book"
         )
     if not chapters:
@@ -309,7 +309,7 @@ _CHAPTER_LINE = re.compile(r"^(?=(?:chapter|CHAPTER|Chapter)\s+(?:\d+|[IVXLC]+)\
 
 
 def _decode_text(path: Path) -> str:
-    """UTF-8 text of a file, or an ReaderError saying why it is not usable text."""
+    """UTF-8 text of a file, or a ReaderError saying why it is not usable text."""
     name, size = path.name, path.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise ReaderError(
@@ -419,7 +419,7 @@ def read_book(path: str | Path) -> Book:
 
 def read_folder(folder: str | Path, *, strict: bool = False) -> tuple[list[Book], list[Problem]]:
     """The books under `folder` (subfolders included, hidden ones skipped) and the
-    problems met, each logged with what to do; with `strict=True` any problem is an
+    problems met, each logged with what to do; with `strict=True` any problem is a
     ReaderError, as is a folder without a usable book."""
     folder = Path(folder)
     if not folder.exists():

@@ -116,7 +116,8 @@ def preflight(
     if taken := sorted(set(extra) & {"base", "bm25", "trained"}):
         problems.append(
             f"extra_models names {', '.join(taken)}: the study's own models (the untrained "
-            "base, BM25, the trained runs) have these names; give the baselines other names"
+            "base, BM25, notebook 06's trained model) have these names; give the baselines "
+            "other names"
         )
     asked = models.offline_requested()  # before the probe, which may switch offline
     offline = models.local_cache_only_if_unreachable()
