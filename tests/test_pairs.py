@@ -311,6 +311,9 @@ def test_notebook_01_skips_and_counts_empty_identical_and_rambling_replies(tmp_p
     assert asked == [texts]
     report = dict(requested=4, kept=1, empty=1, identical=1, too_long=1, cached=1)
     assert made["paraphrase_report"] == report
+    # and saved with the corpus's counts
+    saved = {k: v for k, v in made["counts"].items() if k.startswith("paraphrase_")}
+    assert saved == {f"paraphrase_{name}": n for name, n in report.items()}
     pairs = made["pairs"]
     _assert_pairs_valid(pairs)
     assert pairs[["anchor", "positive", "kind"]].values.tolist() == [
