@@ -21,8 +21,9 @@ filters it measures: a sentence is clean when it
 3. holds no run of 25 or more letters (words glued together);
 4. is not markup: no LaTeX command, no HTML tag, no run of 3+ code characters ({};=<>$\\).
 
-`--baseline REV` also measures the reader of an earlier commit (its books.py and
-cleaning.py, from `git show REV:...`); `--repeat N` measures each reader N times and
+`--baseline REV` also measures the reader of an earlier commit (textbook_reader's books.py
+and cleaning.py, or before them cardioembed/curation's textbooks.py and cleaning.py, from
+`git show REV:...`); `--repeat N` measures each reader N times and
 keeps each document's best time, since other processes share the cores. `--samples FILE`
 writes 20 seeded kept sentences per held-out document; `--half tuning` measures the
 tuning half only (what tuning may look at).
